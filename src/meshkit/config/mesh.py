@@ -1,0 +1,180 @@
+"""The mesh definition, mesh.yml: its projects, environments and artifact store."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from meshkit.config.yamlfile import convert, line_of, read_yaml
+from meshkit.errors import MeshError
+
+MESH_FILE = "mesh.yml"
+MESH_ENV_VAR = "MESHKIT_MESH"
+EnvironmentType = Literal["production", "staging", "development"]
+
+
+class _EnvironmentSpec(msgspec.Struct, forbid_unknown_fields=True):
+    target: str | None = None
+    type: EnvironmentType | None = None
+    # Which producer environment cross-project refs read, overriding dbt Cloud's rule.
+    upstream_environment: str | None = None
+
+
+class _ProjectSpec(msgspec.Struct, forbid_unknown_fields=True):
+    path: str
+    environments: list[str] | None = None
+
+
+class _MeshSpec(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    projects: dict[str, Any]
+    store: str = ".meshkit/store"
+    environments: dict[str, Any] | None = None
+    default_environment: str | None = None
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    target: str
+    type: EnvironmentType
+    upstream_environment: str | None = None
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    path: Path
+    environments: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Mesh:
+    name: str
+    file: Path
+    store_url: str
+    environments: dict[str, Environment]
+    default_environment: str
+    projects: dict[str, Project] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.file.parent
+
+    def environment(self, name: str | None) -> Environment:
+        name = name or self.default_environment
+        if name not in self.environments:
+            raise MeshError(f"unknown environment '{name}'", file=self.file,
+                            hint=f"environments in this mesh: {', '.join(self.environments)}")
+        return self.environments[name]
+
+    def project(self, name: str) -> Project:
+        if name not in self.projects:
+            raise MeshError(f"unknown project '{name}'", file=self.file,
+                            hint=f"projects in this mesh: {', '.join(self.projects)}")
+        return self.projects[name]
+
+    def production_environment(self) -> Environment:
+        return next(e for e in self.environments.values() if e.type == "production")
+
+    def project_for_dir(self, directory: Path) -> Project | None:
+        directory = directory.resolve()
+        return next((p for p in self.projects.values() if p.path == directory), None)
+
+
+def find_mesh_file(start: Path | None = None) -> Path | None:
+    """MESHKIT_MESH (a mesh.yml or its folder), else the nearest mesh.yml above `start`."""
+    if explicit := os.environ.get(MESH_ENV_VAR):
+        path = Path(explicit).expanduser()
+        return path / MESH_FILE if path.is_dir() else path
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / MESH_FILE).is_file():
+            return folder / MESH_FILE
+    return None
+
+
+def load_mesh(path: Path | None = None) -> Mesh:
+    """Load and validate mesh.yml; `path` may be the file or None to search for it."""
+    file = path if path is not None else find_mesh_file()
+    if file is None:
+        raise MeshError(f"no {MESH_FILE} found in this folder or any folder above it",
+                        hint=f"run meshkit inside a mesh, pass --mesh PATH, or set {MESH_ENV_VAR}")
+    file = file / MESH_FILE if file.is_dir() else file
+    if not file.is_file():
+        raise MeshError("mesh definition not found", file=file,
+                        hint=f"create {MESH_FILE} or point --mesh / {MESH_ENV_VAR} at an existing one")
+    file = file.resolve()
+    doc = read_yaml(file)
+    if not isinstance(doc, dict):
+        raise MeshError("expected a mapping with 'name' and 'projects'", file=file, line=1)
+    spec = convert(doc, _MeshSpec, file=file)
+    environments = _environments(spec, doc, file)
+    default = spec.default_environment or next(
+        e.name for e in environments.values() if e.type == "production")
+    if default not in environments:
+        raise MeshError(f"default_environment '{default}' is not one of the environments",
+                        file=file, line=line_of(doc, "$.default_environment"))
+    projects = {name: _project(name, entry, spec, doc, file, environments)
+                for name, entry in spec.projects.items()}
+    return Mesh(name=spec.name, file=file, store_url=_store_url(spec.store, file.parent),
+                environments=environments, default_environment=default, projects=projects)
+
+
+def _environments(spec: _MeshSpec, doc: dict, file: Path) -> dict[str, Environment]:
+    if not spec.environments:
+        return {"prod": Environment("prod", "prod", "production")}
+    result = {}
+    for name, entry in spec.environments.items():
+        env = convert(entry or {}, _EnvironmentSpec, file=file, doc=doc, at=f"$.environments.{name}")
+        kind = env.type or ("production" if name in ("prod", "production") else "development")
+        result[name] = Environment(name, env.target or name, kind, env.upstream_environment)
+    production = [e.name for e in result.values() if e.type == "production"]
+    if len(production) != 1:
+        raise MeshError(f"exactly one environment must have type: production (found {len(production)})",
+                        file=file, line=line_of(doc, "$.environments"))
+    for env in result.values():
+        if env.upstream_environment and env.upstream_environment not in result:
+            raise MeshError(f"environment '{env.name}' reads upstream_environment "
+                            f"'{env.upstream_environment}', which is not defined", file=file,
+                            line=line_of(doc, f"$.environments.{env.name}.upstream_environment"))
+    return result
+
+
+def _project(name: str, entry: Any, spec: _MeshSpec, doc: dict, file: Path,
+             environments: dict[str, Environment]) -> Project:
+    entry = convert({"path": entry} if isinstance(entry, str) else entry, _ProjectSpec,
+                    file=file, doc=doc, at=f"$.projects.{name}")
+    line = line_of(doc, f"$.projects.{name}")
+    path = (file.parent / entry.path).resolve()
+    if not (path / "dbt_project.yml").is_file():
+        what = "does not exist" if not path.exists() else "has no dbt_project.yml"
+        raise MeshError(f"project '{name}': path '{entry.path}' {what}", file=file, line=line,
+                        hint="point the project at the folder that holds its dbt_project.yml")
+    declared = _dbt_project_name(path)
+    if declared != name:
+        raise MeshError(f"project '{name}': {entry.path}/dbt_project.yml is named '{declared}'",
+                        file=file, line=line,
+                        hint=f"use the dbt project name as the key: '{declared}:'")
+    envs = tuple(entry.environments or environments)
+    unknown = [e for e in envs if e not in environments]
+    if unknown:
+        raise MeshError(f"project '{name}' lists unknown environment(s) {', '.join(unknown)}",
+                        file=file, line=line)
+    return Project(name=name, path=path, environments=envs)
+
+
+def _dbt_project_name(path: Path) -> str | None:
+    doc = read_yaml(path / "dbt_project.yml")
+    return doc.get("name") if isinstance(doc, dict) else None
+
+
+def _store_url(store: str, base: Path) -> str:
+    """Plain paths are relative to mesh.yml; URLs (s3://, file://, memory://) pass through."""
+    if "://" in store:
+        return store
+    return str((base / store).resolve())

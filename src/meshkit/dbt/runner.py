@@ -1,0 +1,60 @@
+"""Run dbt in a subprocess, in a project's folder, streaming its output.
+
+A subprocess per invocation keeps dbt's process-wide state (flags, adapters, DuckDB's
+open file) out of meshkit and lets independent projects run in parallel.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+_DBT_MAIN = "import sys; from dbt.cli.main import cli; sys.argv[0] = 'dbt'; sys.exit(cli())"
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    args: tuple[str, ...]
+    returncode: int
+    output: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def run_dbt(args: list[str], project_dir: Path, env: dict[str, str] | None = None,
+            on_line: Callable[[str], None] | None = None) -> DbtResult:
+    """`dbt <args>` with cwd = the project (so its profiles.yml and relative paths apply)."""
+    environ = {**os.environ, **(env or {})}
+    environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, "-c", _DBT_MAIN, *args], cwd=project_dir,
+                               env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, bufsize=1)
+    lines = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
+        if on_line:
+            on_line(line.rstrip("\n"))
+    returncode = process.wait()
+    return DbtResult(tuple(args), returncode, "".join(lines), time.monotonic() - started)
+
+
+def needs_deps(project_dir: Path) -> bool:
+    """True when the project declares packages that are not installed yet (or changed)."""
+    declared = [project_dir / name for name in ("packages.yml", "dependencies.yml")
+                if (project_dir / name).is_file()]
+    if not any("packages:" in path.read_text(encoding="utf-8") for path in declared):
+        return False
+    installed = project_dir / "dbt_packages"
+    if not installed.is_dir():
+        return True
+    return any(path.stat().st_mtime > installed.stat().st_mtime for path in declared)

@@ -1,0 +1,1 @@
+"""Building the mesh: plans, dbt invocations, publishing, run history."""

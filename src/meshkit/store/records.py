@@ -1,0 +1,39 @@
+"""What the store keeps about each published run, and its `latest` pointer."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class ArtifactFile(msgspec.Struct, frozen=True):
+    sha256: str
+    size: int
+
+
+class RunRecord(msgspec.Struct):
+    """meshkit-run.json: written last into a run folder; a run without it is incomplete."""
+
+    run_id: str
+    project: str
+    environment: str
+    completed_at: str          # when dbt finished the run (run_results), ISO 8601 UTC
+    published_at: str
+    dbt_version: str
+    meshkit_version: str
+    status: str                # "success", or "failures allowed" (publish --allow-failures)
+    files: dict[str, ArtifactFile]
+    git_sha: str | None = None
+    invocation_id: str | None = None
+    models: int = 0
+    public_models: int = 0
+
+
+class Pointer(msgspec.Struct):
+    run_id: str
+    completed_at: str
+
+
+RUN_RECORD = "meshkit-run.json"
+POINTER = "latest.json"
+INTERFACE = "interface.json"
+ARTIFACTS = ("manifest.json", "run_results.json", "catalog.json", "sources.json")

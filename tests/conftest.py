@@ -42,9 +42,8 @@ def raw_warehouse(tmp_path_factory) -> Path:
     """raw.duckdb loaded by the example's seed project, built once per test session."""
     root = tmp_path_factory.mktemp("raw")
     shutil.copytree(EXAMPLE / "raw", root / "raw", ignore=_IGNORED)
-    env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
-    env.pop("MESHKIT_WAREHOUSE", None)
-    run(["dbt", "seed"], cwd=root / "raw", env=env)
+    (root / "warehouse").mkdir()
+    run(["dbt", "seed"], cwd=root / "raw")
     return root / "warehouse" / "raw.duckdb"
 
 

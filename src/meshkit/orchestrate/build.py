@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -72,9 +73,10 @@ def _build_project(mesh: Mesh, store: Store, project: Project, env: str, target:
     args = ["build", "--target", target, *options.dbt_args]
     if options.full_refresh:
         args.append("--full-refresh")
+    started = time.time()
     result = run_dbt(args, project.path, variables, echo)
     seconds += result.seconds
-    counts = _counts(project, result)
+    counts = _counts(project, started)
     if not result.ok:
         return ProjectOutcome(project.name, "error", counts, reason=_first_error(result),
                               seconds=seconds)
@@ -82,9 +84,10 @@ def _build_project(mesh: Mesh, store: Store, project: Project, env: str, target:
     return ProjectOutcome(project.name, "success", counts, record, seconds=seconds)
 
 
-def _counts(project: Project, result: DbtResult) -> dict[str, int]:
+def _counts(project: Project, since: float) -> dict[str, int]:
+    """Result statuses of the run that just ended (a run_results.json older than it is stale)."""
     path = project.path / "target" / "run_results.json"
-    if not path.is_file() or "build" not in result.args:
+    if not path.is_file() or path.stat().st_mtime < since:
         return {}
     try:
         results = decode_run_results(path.read_bytes(), source=str(path))

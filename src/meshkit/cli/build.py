@@ -1,48 +1,17 @@
-"""The meshkit command line. Thin: parse options, call one function, render the result."""
+"""`meshkit build` and `meshkit publish`."""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from meshkit import __version__
+from meshkit.cli import console, main, mesh_option, reports_errors
 from meshkit.config import load_mesh
-from meshkit.errors import MeshError
-
-console = Console()
-err_console = Console(stderr=True)
-
-
-def reports_errors(command):
-    """User mistakes print one clear message and exit 2; tracebacks only with --debug."""
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except MeshError as exc:
-            if click.get_current_context().find_root().params.get("debug"):
-                raise
-            err_console.print(f"[bold red]error:[/] {exc.render()}", highlight=False, soft_wrap=True)
-            sys.exit(2)
-    return wrapper
-
-
-@click.group()
-@click.version_option(__version__, prog_name="meshkit")
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-def main(debug: bool) -> None:
-    """An open-source dbt Mesh for dbt Core."""
-
-
-mesh_option = click.option("--mesh", "mesh_path", type=click.Path(path_type=Path),
-                           help="mesh.yml (default: found upward from the current folder).")
 
 
 @main.command()
@@ -121,7 +90,3 @@ def _mesh_near(project_dir: Path) -> Path | None:
     from meshkit.config import find_mesh_file
 
     return find_mesh_file(project_dir) or find_mesh_file()
-
-
-if __name__ == "__main__":
-    main()

@@ -42,8 +42,12 @@ mesh_option = click.option("--mesh", "mesh_path", type=click.Path(path_type=Path
 
 
 def _register() -> None:
-    """Each command group lives in its own module; importing it attaches it to `main`."""
-    from meshkit.cli import build, store  # noqa: F401
+    """Each command group lives in its own module of this package; importing attaches it."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
 
 
 _register()

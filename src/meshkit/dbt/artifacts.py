@@ -25,6 +25,16 @@ class Contract(msgspec.Struct):
     enforced: bool = False
 
 
+class BuildAfter(msgspec.Struct):
+    count: int | None = None
+    period: str | None = None
+    updates_on: str = "any"
+
+
+class ModelFreshness(msgspec.Struct):
+    build_after: BuildAfter | None = None
+
+
 class NodeConfig(msgspec.Struct):
     materialized: str | None = None
     access: str | None = None
@@ -32,13 +42,48 @@ class NodeConfig(msgspec.Struct):
     contract: Contract = msgspec.field(default_factory=Contract)
     enabled: bool = True
     tags: list[str] | str = msgspec.field(default_factory=list)
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+    freshness: ModelFreshness | None = None
+    severity: str | None = None
 
 
 class DependsOn(msgspec.Struct):
     nodes: list[str] = msgspec.field(default_factory=list)
+    macros: list[str] = msgspec.field(default_factory=list)
+
+
+class Constraint(msgspec.Struct):
+    type: str
+    name: str | None = None
+    expression: str | None = None
+    columns: list[str] = msgspec.field(default_factory=list)
+    warn_unenforced: bool = True
+    warn_unsupported: bool = True
+
+
+class Column(msgspec.Struct):
+    name: str
+    description: str = ""
+    data_type: str | None = None
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+    tags: list[str] = msgspec.field(default_factory=list)
+    constraints: list[Constraint] = msgspec.field(default_factory=list)
+
+
+class FileHash(msgspec.Struct):
+    name: str = ""
+    checksum: str = ""
+
+
+class TestMetadata(msgspec.Struct):
+    name: str = ""
+    namespace: str | None = None
+    kwargs: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class Node(msgspec.Struct):
+    """A model, seed, snapshot, test, analysis or operation of the manifest's `nodes`."""
+
     unique_id: str
     resource_type: str
     package_name: str
@@ -48,13 +93,90 @@ class Node(msgspec.Struct):
     alias: str | None = None
     relation_name: str | None = None
     original_file_path: str = ""
+    patch_path: str | None = None
     access: str | None = None
     group: str | None = None
     version: Version | None = None
     latest_version: Version | None = None
     deprecation_date: str | None = None
+    description: str = ""
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+    tags: list[str] = msgspec.field(default_factory=list)
+    columns: dict[str, Column] = msgspec.field(default_factory=dict)
+    constraints: list[Constraint] = msgspec.field(default_factory=list)
     config: NodeConfig = msgspec.field(default_factory=NodeConfig)
     depends_on: DependsOn = msgspec.field(default_factory=DependsOn)
+    checksum: FileHash = msgspec.field(default_factory=FileHash)
+    raw_code: str = ""
+    compiled_code: str | None = None
+    language: str | None = None
+    fqn: list[str] = msgspec.field(default_factory=list)
+    # Tests only: what they test.
+    attached_node: str | None = None
+    column_name: str | None = None
+    test_metadata: TestMetadata | None = None
+
+
+class SourceFreshness(msgspec.Struct):
+    warn_after: dict[str, Any] | None = None
+    error_after: dict[str, Any] | None = None
+
+
+class Source(msgspec.Struct):
+    unique_id: str
+    package_name: str
+    name: str
+    source_name: str
+    schema_: str | None = msgspec.field(default=None, name="schema")
+    database: str | None = None
+    identifier: str | None = None
+    relation_name: str | None = None
+    original_file_path: str = ""
+    description: str = ""
+    source_description: str = ""
+    loader: str = ""
+    loaded_at_field: str | None = None
+    freshness: SourceFreshness | None = None
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+    tags: list[str] = msgspec.field(default_factory=list)
+    columns: dict[str, Column] = msgspec.field(default_factory=dict)
+
+
+class Owner(msgspec.Struct):
+    name: str | None = None
+    email: str | list[str] | None = None
+
+
+class Exposure(msgspec.Struct):
+    unique_id: str
+    package_name: str
+    name: str
+    type: str = ""
+    owner: Owner = msgspec.field(default_factory=Owner)
+    description: str = ""
+    url: str | None = None
+    maturity: str | None = None
+    label: str | None = None
+    depends_on: DependsOn = msgspec.field(default_factory=DependsOn)
+    original_file_path: str = ""
+    tags: list[str] = msgspec.field(default_factory=list)
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Group(msgspec.Struct):
+    unique_id: str
+    name: str
+    package_name: str
+    owner: Owner = msgspec.field(default_factory=Owner)
+    description: str | None = None
+    original_file_path: str = ""
+
+
+class Doc(msgspec.Struct):
+    unique_id: str
+    name: str
+    package_name: str
+    block_contents: str = ""
 
 
 class ManifestMetadata(msgspec.Struct):
@@ -63,11 +185,22 @@ class ManifestMetadata(msgspec.Struct):
     project_name: str | None = None
     generated_at: str | None = None
     invocation_id: str | None = None
+    adapter_type: str | None = None
 
 
 class Manifest(msgspec.Struct):
     metadata: ManifestMetadata
     nodes: dict[str, Node] = msgspec.field(default_factory=dict)
+    sources: dict[str, Source] = msgspec.field(default_factory=dict)
+    exposures: dict[str, Exposure] = msgspec.field(default_factory=dict)
+    groups: dict[str, Group] = msgspec.field(default_factory=dict)
+    docs: dict[str, Doc] = msgspec.field(default_factory=dict)
+
+
+class Timing(msgspec.Struct):
+    name: str
+    started_at: str | None = None
+    completed_at: str | None = None
 
 
 class RunResult(msgspec.Struct):
@@ -75,6 +208,8 @@ class RunResult(msgspec.Struct):
     status: str
     message: str | None = None
     execution_time: float = 0.0
+    failures: int | None = None
+    timing: list[Timing] = msgspec.field(default_factory=list)
 
 
 class RunResultsMetadata(msgspec.Struct):
@@ -123,3 +258,58 @@ def _decode(decoder: msgspec.json.Decoder, data: bytes, source: str) -> Any:
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise MeshError(f"corrupt or truncated artifact: {exc}", file=source,
                         hint="rebuild the project so dbt writes the artifact again") from None
+
+
+class CatalogColumn(msgspec.Struct):
+    name: str
+    type: str
+    index: int = 0
+    comment: str | None = None
+
+
+class CatalogTable(msgspec.Struct):
+    type: str | None = None
+    schema_: str | None = msgspec.field(default=None, name="schema")
+    name: str = ""
+    database: str | None = None
+    comment: str | None = None
+    owner: str | None = None
+
+
+class CatalogEntry(msgspec.Struct):
+    metadata: CatalogTable
+    columns: dict[str, CatalogColumn] = msgspec.field(default_factory=dict)
+    unique_id: str | None = None
+
+
+class Catalog(msgspec.Struct):
+    """catalog.json: column types as the warehouse reports them (`dbt docs generate`)."""
+
+    nodes: dict[str, CatalogEntry] = msgspec.field(default_factory=dict)
+    sources: dict[str, CatalogEntry] = msgspec.field(default_factory=dict)
+
+
+class FreshnessResult(msgspec.Struct):
+    unique_id: str
+    status: str
+    max_loaded_at: str | None = None
+    snapshotted_at: str | None = None
+    max_loaded_at_time_ago_in_s: float | None = None
+
+
+class SourceFreshnessResults(msgspec.Struct):
+    """sources.json: the outcome of `dbt source freshness`."""
+
+    results: list[FreshnessResult] = msgspec.field(default_factory=list)
+
+
+_catalog_decoder = msgspec.json.Decoder(Catalog)
+_freshness_decoder = msgspec.json.Decoder(SourceFreshnessResults)
+
+
+def decode_catalog(data: bytes, *, source: str) -> Catalog:
+    return _decode(_catalog_decoder, data, source)
+
+
+def decode_source_freshness(data: bytes, *, source: str) -> SourceFreshnessResults:
+    return _decode(_freshness_decoder, data, source)

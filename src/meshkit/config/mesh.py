@@ -35,6 +35,7 @@ class _MeshSpec(msgspec.Struct, forbid_unknown_fields=True):
     store: str = ".meshkit/store"
     environments: dict[str, Any] | None = None
     default_environment: str | None = None
+    governance: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class Mesh:
     environments: dict[str, Environment]
     default_environment: str
     projects: dict[str, Project] = field(default_factory=dict)
+    # The `governance:` mapping as read (with line numbers); meshkit.config.policy parses it.
+    policy_doc: Any = field(default=None, compare=False, repr=False)
 
     @property
     def root(self) -> Path:
@@ -122,7 +125,8 @@ def load_mesh(path: Path | None = None) -> Mesh:
     projects = {name: _project(name, entry, spec, doc, file, environments)
                 for name, entry in spec.projects.items()}
     return Mesh(name=spec.name, file=file, store_url=_store_url(spec.store, file.parent),
-                environments=environments, default_environment=default, projects=projects)
+                environments=environments, default_environment=default, projects=projects,
+                policy_doc=doc.get("governance"))
 
 
 def _environments(spec: _MeshSpec, doc: dict, file: Path) -> dict[str, Environment]:

@@ -45,11 +45,22 @@ class NodeConfig(msgspec.Struct):
     meta: dict[str, Any] = msgspec.field(default_factory=dict)
     freshness: ModelFreshness | None = None
     severity: str | None = None
+    grants: dict[str, Any] = msgspec.field(default_factory=dict)
+    table_format: str | None = None
+    file_format: str | None = None
 
 
 class DependsOn(msgspec.Struct):
     nodes: list[str] = msgspec.field(default_factory=list)
     macros: list[str] = msgspec.field(default_factory=list)
+
+
+class RefArgs(msgspec.Struct):
+    """One `ref()` call of a node, as written: `ref('analytics', 'fct_orders', v=2)`."""
+
+    name: str
+    package: str | None = None
+    version: Version | None = None
 
 
 class Constraint(msgspec.Struct):
@@ -106,6 +117,7 @@ class Node(msgspec.Struct):
     constraints: list[Constraint] = msgspec.field(default_factory=list)
     config: NodeConfig = msgspec.field(default_factory=NodeConfig)
     depends_on: DependsOn = msgspec.field(default_factory=DependsOn)
+    refs: list[RefArgs] = msgspec.field(default_factory=list)
     checksum: FileHash = msgspec.field(default_factory=FileHash)
     raw_code: str = ""
     compiled_code: str | None = None

@@ -1,0 +1,231 @@
+"""Governance policies: the `governance:` mapping of mesh.yml and a project's governance.yml.
+
+Both have the same shape:
+
+    governance:                       # mesh.yml; a project's governance.yml has no wrapper key
+      rules:
+        root_model: off               # short form: just a severity
+        public_model_undocumented:
+          severity: warn
+          error_after: 2026-03-01     # warn until this date, then error
+          params: {min_columns: 1}
+          scope: {projects: [analytics], groups: [core], paths: ["models/marts/*"],
+                  select: ["tag:certified"], exclude: ["access:private"]}
+          overridable: true           # mesh.yml only: projects may loosen this rule
+      exceptions:
+        - rule: public_model_undocumented
+          nodes: [analytics.fct_orders]
+          reason: columns are being documented in JIRA-123
+          expires: 2026-02-01
+      custom_rules: [governance/rules.py]
+      score: {required_meta: [domain], open_table_format: false}   # mesh.yml only
+
+This module only reads and validates the shape, with file:line errors. Which rule ids and
+parameters exist, and whether a project loosens a mesh rule, is decided in meshkit.govern,
+which knows the rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from meshkit.config.yamlfile import convert, line_of, read_yaml
+from meshkit.errors import MeshError
+
+PROJECT_POLICY_FILE = "governance.yml"
+Level = Literal["off", "info", "warn", "error"]
+LEVELS: tuple[str, ...] = ("off", "info", "warn", "error")   # from loosest to strictest
+
+
+class _ScopeSpec(msgspec.Struct, forbid_unknown_fields=True):
+    projects: list[str] | None = None
+    groups: list[str] | None = None
+    paths: list[str] | None = None
+    select: list[str] | None = None
+    exclude: list[str] | None = None
+
+
+class _RuleSpec(msgspec.Struct, forbid_unknown_fields=True):
+    severity: Level | None = None
+    error_after: date | None = None
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    scope: _ScopeSpec | None = None
+    overridable: bool = False
+
+
+class _ExceptionSpec(msgspec.Struct, forbid_unknown_fields=True):
+    rule: str | list[str]
+    nodes: list[str]
+    reason: str
+    expires: date | None = None
+
+
+class _ScoreSpec(msgspec.Struct, forbid_unknown_fields=True):
+    required_meta: list[str] = msgspec.field(default_factory=list)
+    open_table_format: bool = False
+    bare_prefixes: list[str] = msgspec.field(default_factory=lambda: ["fct_", "dim_"])
+
+
+class _GovernanceSpec(msgspec.Struct, forbid_unknown_fields=True):
+    rules: dict[str, Any] = msgspec.field(default_factory=dict)
+    exceptions: list[Any] = msgspec.field(default_factory=list)
+    custom_rules: list[str] = msgspec.field(default_factory=list)
+    score: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a rule setting applies; every given criterion must hold (lists are OR-ed)."""
+
+    projects: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RulePolicy:
+    rule: str
+    severity: str | None = None
+    error_after: date | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    scope: Scope | None = None
+    overridable: bool = False
+    file: Path | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class PolicyException:
+    rules: tuple[str, ...]
+    nodes: tuple[str, ...]
+    reason: str
+    expires: date | None = None
+    file: Path | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """How data-product scores are computed: one agreed method for the whole mesh."""
+
+    required_meta: tuple[str, ...] = ()
+    open_table_format: bool = False
+    bare_prefixes: tuple[str, ...] = ("fct_", "dim_")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One policy document: the mesh's (owner "mesh") or a project's (owner = its name)."""
+
+    owner: str
+    file: Path | None = None
+    rules: dict[str, RulePolicy] = field(default_factory=dict)
+    exceptions: tuple[PolicyException, ...] = ()
+    custom_rules: tuple[Path, ...] = ()
+    score: ScoreSettings = field(default_factory=ScoreSettings)
+    params_lines: dict[tuple[str, str], int | None] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_mesh(self) -> bool:
+        return self.owner == MESH
+
+
+MESH = "mesh"
+
+
+def mesh_policy(doc: Any, file: Path) -> Policy:
+    """The `governance:` mapping of mesh.yml (None or absent: the built-in defaults)."""
+    if doc is None:
+        return Policy(MESH, file)
+    return _parse(doc, file, owner=MESH, prefix="governance.")
+
+
+def project_policy(project: str, project_dir: Path) -> Policy | None:
+    """A project's governance.yml beside its dbt_project.yml, if it has one."""
+    file = project_dir / PROJECT_POLICY_FILE
+    if not file.is_file():
+        return None
+    doc = read_yaml(file)
+    if doc is None:
+        return Policy(project, file)
+    return _parse(doc, file, owner=project, prefix="")
+
+
+def _parse(doc: Any, file: Path, *, owner: str, prefix: str) -> Policy:
+    if not isinstance(doc, dict):
+        raise MeshError(f"{prefix or 'the policy'} must be a mapping with rules:, exceptions:, "
+                        "custom_rules:", file=file, line=line_of(doc, "$"))
+    spec = convert(doc, _GovernanceSpec, file=file)
+    if owner != MESH and spec.score is not None:
+        raise MeshError("score: is mesh-wide (one scoring method for every data product)",
+                        file=file, line=line_of(doc, "$.score"),
+                        hint="move it to the governance: section of mesh.yml")
+    rules = {}
+    params_lines = {}
+    for rule_id, entry in spec.rules.items():
+        rules[rule_id] = _rule(rule_id, entry, doc, file, owner)
+        for name in rules[rule_id].params:
+            params_lines[(rule_id, name)] = line_of(doc, f"$.rules.{rule_id}.params.{name}")
+    exceptions = tuple(_exception(i, entry, doc, file) for i, entry in enumerate(spec.exceptions))
+    custom = tuple((file.parent / path).resolve() for path in spec.custom_rules)
+    for index, path in enumerate(custom):
+        if not path.is_file():
+            raise MeshError(f"custom rule file '{spec.custom_rules[index]}' does not exist",
+                            file=file, line=line_of(doc, f"$.custom_rules[{index}]"),
+                            hint="paths are relative to the file that lists them")
+    score = ScoreSettings()
+    if spec.score is not None:
+        parsed = convert(spec.score, _ScoreSpec, file=file, doc=doc, at="$.score")
+        score = ScoreSettings(tuple(parsed.required_meta), parsed.open_table_format,
+                              tuple(parsed.bare_prefixes))
+    return Policy(owner, file, rules, exceptions, custom, score, params_lines)
+
+
+def _rule(rule_id: str, entry: Any, doc: Any, file: Path, owner: str) -> RulePolicy:
+    at = f"$.rules.{rule_id}"
+    line = line_of(doc, at)
+    if entry is False:          # `off` read as YAML 1.1 false by some tools: be forgiving
+        entry = "off"
+    if isinstance(entry, str):
+        entry = {"severity": entry}
+    if not isinstance(entry, dict):
+        raise MeshError(f"rule '{rule_id}': expected a severity (off, info, warn, error) or a "
+                        "mapping with severity:, error_after:, params:, scope:", file=file, line=line)
+    spec = convert(entry, _RuleSpec, file=file, doc=doc, at=at)
+    if spec.overridable and owner != MESH:
+        raise MeshError(f"rule '{rule_id}': only mesh.yml can make a rule overridable", file=file,
+                        line=line_of(doc, f"{at}.overridable"))
+    if spec.error_after is not None and spec.severity == "error":
+        raise MeshError(f"rule '{rule_id}': error_after needs a lower severity to start from "
+                        "(warn or info)", file=file, line=line_of(doc, f"{at}.error_after"),
+                        hint="write `severity: warn` with `error_after: DATE` to warn until DATE")
+    severity = spec.severity or ("warn" if spec.error_after else None)
+    return RulePolicy(rule_id, severity, spec.error_after, dict(spec.params),
+                      _scope(spec.scope), spec.overridable, file, line)
+
+
+def _scope(spec: _ScopeSpec | None) -> Scope | None:
+    if spec is None:
+        return None
+    return Scope(tuple(spec.projects or ()), tuple(spec.groups or ()), tuple(spec.paths or ()),
+                 tuple(spec.select or ()), tuple(spec.exclude or ()))
+
+
+def _exception(index: int, entry: Any, doc: Any, file: Path) -> PolicyException:
+    at = f"$.exceptions[{index}]"
+    spec = convert(entry, _ExceptionSpec, file=file, doc=doc, at=at)
+    line = line_of(doc, at)
+    if not spec.reason.strip():
+        raise MeshError("an exception needs a reason", file=file, line=line,
+                        hint="say why the rule does not apply, so reviewers can judge it")
+    if not spec.nodes:
+        raise MeshError("an exception needs the nodes it covers", file=file, line=line)
+    rules = (spec.rule,) if isinstance(spec.rule, str) else tuple(spec.rule)
+    return PolicyException(rules, tuple(spec.nodes), spec.reason.strip(), spec.expires, file, line)

@@ -1,0 +1,192 @@
+"""Run the rules over a mesh view under a set of policies, and collect findings."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Iterable
+
+from meshkit.config.policy import PolicyException
+from meshkit.errors import MeshError
+from meshkit.govern.findings import SEVERITIES, Finding, Violation
+from meshkit.govern.policy import PolicySet, Setting
+from meshkit.govern.registry import Rule
+from meshkit.govern.scope import Selection
+from meshkit.govern.view import MeshView, Model, Resource
+
+_SQL_CATEGORIES = frozenset({"modeling", "performance"})
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    projects: tuple[str, ...] = ()        # report only findings about these projects
+    select: tuple[str, ...] = ()          # ... and about resources these selectors match
+    rules: tuple[str, ...] = ()           # run only these rules
+    baseline: frozenset[str] | None = None   # fingerprints already known: not reported again
+
+
+@dataclass
+class CheckResult:
+    findings: list[Finding]
+    rules: list[Rule]
+    today: date
+    projects: list[str]
+    excepted: list[tuple[Finding, PolicyException]] = field(default_factory=list)
+    known: int = 0                          # findings hidden because the baseline has them
+
+    def count(self, severity: str) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)
+
+    @property
+    def failed(self) -> bool:
+        return any(f.severity == "error" for f in self.findings)
+
+
+def check(view: MeshView, policies: PolicySet, options: CheckOptions = CheckOptions()) -> CheckResult:
+    unknown = [r for r in options.rules if r not in policies.rules]
+    if unknown:
+        raise MeshError(f"unknown rule '{unknown[0]}'", hint="`meshkit rules` lists every rule")
+    run = _Run(view, policies, options, Selection.parse(options.select))
+    ran = []
+    for rule in policies.rules:
+        if options.rules and rule.id not in options.rules:
+            continue
+        if not policies.may_apply(rule):
+            continue
+        ran.append(rule)
+        run.rule(rule)
+    findings = sorted(run.findings, key=lambda f: (-SEVERITIES.index(f.severity), f.project or "",
+                                                   f.rule, f.name, f.key))
+    return CheckResult(findings, ran, view.today, sorted(view.projects), run.excepted, run.known)
+
+
+class _Run:
+    def __init__(self, view: MeshView, policies: PolicySet, options: CheckOptions,
+                 selection: Selection) -> None:
+        self.view = view
+        self.policies = policies
+        self.options = options
+        self.selection = selection
+        self.projects = set(options.projects)
+        self.findings: list[Finding] = []
+        self.excepted: list[tuple[Finding, PolicyException]] = []
+        self.known = 0
+
+    def rule(self, rule: Rule) -> None:
+        view = self.view
+        if rule.applies_to == "mesh":
+            params = self.policies.mesh_params(rule)
+            for violation in _normalize(self._call(rule, None, params), None):
+                self.emit(rule, violation, None, None)
+            return
+        resources: dict[str, Any] = {"model": view.models, "source": view.sources,
+                                     "exposure": view.exposures}[rule.applies_to]
+        for uid, resource in resources.items():
+            if self.projects and resource.project not in self.projects:
+                continue
+            setting = self.policies.setting(rule, resource, uid, resource.project)
+            if setting is None:
+                continue
+            outcome = self._call(rule, resource, setting.params)
+            if outcome is None:
+                continue
+            for violation in _normalize(outcome, uid):
+                self.emit(rule, violation, setting, uid)
+
+    def _call(self, rule: Rule, resource: Resource | None, params: dict[str, Any]) -> Any:
+        args = (self.view,) if resource is None else (resource, self.view)
+        if rule.origin == "builtin":
+            result = rule.fn(*args, **params)
+            return list(result) if _is_generator(result) else result
+        try:    # a custom rule is the user's code: a crash is reported, not a traceback
+            result = rule.fn(*args, **params)
+            return list(result) if _is_generator(result) else result
+        except Exception as exc:
+            where = f" on {resource.label}" if resource is not None else ""
+            raise MeshError(f"custom rule '{rule.id}' failed{where}: {type(exc).__name__}: {exc}",
+                            file=rule.origin, line=_line_in(exc, rule.origin)) from None
+
+    def emit(self, rule: Rule, violation: Violation, setting: Setting | None,
+             evaluated: str | None) -> None:
+        """Turn a violation into a finding under the subject's policy (or drop it)."""
+        view = self.view
+        subject = violation.subject or ""
+        resource = view.resource(subject)
+        project = resource.project if resource is not None else view.project_of(subject)
+        if self.projects and project not in self.projects:
+            return
+        if self.selection and not self.selection.matches(resource, subject, project):
+            return
+        if setting is None or subject != evaluated:
+            setting = self.policies.setting(rule, resource, subject, project)
+            if setting is None:
+                return
+        severity = setting.level(view.today)
+        if severity == "off":
+            return
+        finding = Finding(rule=rule.id, category=rule.category, severity=severity, subject=subject,
+                          project=project, name=view.label(subject) if resource is None
+                          else resource.label, message=violation.message, key=violation.key,
+                          file=_file_of(view, resource, rule), note=setting.note(view.today))
+        exception, expired = self.policies.exception_for(rule.id, resource, subject, project,
+                                                         view.today)
+        if exception is not None:
+            self.excepted.append((finding, exception))
+            return
+        if expired is not None:
+            finding.note = _join(finding.note, f"exception expired on {expired.expires}")
+        if self.options.baseline is not None and finding.fingerprint in self.options.baseline:
+            self.known += 1
+            return
+        self.findings.append(finding)
+
+
+def _normalize(outcome: Any, default_subject: str | None) -> Iterable[Violation]:
+    if outcome is None:
+        return ()
+    items = [outcome] if isinstance(outcome, (str, Violation)) else outcome
+    result = []
+    for item in items:
+        if isinstance(item, str):
+            item = Violation(item)
+        if item.subject is None:
+            if default_subject is None:
+                raise MeshError("a mesh rule must name the subject of each Violation")
+            item = Violation(item.message, default_subject, item.key)
+        result.append(item)
+    return result
+
+
+def _is_generator(value: Any) -> bool:
+    return hasattr(value, "__next__") and hasattr(value, "__iter__")
+
+
+def _file_of(view: MeshView, resource: Resource | None, rule: Rule) -> str | None:
+    if resource is None:
+        return None
+    path = resource.path
+    if isinstance(resource, Model) and rule.category not in _SQL_CATEGORIES:
+        path = resource.properties_file or path
+    if not path:
+        return None
+    info = view.projects.get(resource.project)
+    if info is not None and info.directory is not None and view.root is not None:
+        try:
+            return (info.directory / path).relative_to(view.root).as_posix()
+        except ValueError:
+            return (info.directory / path).as_posix()
+    return path
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _line_in(exc: BaseException, origin: str) -> int | None:
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename) == Path(origin):
+            line = frame.lineno
+    return line

@@ -1,0 +1,46 @@
+"""What a rule reports (a Violation) and what a check reports (a Finding)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+# Levels a finding can have, from mildest to the only one that fails a check.
+SEVERITIES: tuple[str, ...] = ("info", "warn", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One thing a rule found wrong.
+
+    `subject` is the unique id it is about (default: the resource the rule was given);
+    `key` tells apart several violations on one subject (a column name, a parent id).
+    """
+
+    message: str
+    subject: str | None = None
+    key: str = ""
+
+
+@dataclass(slots=True)
+class Finding:
+    rule: str
+    category: str
+    severity: str           # info | warn | error, after the mesh's and the project's policies
+    subject: str            # a unique id, or project:<name> for findings about a project
+    project: str | None
+    name: str               # how people call the subject: analytics.fct_orders.v2
+    message: str
+    key: str = ""
+    file: str | None = None  # relative to the mesh root when the project's folder is known
+    line: int | None = None
+    note: str = ""           # what the policy adds: "error from 2026-03-01", an expired exception
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable across runs and unrelated edits: rule, subject (with its version), key."""
+        return f"{self.rule}|{self.subject}|{self.key}"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["fingerprint"] = self.fingerprint
+        return data

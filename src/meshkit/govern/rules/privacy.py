@@ -1,0 +1,63 @@
+"""Personal data must not leave its domain through a public model."""
+
+from __future__ import annotations
+
+from meshkit.dbt.artifacts import Column
+from meshkit.govern.findings import Violation
+from meshkit.govern.registry import rule
+from meshkit.govern.view import MeshView, Model
+
+
+@rule(category="privacy", severity="error",
+      stricter={"tags": "superset", "meta_keys": "superset"})
+def public_model_exposes_personal_data(model: Model, mesh: MeshView,
+                                       tags: tuple[str, ...] = ("pii", "personal_data", "gdpr"),
+                                       meta_keys: tuple[str, ...] = ("pii", "contains_pii",
+                                                                     "personal_data")):
+    """A public model exposes a column tagged as personal data (here or where it comes from).
+
+    A column counts when it is tagged (`tags: [pii]`) or flagged in meta (`meta: {pii: true}`)
+    in the public model, or when a model upstream tags a column of the same name.
+    """
+    if not model.is_public:
+        return None
+    marked = _personal_columns(mesh, tags, meta_keys)
+    if not marked:
+        return None
+    own = marked.get(model.unique_id, set())
+    upstream: dict[str, str] = {}
+    for ancestor in mesh.ancestors(model.unique_id):
+        for name in marked.get(ancestor, ()):
+            upstream.setdefault(name, ancestor)
+    for column in model.columns.values():
+        name = column.name.lower()
+        if name in own:
+            yield Violation(f"exposes column {column.name}, tagged as personal data", key=column.name)
+        elif name in upstream:
+            yield Violation(f"exposes column {column.name}, tagged as personal data in "
+                            f"{mesh.label(upstream[name])}", key=column.name)
+
+
+def _personal_columns(mesh: MeshView, tags, meta_keys) -> dict[str, set[str]]:
+    """Node id → lower-cased names of its columns marked as personal data (cached per params)."""
+    cache = mesh.__dict__.setdefault("_personal_columns", {})
+    key = (tuple(tags), tuple(meta_keys))
+    if key not in cache:
+        found: dict[str, set[str]] = {}
+        wanted = {t.lower() for t in tags}
+        for uid, node in mesh.graph.nodes.items():
+            for column in node.columns.values():
+                if _is_personal(column, wanted, meta_keys):
+                    found.setdefault(uid, set()).add(column.name.lower())
+        for uid, source in mesh.graph.sources.items():
+            for column in source.columns.values():
+                if _is_personal(column, wanted, meta_keys):
+                    found.setdefault(uid, set()).add(column.name.lower())
+        cache[key] = found
+    return cache[key]
+
+
+def _is_personal(column: Column, tags: set[str], meta_keys) -> bool:
+    if any(t.lower() in tags for t in column.tags):
+        return True
+    return any(column.meta.get(k) for k in meta_keys)

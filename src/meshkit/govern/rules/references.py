@@ -1,0 +1,89 @@
+"""Rules about refs between projects: access, existence, versions, deprecations."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from meshkit.govern.findings import Violation
+from meshkit.govern.registry import rule
+from meshkit.govern.view import MeshView, Model
+from meshkit.store.interface import version_text
+
+
+def _cross_project_parents(model: Model, mesh: MeshView) -> Iterator[str]:
+    for parent in mesh.parent_models(model.unique_id):
+        if mesh.project_of(parent) != model.project:
+            yield parent
+
+
+@rule(category="governance", severity="error")
+def restricted_model_used_across_projects(model: Model, mesh: MeshView):
+    """A model reads a protected or private model of another project."""
+    for parent in _cross_project_parents(model, mesh):
+        target = mesh.models.get(parent)
+        if target is not None and not target.is_public:
+            yield Violation(f"refs {target.label}, which is {target.access} to project "
+                            f"{target.project}: ask its owner to make it public, or stop using it",
+                            key=parent)
+
+
+@rule(category="governance", severity="error")
+def cross_project_ref_missing(model: Model, mesh: MeshView):
+    """A model refs a model that its project (loaded in this check) no longer has."""
+    for parent in _cross_project_parents(model, mesh):
+        producer = mesh.project_of(parent)
+        if parent not in mesh.graph.nodes and producer in mesh.projects:
+            name = mesh.label(parent).split(".", 1)[-1]
+            yield Violation(f"refs {name} of project {producer}, which no longer exists there: "
+                            "the next build of this model will fail", key=parent)
+
+
+@rule(category="versions", severity="warn")
+def cross_project_ref_unpinned(model: Model, mesh: MeshView):
+    """A ref to another project's versioned model does not pin a version (`v=`)."""
+    for parent in _cross_project_parents(model, mesh):
+        target = mesh.models.get(parent)
+        if target is None or target.version is None:
+            continue
+        for ref in model.node.refs:
+            if ref.name == target.name and ref.package == target.project and ref.version is None:
+                pin = "{{ ref('%s', '%s', v=%s) }}" % (target.project, target.name, target.version)
+                yield Violation(f"refs {target.project}.{target.name} without a version: it moves "
+                                f"when a new version becomes latest; pin it with {pin}",
+                                key=parent)
+                break
+
+
+@rule(category="versions", severity="error")
+def ref_to_deprecated_model(model: Model, mesh: MeshView):
+    """A model refs a model (or version) whose deprecation date has passed."""
+    for parent in mesh.parent_models(model.unique_id):
+        target = mesh.models.get(parent)
+        if target is None or target.deprecation_date is None or _same_model(model, target):
+            continue
+        if target.deprecation_date <= mesh.today:
+            yield Violation(f"refs {target.label}, deprecated on {target.deprecation_date}"
+                            f"{_migrate_hint(target)}", key=parent)
+
+
+@rule(category="versions", severity="warn")
+def ref_to_deprecating_model(model: Model, mesh: MeshView):
+    """A model refs a model (or version) that is slated for deprecation."""
+    for parent in mesh.parent_models(model.unique_id):
+        target = mesh.models.get(parent)
+        if target is None or target.deprecation_date is None or _same_model(model, target):
+            continue
+        if target.deprecation_date > mesh.today:
+            yield Violation(f"refs {target.label}, which will be deprecated on "
+                            f"{target.deprecation_date}{_migrate_hint(target)}", key=parent)
+
+
+def _same_model(model: Model, target: Model) -> bool:
+    return model.project == target.project and model.name == target.name
+
+
+def _migrate_hint(target: Model) -> str:
+    latest = version_text(target.node.latest_version)
+    if target.version is not None and latest is not None and latest != target.version:
+        return f": migrate to {{{{ ref('{target.project}', '{target.name}', v={latest}) }}}}"
+    return ""

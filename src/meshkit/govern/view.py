@@ -1,0 +1,318 @@
+"""The typed view of a mesh that every rule receives: models, sources, exposures, projects.
+
+Built once per check from a MeshGraph. Each wrapper keeps dbt's decoded node (`.node`,
+`.source`, `.exposure`) for anything not surfaced here, and adds what a mesh rule needs
+that a single manifest does not say: the project that builds it, its access, its group's
+owner, its consumers in other projects. Indexes are built once, so rules never scan the
+whole mesh to answer a question about one node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterable
+
+from meshkit.dbt.artifacts import Exposure as DbtExposure, Group, Node, Source
+from meshkit.graph.mesh_graph import MeshGraph
+from meshkit.store.interface import access_of, version_text
+
+
+def project_subject(name: str) -> str:
+    """The subject id of a finding about a whole project."""
+    return f"project:{name}"
+
+
+def relation_key(relation_name: str | None) -> str | None:
+    """`"RAW"."jaffle_shop".customers` and `raw.jaffle_shop.customers` are the same table."""
+    if not relation_name:
+        return None
+    return "".join(ch for ch in relation_name if ch not in "\"`[]").lower()
+
+
+def parse_date(value: Any) -> date | None:
+    """dbt's deprecation_date (RFC 3339, date or datetime) as a UTC calendar date."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        return value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.date()
+
+
+@dataclass(eq=False)
+class Model:
+    node: Node
+    project: str
+    access: str
+    group: str | None
+
+    unique_id = property(lambda self: self.node.unique_id)
+    name = property(lambda self: self.node.name)
+    description = property(lambda self: self.node.description or "")
+    columns = property(lambda self: self.node.columns)
+    tags = property(lambda self: self.node.tags)
+    path = property(lambda self: self.node.original_file_path)
+    materialized = property(lambda self: self.node.config.materialized)
+    is_public = property(lambda self: self.access == "public")
+    contract_enforced = property(lambda self: self.node.config.contract.enforced)
+
+    @property
+    def version(self) -> str | None:
+        return version_text(self.node.version)
+
+    @property
+    def latest_version(self) -> str | None:
+        return version_text(self.node.latest_version)
+
+    @property
+    def label(self) -> str:
+        """How people name it: analytics.fct_orders.v2."""
+        suffix = f".v{self.version}" if self.version is not None else ""
+        return f"{self.project}.{self.name}{suffix}"
+
+    @cached_property
+    def meta(self) -> dict[str, Any]:
+        return {**self.node.meta, **self.node.config.meta}
+
+    @cached_property
+    def deprecation_date(self) -> date | None:
+        return parse_date(self.node.deprecation_date)
+
+    @property
+    def properties_file(self) -> str | None:
+        """The YAML file that describes it (`models/core/core.yml`), if any."""
+        patch = self.node.patch_path
+        return patch.split("://", 1)[-1] if patch else None
+
+
+@dataclass(eq=False)
+class SourceTable:
+    source: Source
+    project: str
+
+    unique_id = property(lambda self: self.source.unique_id)
+    name = property(lambda self: self.source.name)
+    source_name = property(lambda self: self.source.source_name)
+    description = property(lambda self: self.source.description or "")
+    source_description = property(lambda self: self.source.source_description or "")
+    path = property(lambda self: self.source.original_file_path)
+
+    @property
+    def label(self) -> str:
+        return f"{self.project}.{self.source_name}.{self.name}"
+
+    @cached_property
+    def relation(self) -> str | None:
+        return relation_key(self.source.relation_name)
+
+
+@dataclass(eq=False)
+class Exposure:
+    exposure: DbtExposure
+    project: str
+
+    unique_id = property(lambda self: self.exposure.unique_id)
+    name = property(lambda self: self.exposure.name)
+    path = property(lambda self: self.exposure.original_file_path)
+
+    @property
+    def label(self) -> str:
+        return f"{self.project}.{self.name}"
+
+
+@dataclass(eq=False)
+class ProjectInfo:
+    name: str
+    origin: str = ""                 # the store run or target folder it was read from
+    directory: Path | None = None    # its working copy, when the mesh knows it
+    from_working_copy: bool = False
+
+
+Resource = Model | SourceTable | Exposure
+
+
+@dataclass(eq=False)
+class MeshView:
+    graph: MeshGraph
+    today: date
+    root: Path | None = None          # the mesh's folder: findings name files relative to it
+    projects: dict[str, ProjectInfo] = field(default_factory=dict)
+    models: dict[str, Model] = field(default_factory=dict)
+    sources: dict[str, SourceTable] = field(default_factory=dict)
+    exposures: dict[str, Exposure] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, graph: MeshGraph, *, today: date | None = None,
+              directories: dict[str, Path] | None = None,
+              working_copies: Iterable[str] = (), root: Path | None = None) -> MeshView:
+        """Wrap a graph. Nodes of installed packages are left out: their own project governs them."""
+        directories = directories or {}
+        working = set(working_copies)
+        view = cls(graph, today or datetime.now(timezone.utc).date(), root)
+        for name, state in graph.projects.items():
+            view.projects[name] = ProjectInfo(name, state.origin, directories.get(name),
+                                              name in working)
+        for uid, node in graph.nodes.items():
+            project = graph.owner[uid]
+            if node.resource_type == "model" and node.package_name == project and node.config.enabled:
+                view.models[uid] = Model(node, project, access_of(node),
+                                         node.group or node.config.group)
+        for uid, source in graph.sources.items():
+            project = graph.owner[uid]
+            if source.package_name == project:
+                view.sources[uid] = SourceTable(source, project)
+        for uid, exposure in graph.exposures.items():
+            project = graph.owner[uid]
+            if exposure.package_name == project:
+                view.exposures[uid] = Exposure(exposure, project)
+        return view
+
+    # -- lookups ---------------------------------------------------------------------------
+    def resource(self, unique_id: str) -> Resource | None:
+        return (self.models.get(unique_id) or self.sources.get(unique_id)
+                or self.exposures.get(unique_id))
+
+    def project_of(self, unique_id: str) -> str | None:
+        if unique_id.startswith("project:"):
+            return unique_id.split(":", 1)[1]
+        return self.graph.project_of(unique_id)
+
+    def label(self, unique_id: str) -> str:
+        found = self.resource(unique_id)
+        if found is not None:
+            return found.label
+        node = self.graph.nodes.get(unique_id)
+        if node is not None:
+            return f"{self.graph.project_of(unique_id)}.{node.name}"
+        return unique_id
+
+    def parents(self, unique_id: str) -> list[str]:
+        return self.graph.parents.get(unique_id, [])
+
+    def children(self, unique_id: str) -> list[str]:
+        return self.graph.children.get(unique_id, [])
+
+    def parent_models(self, unique_id: str) -> list[str]:
+        """Parent ids that are models (of any project, loaded or not)."""
+        return [p for p in self.parents(unique_id) if p.startswith("model.")]
+
+    def parent_sources(self, unique_id: str) -> list[str]:
+        return [p for p in self.parents(unique_id) if p.startswith("source.")]
+
+    def child_models(self, unique_id: str) -> list[str]:
+        return [c for c in self.children(unique_id) if c.startswith("model.")]
+
+    def consumers(self, unique_id: str) -> list[str]:
+        """Models of other projects and exposures that read this node directly."""
+        project = self.project_of(unique_id)
+        return [c for c in self.children(unique_id)
+                if c.startswith("exposure.") or (c.startswith("model.") and self.project_of(c) != project)]
+
+    def tests_of(self, unique_id: str) -> list[Node]:
+        return self._tests.get(unique_id, [])
+
+    @cached_property
+    def _tests(self) -> dict[str, list[Node]]:
+        """Data tests by the node they test (a relationships test belongs to its model)."""
+        index: dict[str, list[Node]] = {}
+        for node in self.graph.nodes.values():
+            if node.resource_type != "test":
+                continue
+            targets = [node.attached_node] if node.attached_node else node.depends_on.nodes
+            for target in targets:
+                index.setdefault(target, []).append(node)
+        return index
+
+    def group(self, project: str, name: str | None) -> Group | None:
+        return self._groups.get((project, name)) if name else None
+
+    @cached_property
+    def _groups(self) -> dict[tuple[str, str], Group]:
+        return {(g.package_name, g.name): g for g in self.graph.groups.values()}
+
+    def owner_of(self, model: Model) -> str | None:
+        """Who answers for a model: its group's owner, else `meta.owner`."""
+        group = self.group(model.project, model.group)
+        if group is not None:
+            email = group.owner.email
+            email = ", ".join(email) if isinstance(email, list) else email
+            if group.owner.name or email:
+                return group.owner.name or email
+        owner = model.meta.get("owner")
+        return str(owner) if owner else None
+
+    def versions_of(self, model: Model) -> list[Model]:
+        """Every version of a model, oldest first (just the model if it is unversioned)."""
+        return self._versions.get((model.project, model.name), [model])
+
+    @cached_property
+    def _versions(self) -> dict[tuple[str, str], list[Model]]:
+        groups: dict[tuple[str, str], list[Model]] = {}
+        for model in self.models.values():
+            if model.node.version is not None:
+                groups.setdefault((model.project, model.name), []).append(model)
+        for members in groups.values():
+            members.sort(key=lambda m: _version_order(m.version))
+        return groups
+
+    def versioned_models(self) -> Iterable[list[Model]]:
+        return self._versions.values()
+
+    def ancestors(self, unique_id: str) -> dict[str, int]:
+        return self.graph.upstream(unique_id)
+
+    def relation_owner(self, relation: str | None) -> Model | None:
+        """The model (of any project) deployed as this relation, if any."""
+        return self._relations.get(relation) if relation else None
+
+    @cached_property
+    def _relations(self) -> dict[str, Model]:
+        index = {}
+        for model in self.models.values():
+            key = relation_key(model.node.relation_name)
+            if key:
+                index[key] = model
+        return index
+
+    def properties_of(self, model: Model) -> dict | None:
+        """The model's entry in its YAML file, read from its working copy (None if unknown)."""
+        info = self.projects.get(model.project)
+        if info is None or not info.from_working_copy or info.directory is None:
+            return None
+        rel = model.properties_file
+        if not rel:
+            return None
+        doc = self._yaml(info.directory / rel)
+        for entry in (doc or {}).get("models") or []:
+            if isinstance(entry, dict) and entry.get("name") == model.name:
+                return entry
+        return None
+
+    def _yaml(self, path: Path) -> Any:
+        cache = self.__dict__.setdefault("_yaml_cache", {})
+        if path not in cache:
+            import yaml
+
+            try:
+                cache[path] = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError):
+                cache[path] = None
+        return cache[path]
+
+
+def _version_order(version: str | None) -> tuple:
+    try:
+        return (0, float(version or 0), "")
+    except ValueError:
+        return (1, 0.0, version or "")

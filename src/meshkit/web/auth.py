@@ -1,0 +1,63 @@
+"""An optional bearer token for endpoints that change something (or for every endpoint).
+
+    auth = BearerAuth(token)             # None: no token configured
+    Route("/api/jobs/{name}/run", auth.protect(run_job), methods=["POST"])
+
+A protected endpoint answers 401 without `Authorization: Bearer <token>` (compared in
+constant time) and 403 when the server was started without a token: endpoints that act
+are closed unless an operator opened them.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import secrets
+from typing import Any, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+TOKEN_ENV_VAR = "MESHKIT_API_TOKEN"
+
+
+class BearerAuth:
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token or None
+
+    @classmethod
+    def from_env(cls, token: str | None = None) -> "BearerAuth":
+        return cls(token or os.environ.get(TOKEN_ENV_VAR))
+
+    @property
+    def enabled(self) -> bool:
+        return self.token is not None
+
+    def check(self, request: Request) -> JSONResponse | None:
+        """None if the request may proceed, else the response to send."""
+        if self.token is None:
+            return JSONResponse({"error": "this endpoint needs an API token; start the server "
+                                          f"with --token or {TOKEN_ENV_VAR}"}, status_code=403)
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(),
+                                                                    self.token.encode()):
+            return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
+                                headers={"WWW-Authenticate": 'Bearer realm="meshkit"'})
+        return None
+
+    def protect(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap a Starlette endpoint (sync or async) with the token check."""
+        if inspect.iscoroutinefunction(endpoint):
+            @functools.wraps(endpoint)
+            async def guarded_async(request: Request):
+                return self.check(request) or await endpoint(request)
+            return guarded_async
+
+        from starlette.concurrency import run_in_threadpool
+
+        @functools.wraps(endpoint)
+        async def guarded(request: Request):
+            return self.check(request) or await run_in_threadpool(endpoint, request)
+        return guarded

@@ -1,0 +1,175 @@
+"""The catalog's routes: HTML pages and the JSON API, over the live catalog.
+
+Pages                               API (JSON)
+/                   overview        /api/version        graph version, published runs
+/projects/{name}    project         /api/overview       counts, projects, project graph
+/nodes/{id}         model, source…  /api/projects[/{name}]
+/lineage/{id}       lineage         /api/nodes/{id}
+/search?q=…         search          /api/lineage/{id}?up=&down=&project=&access=&materialized=&group=&tag=
+                                    /api/search?q=&projects=&types=&access=&materialized=&groups=&tags=
+                                    POST /api/refresh   reload now (bearer token)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from meshkit.catalog.lineage import LineageFilters
+from meshkit.catalog.search import SearchFilters
+from meshkit.web.pages import PageRenderer, depth_value
+from meshkit.web.render import Links
+
+
+def _renderer(ctx) -> PageRenderer:
+    return PageRenderer(ctx.source.catalog, Links(), live=True)
+
+
+def _html(text: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(text, status_code=status)
+
+
+def _lineage_args(request: Request) -> tuple[int | None, int | None, LineageFilters]:
+    q = request.query_params
+    filters = LineageFilters.of(projects=q.getlist("project"), access=q.getlist("access"),
+                                materialized=q.getlist("materialized"),
+                                groups=q.getlist("group"), tags=q.getlist("tag"))
+    return depth_value(q.get("up"), 2), depth_value(q.get("down"), 2), filters
+
+
+def _search_args(request: Request) -> tuple[str, SearchFilters, int, int]:
+    q = request.query_params
+    filters = SearchFilters.of(**{key: q.getlist(key) for key in
+                                  ("projects", "types", "access", "materialized", "tags", "groups")})
+    try:
+        limit = max(1, min(int(q.get("limit", 50)), 500))
+        offset = max(0, int(q.get("offset", 0)))
+    except ValueError:
+        limit, offset = 50, 0
+    return q.get("q", ""), filters, limit, offset
+
+
+def catalog_routes(ctx) -> list[BaseRoute]:
+    def canonical(node_id: str, kind: str) -> Response | None:
+        """Redirect `analytics.fct_orders` (or a bare name) to the node's unique id."""
+        found = ctx.source.catalog.find(node_id)
+        if found is None or found == node_id:
+            return None
+        return RedirectResponse(f"/{kind}/{quote(found, safe='')}", status_code=307)
+
+    # -- pages -------------------------------------------------------------------------
+    def overview(request: Request) -> Response:
+        return _html(_renderer(ctx).overview())
+
+    def project(request: Request) -> Response:
+        renderer = _renderer(ctx)
+        html = renderer.project(request.path_params["name"])
+        return _html(html) if html else _html(renderer.not_found("project of that name"), 404)
+
+    def node(request: Request) -> Response:
+        node_id = request.path_params["node_id"]
+        renderer = _renderer(ctx)
+        html = renderer.node(node_id)
+        if html is None:
+            return canonical(node_id, "nodes") or _html(renderer.not_found("resource with that id"), 404)
+        return _html(html)
+
+    def lineage(request: Request) -> Response:
+        node_id = request.path_params["node_id"]
+        up, down, filters = _lineage_args(request)
+        renderer = _renderer(ctx)
+        html = renderer.lineage(node_id, up, down, filters)
+        if html is None:
+            return canonical(node_id, "lineage") or _html(renderer.not_found("resource with that id"), 404)
+        return _html(html)
+
+    def search(request: Request) -> Response:
+        query, filters, limit, offset = _search_args(request)
+        return _html(_renderer(ctx).search(query, filters, limit, offset))
+
+    # -- API ---------------------------------------------------------------------------
+    def api_version(request: Request) -> Response:
+        source = ctx.source
+        catalog = source.catalog
+        return JSONResponse({
+            "version": catalog.version, "mesh": catalog.mesh_name,
+            "environment": catalog.environment,
+            "projects": {name: (state.run.run_id if state.run else None)
+                         for name, state in sorted(catalog.graph.projects.items())},
+            "loaded_at": source.loaded_at, "refreshes": source.refreshes,
+            "last_error": source.last_error})
+
+    def api_overview(request: Request) -> Response:
+        catalog = ctx.source.catalog
+        data: dict[str, Any] = asdict(catalog.overview())
+        data["project_graph"] = asdict(catalog.project_graph())
+        return JSONResponse(data)
+
+    def api_projects(request: Request) -> Response:
+        catalog = ctx.source.catalog
+        return JSONResponse([asdict(catalog.project_summary(p)) for p in catalog.project_names])
+
+    def api_project(request: Request) -> Response:
+        view = ctx.source.catalog.project(request.path_params["name"])
+        if view is None:
+            return JSONResponse({"error": "no such project"}, status_code=404)
+        return JSONResponse(asdict(view))
+
+    def api_node(request: Request) -> Response:
+        catalog = ctx.source.catalog
+        node_id = request.path_params["node_id"]
+        view = catalog.node(node_id)
+        if view is None:
+            found = catalog.find(node_id)
+            view = catalog.node(found) if found else None
+        if view is None:
+            return JSONResponse({"error": "no such resource"}, status_code=404)
+        return JSONResponse(asdict(view))
+
+    def api_lineage(request: Request) -> Response:
+        catalog = ctx.source.catalog
+        node_id = request.path_params["node_id"]
+        if not catalog.has_node(node_id):
+            node_id = catalog.find(node_id) or node_id
+        if not catalog.has_node(node_id):
+            return JSONResponse({"error": "no such resource"}, status_code=404)
+        up, down, filters = _lineage_args(request)
+        return JSONResponse(catalog.lineage(node_id, up, down, filters).as_dict())
+
+    def api_search(request: Request) -> Response:
+        query, filters, limit, offset = _search_args(request)
+        return JSONResponse(asdict(ctx.source.catalog.search(query, filters, limit, offset)))
+
+    def api_refresh(request: Request) -> Response:
+        changed = ctx.source.refresh()
+        return JSONResponse({"changed": changed, "version": ctx.source.catalog.version,
+                             "last_error": ctx.source.last_error})
+
+    def health(request: Request) -> Response:
+        return JSONResponse({"ok": True, "version": ctx.source.catalog.version})
+
+    def index_html(request: Request) -> Response:
+        return RedirectResponse("/", status_code=308)
+
+    return [
+        Route("/", overview),
+        Route("/index.html", index_html),
+        Route("/projects/{name}", project),
+        Route("/nodes/{node_id}", node),
+        Route("/lineage/{node_id}", lineage),
+        Route("/search", search),
+        Route("/healthz", health),
+        Route("/api/version", api_version),
+        Route("/api/overview", api_overview),
+        Route("/api/projects", api_projects),
+        Route("/api/projects/{name}", api_project),
+        Route("/api/nodes/{node_id}", api_node),
+        Route("/api/lineage/{node_id}", api_lineage),
+        Route("/api/search", api_search),
+        Route("/api/refresh", ctx.auth.protect(api_refresh), methods=["POST"]),
+    ]

@@ -1,0 +1,176 @@
+"""The catalog's pages as HTML: one renderer for the live server and the static folder.
+
+The two modes differ only in their links (`Links`) and in what the browser can ask for
+(the live server recomputes a lineage for new depths and filters; a static folder ships the
+default one). Graph drawings receive positions computed on the server, as JSON in a
+`<script type="application/json">` element that meshkit.js hands to cytoscape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from meshkit import __version__
+from meshkit.catalog.lineage import Lineage, LineageFilters
+from meshkit.catalog.model import Catalog
+from meshkit.catalog.search import SearchFilters, SearchResults
+from meshkit.web.render import (Links, duration, embed_json, file_name, render_inline,
+                                render_markdown, short_time, time_ago)
+
+DEPTH_CHOICES = ("0", "1", "2", "3", "4", "5", "8", "all")
+MINI_DEPTH = 1
+
+
+def make_environment() -> Environment:
+    env = Environment(loader=PackageLoader("meshkit.web", "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["md"] = render_markdown
+    env.filters["md_inline"] = render_inline
+    env.filters["embed_json"] = embed_json
+    env.filters["ago"] = time_ago
+    env.filters["when"] = short_time
+    env.filters["duration"] = duration
+    return env
+
+
+_ENV = make_environment()
+
+
+def depth_value(text: str | int | None, default: int | None) -> int | None:
+    """'all' → None (unbounded); numbers are clamped to 0..50."""
+    if text is None or text == "":
+        return default
+    if isinstance(text, int):
+        return max(0, min(text, 50))
+    if text.strip().lower() in ("all", "*", "inf"):
+        return None
+    try:
+        return max(0, min(int(text), 50))
+    except ValueError:
+        return default
+
+
+def depth_text(value: int | None) -> str:
+    return "all" if value is None else str(value)
+
+
+class PageRenderer:
+    def __init__(self, catalog: Catalog, links: Links, *, live: bool = False) -> None:
+        self.catalog = catalog
+        self.links = links
+        self.live = live
+
+    def _render(self, template: str, depth: int, **context: Any) -> str:
+        links = self.links.at(depth)
+        return _ENV.get_template(template).render(
+            catalog=self.catalog, links=links, live=self.live, meshkit_version=__version__,
+            generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **context)
+
+    # -- graphs as drawing data ------------------------------------------------------------
+    def lineage_graph(self, lineage: Lineage, depth: int) -> dict[str, Any]:
+        links = self.links.at(depth)
+        centre_project = self.catalog.project_of(lineage.centre)
+        nodes = []
+        for n in lineage.nodes:
+            if n.resource_type == "model":
+                detail = " · ".join(x for x in (n.access, n.materialized) if x)
+            else:
+                detail = n.resource_type
+            if n.deprecated:
+                detail += " · deprecated"
+            if not n.published:
+                detail = "not published"
+            classes = [n.resource_type, n.access or "", "centre" if n.distance == 0 else "",
+                       "other-project" if n.project != centre_project else "",
+                       "unpublished" if not n.published else "",
+                       "deprecated" if n.deprecated else "",
+                       f"status-{n.status}" if n.status else ""]
+            width = max(130, min(290, 7 * max(len(n.label), len(detail)) + 26))
+            nodes.append({"id": n.id, "label": f"{n.label}\n{detail}", "x": n.x, "y": n.y,
+                          "w": width, "color": n.color, "project": n.project,
+                          "access": n.access, "type": n.resource_type, "distance": n.distance,
+                          "href": links.node(n.id) if n.published else None,
+                          "classes": " ".join(c for c in classes if c)})
+        edges = [{"source": e.source, "target": e.target,
+                  "classes": " ".join(c for c in ("cross" if e.cross_project else "",
+                                                  "indirect" if e.indirect else "") if c)}
+                 for e in lineage.edges]
+        return {"kind": "lineage", "centre": lineage.centre, "nodes": nodes, "edges": edges}
+
+    def project_graph_data(self, depth: int) -> dict[str, Any]:
+        links = self.links.at(depth)
+        graph = self.catalog.project_graph()
+        nodes = [{**n, "label": f"{n['label']}\n{n['models']} models · {n['public']} public",
+                  "href": links.project(n["id"]) if n["published"] else None,
+                  "classes": "project" + ("" if n["published"] else " unpublished")}
+                 for n in graph.nodes]
+        edges = [{"source": e["source"], "target": e["target"],
+                  "label": str(e["count"]) if e["count"] else "declared",
+                  "classes": " ".join(c for c in ("bidirectional" if e["bidirectional"] else "",
+                                                  "declared" if not e["count"] else "") if c)}
+                 for e in graph.edges]
+        return {"kind": "projects", "nodes": nodes, "edges": edges}
+
+    # -- pages -----------------------------------------------------------------------------
+    def overview(self) -> str:
+        return self._render("overview.html", 0, page="overview", view=self.catalog.overview(),
+                            graph=self.project_graph_data(0))
+
+    def project(self, name: str) -> str | None:
+        view = self.catalog.project(name)
+        if view is None:
+            return None
+        return self._render("project.html", 1, page="project", view=view)
+
+    def node(self, node_id: str) -> str | None:
+        view = self.catalog.node(node_id)
+        if view is None:
+            return None
+        lineage = self.catalog.lineage(node_id, MINI_DEPTH, MINI_DEPTH)
+        return self._render("node.html", 1, page="node", view=view,
+                            graph=self.lineage_graph(lineage, 1), lineage=lineage)
+
+    def lineage(self, node_id: str, up: int | None = 2, down: int | None = 2,
+                filters: LineageFilters | None = None) -> str | None:
+        if not self.catalog.has_node(node_id):
+            return None
+        filters = filters or LineageFilters()
+        lineage = self.catalog.lineage(node_id, up, down, filters)
+        return self._render("lineage.html", 1, page="lineage", centre=self.catalog.ref(node_id),
+                            lineage=lineage, graph=self.lineage_graph(lineage, 1),
+                            up=depth_text(up), down=depth_text(down), filters=filters,
+                            depth_choices=DEPTH_CHOICES, facets=self.catalog.facets())
+
+    def search(self, query: str = "", filters: SearchFilters | None = None,
+               limit: int = 50, offset: int = 0) -> str:
+        results: SearchResults | None = None
+        filters = filters or SearchFilters()
+        if self.live and (query.strip() or _any_filter(filters)):
+            results = self.catalog.search(query, filters, limit, offset)
+        return self._render("search.html", 0, page="search", query=query, filters=filters,
+                            results=results, facets=self.catalog.facets(), limit=limit,
+                            offset=offset)
+
+    def not_found(self, what: str) -> str:
+        return self._render("not_found.html", 0, page="not_found", what=what)
+
+
+def _any_filter(filters: SearchFilters) -> bool:
+    return any(asdict(filters).values())
+
+
+def search_index_payload(catalog: Catalog) -> list[list[Any]]:
+    """The static folder's search data: one compact row per document, for meshkit.js."""
+    rows = []
+    for doc in catalog.search_index.docs:
+        rows.append([doc.id, doc.name, doc.label, doc.project, doc.resource_type, doc.access or "",
+                     doc.materialized or "", doc.group or "", doc.tags,
+                     " ".join(doc.description.split())[:400], list(doc.columns),
+                     1 if doc.is_latest else 0, f"nodes/{file_name(doc.id)}.html"])
+    return rows

@@ -1,0 +1,178 @@
+"""Safe rendering of user-written text, and the links of the two catalog modes.
+
+Everything a project author wrote (descriptions, column docs, meta, names) reaches a page
+through one of three doors, each safe on its own:
+
+* Jinja2 with autoescape on: every `{{ value }}` is HTML-escaped;
+* Markdown through markdown-it-py with raw HTML disabled, then nh3 (an allow-list HTML
+  sanitizer) as a second line: no tag, attribute or URL scheme outside the list survives;
+* JSON for scripts through `embed_json`: served in `<script type="application/json">`, which
+  the browser never executes, with `<`, `>`, `&` and line separators escaped so no value can
+  close the element.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import nh3
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+_md.enable(["table", "strikethrough"])
+
+ALLOWED_TAGS = {"p", "br", "hr", "em", "strong", "del", "s", "code", "pre", "blockquote", "ul",
+                "ol", "li", "a", "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody",
+                "tr", "th", "td", "img"}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"},
+                      "th": {"style"}, "td": {"style"}, "ol": {"start"}, "code": {"class"}}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def _clean(html: str) -> str:
+    return nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+                     url_schemes=URL_SCHEMES, link_rel="noopener noreferrer nofollow",
+                     strip_comments=True,
+                     filter_style_properties={"text-align"})
+
+
+@functools.lru_cache(maxsize=8192)
+def render_markdown(text: str | None) -> Markup:
+    """A description as sanitized HTML (block level)."""
+    if not text or not text.strip():
+        return Markup("")
+    return Markup(_clean(_md.render(text)))
+
+
+@functools.lru_cache(maxsize=16384)
+def render_inline(text: str | None) -> Markup:
+    """A short description (a column's) as sanitized inline HTML."""
+    if not text or not text.strip():
+        return Markup("")
+    return Markup(_clean(_md.renderInline(" ".join(text.split()))))
+
+
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                 "\u2029": "\\u2029"}
+_JSON_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
+
+
+def embed_json(value: Any) -> Markup:
+    """JSON that is safe inside `<script type="application/json">` (and inside a JS file)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default)
+    return Markup(_JSON_ESCAPE_RE.sub(lambda m: _JSON_ESCAPES[m.group(0)], text))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if hasattr(value, "__dict__"):
+        return value.__dict__
+    return str(value)
+
+
+_SAFE_FILE_RE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def file_name(unique_id: str) -> str:
+    """A file name for a node's static page: the id itself when it is plain (dbt's ids are)."""
+    cleaned = _SAFE_FILE_RE.sub("_", unique_id)
+    if cleaned != unique_id or cleaned.startswith("."):
+        import hashlib
+
+        cleaned = f"{cleaned.lstrip('.')}-{hashlib.sha1(unique_id.encode()).hexdigest()[:8]}"
+    return cleaned
+
+
+class Links:
+    """Where pages live: `/nodes/<id>` when served, `nodes/<id>.html` in a static folder."""
+
+    def __init__(self, static: bool = False, depth: int = 0) -> None:
+        self.static = static
+        self.prefix = "../" * depth if static else "/"
+
+    def at(self, depth: int) -> "Links":
+        return Links(self.static, depth)
+
+    def home(self) -> str:
+        return self.prefix + "index.html" if self.static else "/"
+
+    def project(self, name: str) -> str:
+        if self.static:
+            return f"{self.prefix}projects/{file_name(name)}.html"
+        return f"/projects/{quote(name, safe='')}"
+
+    def node(self, unique_id: str) -> str:
+        if self.static:
+            return f"{self.prefix}nodes/{file_name(unique_id)}.html"
+        return f"/nodes/{quote(unique_id, safe='')}"
+
+    def lineage(self, unique_id: str, **params: Any) -> str:
+        if self.static:
+            return f"{self.prefix}lineage/{file_name(unique_id)}.html"
+        query = urlencode([(k, v) for k, v in params.items() if v is not None], doseq=True)
+        return f"/lineage/{quote(unique_id, safe='')}" + (f"?{query}" if query else "")
+
+    def search(self, **params: Any) -> str:
+        base = self.prefix + "search.html" if self.static else "/search"
+        query = urlencode([(k, v) for k, v in params.items() if v], doseq=True)
+        return base + (f"?{query}" if query else "")
+
+    def asset(self, path: str) -> str:
+        return f"{self.prefix}static/{path}"
+
+    def api(self, path: str) -> str | None:
+        return None if self.static else f"/api/{path}"
+
+
+def time_ago(value: str | None, now: datetime | None = None) -> str:
+    if not value:
+        return ""
+    text = str(value).replace("Z", "+00:00")
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return str(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    seconds = ((now or datetime.now(timezone.utc)) - when).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            span = f"{n} {unit}{'s' if n != 1 else ''}"
+            return f"in {span}" if future else f"{span} ago"
+    return "just now"
+
+
+def short_time(value: str | None) -> str:
+    """2026-11-23T09:28:53.505427Z → 2026-11-23 09:28 UTC"""
+    if not value:
+        return ""
+    text = str(value).replace("Z", "+00:00")
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return str(value)
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc)
+    if when.hour == when.minute == when.second == 0:
+        return when.strftime("%Y-%m-%d")
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"

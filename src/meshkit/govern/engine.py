@@ -129,7 +129,7 @@ class _Run:
         finding = Finding(rule=rule.id, category=rule.category, severity=severity, subject=subject,
                           project=project, name=view.label(subject) if resource is None
                           else resource.label, message=violation.message, key=violation.key,
-                          file=_file_of(view, resource, rule), note=setting.note(view.today))
+                          file=file_of(view, resource, rule.category), note=setting.note(view.today))
         exception, expired = self.policies.exception_for(rule.id, resource, subject, project,
                                                          view.today)
         if exception is not None:
@@ -163,11 +163,12 @@ def _is_generator(value: Any) -> bool:
     return hasattr(value, "__next__") and hasattr(value, "__iter__")
 
 
-def _file_of(view: MeshView, resource: Resource | None, rule: Rule) -> str | None:
+def file_of(view: MeshView, resource: Resource | None, category: str) -> str | None:
+    """The file a finding points at: a model's YAML (its SQL for modeling rules)."""
     if resource is None:
         return None
     path = resource.path
-    if isinstance(resource, Model) and rule.category not in _SQL_CATEGORIES:
+    if isinstance(resource, Model) and category not in _SQL_CATEGORIES:
         path = resource.properties_file or path
     if not path:
         return None

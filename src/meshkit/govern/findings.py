@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 # Levels a finding can have, from mildest to the only one that fails a check.
 SEVERITIES: tuple[str, ...] = ("info", "warn", "error")
@@ -34,6 +34,7 @@ class Finding:
     file: str | None = None  # relative to the mesh root when the project's folder is known
     line: int | None = None
     note: str = ""           # what the policy adds: "error from 2026-03-01", an expired exception
+    downstream: list[str] = field(default_factory=list)   # diff: who reads the changed model
 
     @property
     def fingerprint(self) -> str:

@@ -266,6 +266,10 @@ class MeshView:
             members.sort(key=lambda m: _version_order(m.version))
         return groups
 
+    def versions_named(self, project: str, name: str) -> list[Model]:
+        """The versions of a project's model by name, oldest first ([] if unversioned)."""
+        return self._versions.get((project, name), [])
+
     def versioned_models(self) -> Iterable[list[Model]]:
         return self._versions.values()
 

@@ -1,0 +1,171 @@
+"""Breaking changes to public models between two states of a mesh, with who they break.
+
+dbt detects breaking changes to contracted models within one project (state:modified).
+Across a mesh the question is who else breaks: each change lists the models and exposures
+of other projects that read the changed model. A change is an error when the model had an
+enforced contract (its consumers were promised that shape), a warning otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from meshkit.govern.view import MeshView, Model
+
+KINDS: dict[str, str] = {
+    "model_removed": "A public model was removed or disabled before its deprecation date",
+    "version_removed": "A version of a public model was removed before its deprecation date",
+    "access_downgraded": "A public model is no longer public",
+    "contract_removed": "A public model's contract is no longer enforced",
+    "column_removed": "A column of a public model was removed",
+    "column_type_changed": "A column of a public model changed its data type",
+    "constraint_removed": "A constraint of a public model was removed",
+    "latest_version_changed": "Another version became latest: refs without v= move to it",
+}
+
+
+@dataclass(frozen=True)
+class BreakingChange:
+    kind: str
+    unique_id: str
+    project: str
+    label: str
+    detail: str
+    severity: str                  # error (the model had an enforced contract) or warn
+    downstream: tuple[str, ...]    # models and exposures of other projects that read it
+
+    @property
+    def message(self) -> str:
+        readers = (f"; read by {', '.join(self.downstream)}" if self.downstream
+                   else "; no other project reads it")
+        return self.detail + readers
+
+
+def breaking_changes(old: MeshView, new: MeshView, projects: Iterable[str] = ()) -> list[BreakingChange]:
+    """Every breaking change to a model that was public in `old`, as `new` has it."""
+    wanted = set(projects)
+    changes: list[BreakingChange] = []
+    for model in old.models.values():
+        if not model.is_public or (wanted and model.project not in wanted):
+            continue
+        if model.project not in new.projects:
+            continue                   # nothing known about the project's new state
+        now = new.models.get(model.unique_id) or _newly_versioned(model, new)
+        changes.extend(_compare(model, now, old, new))
+    changes.extend(_latest_moves(old, new, wanted))
+    return sorted(changes, key=lambda c: (c.severity != "error", c.project, c.label, c.kind, c.detail))
+
+
+def _newly_versioned(model: Model, new: MeshView) -> Model | None:
+    """An unversioned model that gained versions: compare with its new latest version."""
+    if model.version is not None:
+        return None
+    latest = [m for m in new.versions_named(model.project, model.name)
+              if m.version == m.latest_version]
+    return latest[0] if latest else None
+
+
+def _compare(before: Model, after: Model | None, old: MeshView, new: MeshView) -> list[BreakingChange]:
+    severity = "error" if before.contract_enforced else "warn"
+
+    def change(kind: str, detail: str) -> BreakingChange:
+        return BreakingChange(kind, before.unique_id, before.project, before.label, detail,
+                              severity, _downstream(before.unique_id, old, new))
+
+    if after is None:
+        deprecated = before.deprecation_date
+        if deprecated is not None and deprecated <= new.today:
+            return []                  # removed after its deprecation date, as announced
+        kind = "version_removed" if before.version is not None else "model_removed"
+        when = f" (deprecation date {deprecated})" if deprecated else " (it had no deprecation date)"
+        return [change(kind, f"{before.label} was removed{when}")]
+    found = []
+    if not after.is_public:
+        found.append(change("access_downgraded", f"access went from public to {after.access}"))
+    if before.contract_enforced and not after.contract_enforced:
+        found.append(change("contract_removed", "the contract is no longer enforced"))
+    old_columns = _columns(before, old)
+    new_columns = _columns(after, new)
+    for key, (name, old_type) in old_columns.items():
+        if key not in new_columns:
+            found.append(change("column_removed", f"column {name} was removed"))
+            continue
+        new_type = new_columns[key][1]
+        if old_type and new_type and old_type != new_type:
+            found.append(change("column_type_changed", f"column {name} changed type: "
+                                                       f"{old_type} → {new_type}"))
+    kept = {k for k in old_columns if k in new_columns}
+    for constraint in sorted(_constraints(before, kept) - _constraints(after, kept)):
+        found.append(change("constraint_removed", f"constraint {constraint} was removed"))
+    return found
+
+
+def _columns(model: Model, view: MeshView) -> dict[str, tuple[str, str | None]]:
+    """Lower-cased name → (name, normalized type): from catalog.json when known, else YAML."""
+    state = view.graph.projects.get(model.project)
+    entry = state.catalog.nodes.get(model.unique_id) if state and state.catalog else None
+    if entry is not None and entry.columns:
+        return {n.lower(): (c.name, _type(c.type)) for n, c in entry.columns.items()}
+    return {n.lower(): (c.name, _type(c.data_type)) for n, c in model.columns.items()}
+
+
+def _type(text: str | None) -> str | None:
+    return " ".join(text.lower().split()) if text else None
+
+
+def _constraints(model: Model, columns: set[str]) -> set[str]:
+    found = set()
+    for constraint in model.node.constraints:
+        on = ", ".join(constraint.columns)
+        found.add(f"{constraint.type}({on})" + (f" {constraint.expression}" if constraint.expression else ""))
+    for column in model.columns.values():
+        if column.name.lower() not in columns:
+            continue
+        for constraint in column.constraints:
+            found.add(f"{constraint.type} on {column.name}"
+                      + (f" {constraint.expression}" if constraint.expression else ""))
+    return found
+
+
+def _downstream(unique_id: str, *views: MeshView) -> tuple[str, ...]:
+    found = set()
+    for view in views:
+        for consumer in view.consumers(unique_id):
+            found.add(view.label(consumer))
+    return tuple(sorted(found))
+
+
+def _latest_moves(old: MeshView, new: MeshView, wanted: set[str]) -> list[BreakingChange]:
+    changes = []
+    for versions in old.versioned_models():
+        head = versions[-1]
+        if not head.is_public or (wanted and head.project not in wanted) or head.project not in new.projects:
+            continue
+        before = head.latest_version
+        after_versions = new.versions_named(head.project, head.name)
+        if not after_versions:
+            continue
+        after = after_versions[0].latest_version
+        if after is None or after == before:
+            continue
+        old_latest = next((v for v in versions if v.version == before), None)
+        readers = _unpinned_readers(old_latest, old) if old_latest else ()
+        severity = "error" if head.contract_enforced and readers else "warn"
+        changes.append(BreakingChange(
+            "latest_version_changed", head.unique_id, head.project,
+            f"{head.project}.{head.name}", f"latest version moved from v{before} to v{after}",
+            severity, readers))
+    return changes
+
+
+def _unpinned_readers(latest: Model, view: MeshView) -> tuple[str, ...]:
+    found = []
+    for consumer in view.consumers(latest.unique_id):
+        model = view.models.get(consumer)
+        if model is None:
+            continue
+        if any(r.name == latest.name and r.package == latest.project and r.version is None
+               for r in model.node.refs):
+            found.append(model.label)
+    return tuple(sorted(found))

@@ -1,0 +1,86 @@
+"""Where a check reads the mesh from: working copies, the store, or manifest files.
+
+`auto` (the default) reads each mesh project's working copy when it has a
+target/manifest.json (what a developer or a CI job just parsed) and the store's latest run
+otherwise; projects that only publish to the store (hybrid projects) come from the store.
+No warehouse is touched: only artifacts are read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Iterable, Literal
+
+from meshkit.config import Mesh
+from meshkit.errors import MeshError
+from meshkit.govern.view import MeshView
+from meshkit.graph.mesh_graph import (MeshGraph, ProjectState, load_from_store, load_manifest_file)
+from meshkit.dbt.artifacts import decode_manifest
+from meshkit.store.store import Store
+
+Source = Literal["auto", "store", "working"]
+
+
+@dataclass
+class Loaded:
+    view: MeshView
+    origins: dict[str, str] = field(default_factory=dict)   # project → where it was read from
+
+
+def load_view(mesh: Mesh | None, *, source: Source = "auto", env: str | None = None,
+              manifests: Iterable[Path] = (), store_url: str | None = None,
+              today: date | None = None, with_extras: bool = False) -> Loaded:
+    graph = MeshGraph()
+    working: set[str] = set()
+    manifests = list(manifests)
+    if manifests:
+        for path in manifests:
+            if not path.is_file():
+                raise MeshError("manifest not found", file=path)
+            graph.add_project(load_manifest_file(path))
+    elif mesh is None:
+        raise MeshError("nothing to read: no mesh.yml and no --manifest given",
+                        hint="run inside a mesh, pass --mesh PATH, or pass --manifest FILE")
+    else:
+        working = _load_mesh(graph, mesh, source, env, store_url, with_extras)
+    if not graph.projects:
+        raise MeshError("no project has a manifest to check", file=mesh.file if mesh else None,
+                        hint="run `dbt parse` in a project, or build and publish the mesh first "
+                             "(`meshkit build`)")
+    directories = {name: p.path for name, p in mesh.projects.items()} if mesh else {}
+    for path in manifests:          # a manifest under <project>/target belongs to that folder
+        if path.parent.name == "target":
+            name = next((n for n, s in graph.projects.items() if s.origin == str(path)), None)
+            if name and name not in directories:
+                directories[name] = path.parent.parent.resolve()
+                working.add(name)
+    view = MeshView.build(graph, today=today, directories=directories, working_copies=working,
+                          root=mesh.root if mesh else Path.cwd())
+    return Loaded(view, {name: state.origin for name, state in graph.projects.items()})
+
+
+def _load_mesh(graph: MeshGraph, mesh: Mesh, source: Source, env: str | None,
+               store_url: str | None, with_extras: bool) -> set[str]:
+    environment = mesh.environment(env).name
+    working: set[str] = set()
+    if source in ("auto", "working"):
+        for name, project in mesh.projects.items():
+            path = project.path / "target" / "manifest.json"
+            if path.is_file():
+                manifest = decode_manifest(path.read_bytes(), source=str(path))
+                graph.add_project(ProjectState(name, manifest, origin=f"{project.path.name}/target"))
+                working.add(name)
+            elif source == "working":
+                raise MeshError(f"project '{name}' has no target/manifest.json", file=path,
+                                hint=f"run `dbt parse` in {project.path}, or check with --from store")
+    if source in ("auto", "store"):
+        store = Store(store_url or mesh.store_url)
+        names = [n for n in store.projects() if n not in working]
+        stored = load_from_store(store, environment, names, with_extras=with_extras)
+        for name, state in stored.projects.items():
+            run = state.run.run_id if state.run else "?"
+            state.origin = f"store {environment} run {run}"
+            graph.add_project(state)
+    return working

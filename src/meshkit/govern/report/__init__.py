@@ -1,0 +1,58 @@
+"""Reporters: one module per output format, all fed the same Report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Callable
+
+from meshkit.config.policy import PolicyException
+from meshkit.govern.findings import Finding
+
+FORMATS = ("text", "json", "junit", "sarif", "github")
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    id: str
+    description: str
+    category: str
+    severity: str
+
+
+@dataclass
+class Report:
+    command: str                       # "check" or "diff"
+    findings: list[Finding]
+    rules: list[RuleInfo]
+    as_of: date
+    origins: dict[str, str] = field(default_factory=dict)   # project → where it was read from
+    excepted: list[tuple[Finding, PolicyException]] = field(default_factory=list)
+    known: int = 0                     # findings the baseline already had
+
+    def count(self, severity: str) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)
+
+    def summary(self) -> str:
+        parts = [f"{self.count('error')} error(s)", f"{self.count('warn')} warning(s)",
+                 f"{self.count('info')} info"]
+        extra = []
+        if self.excepted:
+            extra.append(f"{len(self.excepted)} covered by exceptions")
+        if self.known:
+            extra.append(f"{self.known} already in the baseline")
+        what = "rules" if self.command == "check" else "kinds of breaking change"
+        scope = f"{len(self.rules)} {what} over {len(self.origins)} project(s)"
+        return ", ".join(parts) + " · " + scope + (" · " + ", ".join(extra) if extra else "")
+
+
+def render(report: Report, fmt: str) -> str:
+    renderers: dict[str, Callable[[Report], str]] = _renderers()
+    return renderers[fmt](report)
+
+
+def _renderers() -> dict[str, Callable[[Report], str]]:
+    from meshkit.govern.report import as_github, as_json, as_junit, as_sarif, as_text
+
+    return {"text": as_text.render, "json": as_json.render, "junit": as_junit.render,
+            "sarif": as_sarif.render, "github": as_github.render}

@@ -223,7 +223,7 @@ def _exception(index: int, entry: Any, doc: Any, file: Path) -> PolicyException:
     spec = convert(entry, _ExceptionSpec, file=file, doc=doc, at=at)
     line = line_of(doc, at)
     if not spec.reason.strip():
-        raise MeshError("an exception needs a reason", file=file, line=line,
+        raise MeshError("an exception needs a reason", file=file, line=line_of(doc, f"{at}.reason"),
                         hint="say why the rule does not apply, so reviewers can judge it")
     if not spec.nodes:
         raise MeshError("an exception needs the nodes it covers", file=file, line=line)

@@ -56,6 +56,7 @@ def _emit(text: str, output: Path | None, summary: str) -> None:
         click.echo(text)
         return
     output.parent.mkdir(parents=True, exist_ok=True)
+    text = click.unstyle(text)     # files get no terminal colours
     output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
     click.echo(f"{summary} · report written to {output}", err=True)
 

@@ -1,0 +1,142 @@
+"""Breaking changes between two states of a mesh, each with the models it breaks downstream."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from fixtures.govern.builder import ProjectBuilder, view_of
+from meshkit.govern.diff import KINDS, breaking_changes
+
+TODAY = date(2026, 1, 15)
+COLUMNS = {"id": {"description": "k", "data_type": "integer",
+                  "constraints": [{"type": "not_null"}]},
+           "status": {"description": "s", "data_type": "varchar"}}
+
+
+def analytics(change: str | None = None) -> ProjectBuilder:
+    a = ProjectBuilder("analytics")
+    columns = {k: dict(v) for k, v in COLUMNS.items()}
+    orders = dict(access="public", contract=True, description="d", columns=columns)
+    if change == "model_removed":
+        orders = None
+    elif change == "access_downgraded":
+        orders["access"] = "protected"
+    elif change == "contract_removed":
+        orders["contract"] = False
+    elif change == "column_removed":
+        del columns["status"]
+    elif change == "column_type_changed":
+        columns["id"] = {**columns["id"], "data_type": "bigint"}
+    elif change == "constraint_removed":
+        columns["id"] = {**columns["id"], "constraints": []}
+    elif change == "column_added":
+        columns["placed_at"] = {"description": "t", "data_type": "timestamp"}
+    if orders is not None:
+        a.model("orders", **orders)
+    latest = 3 if change == "latest_version_changed" else 2
+    for v in (1, 2, 3):
+        if change == "version_removed" and v == 1:
+            continue
+        a.model("customers", version=v, latest_version=latest, access="public", contract=True,
+                description="d", columns={"id": {"description": "k", "data_type": "integer"}})
+    return a
+
+
+def finance() -> ProjectBuilder:
+    f = ProjectBuilder("finance")
+    f.inject("model.analytics.orders")
+    f.model("revenue", depends_on=["model.analytics.orders"], refs=[("orders", "analytics")])
+    f.model("churn", depends_on=["model.analytics.customers.v1"],
+            refs=[("customers", "analytics", 1)])
+    f.model("segments", depends_on=["model.analytics.customers.v2"],
+            refs=[("customers", "analytics")])
+    f.exposure("board", ["model.analytics.orders"])
+    return f
+
+
+def diff(change: str):
+    old = view_of(analytics(), finance(), today=TODAY)
+    new = view_of(analytics(change), finance(), today=TODAY)
+    return breaking_changes(old, new)
+
+
+@pytest.mark.parametrize("kind, subject, downstream", [
+    ("model_removed", "analytics.orders", ("finance.board", "finance.revenue")),
+    ("access_downgraded", "analytics.orders", ("finance.board", "finance.revenue")),
+    ("contract_removed", "analytics.orders", ("finance.board", "finance.revenue")),
+    ("column_removed", "analytics.orders", ("finance.board", "finance.revenue")),
+    ("column_type_changed", "analytics.orders", ("finance.board", "finance.revenue")),
+    ("constraint_removed", "analytics.orders", ("finance.board", "finance.revenue")),
+    ("version_removed", "analytics.customers.v1", ("finance.churn",)),
+    ("latest_version_changed", "analytics.customers", ("finance.segments",)),
+])
+def test_each_breaking_change_lists_its_downstream(kind, subject, downstream):
+    changes = diff(kind)
+    assert [(c.kind, c.label) for c in changes] == [(kind, subject)]
+    [change] = changes
+    assert change.downstream == downstream
+    assert change.severity == "error"
+    assert all(d in change.message for d in downstream)
+
+
+def test_every_kind_is_tested():
+    tested = {"model_removed", "access_downgraded", "contract_removed", "column_removed",
+              "column_type_changed", "constraint_removed", "version_removed",
+              "latest_version_changed"}
+    assert set(KINDS) == tested
+
+
+def test_change_details():
+    assert diff("column_type_changed")[0].detail == "column id changed type: integer → bigint"
+    assert diff("column_removed")[0].detail == "column status was removed"
+    assert diff("constraint_removed")[0].detail == "constraint not_null on id was removed"
+    assert "it had no deprecation date" in diff("model_removed")[0].detail
+
+
+def test_additive_change_is_not_breaking():
+    assert diff("column_added") == []
+    assert diff(None) == []
+
+
+def test_uncontracted_public_model_changes_are_warnings():
+    old_a = ProjectBuilder("analytics")
+    old_a.model("orders", access="public", columns={"id": "k", "status": "s"})
+    new_a = ProjectBuilder("analytics")
+    new_a.model("orders", access="public", columns={"id": "k"})
+    [change] = breaking_changes(view_of(old_a, finance()), view_of(new_a, finance()))
+    assert (change.kind, change.severity) == ("column_removed", "warn")
+
+
+def test_removal_after_the_deprecation_date_is_not_breaking():
+    def mesh(with_v1: bool):
+        a = ProjectBuilder("analytics")
+        for v in (1, 2):
+            if v == 1 and not with_v1:
+                continue
+            a.model("customers", version=v, latest_version=2, access="public", contract=True,
+                    deprecation_date="2025-12-31" if v == 1 else None)
+        return a
+    old, new = view_of(mesh(True), today=TODAY), view_of(mesh(False), today=TODAY)
+    assert breaking_changes(old, new) == []
+    early_old = view_of(mesh(True), today=date(2025, 12, 1))
+    early_new = view_of(mesh(False), today=date(2025, 12, 1))
+    [change] = breaking_changes(early_old, early_new)
+    assert change.kind == "version_removed" and "2025-12-31" in change.detail
+
+
+def test_a_model_that_gains_versions_is_compared_with_its_latest():
+    old_a = ProjectBuilder("analytics")
+    old_a.model("orders", access="public", contract=True, columns={"id": "k", "status": "s"})
+    new_a = ProjectBuilder("analytics")
+    new_a.model("orders", version=1, latest_version=1, access="public", contract=True,
+                columns={"id": "k"})
+    [change] = breaking_changes(view_of(old_a), view_of(new_a))
+    assert change.kind == "column_removed"
+
+
+def test_projects_absent_from_the_new_side_are_not_reported_as_removed():
+    old = view_of(analytics(), finance())
+    new = view_of(finance())
+    assert breaking_changes(old, new) == []

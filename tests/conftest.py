@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -26,6 +27,17 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def meshkit_json(args: list[str], cwd: Path, check: bool = True) -> dict:
+    """Run a meshkit command with --json and return its parsed output."""
+    result = run(["meshkit", *args, "--json"], cwd=cwd, check=check)
+    return json.loads(result.stdout)
+
+
+def statuses(report: dict) -> dict[str, str]:
+    """node label (analytics.fct_orders.v2) → status, from `meshkit build --json`."""
+    return {n["node"]: n["status"] for n in report["nodes"]}
 
 
 @pytest.fixture(autouse=True)
@@ -72,5 +84,5 @@ def built_mesh_template(tmp_path_factory, raw_warehouse) -> Path:
 def built_mesh(tmp_path, built_mesh_template) -> Path:
     """A private copy of the built example mesh (store and warehouse included)."""
     mesh = tmp_path / "jaffle-mesh"
-    shutil.copytree(built_mesh_template, mesh, symlinks=True)
+    shutil.copytree(built_mesh_template, mesh)  # dbt_packages links become real copies
     return mesh

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import run
+from conftest import meshkit_json, run, statuses
 
 pytestmark = pytest.mark.e2e
 
@@ -64,10 +64,11 @@ def test_store_holds_public_interface_only(built_mesh):
 
 def test_build_one_project_against_published_upstream(built_mesh):
     before = _latest_run(built_mesh, "analytics")
-    result = run(["meshkit", "build", "--project", "finance"], cwd=built_mesh)
-    assert "finance" in result.stdout and "success" in result.stdout
+    report = meshkit_json(["build", "--project", "finance", "--full"], cwd=built_mesh)
+    assert statuses(report) == {"finance.stg_payments": "success",
+                                "finance.agg_customer_payment_journey": "success"}
     assert _latest_run(built_mesh, "analytics") == before, "analytics was not rebuilt"
-    assert not re.search(r"analytics\s+│.*START", result.stdout)
+    assert set(report["published"]) == {"finance"}
 
 
 def test_plain_dbt_build_inside_finance(built_mesh):
@@ -99,7 +100,7 @@ def test_plain_dbt_finds_mesh_through_variable(built_mesh):
 
 def test_versions_resolve_and_deprecation_warns(built_mesh):
     model = built_mesh / "finance" / "models" / "core" / "agg_customer_payment_journey.sql"
-    quiet = run(["meshkit", "build", "--project", "finance"], cwd=built_mesh)
+    quiet = run(["meshkit", "build", "--project", "finance", "--full"], cwd=built_mesh)
     assert "deprecat" not in quiet.stdout.lower(), "no deprecation noise when v2 is used"
     model.write_text(model.read_text().replace("ref('analytics', 'fct_orders')",
                                                "ref('analytics', 'fct_orders', v=1)"))
@@ -123,8 +124,9 @@ def test_contract_break_fails_and_keeps_published_run(built_mesh):
     assert _latest_run(built_mesh, "analytics") == before
     runs = list((built_mesh / ".meshkit" / "store" / "analytics" / "prod" / "runs").iterdir())
     assert [r.name for r in runs] == [before], "nothing was published for the failed run"
-    downstream = run(["meshkit", "build", "--project", "finance"], cwd=built_mesh)
-    assert "success" in downstream.stdout, "consumers keep reading the last good run"
+    downstream = meshkit_json(["build", "--project", "finance", "--full"], cwd=built_mesh)
+    assert statuses(downstream)["finance.agg_customer_payment_journey"] == "success", \
+        "consumers keep reading the last good run"
 
 
 def _ref_in_finance(mesh: Path, ref: str) -> Path:
@@ -136,11 +138,14 @@ def _ref_in_finance(mesh: Path, ref: str) -> Path:
 def test_ref_to_protected_model_is_refused(built_mesh):
     _ref_in_finance(built_mesh, "ref('analytics', 'stg_orders')")
     result = run(["meshkit", "build", "--project", "finance"], cwd=built_mesh, check=False)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert ("finance/models/core/uses_upstream.sql:3: 'uses_upstream' refs analytics.stg_orders, "
-            "which is protected to project 'analytics'") in result.stdout
-    assert "set `access: public` on stg_orders" in result.stdout
-    assert "Traceback" not in result.stdout
+            "which is protected to project 'analytics'") in result.stderr
+    assert "set `access: public` on stg_orders" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    plain = run(["dbt", "compile"], cwd=built_mesh / "finance", check=False)
+    assert plain.returncode != 0
+    assert "'uses_upstream' refs analytics.stg_orders, which is protected" in plain.stdout
 
 
 def test_ref_to_private_model_is_refused(built_mesh):
@@ -151,25 +156,32 @@ def test_ref_to_private_model_is_refused(built_mesh):
     run(["meshkit", "build", "--project", "analytics"], cwd=built_mesh)
     _ref_in_finance(built_mesh, 'ref("analytics", "int_order_margins")')
     result = run(["meshkit", "build", "--project", "finance"], cwd=built_mesh, check=False)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert ("'uses_upstream' refs analytics.int_order_margins, which is private to the 'core' "
-            "group") in result.stdout
+            "group") in result.stderr
 
 
 def test_ref_to_undeclared_project_is_refused(built_mesh):
     (built_mesh / "finance" / "dependencies.yml").write_text(
         "packages:\n  - local: ../packages/mesh_utils\n")
     result = run(["meshkit", "build", "--project", "finance"], cwd=built_mesh, check=False)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert ("'agg_customer_payment_journey' refs analytics.fct_orders, but project 'analytics' "
-            "is not declared in finance/dependencies.yml") in result.stdout
-    assert "- name: analytics" in result.stdout
+            "is not declared in finance/dependencies.yml") in result.stderr
+    assert "- name: analytics" in result.stderr
 
 
 def test_unpublished_upstream_says_how_to_publish(jaffle_mesh):
-    result = run(["meshkit", "build", "--project", "finance"], cwd=jaffle_mesh, check=False)
-    assert result.returncode == 1
+    finance = jaffle_mesh / "finance"
+    run(["dbt", "deps"], cwd=finance)
+    plain = run(["dbt", "build"], cwd=finance, check=False)
+    assert plain.returncode != 0
     assert ("project 'finance' depends on 'analytics', which has never published to the store "
-            "in environment 'prod'") in result.stdout
-    assert "meshkit build --project analytics --env prod" in result.stdout
+            "in environment 'prod'") in plain.stdout
+    assert "meshkit build --project analytics --env prod" in plain.stdout
+    result = run(["meshkit", "build", "--project", "finance"], cwd=jaffle_mesh, check=False)
+    assert result.returncode == 2
+    assert ("finance.agg_customer_payment_journey needs analytics.fct_orders.v2, which has never "
+            "been built or published") in result.stderr
+    assert "meshkit build --project analytics" in result.stderr
     assert not (jaffle_mesh / ".meshkit" / "store" / "finance").exists()

@@ -20,6 +20,9 @@ from meshkit.store.resolve import producer_environment
 from meshkit.store.store import Store
 
 ENV_VAR = "MESHKIT_ENV"
+# Set by meshkit's orchestrator: an upstream that has not published yet (or lacks a model the
+# working copy refs) gets placeholders instead of an error, because the plan builds it first.
+LENIENT_VAR = "MESHKIT_LENIENT"
 # ref('project', 'model'...) with literal names; refs built by Jinja are left to dbt.
 _REF_RE = re.compile(r"""\bref\(\s*(['"])(\w+)\1\s*,\s*(['"])([\w.]+)\3"""
                      r"""(?:\s*,\s*(?:v|version)\s*=\s*['"]?([\w.]+))?""")
@@ -63,15 +66,22 @@ def consumer_environment(mesh: Mesh, target: str | None) -> str:
     return mesh.default_environment
 
 
+def is_lenient() -> bool:
+    return os.environ.get(LENIENT_VAR, "") not in ("", "0", "false")
+
+
 def load_upstreams(mesh: Mesh, store: Store, consumer: str, env: str,
                    declared: list[str], dependencies_file: Path) -> list[Upstream]:
     """Every declared upstream's published interface, or one clear error; never half."""
     upstreams = []
+    lenient = is_lenient()
     for producer in declared:
         if producer == consumer:
             continue
         producer_env = producer_environment(mesh, mesh.environment(env), producer, store)
         found = store.interface(producer, producer_env)
+        if found is None and lenient:
+            continue
         if found is None:
             raise MeshError(
                 f"project '{consumer}' depends on '{producer}', which has never published to the "
@@ -138,6 +148,16 @@ def check_cross_refs(refs: list[CrossRef], consumer: str, declared: list[str],
                 f"models can be referenced from another project", **where,
                 hint=f"ask the owners of '{ref.project}' to set `access: public` on {ref.model} and "
                      f"publish again, or ref a public model ({', '.join(public) or 'none yet'})")
+
+
+def unresolved_refs(refs: list[CrossRef], declared: list[str],
+                    upstreams: list[Upstream]) -> list[CrossRef]:
+    """Literal refs to declared projects that no published interface answers (yet)."""
+    public = {u.project: u.interface.public_names() for u in upstreams}
+    restricted = {u.project: set(u.interface.restricted_by_name()) for u in upstreams}
+    return [r for r in refs if r.project in declared
+            and r.model not in public.get(r.project, set())
+            and r.model not in restricted.get(r.project, set())]
 
 
 def _relative(path: Path, base: Path) -> str:

@@ -18,8 +18,9 @@ from dbt.plugins.manager import dbtPlugin, dbt_hook
 from dbt.plugins.manifest import PluginNodes
 
 from meshkit.config.dependencies import declared_projects
-from meshkit.consumer import (CrossRef, Upstream, check_cross_refs, consumer_environment, find_consumer_mesh,
-                              load_upstreams, scan_cross_refs)
+from meshkit.consumer import (CrossRef, Upstream, check_cross_refs, consumer_environment,
+                              find_consumer_mesh, is_lenient, load_upstreams, scan_cross_refs,
+                              unresolved_refs)
 from meshkit.store.interface import PublicModel, version_text
 from meshkit.store.store import Store
 
@@ -50,6 +51,11 @@ class MeshkitPlugin(dbtPlugin):
             used = _versions_used(refs, upstream)
             for args in _node_args(upstream):
                 nodes.add_model(_quiet_if_unused(args, used))
+        if is_lenient():
+            for ref in unresolved_refs(refs, declared, upstreams):
+                placeholder = _placeholder(ref)
+                if placeholder.unique_id not in nodes.models:
+                    nodes.add_model(placeholder)
         return nodes
 
 
@@ -76,6 +82,19 @@ def _quiet_if_unused(args: ModelNodeArgs, used: set[tuple[str, str | None]]) -> 
     if args.deprecation_date is None or (args.name, args.version) in used:
         return args
     return replace(args, deprecation_date=None)
+
+
+def _placeholder(ref: CrossRef) -> ModelNodeArgs:
+    """Stands in for a model its project has not published yet, so the consumer parses.
+
+    Only meshkit's orchestrator allows this; its plan builds the real model first, and a
+    relation named like this one never exists, so a mistake fails loudly instead of reading
+    stale data.
+    """
+    return ModelNodeArgs(name=ref.model, package_name=ref.project, identifier=ref.model,
+                         schema="meshkit_unpublished", version=version_text(ref.version),
+                         relation_name=f'"meshkit_unpublished"."{ref.project}__{ref.model}"',
+                         access="public")
 
 
 def _model_args(project: str, model: PublicModel) -> ModelNodeArgs:

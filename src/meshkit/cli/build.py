@@ -1,4 +1,4 @@
-"""`meshkit build` and `meshkit publish`."""
+"""`meshkit build`, `meshkit plan` and `meshkit publish`."""
 
 from __future__ import annotations
 
@@ -14,53 +14,137 @@ from meshkit.cli import console, main, mesh_option, reports_errors
 from meshkit.config import load_mesh
 
 
+def build_options(func):
+    """Options shared by `build` and `plan`: dbt's selection syntax, extended to the mesh."""
+    options = [
+        mesh_option,
+        click.option("--select", "-s", "select", multiple=True,
+                     help="Mesh selection, e.g. +finance:agg_customer_payment_journey, "
+                          "analytics:fct_orders+, project:finance, tag:x, state:modified."),
+        click.option("--exclude", multiple=True, help="Nodes to leave out (same syntax)."),
+        click.option("--project", "projects", multiple=True, help="Only this project (repeatable)."),
+        click.option("--env", help="Environment from mesh.yml (default: the mesh's default)."),
+        click.option("--full", is_flag=True, help="Ignore state: rebuild everything selected."),
+        click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+                     help="dbt invocations that may run at once."),
+        click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _options(select, exclude, projects, env, full, workers, full_refresh=False):
+    from meshkit.orchestrate.build import BuildOptions
+
+    return BuildOptions(env=env, select=list(select), exclude=list(exclude), projects=list(projects),
+                        full=full, full_refresh=full_refresh, workers=workers)
+
+
+def _echo(quiet: bool):
+    if quiet:
+        return None
+    return lambda project, line: console.print(Text(f"{project:>12} │ ", style="dim")
+                                               + Text.from_ansi(line), soft_wrap=True)
+
+
 @main.command()
-@mesh_option
-@click.option("--project", "projects", multiple=True, help="Build only this project (repeatable).")
-@click.option("--env", help="Environment from mesh.yml (default: the mesh's default).")
+@build_options
 @click.option("--full-refresh", is_flag=True, help="Pass --full-refresh to dbt.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not echo dbt's output.")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @reports_errors
-def build(mesh_path, projects, env, full_refresh, quiet, as_json) -> None:
-    """Build the mesh's projects in dependency order and publish each successful run."""
-    from meshkit.orchestrate.build import BuildOptions, build_mesh
+def build(mesh_path, select, exclude, projects, env, full, workers, as_json, full_refresh, quiet):
+    """Build what changed across the mesh, in waves, and publish each project's run."""
+    from meshkit.orchestrate.build import build_mesh
 
     mesh = load_mesh(mesh_path)
-    options = BuildOptions(env=env, projects=list(projects) or None, full_refresh=full_refresh)
-
-    def echo(project: str, line: str) -> None:
-        if not quiet and not as_json:
-            console.print(Text(f"{project:>12} │ ", style="dim") + Text.from_ansi(line), soft_wrap=True)
-
-    outcomes = build_mesh(mesh, options, echo)
+    report = build_mesh(mesh, _options(select, exclude, projects, env, full, workers, full_refresh),
+                        _echo(quiet or as_json))
     if as_json:
-        click.echo(json.dumps([_outcome_json(o) for o in outcomes], indent=2))
+        click.echo(json.dumps(_report_json(report), indent=2))
     else:
-        _print_outcomes(outcomes, mesh.environment(env).name)
-    if any(o.status != "success" for o in outcomes):
+        _print_report(report)
+    if report.status == "error":
         sys.exit(1)
 
 
-def _outcome_json(outcome) -> dict:
-    return {"project": outcome.project, "status": outcome.status, "counts": outcome.counts,
-            "reason": outcome.reason, "seconds": round(outcome.seconds, 2),
-            "run_id": outcome.published.run_id if outcome.published else None}
+@main.command()
+@build_options
+@reports_errors
+def plan(mesh_path, select, exclude, projects, env, full, workers, as_json):
+    """Show the waves and each model's decision, without running anything."""
+    from meshkit.orchestrate.build import build_mesh
+
+    mesh = load_mesh(mesh_path)
+    report = build_mesh(mesh, _options(select, exclude, projects, env, full, workers),
+                        None, dry_run=True)
+    if as_json:
+        click.echo(json.dumps(_report_json(report), indent=2))
+    else:
+        _print_report(report)
 
 
-def _print_outcomes(outcomes, env: str) -> None:
-    table = Table(title=f"meshkit build · environment {env}")
-    for column in ("project", "status", "results", "published run", "seconds"):
+def _report_json(report) -> dict:
+    from meshkit.orchestrate.state import label
+
+    graph = report.plan.graph
+    return {
+        "run_id": report.run_id, "status": report.status, "environment": report.plan.environment,
+        "waves": [[{"project": u.project, "nodes": [label(graph, n) for n in u.nodes]} for u in wave]
+                  for wave in report.plan.waves()],
+        "nodes": [{"node": label(graph, uid), "unique_id": uid, "project": graph.owner[uid],
+                   "decision": "rebuild" if d.rebuild else "reuse", "reason": d.reason,
+                   "status": report.node_status(uid),
+                   "message": report.executor.outcomes[uid].message
+                   if report.executor and uid in report.executor.outcomes else None}
+                  for uid, d in report.plan.decisions.items()],
+        "published": {u.unit.project: u.published for u in report.units if u.published},
+        "parsed": {name: ("cache" if p.from_cache else "dbt parse") for name, p in report.parsed.items()},
+    }
+
+
+_STYLES = {"success": "green", "reused": "cyan", "error": "red", "fail": "red",
+           "skipped": "yellow", "planned": "blue"}
+
+
+def _print_report(report) -> None:
+    from meshkit.orchestrate.state import label
+
+    plan, graph = report.plan, report.plan.graph
+    title = "plan" if report.run_id is None else f"run {report.run_id}"
+    parsed = sum(1 for p in report.parsed.values() if not p.from_cache)
+    console.print(f"[bold]meshkit {title}[/] · environment {plan.environment} · "
+                  f"{len(report.parsed)} projects ({parsed} parsed, "
+                  f"{len(report.parsed) - parsed} unchanged)", highlight=False)
+    for index, wave in enumerate(plan.waves(), start=1):
+        units = ", ".join(f"{u.project} ({len(u.nodes)})" for u in wave)
+        console.print(f"  wave {index}: {units}", highlight=False)
+    if plan.noop:
+        console.print("  nothing to build: every selected model is up to date", highlight=False)
+    table = Table(show_edge=False)
+    for column in ("node", "status", "reason"):
         table.add_column(column)
-    styles = {"success": "green", "error": "red", "skipped": "yellow"}
-    for o in outcomes:
-        results = ", ".join(f"{n} {s}" for s, n in sorted(o.counts.items())) or o.reason
-        table.add_row(o.project, f"[{styles.get(o.status, '')}]{o.status}[/]", results,
-                      o.published.run_id if o.published else "—", f"{o.seconds:.1f}")
-    console.print(table)
-    for o in outcomes:
-        if o.status != "success" and o.reason:
-            console.print(f"[bold]{o.project}[/]: {o.reason}", highlight=False)
+    shown = [uid for uid in plan.selected if plan.decisions[uid].rebuild or len(plan.selected) <= 40]
+    for uid in shown:
+        status = report.node_status(uid)
+        reason = plan.decisions[uid].label
+        outcome = report.executor.outcomes.get(uid) if report.executor else None
+        if outcome and outcome.message:
+            reason = f"{reason} — {outcome.message}" if status != "skipped" else outcome.message
+        table.add_row(label(graph, uid), f"[{_STYLES.get(status, '')}]{status}[/]", reason)
+    if shown:
+        console.print(table)
+    hidden = len(plan.selected) - len(shown)
+    if hidden:
+        console.print(f"  … and {hidden} reused models (see `meshkit runs show`)", highlight=False)
+    for unit in report.units:
+        if unit.published:
+            console.print(f"  published {unit.unit.project}: run {unit.published}", highlight=False)
+        if unit.error:
+            console.print(f"  [red]{unit.unit.project}: {unit.error}[/]", highlight=False)
+    if report.run_id is not None:
+        console.print(f"[bold]{report.status}[/] · `meshkit runs show {report.run_id}` for details",
+                      highlight=False)
 
 
 @main.command()

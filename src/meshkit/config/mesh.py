@@ -68,6 +68,11 @@ class Mesh:
     def root(self) -> Path:
         return self.file.parent
 
+    @property
+    def state_dir(self) -> Path:
+        """Local working state: run history (SQLite) and cached parses, beside the store."""
+        return self.root / ".meshkit"
+
     def environment(self, name: str | None) -> Environment:
         name = name or self.default_environment
         if name not in self.environments:

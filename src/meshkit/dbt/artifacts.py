@@ -139,6 +139,7 @@ class Source(msgspec.Struct):
     package_name: str
     name: str
     source_name: str
+    resource_type: str = "source"
     schema_: str | None = msgspec.field(default=None, name="schema")
     database: str | None = None
     identifier: str | None = None
@@ -163,6 +164,7 @@ class Exposure(msgspec.Struct):
     unique_id: str
     package_name: str
     name: str
+    resource_type: str = "exposure"
     type: str = ""
     owner: Owner = msgspec.field(default_factory=Owner)
     description: str = ""

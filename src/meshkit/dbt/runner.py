@@ -7,6 +7,7 @@ open file) out of meshkit and lets independent projects run in parallel.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 _DBT_MAIN = "import sys; from dbt.cli.main import cli; sys.argv[0] = 'dbt'; sys.exit(cli())"
 
 
@@ -58,3 +60,7 @@ def needs_deps(project_dir: Path) -> bool:
     if not installed.is_dir():
         return True
     return any(path.stat().st_mtime > installed.stat().st_mtime for path in declared)
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI_RE.sub("", text)

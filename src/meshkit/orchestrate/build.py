@@ -1,109 +1,146 @@
-"""Build mesh projects in dependency order and publish each one after a successful run."""
+"""`meshkit build` and `meshkit plan`: parse, decide, plan in waves, run, record, publish."""
 
 from __future__ import annotations
 
-import time
+import shlex
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
-from meshkit.config import Mesh, Project
-from meshkit.consumer import ENV_VAR
-from meshkit.config.mesh import MESH_ENV_VAR
-from meshkit.dbt.artifacts import decode_run_results
-from meshkit.dbt.runner import DbtResult, needs_deps, run_dbt
-from meshkit.errors import MeshError
-from meshkit.graph.projects import build_order, project_dependencies
-from meshkit.store.publish import publish_artifacts
-from meshkit.store.records import RunRecord
+from meshkit.config import Mesh
+from meshkit.graph.mesh_graph import MeshGraph, ProjectState
+from meshkit.dbt.artifacts import decode_manifest
+from meshkit.orchestrate.execute import ExecutionOptions, Executor, UnitOutcome
+from meshkit.orchestrate.fingerprint import node_fingerprints
+from meshkit.orchestrate.freshness import source_loaded_at
+from meshkit.orchestrate.history import History
+from meshkit.orchestrate.parse import ParsedProject, dbt_environment, parse_projects
+from meshkit.orchestrate.plan import Plan, make_plan, resolve_placeholders
+from meshkit.orchestrate.state import StateInputs
+from meshkit.store.resolve import producer_environment
 from meshkit.store.store import Store
 
-
-@dataclass
-class ProjectOutcome:
-    project: str
-    status: str                     # success | error | skipped
-    counts: dict[str, int] = field(default_factory=dict)
-    published: RunRecord | None = None
-    reason: str = ""
-    seconds: float = 0.0
+Echo = Callable[[str, str], None]
 
 
 @dataclass
 class BuildOptions:
     env: str | None = None
-    projects: list[str] | None = None      # None = the whole mesh
-    dbt_args: list[str] = field(default_factory=list)
-    full_refresh: bool = False
+    select: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    projects: list[str] = field(default_factory=list)
+    full: bool = False               # ignore state: rebuild everything selected
+    full_refresh: bool = False       # pass --full-refresh to dbt
+    workers: int = 2
 
 
-def build_mesh(mesh: Mesh, options: BuildOptions,
-               on_line: Callable[[str, str], None] | None = None) -> list[ProjectOutcome]:
+@dataclass
+class BuildReport:
+    plan: Plan
+    parsed: dict[str, ParsedProject]
+    run_id: int | None = None
+    status: str = "planned"
+    executor: Executor | None = None
+
+    @property
+    def units(self) -> list[UnitOutcome]:
+        return self.executor.units if self.executor else []
+
+    def node_status(self, uid: str) -> str:
+        if not self.plan.decisions[uid].rebuild:
+            return "reused"
+        if self.executor and uid in self.executor.outcomes:
+            return self.executor.outcomes[uid].status
+        return "planned"
+
+
+def open_history(mesh: Mesh) -> History:
+    return History(mesh.state_dir / "history.db")
+
+
+def plan_mesh(mesh: Mesh, options: BuildOptions, history: History,
+              on_line: Echo | None = None) -> tuple[Plan, dict[str, ParsedProject], dict, dict]:
     env = mesh.environment(options.env)
     store = Store(mesh.store_url)
-    order = build_order(mesh)
-    wanted = set(options.projects or order)
-    for name in wanted:
-        mesh.project(name)  # unknown names fail before anything runs
-    deps = project_dependencies(mesh)
-    outcomes: dict[str, ProjectOutcome] = {}
-    for name in (n for n in order if n in wanted):
-        project = mesh.projects[name]
-        if env.name not in project.environments:
-            outcomes[name] = ProjectOutcome(name, "skipped", reason=f"no '{env.name}' environment")
-            continue
-        failed = [u for u in deps[name] if u in outcomes and outcomes[u].status != "success"]
-        if failed:
-            outcomes[name] = ProjectOutcome(name, "skipped",
-                                            reason=f"upstream {', '.join(failed)} did not succeed")
-            continue
-        outcomes[name] = _build_project(mesh, store, project, env.name, env.target, options, on_line)
-    return list(outcomes.values())
+    for name in options.projects:
+        mesh.project(name)  # unknown project names fail before anything runs
+    names = [p for p in mesh.projects if env.name in mesh.projects[p].environments]
+    parsed = parse_projects(mesh, env, store, history, names, options.workers, on_line)
+    graph = MeshGraph()
+    fingerprints: dict[str, str] = {}
+    for name in names:
+        data = parsed[name].manifest_path.read_bytes()
+        graph.add_project(ProjectState(name, decode_manifest(data, source=str(parsed[name].manifest_path)),
+                                       environment=env.name, origin=str(parsed[name].manifest_path)))
+        fingerprints.update({uid: fp for uid, fp in node_fingerprints(data).items()
+                             if graph.owner.get(uid) == name})
+    resolve_placeholders(graph)
+    states = history.model_states(env.name)
+    modified = {uid for uid, fp in fingerprints.items()
+                if uid not in states or states[uid].fingerprint != fp}
+    select = options.select or ([f"project:{p}" for p in options.projects] if options.projects else [])
+    if options.select and options.projects:
+        select = [f"project:{p},{term}" for p in options.projects for expr in options.select
+                  for term in expr.split()]
+    inputs = StateInputs(states, fingerprints, full=options.full)
+    plan = make_plan(graph, env.name, select or None, options.exclude or None, inputs, modified,
+                     _published(mesh, store, env, names))
+    if not options.full:
+        loaded = source_loaded_at(mesh, graph, plan.selected, env.target,
+                                  dbt_environment(mesh, env), on_line)
+        if loaded:
+            inputs.source_loaded_at = loaded
+            plan = make_plan(graph, env.name, select or None, options.exclude or None, inputs,
+                             modified, _published(mesh, store, env, names))
+    return plan, parsed, fingerprints, inputs.source_loaded_at
 
 
-def _build_project(mesh: Mesh, store: Store, project: Project, env: str, target: str,
-                   options: BuildOptions, on_line) -> ProjectOutcome:
-    variables = {MESH_ENV_VAR: str(mesh.file), ENV_VAR: env}
-    echo = (lambda line: on_line(project.name, line)) if on_line else None
-    seconds = 0.0
-    if needs_deps(project.path):
-        deps = run_dbt(["deps"], project.path, variables, echo)
-        seconds += deps.seconds
-        if not deps.ok:
-            return ProjectOutcome(project.name, "error", reason="dbt deps failed", seconds=seconds)
-    args = ["build", "--target", target, *options.dbt_args]
-    if options.full_refresh:
-        args.append("--full-refresh")
-    started = time.time()
-    result = run_dbt(args, project.path, variables, echo)
-    seconds += result.seconds
-    counts = _counts(project, started)
-    if not result.ok:
-        return ProjectOutcome(project.name, "error", counts, reason=_first_error(result),
-                              seconds=seconds)
-    record = publish_artifacts(store, project.path / "target", env, project_dir=project.path)
-    return ProjectOutcome(project.name, "success", counts, record, seconds=seconds)
+def _published(mesh: Mesh, store: Store, env, names: list[str]) -> set[str]:
+    """Public models that consumers can read from the store without rebuilding them."""
+    available: set[str] = set()
+    for name in set(names) | set(store.projects()):
+        found = store.interface(name, producer_environment(mesh, env, name, store))
+        if found:
+            available |= {m.unique_id for m in found[1].models}
+    return available
 
 
-def _counts(project: Project, since: float) -> dict[str, int]:
-    """Result statuses of the run that just ended (a run_results.json older than it is stale)."""
-    path = project.path / "target" / "run_results.json"
-    if not path.is_file() or path.stat().st_mtime < since:
-        return {}
+def build_mesh(mesh: Mesh, options: BuildOptions, on_line: Echo | None = None,
+               dry_run: bool = False) -> BuildReport:
+    history = open_history(mesh)
     try:
-        results = decode_run_results(path.read_bytes(), source=str(path))
-    except MeshError:
-        return {}
+        plan, parsed, fingerprints, loaded = plan_mesh(mesh, options, history, on_line)
+        report = BuildReport(plan, parsed)
+        if dry_run:
+            return report
+        env = mesh.environment(options.env)
+        report.run_id = history.start_run(env.name, shlex.join(["meshkit", *sys.argv[1:]]))
+        history.record_decisions(report.run_id, [
+            (uid, d.project, "rebuild" if d.rebuild else "reuse", d.reason,
+             None if d.rebuild else "reused") for uid, d in plan.decisions.items()])
+        executor = Executor(mesh, Store(mesh.store_url), history, report.run_id, plan,
+                            ExecutionOptions(options.workers, options.full_refresh,
+                                             dbt_environment(mesh, env), env.target),
+                            fingerprints, loaded, on_line)
+        report.executor = executor
+        try:
+            executor.run()
+        except BaseException:
+            history.finish_run(report.run_id, "interrupted", _summary(report))
+            raise
+        failed = any(o.status not in ("success", "reused") for o in executor.outcomes.values()) \
+            or any(u.error for u in executor.units)
+        report.status = "noop" if plan.noop else ("error" if failed else "success")
+        history.finish_run(report.run_id, report.status, _summary(report))
+        return report
+    finally:
+        history.close()
+
+
+def _summary(report: BuildReport) -> dict:
     counts: dict[str, int] = {}
-    for item in results.results:
-        counts[item.status] = counts.get(item.status, 0) + 1
-    return counts
-
-
-def _first_error(result: DbtResult) -> str:
-    lines = result.output.splitlines()
-    for index, line in enumerate(lines):
-        if "Error" in line and ("Encountered an error" in line or "Error in" in line
-                                or "Runtime Error" in line or "Compilation Error" in line):
-            detail = [l.strip() for l in lines[index:index + 4] if l.strip()]
-            return " ".join(detail)[:400]
-    return f"dbt exited with code {result.returncode}"
+    for uid in report.plan.selected:
+        status = report.node_status(uid)
+        counts[status] = counts.get(status, 0) + 1
+    return {"nodes": counts, "units": len(report.plan.units),
+            "waves": len(report.plan.waves())}

@@ -1,0 +1,94 @@
+"""`meshkit runs` and `meshkit runs show ID`: the mesh's run history."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import click
+from rich.table import Table
+
+from meshkit.cli import console, main, mesh_option, reports_errors
+from meshkit.config import load_mesh
+from meshkit.errors import MeshError
+
+_STYLES = {"success": "green", "noop": "cyan", "reused": "cyan", "error": "red", "fail": "red",
+           "interrupted": "yellow", "skipped": "yellow", "running": "blue"}
+
+
+@main.group(invoke_without_command=True)
+@mesh_option
+@click.option("--limit", default=20, show_default=True, help="How many runs to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@reports_errors
+def runs(ctx, mesh_path, limit, as_json) -> None:
+    """List recent runs (newest first)."""
+    ctx.ensure_object(dict)["mesh_path"] = mesh_path
+    if ctx.invoked_subcommand:
+        return
+    from meshkit.orchestrate.build import open_history
+
+    history = open_history(load_mesh(mesh_path))
+    rows = [dict(r) for r in history.runs(limit)]
+    history.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(show_edge=False)
+    for column in ("run", "status", "environment", "started", "seconds", "nodes", "command"):
+        table.add_column(column)
+    for row in rows:
+        summary = json.loads(row["summary"] or "{}").get("nodes", {})
+        seconds = f"{row['finished_at'] - row['started_at']:.1f}" if row["finished_at"] else "—"
+        table.add_row(str(row["id"]), _styled(row["status"]), row["environment"], _when(row["started_at"]),
+                      seconds, ", ".join(f"{n} {s}" for s, n in sorted(summary.items())), row["command"])
+    console.print(table)
+
+
+@runs.command()
+@click.argument("run_id", type=int)
+@click.option("--log", "show_log", is_flag=True, help="Also print dbt's output of each invocation.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@reports_errors
+def show(ctx, run_id, show_log, as_json) -> None:
+    """One run: every node's decision, reason, status and timing, and the dbt invocations."""
+    from meshkit.orchestrate.build import open_history
+
+    mesh = load_mesh(ctx.obj.get("mesh_path"))
+    history = open_history(mesh)
+    run = history.run(run_id)
+    if run is None:
+        history.close()
+        raise MeshError(f"there is no run {run_id}", file=history.path, hint="`meshkit runs` lists them")
+    nodes = [dict(r) for r in history.run_nodes(run_id)]
+    invocations = [dict(r) for r in history.invocations(run_id)]
+    history.close()
+    if as_json:
+        click.echo(json.dumps({"run": dict(run), "nodes": nodes, "invocations": invocations}, indent=2))
+        return
+    console.print(f"[bold]run {run_id}[/] · {_styled(run['status'])} · environment {run['environment']}"
+                  f" · started {_when(run['started_at'])} · {run['command']}", highlight=False)
+    table = Table(show_edge=False)
+    for column in ("node", "decision", "status", "seconds", "reason"):
+        table.add_column(column)
+    for node in nodes:
+        reason = node["reason"] + (f" — {node['message']}" if node["message"] else "")
+        seconds = f"{node['seconds']:.2f}" if node["seconds"] is not None else ""
+        table.add_row(node["unique_id"], node["decision"], _styled(node["status"] or "—"), seconds, reason)
+    console.print(table)
+    for invocation in invocations:
+        args = " ".join(json.loads(invocation["args"]))
+        console.print(f"[bold]{invocation['project']}[/] wave {invocation['wave'] + 1}: dbt {args} "
+                      f"→ exit {invocation['returncode']}", highlight=False, soft_wrap=True)
+        if show_log and invocation["log"]:
+            console.print(invocation["log"], highlight=False, markup=False)
+
+
+def _styled(status: str) -> str:
+    return f"[{_STYLES.get(status, '')}]{status}[/]"
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,199 @@
+"""Run a plan: dbt invocations in dependency order, in parallel where nothing collides.
+
+A unit starts when the units it depends on are done and no running unit writes a file it
+reads or writes. A failed node (or a node whose tests failed) skips exactly its downstream,
+in every project; each skip names the failure that caused it. A project is published after
+each unit whose run had no failures.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Callable
+
+from meshkit.config import Mesh
+from meshkit.dbt.artifacts import FAILED_STATUSES, RunResults, decode_run_results
+from meshkit.dbt.runner import DbtResult, run_dbt
+from meshkit.errors import MeshError
+from meshkit.orchestrate.history import History, ModelState
+from meshkit.orchestrate.plan import Plan, Unit
+from meshkit.orchestrate.resources import Resources, project_resources
+from meshkit.orchestrate.state import label
+from meshkit.store.publish import publish_artifacts
+from meshkit.store.store import Store
+
+
+@dataclass
+class ExecutionOptions:
+    workers: int = 1
+    full_refresh: bool = False
+    dbt_env: dict[str, str] = field(default_factory=dict)
+    target: str = "prod"
+
+
+@dataclass
+class NodeOutcome:
+    status: str                      # success | error | fail | skipped
+    seconds: float = 0.0
+    message: str | None = None
+
+
+@dataclass
+class UnitOutcome:
+    unit: Unit
+    ran: list[str]
+    returncode: int
+    published: str | None = None
+    error: str | None = None
+
+
+class Executor:
+    def __init__(self, mesh: Mesh, store: Store, history: History, run_id: int, plan: Plan,
+                 options: ExecutionOptions, fingerprints: dict[str, str],
+                 source_loaded_at: dict[str, str],
+                 on_line: Callable[[str, str], None] | None = None) -> None:
+        self.mesh, self.store, self.history, self.run_id = mesh, store, history, run_id
+        self.plan, self.options = plan, options
+        self.fingerprints, self.source_loaded_at = fingerprints, source_loaded_at
+        self.on_line = on_line
+        self.outcomes: dict[str, NodeOutcome] = {}
+        self.failed_roots: dict[str, str] = {}   # failed node → its own label
+        self.units: list[UnitOutcome] = []
+        self._resources = {u.project: project_resources(mesh.project(u.project), options.target)
+                           for u in plan.units}
+
+    # -- scheduling ------------------------------------------------------------------------
+    def run(self) -> None:
+        pending = list(self.plan.units)
+        done: set[tuple[str, int]] = set()
+        running: dict[Future, Unit] = {}
+        with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as pool:
+            while pending or running:
+                for unit in list(pending):
+                    if len(running) >= max(1, self.options.workers):
+                        break
+                    if self.plan.depends[unit.key] <= done and not self._collides(unit, running.values()):
+                        pending.remove(unit)
+                        running[pool.submit(self._run_unit, unit)] = unit
+                if not running:
+                    raise MeshError("the plan cannot make progress (a dependency was never scheduled)")
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    unit = running.pop(future)
+                    self.units.append(future.result())
+                    done.add(unit.key)
+
+    def _collides(self, unit: Unit, running) -> bool:
+        mine = self._resources.get(unit.project, Resources())
+        return any(mine.conflicts(self._resources.get(other.project, Resources()))
+                   for other in running)
+
+    # -- one unit --------------------------------------------------------------------------
+    def _run_unit(self, unit: Unit) -> UnitOutcome:
+        runnable = []
+        for uid in unit.nodes:
+            blocker = self._blocking_failure(uid)
+            if blocker:
+                self.outcomes[uid] = NodeOutcome("skipped", message=f"skipped because {blocker} failed")
+            else:
+                runnable.append(uid)
+        self._record([uid for uid in unit.nodes if uid not in runnable], None)
+        if not runnable:
+            return UnitOutcome(unit, [], 0)
+        project = self.mesh.project(unit.project)
+        args = ["build", "--target", self.options.target, "--select",
+                *[_selector(self.plan.graph.nodes[uid]) for uid in runnable]]
+        if self.options.full_refresh:
+            args.append("--full-refresh")
+        invocation = self.history.start_invocation(self.run_id, unit.project, unit.wave, args)
+        echo = (lambda line: self.on_line(unit.project, line)) if self.on_line else None
+        started = time.time()
+        result = run_dbt(args, project.path, self.options.dbt_env, echo)
+        self.history.finish_invocation(invocation, result.returncode, result.output)
+        results = _read_results(project.path / "target" / "run_results.json", started)
+        self._absorb(unit, runnable, result, results)
+        self._record(runnable, invocation)
+        self._save_states(unit, runnable, results)
+        outcome = UnitOutcome(unit, runnable, result.returncode)
+        if result.ok and not any(self.outcomes[uid].status != "success" for uid in runnable):
+            try:
+                record = publish_artifacts(self.store, project.path / "target", self.plan.environment,
+                                           project_dir=project.path)
+                outcome.published = record.run_id
+            except MeshError as exc:
+                outcome.error = exc.render()
+        return outcome
+
+    def _blocking_failure(self, uid: str) -> str | None:
+        for root, name in self.failed_roots.items():
+            if uid in self.plan.graph.downstream(root):
+                return name
+        return None
+
+    def _absorb(self, unit: Unit, runnable: list[str], result: DbtResult,
+                results: RunResults | None) -> None:
+        graph = self.plan.graph
+        by_id = {r.unique_id: r for r in results.results} if results else {}
+        for uid in runnable:
+            item = by_id.get(uid)
+            if item is None:
+                message = None if result.ok else _error_excerpt(result.output)
+                status = "success" if result.ok else "error"
+                self.outcomes[uid] = NodeOutcome(status, message=message)
+            else:
+                status = "success" if item.status == "success" else (
+                    "skipped" if item.status == "skipped" else "error")
+                message = None if status == "success" else item.message
+                self.outcomes[uid] = NodeOutcome(status, item.execution_time, message)
+            for test in graph.tests_of(uid):
+                test_result = by_id.get(test.unique_id)
+                if test_result and test_result.status in FAILED_STATUSES:
+                    self.outcomes[uid].message = f"test {test.name} {test_result.status}"
+                    self.failed_roots[uid] = f"{label(graph, uid)} (test {test.name})"
+            if self.outcomes[uid].status == "error":
+                self.failed_roots[uid] = label(graph, uid)
+
+    def _record(self, uids: list[str], invocation: int | None) -> None:
+        rows = [(uid, self.outcomes[uid].status, self.outcomes[uid].seconds, self.outcomes[uid].message)
+                for uid in uids]
+        if rows:
+            self.history.record_results(self.run_id, invocation, rows)
+
+    def _save_states(self, unit: Unit, runnable: list[str], results: RunResults | None) -> None:
+        graph = self.plan.graph
+        finished = time.time()
+        states = []
+        for uid in runnable:
+            outcome = self.outcomes[uid]
+            if outcome.status == "skipped":
+                continue
+            seen = {p: self.source_loaded_at[p] for p in graph.parents.get(uid, [])
+                    if p in self.source_loaded_at}
+            states.append(ModelState(uid, unit.project, self.fingerprints.get(uid, ""), finished,
+                                     self.run_id, "success" if outcome.status == "success" else "error",
+                                     tests_passed=uid not in self.failed_roots, sources_seen=seen))
+        self.history.save_model_states(self.plan.environment, states)
+
+
+def _selector(node) -> str:
+    return "fqn:" + ".".join(node.fqn) if node.fqn else node.name
+
+
+def _read_results(path, since: float) -> RunResults | None:
+    """This invocation's run_results.json (an older file belongs to another run)."""
+    if not path.is_file() or path.stat().st_mtime < since - 1:
+        return None
+    try:
+        return decode_run_results(path.read_bytes(), source=str(path))
+    except MeshError:
+        return None
+
+
+def _error_excerpt(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        if "Error" in line:
+            return " ".join(lines[index:index + 3])[:500]
+    return "dbt failed; see the run's log (`meshkit runs show`)"

@@ -1,0 +1,240 @@
+"""Run history and model state in SQLite (WAL): what ran, why, and what each model last saw.
+
+One database per mesh, beside the store by default. Every write is a short transaction, so
+several meshkit processes (a build, the scheduler, the web app) can share it. A run that was
+still "running" when its process died is marked "interrupted" by the next process that opens
+the database; nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+create table if not exists schema_version (version integer not null);
+create table if not exists runs (
+    id integer primary key autoincrement,
+    kind text not null default 'build',
+    environment text not null,
+    command text not null,
+    status text not null,                 -- running | success | error | interrupted | noop
+    started_at real not null,
+    finished_at real,
+    pid integer,
+    host text,
+    summary text                          -- JSON: counts per decision and status
+);
+create table if not exists run_nodes (
+    run_id integer not null references runs(id),
+    unique_id text not null,
+    project text not null,
+    decision text not null,               -- rebuild | reuse | skip
+    reason text not null,
+    status text,                          -- success | error | fail | pass | skipped | reused
+    seconds real,
+    message text,
+    invocation_id integer,
+    primary key (run_id, unique_id)
+);
+create table if not exists invocations (
+    id integer primary key autoincrement,
+    run_id integer not null references runs(id),
+    project text not null,
+    wave integer not null,
+    args text not null,
+    returncode integer,
+    started_at real,
+    finished_at real,
+    log text
+);
+create table if not exists model_state (
+    environment text not null,
+    unique_id text not null,
+    project text not null,
+    fingerprint text not null,
+    built_at real not null,
+    run_id integer not null,
+    status text not null,                 -- success | error
+    tests_passed integer not null default 1,
+    sources_seen text not null default '{}',   -- JSON: source id → max_loaded_at at build time
+    primary key (environment, unique_id)
+);
+create table if not exists parse_cache (
+    project text not null,
+    environment text not null,
+    key text not null,
+    manifest_path text not null,
+    created_at real not null,
+    primary key (project, environment)
+);
+"""
+
+
+@dataclass
+class ModelState:
+    unique_id: str
+    project: str
+    fingerprint: str
+    built_at: float
+    run_id: int
+    status: str
+    tests_passed: bool
+    sources_seen: dict[str, str]
+
+
+class History:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("pragma journal_mode=wal")
+        self.db.execute("pragma busy_timeout=30000")
+        self.db.executescript(_SCHEMA)
+        if not self.db.execute("select 1 from schema_version").fetchone():
+            self.db.execute("insert into schema_version values (?)", (SCHEMA_VERSION,))
+        self.mark_interrupted()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _tx(self) -> "_Transaction":
+        return _Transaction(self.db)
+
+    # -- runs ------------------------------------------------------------------------------
+    def mark_interrupted(self) -> list[int]:
+        """Runs left "running" by a process that no longer exists were interrupted."""
+        host = os.uname().nodename
+        stale = [row["id"] for row in self.db.execute(
+            "select id, pid, host from runs where status = 'running'")
+            if row["host"] == host and not _alive(row["pid"])]
+        with self._tx():
+            for run_id in stale:
+                self.db.execute("update runs set status = 'interrupted', finished_at = ? where id = ?",
+                                (time.time(), run_id))
+        return stale
+
+    def start_run(self, environment: str, command: str, kind: str = "build") -> int:
+        with self._tx():
+            cursor = self.db.execute(
+                "insert into runs (kind, environment, command, status, started_at, pid, host) "
+                "values (?, ?, ?, 'running', ?, ?, ?)",
+                (kind, environment, command, time.time(), os.getpid(), os.uname().nodename))
+            return int(cursor.lastrowid)
+
+    def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> None:
+        with self._tx():
+            self.db.execute("update runs set status = ?, finished_at = ?, summary = ? where id = ?",
+                            (status, time.time(), json.dumps(summary), run_id))
+
+    def record_decisions(self, run_id: int, rows: list[tuple[str, str, str, str, str | None]]) -> None:
+        """rows: (unique_id, project, decision, reason, status)."""
+        with self._tx():
+            self.db.executemany(
+                "insert or replace into run_nodes (run_id, unique_id, project, decision, reason, status)"
+                " values (?, ?, ?, ?, ?, ?)", [(run_id, *row) for row in rows])
+
+    def record_results(self, run_id: int, invocation_id: int | None,
+                       rows: list[tuple[str, str, float, str | None]]) -> None:
+        """rows: (unique_id, status, seconds, message)."""
+        with self._tx():
+            self.db.executemany(
+                "update run_nodes set status = ?, seconds = ?, message = ?, invocation_id = ? "
+                "where run_id = ? and unique_id = ?",
+                [(status, seconds, message, invocation_id, run_id, uid)
+                 for uid, status, seconds, message in rows])
+
+    def start_invocation(self, run_id: int, project: str, wave: int, args: list[str]) -> int:
+        with self._tx():
+            cursor = self.db.execute(
+                "insert into invocations (run_id, project, wave, args, started_at) values (?, ?, ?, ?, ?)",
+                (run_id, project, wave, json.dumps(args), time.time()))
+            return int(cursor.lastrowid)
+
+    def finish_invocation(self, invocation_id: int, returncode: int, log: str) -> None:
+        with self._tx():
+            self.db.execute("update invocations set returncode = ?, finished_at = ?, log = ? where id = ?",
+                            (returncode, time.time(), log, invocation_id))
+
+    def runs(self, limit: int = 20) -> list[sqlite3.Row]:
+        return self.db.execute("select * from runs order by id desc limit ?", (limit,)).fetchall()
+
+    def run(self, run_id: int) -> sqlite3.Row | None:
+        return self.db.execute("select * from runs where id = ?", (run_id,)).fetchone()
+
+    def run_nodes(self, run_id: int) -> list[sqlite3.Row]:
+        return self.db.execute("select * from run_nodes where run_id = ? order by project, unique_id",
+                               (run_id,)).fetchall()
+
+    def invocations(self, run_id: int) -> list[sqlite3.Row]:
+        return self.db.execute("select * from invocations where run_id = ? order by id",
+                               (run_id,)).fetchall()
+
+    # -- model state -----------------------------------------------------------------------
+    def model_states(self, environment: str) -> dict[str, ModelState]:
+        rows = self.db.execute("select * from model_state where environment = ?", (environment,))
+        return {row["unique_id"]: ModelState(row["unique_id"], row["project"], row["fingerprint"],
+                                             row["built_at"], row["run_id"], row["status"],
+                                             bool(row["tests_passed"]), json.loads(row["sources_seen"]))
+                for row in rows}
+
+    def save_model_states(self, environment: str, states: list[ModelState]) -> None:
+        with self._tx():
+            self.db.executemany(
+                "insert or replace into model_state (environment, unique_id, project, fingerprint, "
+                "built_at, run_id, status, tests_passed, sources_seen) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(environment, s.unique_id, s.project, s.fingerprint, s.built_at, s.run_id, s.status,
+                  int(s.tests_passed), json.dumps(s.sources_seen)) for s in states])
+
+    def clear_state(self, environment: str) -> int:
+        with self._tx():
+            return self.db.execute("delete from model_state where environment = ?",
+                                   (environment,)).rowcount
+
+    # -- parse cache -----------------------------------------------------------------------
+    def cached_parse(self, project: str, environment: str, key: str) -> Path | None:
+        row = self.db.execute("select key, manifest_path from parse_cache where project = ? and "
+                              "environment = ?", (project, environment)).fetchone()
+        if row and row["key"] == key and Path(row["manifest_path"]).is_file():
+            return Path(row["manifest_path"])
+        return None
+
+    def save_parse(self, project: str, environment: str, key: str, manifest_path: Path) -> None:
+        with self._tx():
+            self.db.execute("insert or replace into parse_cache values (?, ?, ?, ?, ?)",
+                            (project, environment, key, str(manifest_path), time.time()))
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("begin immediate")
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.db.execute("commit" if kind is None else "rollback")
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def iter_rows(rows) -> Iterator[dict]:
+    for row in rows:
+        yield dict(row)

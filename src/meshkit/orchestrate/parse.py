@@ -1,0 +1,99 @@
+"""Each project's current manifest, from `dbt parse` or from the cache when nothing changed.
+
+A planning parse runs dbt with the plugin in lenient mode, so a project can be planned
+before its upstreams have published (bootstrap, bidirectional meshes). The parsed manifest is
+cached under the project's content fingerprint: an unchanged mesh is planned without
+starting dbt at all.
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from meshkit.config import Environment, Mesh, Project
+from meshkit.dbt.runner import needs_deps, run_dbt, strip_ansi
+from meshkit.errors import MeshError
+from meshkit.orchestrate.fingerprint import project_fingerprint
+from meshkit.orchestrate.history import History
+from meshkit.store.store import Store
+
+
+@dataclass(frozen=True)
+class ParsedProject:
+    name: str
+    manifest_path: Path
+    from_cache: bool
+    seconds: float = 0.0
+
+
+def dbt_environment(mesh: Mesh, env: Environment, lenient: bool = True) -> dict[str, str]:
+    """Variables meshkit sets for every dbt it starts, so the plugin knows the mesh and env."""
+    from meshkit.config.mesh import MESH_ENV_VAR
+    from meshkit.consumer import ENV_VAR, LENIENT_VAR
+
+    return {MESH_ENV_VAR: str(mesh.file), ENV_VAR: env.name, LENIENT_VAR: "1" if lenient else "0"}
+
+
+def parse_projects(mesh: Mesh, env: Environment, store: Store, history: History,
+                   projects: list[str], workers: int = 2,
+                   on_line: Callable[[str, str], None] | None = None) -> dict[str, ParsedProject]:
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {name: pool.submit(_parse_one, mesh, env, store, history, mesh.project(name), on_line)
+                   for name in projects}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _parse_one(mesh: Mesh, env: Environment, store: Store, history: History, project: Project,
+               on_line) -> ParsedProject:
+    # Upstream publications are not part of the key: a planning parse only needs the
+    # upstream's node ids, which stay the same from run to run (placeholders included).
+    key = project_fingerprint(project.path, extra=f"{env.name}|{env.target}")
+    cached = history.cached_parse(project.name, env.name, key)
+    if cached:
+        return ParsedProject(project.name, cached, from_cache=True)
+    echo = (lambda line: on_line(project.name, line)) if on_line else None
+    variables = dbt_environment(mesh, env)
+    seconds = 0.0
+    if needs_deps(project.path):
+        deps = run_dbt(["deps"], project.path, variables, echo)
+        seconds += deps.seconds
+        if not deps.ok:
+            raise MeshError(f"`dbt deps` failed in project '{project.name}'",
+                            file=project.path / "dependencies.yml", hint=_tail(deps.output))
+        key = project_fingerprint(project.path, extra=f"{env.name}|{env.target}")
+    result = run_dbt(["parse", "--target", env.target], project.path, variables, echo)
+    seconds += result.seconds
+    if not result.ok:
+        raise _parse_error(project, result.output)
+    cache = mesh.state_dir / "parsed" / f"{project.name}.{env.name}.manifest.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    shutil.copyfile(project.path / "target" / "manifest.json", tmp)
+    tmp.replace(cache)
+    history.save_parse(project.name, env.name, key, cache)
+    return ParsedProject(project.name, cache, from_cache=False, seconds=seconds)
+
+
+def _parse_error(project: Project, output: str) -> MeshError:
+    """The plugin's own refusal verbatim; any other dbt error with dbt's words."""
+    text = strip_ansi(output)
+    marker = "get_nodes: "
+    if marker in text:
+        refusal = text[text.index(marker) + len(marker):].strip()
+        return MeshError(f"project '{project.name}': " + "\n".join(
+            line.strip() if i else line for i, line in enumerate(refusal.splitlines()[:6])))
+    return MeshError(f"`dbt parse` failed in project '{project.name}'",
+                     file=project.path / "dbt_project.yml", hint=_tail(text))
+
+
+def _tail(output: str, lines: int = 12) -> str:
+    """The part of dbt's output that says what went wrong."""
+    kept = [line for line in strip_ansi(output).splitlines() if line.strip()]
+    for index, line in enumerate(kept):
+        if "Error" in line or "error" in line.split(" ", 2)[-1][:40]:
+            return "\n    ".join(kept[index:index + lines])
+    return "\n    ".join(kept[-lines:])

@@ -1,0 +1,188 @@
+"""The plan: which nodes to rebuild, in which waves, as which dbt invocations.
+
+A wave holds, per project, one `dbt build --select …`. A node goes into the first wave after
+every rebuilt parent of another project; parents of the same project share its wave, since
+dbt orders those itself. Projects may therefore depend on each other both ways, as long as
+the models form no cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
+
+from meshkit.errors import MeshError
+from meshkit.graph.mesh_graph import MeshGraph
+from meshkit.graph.selection import EXECUTABLE, Selector
+from meshkit.orchestrate.state import Decision, StateInputs, decide, label
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One dbt invocation: a project's rebuilt nodes of one wave."""
+
+    project: str
+    wave: int
+    nodes: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.project, self.wave)
+
+
+@dataclass
+class Plan:
+    environment: str
+    graph: MeshGraph
+    selected: list[str]                     # topological order
+    decisions: dict[str, Decision]
+    units: list[Unit]
+    depends: dict[tuple[str, int], set[tuple[str, int]]] = field(default_factory=dict)
+
+    @property
+    def noop(self) -> bool:
+        return not self.units
+
+    def rebuilt(self) -> list[str]:
+        return [uid for uid in self.selected if self.decisions[uid].rebuild]
+
+    def waves(self) -> list[list[Unit]]:
+        count = max((u.wave for u in self.units), default=-1) + 1
+        return [[u for u in self.units if u.wave == w] for w in range(count)]
+
+
+def resolve_placeholders(graph: MeshGraph) -> None:
+    """Point edges at models that exist: an unpinned ref parsed against a placeholder names
+    `model.p.m`, while the producer's working copy has `model.p.m.v2` (its latest version)."""
+    latest: dict[tuple[str, str], str] = {}
+    for uid, node in graph.nodes.items():
+        if node.resource_type == "model" and (
+                node.version is None or str(node.version) == str(node.latest_version)):
+            latest[(graph.owner[uid], node.name)] = uid
+    for child, parents in graph.parents.items():
+        fixed = []
+        for parent in parents:
+            if parent not in graph.nodes and parent not in graph.sources and parent.startswith("model."):
+                _, project, name = parent.split(".", 2)
+                fixed.append(latest.get((project, name.split(".v")[0]), parent))
+            else:
+                fixed.append(parent)
+        if fixed != parents:
+            for old in set(parents) - set(fixed):
+                siblings = graph.children.get(old, [])
+                if child in siblings:
+                    siblings.remove(child)
+            for new in set(fixed) - set(parents):
+                graph.children.setdefault(new, []).append(child)
+            graph.parents[child] = fixed
+
+
+def check_cycles(graph: MeshGraph) -> list[str]:
+    """Executable nodes in dependency order; a model-level cycle is refused with its path."""
+    nodes = [uid for uid, n in graph.nodes.items() if n.resource_type in EXECUTABLE]
+    edges = {uid: [p for p in graph.parents.get(uid, []) if p in graph.nodes
+                   and graph.nodes[p].resource_type in EXECUTABLE] for uid in nodes}
+    try:
+        return list(TopologicalSorter(edges).static_order())
+    except CycleError as exc:
+        cycle = [label(graph, uid) for uid in reversed(exc.args[1])]
+        raise MeshError(f"models form a cycle across projects: {' → '.join(cycle)}",
+                        hint="a model may not depend on itself through other projects; "
+                             "move one of these refs or split the model") from None
+
+
+def make_plan(graph: MeshGraph, environment: str, select: list[str] | None,
+              exclude: list[str] | None, inputs: StateInputs, modified: set[str],
+              available: set[str]) -> Plan:
+    """`available`: nodes already built and published (usable without rebuilding)."""
+    order = check_cycles(graph)
+    chosen = Selector(graph, frozenset(modified)).select(select, exclude)
+    selected = [uid for uid in order if uid in chosen]
+    _check_unresolved(graph, selected)
+    _check_upstream_available(graph, selected, chosen, available, inputs)
+    decisions = decide(graph, selected, inputs)
+    units, depends = _units(graph, selected, decisions)
+    return Plan(environment, graph, selected, decisions, units, depends)
+
+
+def _check_unresolved(graph: MeshGraph, selected: list[str]) -> None:
+    for uid in selected:
+        for parent in graph.parents.get(uid, []):
+            if parent in graph.nodes or parent in graph.sources or not parent.startswith("model."):
+                continue
+            project = parent.split(".")[1]
+            if project in graph.projects:
+                node = graph.nodes[uid]
+                raise MeshError(f"{label(graph, uid)} refs {project}.{parent.split('.', 2)[2]}, "
+                                f"which does not exist in project '{project}'",
+                                file=f"{graph.owner[uid]}/{node.original_file_path}",
+                                hint=f"check the model name, or add it to '{project}' and make it public")
+
+
+def _check_upstream_available(graph: MeshGraph, selected: list[str], chosen: set[str],
+                              available: set[str], inputs: StateInputs) -> None:
+    """Selected models whose upstream in another project is neither selected nor built."""
+    for uid in selected:
+        for parent in graph.parents.get(uid, []):
+            node = graph.nodes.get(parent)
+            if node is None or node.resource_type not in EXECUTABLE or parent in chosen:
+                continue
+            if graph.owner[parent] == graph.owner[uid]:
+                continue
+            if parent in available or parent in inputs.states:
+                continue
+            producer = graph.owner[parent]
+            raise MeshError(
+                f"{label(graph, uid)} needs {label(graph, parent)}, which has never been built "
+                f"or published in this environment",
+                hint=f"build it first: `meshkit build --select {producer}:{node.name}+` or "
+                     f"`meshkit build --project {producer}`, or select it too (`+{label(graph, uid).replace('.', ':', 1)}`)")
+
+
+def _delay_to_fewer_invocations(graph: MeshGraph, selected: list[str], wave: dict[str, int]) -> None:
+    """Move nodes as late as their children allow, into their project's later invocations.
+
+    The first pass puts each node in its earliest wave; a project's independent staging
+    models would then get an invocation of their own (each costs seconds of dbt start-up).
+    Sliding nodes back, children first, keeps the plan correct and merges those units.
+    """
+    last = {}
+    for uid, level in wave.items():
+        last[graph.owner[uid]] = max(last.get(graph.owner[uid], 0), level)
+    for uid in reversed(selected):
+        if uid not in wave:
+            continue
+        project = graph.owner[uid]
+        latest = last[project]
+        for child in graph.children.get(uid, []):
+            if child in wave:
+                latest = min(latest, wave[child] - (graph.owner[child] != project))
+        wave[uid] = max(wave[uid], latest)
+
+
+def _units(graph: MeshGraph, selected: list[str], decisions: dict[str, Decision]):
+    wave: dict[str, int] = {}
+    for uid in selected:
+        if not decisions[uid].rebuild:
+            continue
+        project = graph.owner[uid]
+        level = 0
+        for parent in graph.parents.get(uid, []):
+            if parent in wave:
+                level = max(level, wave[parent] + (graph.owner[parent] != project))
+        wave[uid] = level
+    _delay_to_fewer_invocations(graph, selected, wave)
+    grouped: dict[tuple[str, int], list[str]] = {}
+    for uid, level in wave.items():
+        grouped.setdefault((graph.owner[uid], level), []).append(uid)
+    units = [Unit(project, level, tuple(nodes)) for (project, level), nodes in
+             sorted(grouped.items(), key=lambda item: (item[0][1], item[0][0]))]
+    depends: dict[tuple[str, int], set[tuple[str, int]]] = {u.key: set() for u in units}
+    for unit in units:
+        for uid in unit.nodes:
+            for parent in graph.parents.get(uid, []):
+                if parent in wave and (graph.owner[parent], wave[parent]) != unit.key:
+                    depends[unit.key].add((graph.owner[parent], wave[parent]))
+        # Two dbt processes must never share a project folder (target/, partial parse).
+        depends[unit.key] |= {u.key for u in units if u.project == unit.project and u.wave < unit.wave}
+    return units, depends

@@ -1,0 +1,88 @@
+"""Which database files a project's dbt run writes and reads, so runs never collide.
+
+Warehouses handle concurrent sessions; an embedded DuckDB file does not: while one process
+writes it, no other process may even attach it read-only. The files come from the project's
+dbt profile (`path`, and dbt-duckdb's `attach` list), rendered like dbt renders them. For any
+other adapter the sets are empty and runs only follow the plan's dependencies.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from meshkit.config import Project
+
+
+@dataclass(frozen=True)
+class Resources:
+    writes: frozenset[str] = frozenset()
+    reads: frozenset[str] = frozenset()
+
+    def conflicts(self, other: "Resources") -> bool:
+        return bool(self.writes & (other.writes | other.reads) or other.writes & self.reads)
+
+
+def project_resources(project: Project, target: str) -> Resources:
+    output = _target_output(project, target)
+    if not output or output.get("type") != "duckdb":
+        return Resources()
+    main = _file(project.path, output.get("path"))
+    attached = {_file(project.path, a.get("path")) for a in output.get("attach") or []
+                if isinstance(a, dict)}
+    writes = {main} - {None}
+    return Resources(frozenset(writes), frozenset(attached - {None} - writes))
+
+
+def _target_output(project: Project, target: str) -> dict | None:
+    profile_name = _load(project.path / "dbt_project.yml").get("profile")
+    for folder in _profile_dirs(project.path):
+        profiles = _load(folder / "profiles.yml")
+        if profile_name in profiles:
+            outputs = profiles[profile_name].get("outputs") or {}
+            output = outputs.get(target)
+            return _render(output) if isinstance(output, dict) else None
+    return None
+
+
+def _profile_dirs(project_dir: Path) -> list[Path]:
+    dirs = [project_dir]
+    if os.environ.get("DBT_PROFILES_DIR"):
+        dirs.insert(0, Path(os.environ["DBT_PROFILES_DIR"]))
+    dirs.append(Path.home() / ".dbt")
+    return dirs
+
+
+def _load(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+_jinja = jinja2.Environment()
+_jinja.globals["env_var"] = lambda name, default=None: os.environ.get(name, default)
+
+
+def _render(value):
+    if isinstance(value, str) and "{{" in value:
+        try:
+            return _jinja.from_string(value).render()
+        except jinja2.TemplateError:
+            return value
+    if isinstance(value, dict):
+        return {k: _render(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v) for v in value]
+    return value
+
+
+def _file(project_dir: Path, path) -> str | None:
+    if not isinstance(path, str) or path in ("", ":memory:") or "://" in path or path.startswith("md:"):
+        return None
+    return str((project_dir / path).resolve())

@@ -312,3 +312,14 @@ def test_missing_custom_rule_file(tmp_path):
     with pytest.raises(MeshError) as caught:
         load(tmp_path, "governance:\n  custom_rules:\n    - nowhere.py\n")
     assert caught.value.line == 5 and "does not exist" in caught.value.message
+
+
+def test_an_exception_for_every_rule(tmp_path):
+    policies = load(tmp_path, """
+        governance:
+          exceptions:
+            - {rule: "*", nodes: ["analytics.stg_*"], reason: legacy staging, expires: 2026-12-31}
+    """)
+    result = findings(policies, rules=("undocumented_model", "model_without_group"))
+    assert "analytics.stg_orders" not in names(result)
+    assert {f.rule for f, e in result.excepted} == {"undocumented_model"}

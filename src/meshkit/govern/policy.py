@@ -118,7 +118,8 @@ class PolicySet:
                     entry, params=self._convert_params(rule, entry, policy))
             for exception in policy.exceptions:
                 for rule_id in exception.rules:
-                    self._known_rule(rule_id, exception.file, exception.line)
+                    if rule_id != "*":          # "*": every rule, for these nodes
+                        self._known_rule(rule_id, exception.file, exception.line)
         self.mesh = replace(self.mesh, rules={r: converted[(MESH, r)] for r in self.mesh.rules})
         self.projects = {name: replace(p, rules={r: converted[(name, r)] for r in p.rules})
                          for name, p in self.projects.items()}

@@ -308,8 +308,9 @@ class MeshView:
         if path not in cache:
             import yaml
 
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when present
             try:
-                cache[path] = yaml.safe_load(path.read_text(encoding="utf-8"))
+                cache[path] = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
             except (OSError, yaml.YAMLError):
                 cache[path] = None
         return cache[path]

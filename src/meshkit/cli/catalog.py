@@ -83,8 +83,26 @@ def serve(mesh_path, host, port, env, refresh, token) -> None:
     if not published:
         console.print("no project has published yet: pages fill in as `meshkit build` publishes",
                       style="yellow")
+    sock = _listen(host, port)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _listen(host: str, port: int):
+    """Bind before starting, so a taken port is one clear message, not a server log."""
+    import socket
+
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise MeshError(f"cannot resolve --host {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
     except OSError as exc:
+        sock.close()
         raise MeshError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                        hint="pick another --port") from None
+                        hint="pick another --port, or stop what is using it") from None
+    return sock

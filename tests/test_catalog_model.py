@@ -1,0 +1,206 @@
+"""The catalog's views over a synthetic mesh: bidirectional projects, unpublished upstreams,
+doc blocks, lineage filters and caching (no dbt needed)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from meshkit.catalog.lineage import LineageFilters
+from meshkit.catalog.model import catalog_from_states
+from meshkit.dbt.artifacts import (Column, Constraint, Contract, DependsOn, Doc, Group, Manifest,
+                                   ManifestMetadata, Node, NodeConfig, Owner, RunResult,
+                                   RunResults, RunResultsMetadata, Source, TestMetadata)
+from meshkit.graph.mesh_graph import ProjectState
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def _model(project: str, name: str, parents=(), *, access="protected", version=None,
+           latest=None, deprecation=None, group=None, materialized="view", tags=(),
+           description="", columns=None, contract=False) -> Node:
+    uid = f"model.{project}.{name}" + (f".v{version}" if version is not None else "")
+    return Node(unique_id=uid, resource_type="model", package_name=project, name=name,
+                original_file_path=f"models/{name}.sql", access=access, group=group,
+                version=version, latest_version=latest, deprecation_date=deprecation,
+                description=description, columns=columns or {},
+                config=NodeConfig(materialized=materialized, access=access, group=group,
+                                  tags=list(tags), contract=Contract(enforced=contract)),
+                depends_on=DependsOn(nodes=list(parents)), raw_code=f"select 1 as {name}")
+
+
+def _injected(project: str, name: str) -> Node:
+    """An upstream public model as the meshkit plugin injects it into a consumer."""
+    return Node(unique_id=f"model.{project}.{name}", resource_type="model", package_name=project,
+                name=name, original_file_path="", access="public")
+
+
+def _state(name: str, nodes: list[Node], *, sources=(), groups=(), docs=(), results=()) -> ProjectState:
+    manifest = Manifest(
+        metadata=ManifestMetadata(dbt_schema_version="https://schemas.getdbt.com/dbt/manifest/v12.json",
+                                  project_name=name, invocation_id=f"inv-{name}"),
+        nodes={n.unique_id: n for n in nodes}, sources={s.unique_id: s for s in sources},
+        groups={g.unique_id: g for g in groups}, docs={d.unique_id: d for d in docs})
+    run_results = RunResults(metadata=RunResultsMetadata(),
+                             results=[RunResult(uid, status) for uid, status in results])
+    return ProjectState(name, manifest, "prod", run_results=run_results)
+
+
+def _mesh():
+    sales_src = Source(unique_id="source.sales.crm.accounts", package_name="sales", name="accounts",
+                       source_name="crm", original_file_path="models/sources.yml")
+    not_null = Node(unique_id="test.sales.not_null_accounts_id.1", resource_type="test",
+                    package_name="sales", name="not_null_accounts_id", original_file_path="x.yml",
+                    column_name="account_id", test_metadata=TestMetadata(name="not_null"),
+                    depends_on=DependsOn(nodes=["model.sales.accounts"]))
+    sales = _state("sales", [
+        _model("sales", "stg_accounts", ["source.sales.crm.accounts"]),
+        _model("sales", "accounts", ["model.sales.stg_accounts"], access="public", group="revenue",
+               materialized="table", tags=["pii"], contract=True,
+               description='{{ doc("accounts_doc") }}',
+               columns={"account_id": Column("account_id", "Primary key", "integer",
+                                             constraints=[Constraint("not_null")])}),
+        _model("sales", "pipeline", ["model.billing.invoices"], access="public", materialized="table"),
+        _model("sales", "orders", ["model.sales.stg_accounts"], access="public", version=1, latest=2,
+               deprecation="2025-06-30T00:00:00+00:00"),
+        _model("sales", "orders", ["model.sales.stg_accounts"], access="public", version=2, latest=2),
+        _model("sales", "orders", ["model.sales.stg_accounts"], access="public", version=3, latest=2),
+        not_null, _injected("billing", "invoices"),
+    ], sources=[sales_src],
+        groups=[Group(unique_id="group.sales.revenue", name="revenue", package_name="sales",
+                      owner=Owner(name="Revenue team", email="rev@example.com"))],
+        docs=[Doc(unique_id="doc.sales.accounts_doc", name="accounts_doc", package_name="sales",
+                  block_contents="One row per **account**.")],
+        results=[("model.sales.accounts", "success"), ("test.sales.not_null_accounts_id.1", "fail")])
+    billing = _state("billing", [
+        _model("billing", "invoices", ["model.sales.accounts"], access="public", materialized="table"),
+        _model("billing", "revenue", ["model.billing.invoices", "model.ledger.entries"]),
+        _injected("sales", "accounts"),
+    ])
+    marketing = _state("marketing", [_injected("sales", "accounts")])   # declared, no ref yet
+    return catalog_from_states([sales, billing, marketing], mesh_name="test", environment="prod",
+                               now=NOW)
+
+
+def test_overview_counts_and_bidirectional_project_edges():
+    catalog = _mesh()
+    view = catalog.overview()
+    assert view.counts["models"] == 8 and view.counts["public_models"] == 6
+    assert view.counts["contracts"] == 1 and view.counts["failures"] == 1
+    edges = {(e.source, e.target): (e.count, e.bidirectional) for e in view.project_edges}
+    assert edges[("sales", "billing")] == (1, True)
+    assert edges[("billing", "sales")] == (1, True)
+    assert edges[("sales", "marketing")] == (0, False)           # declared, not referenced
+    assert edges[("ledger", "billing")] == (1, False)            # never published
+    graph = catalog.project_graph()
+    assert {n["id"]: n["published"] for n in graph.nodes}["ledger"] is False
+
+
+def test_project_page_lists_owners_users_and_upstreams():
+    view = _mesh().project("sales")
+    assert [(g.name, g.owner_name, g.owner_email, g.models) for g in view.groups] == \
+        [("revenue", "Revenue team", "rev@example.com", 1)]
+    assert {link.project for link in view.used_by} == {"billing", "marketing"}
+    assert [link.project for link in view.upstream] == ["billing"]
+    billing = next(link for link in view.used_by if link.project == "billing")
+    assert [r.id for r in billing.models] == ["model.sales.accounts"]
+    assert view.counts["failures"] == 1
+
+
+def test_model_page_doc_blocks_columns_tests_and_owner():
+    view = _mesh().node("model.sales.accounts")
+    assert view.description == "One row per **account**."
+    assert view.owner.name == "Revenue team" and view.access == "public" and view.contract_enforced
+    column = view.columns[0]
+    assert (column.name, column.data_type, column.type_source) == ("account_id", "integer", "contract")
+    assert [t.kind for t in column.tests] == ["not_null"]
+    assert column.tests[0].result.status == "fail"
+    assert [c.type for c in column.constraints] == ["not_null"]
+    assert view.used_by == ["billing"]            # marketing declares sales but refs nothing
+    assert view.downstream.by_project == {"billing": 2, "sales": 1}
+
+
+def test_versions_latest_prerelease_and_past_deprecation():
+    view = _mesh().node("model.sales.orders.v1")
+    states = {v.version: (v.state, v.is_latest, v.deprecated) for v in view.versions}
+    assert states == {"1": ("old", False, True), "2": ("latest", True, False),
+                      "3": ("prerelease", False, False)}
+    assert view.deprecated and [v.current for v in view.versions] == [True, False, False]
+
+
+def test_unpublished_upstream_is_a_reference_not_a_page():
+    catalog = _mesh()
+    ref = catalog.ref("model.ledger.entries")
+    assert not ref.published and ref.project == "ledger" and ref.label == "ledger.entries"
+    assert catalog.node("model.ledger.entries") is None
+    lineage = catalog.lineage("model.billing.revenue", 1, 0)
+    assert {n.id: n.published for n in lineage.nodes}["model.ledger.entries"] is False
+
+
+def test_lineage_crosses_projects_and_filters_bridge_hidden_nodes():
+    catalog = _mesh()
+    lineage = catalog.lineage("model.billing.invoices", None, None)
+    ids = {n.id for n in lineage.nodes}
+    assert {"source.sales.crm.accounts", "model.sales.accounts", "model.sales.pipeline",
+            "model.billing.revenue"} <= ids
+    assert "test.sales.not_null_accounts_id.1" not in ids
+    cross = {(e.source, e.target) for e in lineage.edges if e.cross_project}
+    assert ("model.sales.accounts", "model.billing.invoices") in cross
+    distances = {n.id: n.distance for n in lineage.nodes}
+    assert distances["model.sales.accounts"] == -1 and distances["source.sales.crm.accounts"] == -3
+    assert distances["model.billing.invoices"] == 0
+
+    public = catalog.lineage("model.billing.revenue", None, 0, LineageFilters.of(access=["public"]))
+    shown = {n.id for n in public.nodes}
+    assert "model.sales.stg_accounts" not in shown and "model.billing.revenue" in shown
+    assert public.hidden >= 2
+    through_billing = catalog.lineage("model.sales.pipeline", None, 0,
+                                      LineageFilters.of(projects=["sales"]))
+    edges = {(e.source, e.target): e.indirect for e in through_billing.edges}
+    assert "model.billing.invoices" not in {n.id for n in through_billing.nodes}
+    assert edges[("model.sales.accounts", "model.sales.pipeline")] is True   # bridged, drawn dotted
+    by_project = catalog.lineage("model.billing.invoices", None, None,
+                                 LineageFilters.of(projects=["billing"]))
+    assert {n.project for n in by_project.nodes} == {"billing"}
+    edge = {(e.source, e.target): e.indirect for e in by_project.edges}
+    assert edge[("model.billing.invoices", "model.billing.revenue")] is False
+
+
+def test_filters_by_tag_group_and_materialization():
+    catalog = _mesh()
+    assert {n.id for n in catalog.lineage("model.sales.stg_accounts", 0, None,
+                                          LineageFilters.of(tags=["pii"])).nodes} == \
+        {"model.sales.stg_accounts", "model.sales.accounts"}
+    assert {n.id for n in catalog.lineage("model.sales.stg_accounts", 0, 1,
+                                          LineageFilters.of(groups=["revenue"])).nodes} == \
+        {"model.sales.stg_accounts", "model.sales.accounts"}
+    tables = catalog.lineage("model.sales.stg_accounts", 0, None, LineageFilters.of(materialized=["table"]))
+    assert all(n.materialized == "table" for n in tables.nodes if n.distance != 0)
+
+
+def test_lineage_layouts_are_cached_per_depth_filters_and_version():
+    catalog = _mesh()
+    first = catalog.lineage("model.sales.accounts", 2, 2)
+    assert catalog.lineage("model.sales.accounts", 2, 2) is first
+    assert catalog.lineage_cache.hits == 1
+    assert catalog.lineage("model.sales.accounts", 1, 2) is not first
+    assert catalog.lineage("model.sales.accounts", 2, 2, LineageFilters.of(access=["public"])) is not first
+    every = {(n.x, n.y) for n in first.nodes}
+    assert len(every) == len(first.nodes), "no two nodes share a position"
+
+
+def test_depth_limits_and_truncation():
+    catalog = _mesh()
+    one = catalog.lineage("model.billing.invoices", 1, 1)
+    assert {n.distance for n in one.nodes} == {-1, 0, 1}
+    from meshkit.catalog.lineage import compute_lineage
+
+    capped = compute_lineage(catalog, "model.billing.invoices", None, None, LineageFilters(),
+                             max_nodes=3)
+    assert len(capped.nodes) == 3 and capped.truncated > 0
+
+
+def test_find_by_project_and_name_prefers_latest_version():
+    catalog = _mesh()
+    assert catalog.find("sales.orders") == "model.sales.orders.v2"
+    assert catalog.find("accounts") == "model.sales.accounts"
+    assert catalog.find("sales.nothing") is None

@@ -1,0 +1,199 @@
+"""The live catalog server over the quickstart mesh's store: pages, JSON API, security
+headers, the bearer token, and refreshing when a project publishes."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import run
+from meshkit.catalog.live import CatalogSource
+from meshkit.store.store import Store
+from meshkit.web.app import create_app, register_provider
+from meshkit.web.auth import BearerAuth
+from meshkit.web.render import render_inline, render_markdown
+from meshkit.web.server import BackgroundServer
+
+pytestmark = pytest.mark.e2e
+
+AGG = "model.finance.agg_customer_payment_journey"
+
+
+def get(url: str, *, method: str = "GET", headers: dict | None = None) -> tuple[int, dict, str]:
+    request = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
+
+
+def get_json(url: str) -> dict:
+    status, _, body = get(url)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def serve(mesh: Path, **kwargs) -> BackgroundServer:
+    source = CatalogSource(Store(str(mesh / ".meshkit" / "store")), "prod", mesh_name="jaffle-mesh",
+                           interval=kwargs.pop("interval", 0.3))
+    return BackgroundServer(create_app(source, **kwargs))
+
+
+def republish_finance(mesh: Path, description: str) -> str:
+    """Change the finance model's description, build finance with plain dbt, publish it."""
+    yml = mesh / "finance" / "models" / "core" / "core.yml"
+    text = yml.read_text()
+    start = text.index("    description: >")
+    end = text.index("    columns:", start)
+    block = "    description: |\n" + "".join(f"      {line}\n" for line in description.splitlines())
+    yml.write_text(text[:start] + block + text[end:])
+    run(["dbt", "build", "--target", "prod"], cwd=mesh / "finance")
+    run(["meshkit", "publish", "--project-dir", "finance", "--env", "prod"], cwd=mesh)
+    return json.loads((mesh / ".meshkit/store/finance/prod/latest.json").read_text())["run_id"]
+
+
+def test_pages_render_the_published_mesh(built_mesh):
+    with serve(built_mesh) as server:
+        status, _, html = get(server.url + "/")
+        assert status == 200
+        assert "jaffle-mesh" in html and 'href="/projects/analytics"' in html
+        assert re.search(r'<span class="value">6</span><span class="label">models', html)
+        assert re.search(r'<span class="value">2</span><span class="label">public models', html)
+
+        status, _, html = get(server.url + "/projects/analytics")
+        assert status == 200 and "Data Analytics" in html and "analytics@jaffle.example" in html
+        assert 'href="/projects/finance"' in html            # used by finance
+
+        status, _, html = get(server.url + f"/nodes/{AGG}")
+        assert status == 200
+        assert 'href="/nodes/model.analytics.fct_orders.v2">analytics.fct_orders v2</a>' in html
+        assert "days_as_customer_at_purchase" in html and "not_null" in html
+        assert 'id="lineage-graph-data"' in html and 'type="application/json"' in html
+
+        status, _, html = get(server.url + "/nodes/model.analytics.fct_orders.v1")
+        assert "access-public" in html and "contract enforced" in html
+        assert re.search(r'data-version="1".*?past-date.*?deprecated', html, re.S)
+        assert re.search(r'data-version="2".*?latest', html, re.S)
+        assert "<code>integer</code>" in html                # contract types when no catalog.json
+
+        status, _, html = get(server.url + f"/lineage/{AGG}?up=all&down=all")
+        assert status == 200 and "analytics.jaffle_shop.orders" in html
+
+        status, _, html = get(server.url + "/search?q=payment")
+        assert status == 200
+        first = re.search(r'class="result-title" href="([^"]+)"', html).group(1)
+        assert first == f"/nodes/{AGG}"
+
+
+def test_json_api(built_mesh):
+    with serve(built_mesh) as server:
+        overview = get_json(server.url + "/api/overview")
+        assert overview["counts"]["models"] == 6 and overview["counts"]["contracts"] == 2
+        assert overview["project_edges"] == [{"source": "analytics", "target": "finance",
+                                              "count": 1, "bidirectional": False}]
+        node = get_json(server.url + "/api/nodes/analytics.fct_orders")       # finds the latest
+        assert node["id"] == "model.analytics.fct_orders.v2" and node["access"] == "public"
+        assert [(v["version"], v["is_latest"], v["deprecated"]) for v in node["versions"]] == \
+            [("1", False, True), ("2", True, False)]
+        assert node["used_by"] == ["finance"]
+
+        lineage = get_json(server.url + f"/api/lineage/{AGG}?up=all&down=0&access=public")
+        shown = {n["id"] for n in lineage["nodes"]}
+        assert shown == {AGG, "model.analytics.fct_orders.v2"}
+        assert lineage["filters"]["access"] == ["public"] and lineage["hidden"] > 0
+        assert all(isinstance(n["x"], float) for n in lineage["nodes"])
+
+        found = get_json(server.url + "/api/search?q=payment&types=model")
+        assert found["hits"][0]["id"] == AGG and found["total"] == 2
+        assert get_json(server.url + "/api/projects")[0]["name"] == "analytics"
+        version = get_json(server.url + "/api/version")
+        assert set(version["projects"]) == {"analytics", "finance"}
+
+
+def test_security_headers_not_found_and_redirects(built_mesh):
+    with serve(built_mesh) as server:
+        status, headers, _ = get(server.url + "/")
+        policy = headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+        assert headers["x-content-type-options"] == "nosniff"
+        status, _, html = get(server.url + "/nodes/model.nope.nothing%3Cscript%3E")
+        assert status == 404 and "<script>" not in html.split("<main>")[1]
+        assert get(server.url + "/api/nodes/model.nope.x")[0] == 404
+        assert get(server.url + "/projects/nope")[0] == 404
+        assert get(server.url + "/no/such/page")[0] == 404
+        request = urllib.request.Request(server.url + "/nodes/finance.agg_customer_payment_journey")
+        with urllib.request.urlopen(request) as response:        # follows the redirect
+            assert response.url.endswith(f"/nodes/{AGG}")
+
+
+def test_bearer_token_guards_acting_endpoints(built_mesh):
+    with serve(built_mesh) as server:                 # no token configured: closed
+        assert get(server.url + "/api/refresh", method="POST")[0] == 403
+    with serve(built_mesh, token="s3cret") as server:
+        assert get(server.url + "/api/refresh", method="POST")[0] == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert get(server.url + "/api/refresh", method="POST", headers=wrong)[0] == 401
+        status, _, body = get(server.url + "/api/refresh", method="POST",
+                              headers={"Authorization": "Bearer s3cret"})
+        assert status == 200 and json.loads(body)["changed"] is False
+        assert get(server.url + "/api/version")[0] == 200          # reading needs no token
+
+
+def test_other_modules_add_routes_through_providers(built_mesh):
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    def jobs(ctx):
+        def trigger(request):
+            return JSONResponse({"queued": request.path_params["name"]})
+        return [Route("/api/jobs/{name}/run", ctx.auth.protect(trigger), methods=["POST"])]
+
+    source = CatalogSource(Store(str(built_mesh / ".meshkit" / "store")), "prod", interval=0)
+    from meshkit.web.app import default_providers
+
+    with BackgroundServer(create_app(source, providers=[*default_providers(), jobs],
+                                     auth=BearerAuth("t"))) as server:
+        status, _, body = get(server.url + "/api/jobs/nightly/run", method="POST",
+                              headers={"Authorization": "Bearer t"})
+        assert status == 200 and json.loads(body) == {"queued": "nightly"}
+        assert get(server.url + "/")[0] == 200
+    register_provider(jobs)
+    try:
+        assert jobs in default_providers()
+    finally:
+        from meshkit.web import app as app_module
+        app_module._registered.remove(jobs)
+
+
+def test_catalog_refreshes_when_a_project_publishes(built_mesh):
+    with serve(built_mesh, interval=0.3) as server:
+        before = get_json(server.url + "/api/version")
+        run_id = republish_finance(built_mesh, "Payment journey, **rebuilt** after a publish.")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            after = get_json(server.url + "/api/version")
+            if after["projects"]["finance"] == run_id:
+                break
+            time.sleep(0.2)
+        assert after["projects"]["finance"] == run_id != before["projects"]["finance"]
+        assert after["version"] != before["version"]
+        assert after["projects"]["analytics"] == before["projects"]["analytics"]
+        _, _, html = get(server.url + f"/nodes/{AGG}")
+        assert "<strong>rebuilt</strong>" in html
+
+
+def test_markdown_and_inline_rendering_neutralise_html():
+    html = str(render_markdown('Hi <script>alert(1)</script> <img src=x onerror="alert(2)">\n\n'
+                               '[a](javascript:alert(3)) [b](https://example.com) **ok**'))
+    assert "<script" not in html and "<img" not in html and "javascript:" not in html.split("[a]")[0]
+    assert 'href="https://example.com"' in html and "<strong>ok</strong>" in html
+    assert 'href="javascript' not in html
+    inline = str(render_inline('<svg onload="alert(4)"> *x*'))
+    assert "<svg" not in inline and "<em>x</em>" in inline

@@ -27,6 +27,9 @@ def build_options(func):
         click.option("--full", is_flag=True, help="Ignore state: rebuild everything selected."),
         click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
                      help="dbt invocations that may run at once."),
+        click.option("--verify-relations", is_flag=True,
+                     help="Ask the warehouse (through dbt's adapter) whether reused models' "
+                          "relations still exist; rebuild the missing ones."),
         click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON."),
     ]
     for option in reversed(options):
@@ -34,11 +37,12 @@ def build_options(func):
     return func
 
 
-def _options(select, exclude, projects, env, full, workers, full_refresh=False):
+def _options(select, exclude, projects, env, full, workers, verify_relations, full_refresh=False):
     from meshkit.orchestrate.build import BuildOptions
 
     return BuildOptions(env=env, select=list(select), exclude=list(exclude), projects=list(projects),
-                        full=full, full_refresh=full_refresh, workers=workers)
+                        full=full, full_refresh=full_refresh, workers=workers,
+                        verify_relations=verify_relations)
 
 
 def _echo(quiet: bool):
@@ -53,13 +57,14 @@ def _echo(quiet: bool):
 @click.option("--full-refresh", is_flag=True, help="Pass --full-refresh to dbt.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not echo dbt's output.")
 @reports_errors
-def build(mesh_path, select, exclude, projects, env, full, workers, as_json, full_refresh, quiet):
+def build(mesh_path, select, exclude, projects, env, full, workers, verify_relations, as_json,
+          full_refresh, quiet):
     """Build what changed across the mesh, in waves, and publish each project's run."""
     from meshkit.orchestrate.build import build_mesh
 
     mesh = load_mesh(mesh_path)
-    report = build_mesh(mesh, _options(select, exclude, projects, env, full, workers, full_refresh),
-                        _echo(quiet or as_json))
+    report = build_mesh(mesh, _options(select, exclude, projects, env, full, workers, verify_relations,
+                                       full_refresh), _echo(quiet or as_json))
     if as_json:
         click.echo(json.dumps(_report_json(report), indent=2))
     else:
@@ -71,12 +76,12 @@ def build(mesh_path, select, exclude, projects, env, full, workers, as_json, ful
 @main.command()
 @build_options
 @reports_errors
-def plan(mesh_path, select, exclude, projects, env, full, workers, as_json):
+def plan(mesh_path, select, exclude, projects, env, full, workers, verify_relations, as_json):
     """Show the waves and each model's decision, without running anything."""
     from meshkit.orchestrate.build import build_mesh
 
     mesh = load_mesh(mesh_path)
-    report = build_mesh(mesh, _options(select, exclude, projects, env, full, workers),
+    report = build_mesh(mesh, _options(select, exclude, projects, env, full, workers, verify_relations),
                         None, dry_run=True)
     if as_json:
         click.echo(json.dumps(_report_json(report), indent=2))
@@ -99,6 +104,7 @@ def _report_json(report) -> dict:
                    if report.executor and uid in report.executor.outcomes else None}
                   for uid, d in report.plan.decisions.items()],
         "published": {u.unit.project: u.published for u in report.units if u.published},
+        "warnings": report.plan.warnings,
         "parsed": {name: ("cache" if p.from_cache else "dbt parse") for name, p in report.parsed.items()},
     }
 
@@ -116,6 +122,8 @@ def _print_report(report) -> None:
     console.print(f"[bold]meshkit {title}[/] · environment {plan.environment} · "
                   f"{len(report.parsed)} projects ({parsed} parsed, "
                   f"{len(report.parsed) - parsed} unchanged)", highlight=False)
+    for warning in plan.warnings:
+        console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
     for index, wave in enumerate(plan.waves(), start=1):
         units = ", ".join(f"{u.project} ({len(u.nodes)})" for u in wave)
         console.print(f"  wave {index}: {units}", highlight=False)

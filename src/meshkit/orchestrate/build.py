@@ -15,6 +15,7 @@ from meshkit.orchestrate.fingerprint import node_fingerprints
 from meshkit.orchestrate.freshness import source_loaded_at
 from meshkit.orchestrate.history import History
 from meshkit.orchestrate.parse import ParsedProject, dbt_environment, parse_projects
+from meshkit.dbt.relations import missing_relations
 from meshkit.orchestrate.plan import Plan, make_plan, resolve_placeholders
 from meshkit.orchestrate.state import StateInputs
 from meshkit.store.resolve import producer_environment
@@ -32,6 +33,7 @@ class BuildOptions:
     full: bool = False               # ignore state: rebuild everything selected
     full_refresh: bool = False       # pass --full-refresh to dbt
     workers: int = 2
+    verify_relations: bool = False   # ask the warehouse whether reused models' relations exist
 
 
 @dataclass
@@ -83,6 +85,9 @@ def plan_mesh(mesh: Mesh, options: BuildOptions, history: History,
         select = [f"project:{p},{term}" for p in options.projects for expr in options.select
                   for term in expr.split()]
     inputs = StateInputs(states, fingerprints, full=options.full)
+    warnings: list[str] = []
+    if options.verify_relations and not options.full:
+        inputs.missing_relations, warnings = _missing_relations(mesh, env.target, graph, states)
     plan = make_plan(graph, env.name, select or None, options.exclude or None, inputs, modified,
                      _published(mesh, store, env, names))
     if not options.full:
@@ -92,7 +97,25 @@ def plan_mesh(mesh: Mesh, options: BuildOptions, history: History,
             inputs.source_loaded_at = loaded
             plan = make_plan(graph, env.name, select or None, options.exclude or None, inputs,
                              modified, _published(mesh, store, env, names))
+    plan.warnings = warnings
     return plan, parsed, fingerprints, inputs.source_loaded_at
+
+
+def _missing_relations(mesh: Mesh, target: str, graph: MeshGraph, states) -> tuple[set[str], list[str]]:
+    """Nodes built before whose relation no longer exists in the warehouse."""
+    by_relation: dict[tuple[str, str, str, str], str] = {}
+    for uid, state in states.items():
+        node = graph.nodes.get(uid)
+        if node is None or state.status != "success" or node.config.materialized == "ephemeral":
+            continue
+        folder = str(mesh.project(graph.owner[uid]).path)
+        by_relation[(folder, node.database or "", node.schema_ or "", node.alias or node.name)] = uid
+    requests = {}
+    for folder, database, schema, identifier in by_relation:
+        requests.setdefault(folder, []).append([database, schema, identifier])
+    missing, warnings = missing_relations([{"project_dir": f, "target": target, "relations": r}
+                                           for f, r in requests.items()])
+    return {by_relation[key] for key in missing if key in by_relation}, warnings
 
 
 def _published(mesh: Mesh, store: Store, env, names: list[str]) -> set[str]:

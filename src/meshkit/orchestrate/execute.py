@@ -19,7 +19,7 @@ from meshkit.dbt.runner import DbtResult, run_dbt
 from meshkit.errors import MeshError
 from meshkit.orchestrate.history import History, ModelState
 from meshkit.orchestrate.plan import Plan, Unit
-from meshkit.orchestrate.resources import Resources, project_resources
+from meshkit.orchestrate.resources import Resources, prepare, project_resources
 from meshkit.orchestrate.state import label
 from meshkit.store.publish import publish_artifacts
 from meshkit.store.store import Store
@@ -103,6 +103,7 @@ class Executor:
         if not runnable:
             return UnitOutcome(unit, [], 0)
         project = self.mesh.project(unit.project)
+        prepare(self._resources[unit.project])
         args = ["build", "--target", self.options.target, "--select",
                 *[_selector(self.plan.graph.nodes[uid]) for uid in runnable]]
         if self.options.full_refresh:

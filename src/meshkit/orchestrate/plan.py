@@ -38,6 +38,7 @@ class Plan:
     decisions: dict[str, Decision]
     units: list[Unit]
     depends: dict[tuple[str, int], set[tuple[str, int]]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def noop(self) -> bool:

@@ -86,3 +86,17 @@ def _file(project_dir: Path, path) -> str | None:
     if not isinstance(path, str) or path in ("", ":memory:") or "://" in path or path.startswith("md:"):
         return None
     return str((project_dir / path).resolve())
+
+
+def prepare(resources: Resources) -> None:
+    """Create empty database files a run attaches but no project has written yet.
+
+    In a mesh whose projects depend on each other both ways, the first project to run
+    attaches a file its counterpart has not created; an empty file is exactly that state.
+    """
+    for path in resources.reads:
+        if not Path(path).exists():
+            import duckdb  # only reached for DuckDB targets, where dbt-duckdb brings it
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            duckdb.connect(path).close()

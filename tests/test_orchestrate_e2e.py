@@ -1,0 +1,117 @@
+"""The orchestrator with real dbt on DuckDB: waves across projects, both directions,
+cycles, failures that skip exactly their downstream, run history."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import meshkit_json, run, statuses
+from meshes import TRIANGLE, TRIANGLE_PUBLIC, write_mesh
+
+pytestmark = pytest.mark.e2e
+
+
+def _value(mesh: Path, project: str, sql: str):
+    con = duckdb.connect(str(mesh / "warehouse" / f"{project}.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_bidirectional_projects_build_in_waves(tmp_path):
+    mesh = write_mesh(tmp_path / "tri", TRIANGLE, TRIANGLE_PUBLIC)
+    plan = meshkit_json(["plan"], cwd=mesh)
+    waves = [{unit["project"]: sorted(unit["nodes"]) for unit in wave} for wave in plan["waves"]]
+    assert waves == [
+        {"alpha": ["alpha.a_base"]},
+        {"beta": ["beta.b_mid"], "gamma": ["gamma.g_mid"]},
+        {"alpha": ["alpha.a_top"], "beta": ["beta.b_top"]},
+        {"gamma": ["gamma.g_top"]},
+    ]
+    report = meshkit_json(["build", "--workers", "2"], cwd=mesh)
+    assert report["status"] == "success"
+    assert set(statuses(report).values()) == {"success"}
+    # a_base: amounts 10..50; b_mid doubles; a_top adds 1; g_mid adds 100.
+    assert _value(mesh, "beta", "select total from main.b_top") == [(650,)]
+    assert _value(mesh, "gamma", "select n, total from main.g_top") == [(5, 305)]
+    assert set(report["published"]) == {"alpha", "beta", "gamma"}
+
+
+def test_model_cycle_across_projects_is_refused_with_path(tmp_path):
+    mesh = write_mesh(tmp_path / "cycle", {
+        "alpha": {"x": "select * from {{ ref('beta', 'y') }}"},
+        "beta": {"y": "select * from {{ ref('alpha', 'x') }}"},
+    }, {"alpha": ["x"], "beta": ["y"]})
+    result = run(["meshkit", "build"], cwd=mesh, check=False)
+    assert result.returncode == 2
+    assert "models form a cycle across projects" in result.stderr
+    assert ("alpha.x → beta.y → alpha.x" in result.stderr
+            or "beta.y → alpha.x → beta.y" in result.stderr)
+    assert "Traceback" not in result.stderr
+    assert not (mesh / ".meshkit" / "store").exists()
+
+
+def test_failure_skips_exactly_its_downstream_in_every_project(jaffle_mesh):
+    model = jaffle_mesh / "analytics" / "models" / "core" / "fct_orders_v2.sql"
+    model.write_text(model.read_text().replace("from orders o", "from no_such_table o"))
+    report = meshkit_json(["build"], cwd=jaffle_mesh, check=False)
+    assert report["status"] == "error"
+    got = statuses(report)
+    assert got["analytics.fct_orders.v2"] == "error"
+    assert got["finance.agg_customer_payment_journey"] == "skipped"
+    skipped = next(n for n in report["nodes"] if n["node"] == "finance.agg_customer_payment_journey")
+    assert skipped["message"] == "skipped because analytics.fct_orders.v2 failed"
+    for unrelated in ("analytics.stg_customers", "analytics.stg_orders", "analytics.fct_orders.v1",
+                      "finance.stg_payments"):
+        assert got[unrelated] == "success", unrelated
+    assert "analytics" not in report["published"], "a failed run is not published"
+
+
+def test_runs_history_and_show(built_mesh):
+    listed = json.loads(run(["meshkit", "runs", "--json"], cwd=built_mesh).stdout)
+    assert listed[0]["status"] == "success"
+    shown = json.loads(run(["meshkit", "runs", "show", str(listed[0]["id"]), "--json"],
+                           cwd=built_mesh).stdout)
+    nodes = {n["unique_id"]: n for n in shown["nodes"]}
+    assert nodes["model.finance.agg_customer_payment_journey"]["reason"] == "never built"
+    assert nodes["model.finance.agg_customer_payment_journey"]["status"] == "success"
+    assert [i["project"] for i in shown["invocations"]] == ["analytics", "finance"]
+    assert "Completed successfully" in shown["invocations"][0]["log"]
+    text = run(["meshkit", "runs", "show", str(listed[0]["id"]), "--log"], cwd=built_mesh).stdout
+    assert "dbt build --target prod --select" in text and "Completed successfully" in text
+    missing = run(["meshkit", "runs", "show", "999"], cwd=built_mesh, check=False)
+    assert missing.returncode == 2 and "there is no run 999" in missing.stderr
+
+
+def test_interrupted_run_is_marked_on_next_start(jaffle_mesh):
+    meshkit = str(Path(sys.executable).parent / "meshkit")
+    process = subprocess.Popen([meshkit, "build", "-q"], cwd=jaffle_mesh, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = jaffle_mesh / ".meshkit" / "history.db"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if db.exists():
+            with sqlite3.connect(db) as con:
+                if con.execute("select count(*) from invocations").fetchone()[0]:
+                    break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the build never started a dbt invocation")
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    listed = json.loads(run(["meshkit", "runs", "--json"], cwd=jaffle_mesh).stdout)
+    assert listed[0]["status"] == "interrupted"
+    # The next build picks up where the interrupted one left off.
+    report = meshkit_json(["build"], cwd=jaffle_mesh)
+    assert report["status"] == "success"

@@ -188,12 +188,14 @@ def write_project(root: Path, index: int, models: int, rng: random.Random) -> di
 
 
 def _yaml(path: Path, doc: dict) -> None:
-    path.write_text(json.dumps(doc, indent=1))     # JSON is YAML: no extra dependency
+    import yaml   # PyYAML comes with dbt-core
+
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, width=100))
 
 
 def generate(root: Path, projects: int, models: int) -> list[dict]:
     stamp = root / "params.json"
-    params = {"projects": projects, "models_per_project": models, "version": 3}
+    params = {"projects": projects, "models_per_project": models, "version": 4}
     if stamp.is_file() and json.loads(stamp.read_text()).get("params") == params:
         print(f"reusing the generated mesh in {root}")
         return json.loads(stamp.read_text())["projects"]

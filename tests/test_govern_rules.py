@@ -290,8 +290,16 @@ def test_every_builtin_rule_is_documented():
         assert item.description and item.category and item.severity in ("info", "warn", "error")
 
 
+YAML_STYLES = {
+    "block": "models:\n  - name: orders\n{latest}    columns:\n      - name: orders\n"
+             "        description: a column named like the model\n    versions: [{{v: 1}}, {{v: 2}}]\n",
+    "flow": '{{"models": [{{"name": "orders", {latest_json}"versions": [{{"v": 1}}, {{"v": 2}}]}}]}}\n',
+}
+
+
+@pytest.mark.parametrize("style", sorted(YAML_STYLES))
 @pytest.mark.parametrize("declared", [True, False])
-def test_versioned_model_without_latest_version_reads_the_yaml(tmp_path, declared):
+def test_versioned_model_without_latest_version_reads_the_yaml(tmp_path, declared, style):
     """dbt fills latest_version itself, so the rule reads the model's YAML in its working copy."""
     a = ProjectBuilder("analytics")
     for v in (1, 2):
@@ -299,9 +307,9 @@ def test_versioned_model_without_latest_version_reads_the_yaml(tmp_path, declare
                 folder="core")
     folder = tmp_path / "analytics" / "models" / "core"
     folder.mkdir(parents=True)
-    latest = "    latest_version: 1\n" if declared else ""
-    (folder / "core.yml").write_text("models:\n  - name: orders\n" + latest +
-                                     "    versions: [{v: 1}, {v: 2}]\n")
+    text = YAML_STYLES[style].format(latest="    latest_version: 1\n" if declared else "",
+                                     latest_json='"latest_version": 1, ' if declared else "")
+    (folder / "core.yml").write_text(text)
     findings = run_rule("versioned_model_without_latest_version", a,
                         directories={"analytics": tmp_path / "analytics"})
     assert [f.name for f in findings] == ([] if declared else ["analytics.orders.v2"])

@@ -78,32 +78,50 @@ class _Run:
         view = self.view
         if rule.applies_to == "mesh":
             params = self.policies.mesh_params(rule)
-            for violation in _normalize(self._call(rule, None, params), None):
+            outcome = self._guarded(rule, None, lambda: rule.fn(view, **params))
+            for violation in _normalize(outcome, None):
                 self.emit(rule, violation, None, None)
             return
-        resources: dict[str, Any] = {"model": view.models, "source": view.sources,
-                                     "exposure": view.exposures}[rule.applies_to]
-        for uid, resource in resources.items():
-            if self.projects and resource.project not in self.projects:
+        for project, resources in view.by_project(rule.applies_to).items():
+            if self.projects and project not in self.projects:
                 continue
-            setting = self.policies.setting(rule, resource, uid, resource.project)
-            if setting is None:
+            if self.policies.is_scoped(rule, project):
+                for resource in resources:
+                    setting = self.policies.setting(rule, resource, resource.unique_id, project)
+                    if setting is not None:
+                        self._evaluate(rule, [resource], setting)
                 continue
-            outcome = self._call(rule, resource, setting.params)
+            setting = self.policies.setting(rule, None, "", project)
+            if setting is not None:
+                self._evaluate(rule, resources, setting)
+
+    def _evaluate(self, rule: Rule, resources: list[Resource], setting: Setting) -> None:
+        """The hot loop: one rule over one project's resources under one setting."""
+        fn, view, params = rule.fn, self.view, setting.params
+        for resource in resources:
+            outcome = self._guarded(rule, resource, lambda: fn(resource, view, **params)) \
+                if rule.origin != "builtin" else fn(resource, view, **params)
             if outcome is None:
                 continue
-            for violation in _normalize(outcome, uid):
-                self.emit(rule, violation, setting, uid)
+            if not isinstance(outcome, (str, Violation)):
+                outcome = list(outcome)
+                if not outcome:
+                    continue
+            for violation in _normalize(outcome, resource.unique_id):
+                self.emit(rule, violation, setting, resource.unique_id)
 
-    def _call(self, rule: Rule, resource: Resource | None, params: dict[str, Any]) -> Any:
-        args = (self.view,) if resource is None else (resource, self.view)
-        if rule.origin == "builtin":
-            result = rule.fn(*args, **params)
-            return list(result) if _is_generator(result) else result
-        try:    # a custom rule is the user's code: a crash is reported, not a traceback
-            result = rule.fn(*args, **params)
-            return list(result) if _is_generator(result) else result
+    def _guarded(self, rule: Rule, resource: Resource | None, call) -> Any:
+        """Run a rule; a custom rule's crash becomes one clear error naming its file and line."""
+        try:
+            result = call()
+            if result is None or isinstance(result, (str, Violation)):
+                return result
+            return list(result)         # a generator runs here, inside the try
+        except MeshError:
+            raise
         except Exception as exc:
+            if rule.origin == "builtin":
+                raise                   # meshkit's own bug: a traceback, behind --debug
             where = f" on {resource.label}" if resource is not None else ""
             raise MeshError(f"custom rule '{rule.id}' failed{where}: {type(exc).__name__}: {exc}",
                             file=rule.origin, line=_line_in(exc, rule.origin)) from None
@@ -159,10 +177,6 @@ def _normalize(outcome: Any, default_subject: str | None) -> Iterable[Violation]
     return result
 
 
-def _is_generator(value: Any) -> bool:
-    return hasattr(value, "__next__") and hasattr(value, "__iter__")
-
-
 def file_of(view: MeshView, resource: Resource | None, category: str) -> str | None:
     """The file a finding points at: a model's YAML (its SQL for modeling rules)."""
     if resource is None:
@@ -172,13 +186,8 @@ def file_of(view: MeshView, resource: Resource | None, category: str) -> str | N
         path = resource.properties_file or path
     if not path:
         return None
-    info = view.projects.get(resource.project)
-    if info is not None and info.directory is not None and view.root is not None:
-        try:
-            return (info.directory / path).relative_to(view.root).as_posix()
-        except ValueError:
-            return (info.directory / path).as_posix()
-    return path
+    prefix = view.folder_prefix(resource.project)
+    return f"{prefix}{path}" if prefix else path
 
 
 def _join(*parts: str) -> str:

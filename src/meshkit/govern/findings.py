@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 # Levels a finding can have, from mildest to the only one that fails a check.
 SEVERITIES: tuple[str, ...] = ("info", "warn", "error")
@@ -42,6 +42,8 @@ class Finding:
         return f"{self.rule}|{self.subject}|{self.key}"
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["fingerprint"] = self.fingerprint
-        return data
+        return {"rule": self.rule, "category": self.category, "severity": self.severity,
+                "subject": self.subject, "project": self.project, "name": self.name,
+                "message": self.message, "key": self.key, "file": self.file, "line": self.line,
+                "note": self.note, "downstream": list(self.downstream),
+                "fingerprint": self.fingerprint}

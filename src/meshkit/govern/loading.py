@@ -32,10 +32,10 @@ class Loaded:
 def load_view(mesh: Mesh | None, *, source: Source = "auto", env: str | None = None,
               manifests: Iterable[Path] = (), store_url: str | None = None,
               today: date | None = None, with_extras: bool = False) -> Loaded:
-    graph = MeshGraph()
     working: set[str] = set()
     manifests = list(manifests)
     if manifests:
+        graph = MeshGraph()
         for path in manifests:
             if not path.is_file():
                 raise MeshError("manifest not found", file=path)
@@ -44,7 +44,7 @@ def load_view(mesh: Mesh | None, *, source: Source = "auto", env: str | None = N
         raise MeshError("nothing to read: no mesh.yml and no --manifest given",
                         hint="run inside a mesh, pass --mesh PATH, or pass --manifest FILE")
     else:
-        working = _load_mesh(graph, mesh, source, env, store_url, with_extras)
+        graph, working = _load_mesh(mesh, source, env, store_url, with_extras)
     if not graph.projects:
         raise MeshError("no project has a manifest to check", file=mesh.file if mesh else None,
                         hint="run `dbt parse` in a project, or build and publish the mesh first "
@@ -61,26 +61,28 @@ def load_view(mesh: Mesh | None, *, source: Source = "auto", env: str | None = N
     return Loaded(view, {name: state.origin for name, state in graph.projects.items()})
 
 
-def _load_mesh(graph: MeshGraph, mesh: Mesh, source: Source, env: str | None,
-               store_url: str | None, with_extras: bool) -> set[str]:
+def _load_mesh(mesh: Mesh, source: Source, env: str | None, store_url: str | None,
+               with_extras: bool) -> tuple[MeshGraph, set[str]]:
     environment = mesh.environment(env).name
-    working: set[str] = set()
+    local: list[ProjectState] = []
     if source in ("auto", "working"):
         for name, project in mesh.projects.items():
             path = project.path / "target" / "manifest.json"
             if path.is_file():
                 manifest = decode_manifest(path.read_bytes(), source=str(path))
-                graph.add_project(ProjectState(name, manifest, origin=f"{project.path.name}/target"))
-                working.add(name)
+                local.append(ProjectState(name, manifest, origin=f"{project.path.name}/target"))
             elif source == "working":
                 raise MeshError(f"project '{name}' has no target/manifest.json", file=path,
                                 hint=f"run `dbt parse` in {project.path}, or check with --from store")
+    working = {state.name for state in local}
+    graph = MeshGraph()
     if source in ("auto", "store"):
         store = Store(store_url or mesh.store_url)
         names = [n for n in store.projects() if n not in working]
-        stored = load_from_store(store, environment, names, with_extras=with_extras)
-        for name, state in stored.projects.items():
+        graph = load_from_store(store, environment, names, with_extras=with_extras)
+        for state in graph.projects.values():
             run = state.run.run_id if state.run else "?"
             state.origin = f"store {environment} run {run}"
-            graph.add_project(state)
-    return working
+    for state in local:
+        graph.add_project(state)
+    return graph, working

@@ -126,6 +126,10 @@ class PolicySet:
         for policy in self.projects.values():
             self._refuse_loosening(policy)
 
+    @property
+    def _any_exceptions(self) -> bool:
+        return bool(self.mesh.exceptions) or any(p.exceptions for p in self.projects.values())
+
     def _known_rule(self, rule_id: str, file: Path | None, line: int | None) -> Rule:
         rule = self.rules.get(rule_id)
         if rule is None:
@@ -197,6 +201,10 @@ class PolicySet:
             self._cache[key] = result
         return result
 
+    def is_scoped(self, rule: Rule, project: str | None) -> bool:
+        """Whether the rule's setting in this project depends on the resource (a scope)."""
+        return any(layer.scope is not None for layer in self._layers(rule, project))
+
     def _layers(self, rule: Rule, project: str | None) -> list[_Layer]:
         cache = self.__dict__.setdefault("_layer_cache", {})
         key = (rule.id, project)
@@ -242,6 +250,8 @@ class PolicySet:
                       project: str | None, today: date) -> tuple[PolicyException | None,
                                                                  PolicyException | None]:
         """(a live exception covering this finding, or an expired one that would have)."""
+        if not self._any_exceptions:
+            return None, None
         expired = None
         for policy in (self.mesh, self.projects.get(project) if project else None):
             if policy is None:

@@ -9,6 +9,7 @@ whole mesh to answer a question about one node.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import cached_property
@@ -178,6 +179,31 @@ class MeshView:
                 view.exposures[uid] = Exposure(exposure, project)
         return view
 
+    def folder_prefix(self, project: str) -> str:
+        """`analytics/` for files of a project whose folder the mesh knows (relative to root)."""
+        cache = self.__dict__.setdefault("_prefixes", {})
+        if project not in cache:
+            info = self.projects.get(project)
+            prefix = ""
+            if info is not None and info.directory is not None:
+                folder = info.directory
+                if self.root is not None and folder.is_relative_to(self.root):
+                    folder = folder.relative_to(self.root)
+                prefix = folder.as_posix().rstrip("/") + "/" if folder.parts else ""
+            cache[project] = prefix
+        return cache[project]
+
+    def by_project(self, kind: str) -> dict[str, list[Resource]]:
+        """Models, sources or exposures grouped by project (built once per kind)."""
+        cache = self.__dict__.setdefault("_by_project", {})
+        if kind not in cache:
+            items = {"model": self.models, "source": self.sources, "exposure": self.exposures}[kind]
+            grouped: dict[str, list[Resource]] = {}
+            for resource in items.values():
+                grouped.setdefault(resource.project, []).append(resource)
+            cache[kind] = grouped
+        return cache[kind]
+
     # -- lookups ---------------------------------------------------------------------------
     def resource(self, unique_id: str) -> Resource | None:
         return (self.models.get(unique_id) or self.sources.get(unique_id)
@@ -212,6 +238,28 @@ class MeshView:
 
     def child_models(self, unique_id: str) -> list[str]:
         return [c for c in self.children(unique_id) if c.startswith("model.")]
+
+    def cross_project_parents(self, unique_id: str) -> list[str]:
+        """Parent models of this node that another project builds (loaded or not)."""
+        return self._cross_parents.get(unique_id, [])
+
+    @cached_property
+    def _cross_parents(self) -> dict[str, list[str]]:
+        index: dict[str, list[str]] = {}
+        project_of = self.graph.project_of
+        for child, parents in self.graph.parents.items():
+            if not child.startswith("model."):
+                continue
+            mine = project_of(child)
+            found = [p for p in parents if p.startswith("model.") and project_of(p) != mine]
+            if found:
+                index[child] = found
+        return index
+
+    @cached_property
+    def deprecations(self) -> dict[str, Model]:
+        """Models (and versions) that carry a deprecation date, by unique id."""
+        return {uid: m for uid, m in self.models.items() if m.node.deprecation_date}
 
     def consumers(self, unique_id: str) -> list[str]:
         """Models of other projects and exposures that read this node directly."""
@@ -303,17 +351,72 @@ class MeshView:
                 return entry
         return None
 
+    def declares(self, model: Model, key: str) -> bool | None:
+        """Whether the model's YAML entry sets `key`; None when there is no working copy to read.
+
+        dbt's manifest cannot tell a declared value from a default it filled in (it writes
+        `latest_version` either way), so this reads the file. Block-style YAML is scanned as
+        text, which reads only the model's entry; anything else is parsed whole.
+        """
+        info = self.projects.get(model.project)
+        rel = model.properties_file
+        if info is None or not info.from_working_copy or info.directory is None or not rel:
+            return None
+        text = self._text(info.directory / rel)
+        if text is None:
+            return None
+        found = _scan_entry(text, model.name, key)
+        if found is not None:
+            return found
+        entry = self.properties_of(model)
+        return None if entry is None else key in entry
+
+    def _text(self, path: Path) -> str | None:
+        cache = self.__dict__.setdefault("_text_cache", {})
+        if path not in cache:
+            try:
+                cache[path] = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                cache[path] = None
+        return cache[path]
+
     def _yaml(self, path: Path) -> Any:
         cache = self.__dict__.setdefault("_yaml_cache", {})
         if path not in cache:
             import yaml
 
             loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when present
+            text = self._text(path)
             try:
-                cache[path] = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
-            except (OSError, yaml.YAMLError):
+                cache[path] = yaml.load(text, Loader=loader) if text is not None else None
+            except yaml.YAMLError:
                 cache[path] = None
         return cache[path]
+
+
+def _scan_entry(text: str, name: str, key: str) -> bool | None:
+    """In block-style YAML, does the `- name: <name>` entry (the least indented one) set `key`?
+
+    None when no such entry is written in block style: the caller then parses the file.
+    """
+    pattern = re.compile(r"^(\s*)-\s+name:\s*['\"]?" + re.escape(name) + r"['\"]?\s*(#.*)?$")
+    lines = text.splitlines()
+    matches = [(len(m.group(1)), i) for i, line in enumerate(lines) if (m := pattern.match(line))]
+    if not matches:
+        return None
+    _, start = min(matches)
+    column = lines[start].index("name")
+    key_re = re.compile(re.escape(key) + r"\s*:")
+    for line in lines[start + 1:]:
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip())
+        if indent < column:
+            return False
+        if indent == column and key_re.match(stripped):
+            return True
+    return False
 
 
 def _version_order(version: str | None) -> tuple:

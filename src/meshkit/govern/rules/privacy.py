@@ -58,6 +58,6 @@ def _personal_columns(mesh: MeshView, tags, meta_keys) -> dict[str, set[str]]:
 
 
 def _is_personal(column: Column, tags: set[str], meta_keys) -> bool:
-    if any(t.lower() in tags for t in column.tags):
+    if column.tags and any(t.lower() in tags for t in column.tags):
         return True
-    return any(column.meta.get(k) for k in meta_keys)
+    return bool(column.meta) and any(column.meta.get(k) for k in meta_keys)

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Iterator
-
 from meshkit.govern.findings import Violation
 from meshkit.govern.registry import rule
 from meshkit.govern.view import MeshView, Model
 from meshkit.store.interface import version_text
 
 
-def _cross_project_parents(model: Model, mesh: MeshView) -> Iterator[str]:
-    for parent in mesh.parent_models(model.unique_id):
-        if mesh.project_of(parent) != model.project:
-            yield parent
-
-
 @rule(category="governance", severity="error")
 def restricted_model_used_across_projects(model: Model, mesh: MeshView):
     """A model reads a protected or private model of another project."""
-    for parent in _cross_project_parents(model, mesh):
+    for parent in mesh.cross_project_parents(model.unique_id):
         target = mesh.models.get(parent)
         if target is not None and not target.is_public:
             yield Violation(f"refs {target.label}, which is {target.access} to project "
@@ -30,7 +22,7 @@ def restricted_model_used_across_projects(model: Model, mesh: MeshView):
 @rule(category="governance", severity="error")
 def cross_project_ref_missing(model: Model, mesh: MeshView):
     """A model refs a model that its project (loaded in this check) no longer has."""
-    for parent in _cross_project_parents(model, mesh):
+    for parent in mesh.cross_project_parents(model.unique_id):
         producer = mesh.project_of(parent)
         if parent not in mesh.graph.nodes and producer in mesh.projects:
             name = mesh.label(parent).split(".", 1)[-1]
@@ -41,7 +33,7 @@ def cross_project_ref_missing(model: Model, mesh: MeshView):
 @rule(category="versions", severity="warn")
 def cross_project_ref_unpinned(model: Model, mesh: MeshView):
     """A ref to another project's versioned model does not pin a version (`v=`)."""
-    for parent in _cross_project_parents(model, mesh):
+    for parent in mesh.cross_project_parents(model.unique_id):
         target = mesh.models.get(parent)
         if target is None or target.version is None:
             continue
@@ -57,8 +49,9 @@ def cross_project_ref_unpinned(model: Model, mesh: MeshView):
 @rule(category="versions", severity="error")
 def ref_to_deprecated_model(model: Model, mesh: MeshView):
     """A model refs a model (or version) whose deprecation date has passed."""
-    for parent in mesh.parent_models(model.unique_id):
-        target = mesh.models.get(parent)
+    deprecations = mesh.deprecations
+    for parent in mesh.parents(model.unique_id) if deprecations else ():
+        target = deprecations.get(parent)
         if target is None or target.deprecation_date is None or _same_model(model, target):
             continue
         if target.deprecation_date <= mesh.today:
@@ -69,8 +62,9 @@ def ref_to_deprecated_model(model: Model, mesh: MeshView):
 @rule(category="versions", severity="warn")
 def ref_to_deprecating_model(model: Model, mesh: MeshView):
     """A model refs a model (or version) that is slated for deprecation."""
-    for parent in mesh.parent_models(model.unique_id):
-        target = mesh.models.get(parent)
+    deprecations = mesh.deprecations
+    for parent in mesh.parents(model.unique_id) if deprecations else ():
+        target = deprecations.get(parent)
         if target is None or target.deprecation_date is None or _same_model(model, target):
             continue
         if target.deprecation_date > mesh.today:

@@ -18,8 +18,7 @@ def versioned_model_without_latest_version(mesh: MeshView) -> Iterator[Violation
     """
     for versions in mesh.versioned_models():
         newest = versions[-1]
-        properties = mesh.properties_of(newest)
-        if properties is not None and properties.get("latest_version") is None:
+        if mesh.declares(newest, "latest_version") is False:
             yield Violation("is versioned without `latest_version`: a new version becomes "
                             "latest for every unpinned consumer the moment it is added; "
                             f"declare `latest_version: {newest.version}`", newest.unique_id)

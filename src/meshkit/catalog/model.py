@@ -14,8 +14,8 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Iterable
 
-from meshkit.catalog.lineage import (LINEAGE_TYPES, Lineage, LineageCache, LineageFilters,
-                                     ProjectGraph, compute_lineage, project_graph)
+from meshkit.catalog.lineage import (LINEAGE_TYPES, MAX_NODES, Lineage, LineageCache,
+                                     LineageFilters, ProjectGraph, compute_lineage, project_graph)
 from meshkit.catalog.search import SearchDoc, SearchFilters, SearchIndex, SearchResults
 from meshkit.catalog.views import (ColumnView, ConstraintView, FreshnessView, GroupView, NodeRef,
                                    NodeView, OverviewView, OwnerView, ProjectEdge, ProjectLink,
@@ -27,7 +27,7 @@ from meshkit.store.interface import access_of, version_text
 
 SEARCHABLE_TYPES = frozenset({"model", "seed", "snapshot", "source", "exposure"})
 MODEL_LIKE = frozenset({"model", "seed", "snapshot"})
-RELATED_SHOWN = 100
+RELATED_SHOWN = 50
 PROJECT_MODELS_SHOWN = 1000
 _DOC_RE = re.compile(r"""\{\{\s*doc\(\s*(['"])([^'"]+)\1\s*(?:,\s*(['"])([^'"]+)\3\s*)?\)\s*\}\}""")
 
@@ -82,6 +82,8 @@ class Catalog:
         self._lineage_cache = LineageCache()
         self._project_graph: ProjectGraph | None = None
         self._search: SearchIndex | None = None
+        self._tags: dict[str, list[str]] = {}
+        self._facets: dict[str, list[str]] | None = None
 
     # -- small lookups -------------------------------------------------------------------
     def resource_type_of(self, node_id: str) -> str:
@@ -101,6 +103,12 @@ class Catalog:
         return self.ref(node_id).label
 
     def tags_of(self, node_id: str) -> list[str]:
+        found = self._tags.get(node_id)
+        if found is None:
+            found = self._tags[node_id] = self._collect_tags(node_id)
+        return found
+
+    def _collect_tags(self, node_id: str) -> list[str]:
         node = self.graph.nodes.get(node_id) or self.graph.sources.get(node_id) \
             or self.graph.exposures.get(node_id)
         if node is None:
@@ -516,12 +524,12 @@ class Catalog:
         return self._project_graph
 
     def lineage(self, node_id: str, up: int | None = 2, down: int | None = 2,
-                filters: LineageFilters | None = None) -> Lineage:
+                filters: LineageFilters | None = None, limit: int = MAX_NODES) -> Lineage:
         filters = filters or LineageFilters()
-        key = (node_id, up, down, filters.key(), self.version)
+        key = (node_id, up, down, filters.key(), limit, self.version)
         found = self._lineage_cache.get(key)
         if found is None:
-            found = compute_lineage(self, node_id, up, down, filters)
+            found = compute_lineage(self, node_id, up, down, filters, max_nodes=limit)
             self._lineage_cache.put(key, found)
         return found
 
@@ -563,6 +571,11 @@ class Catalog:
 
     def facets(self) -> dict[str, list[str]]:
         """The values the filter menus offer."""
+        if self._facets is None:
+            self._facets = self._collect_facets()
+        return self._facets
+
+    def _collect_facets(self) -> dict[str, list[str]]:
         models = [n for n in self.graph.nodes.values() if n.resource_type in MODEL_LIKE]
         return {
             "projects": self.project_names,
@@ -577,6 +590,7 @@ class Catalog:
         """Build what the first request would otherwise wait for."""
         _ = self.search_index
         self.project_graph()
+        self.facets()
         return self
 
 

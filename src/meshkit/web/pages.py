@@ -23,6 +23,7 @@ from meshkit.web.render import (Links, duration, embed_json, file_name, render_i
 
 DEPTH_CHOICES = ("0", "1", "2", "3", "4", "5", "8", "all")
 MINI_DEPTH = 1
+MINI_LIMIT = 80            # a model page's small drawing: the nearest 80 resources at most
 
 
 def make_environment() -> Environment:
@@ -93,8 +94,7 @@ class PageRenderer:
                        f"status-{n.status}" if n.status else ""]
             width = max(130, min(290, 7 * max(len(n.label), len(detail)) + 26))
             nodes.append({"id": n.id, "label": f"{n.label}\n{detail}", "x": n.x, "y": n.y,
-                          "w": width, "color": n.color, "project": n.project,
-                          "access": n.access, "type": n.resource_type, "distance": n.distance,
+                          "w": width, "color": n.color, "distance": n.distance,
                           "href": links.node(n.id) if n.published else None,
                           "classes": " ".join(c for c in classes if c)})
         edges = [{"source": e.source, "target": e.target,
@@ -132,7 +132,7 @@ class PageRenderer:
         view = self.catalog.node(node_id)
         if view is None:
             return None
-        lineage = self.catalog.lineage(node_id, MINI_DEPTH, MINI_DEPTH)
+        lineage = self.catalog.lineage(node_id, MINI_DEPTH, MINI_DEPTH, limit=MINI_LIMIT)
         return self._render("node.html", 1, page="node", view=view,
                             graph=self.lineage_graph(lineage, 1), lineage=lineage)
 
@@ -145,7 +145,8 @@ class PageRenderer:
         return self._render("lineage.html", 1, page="lineage", centre=self.catalog.ref(node_id),
                             lineage=lineage, graph=self.lineage_graph(lineage, 1),
                             up=depth_text(up), down=depth_text(down), filters=filters,
-                            depth_choices=DEPTH_CHOICES, facets=self.catalog.facets())
+                            depth_choices=DEPTH_CHOICES,
+                            facets=self.catalog.facets() if self.live else None)
 
     def search(self, query: str = "", filters: SearchFilters | None = None,
                limit: int = 50, offset: int = 0) -> str:

@@ -162,6 +162,7 @@
     cy.one("render", function () {
       container.setAttribute("data-ready", "1");
       window.meshkitDrawn = (window.meshkitDrawn || 0) + 1;
+      window.meshkitDrawnAt = window.performance ? window.performance.now() : 0;
     });
   }
 

@@ -323,3 +323,13 @@ def test_an_exception_for_every_rule(tmp_path):
     result = findings(policies, rules=("undocumented_model", "model_without_group"))
     assert "analytics.stg_orders" not in names(result)
     assert {f.rule for f, e in result.excepted} == {"undocumented_model"}
+
+
+def test_a_bad_selector_in_a_scope_is_reported_when_policies_load(tmp_path):
+    with pytest.raises(MeshError) as caught:
+        load(tmp_path, """
+            governance:
+              rules:
+                root_model: {scope: {select: ["colour:blue"]}}
+        """)
+    assert "unknown selector method 'colour:'" in caught.value.message and caught.value.line == 6

@@ -114,6 +114,12 @@ class PolicySet:
                         and self.local_rules.get(rule_id) != policy.owner):
                     raise MeshError(f"rule '{rule_id}' looks at the whole mesh: its parameters are "
                                     "set in mesh.yml", file=entry.file, line=entry.line)
+                if entry.scope is not None:
+                    try:
+                        CompiledScope.of(entry.scope)
+                    except MeshError as exc:
+                        raise MeshError(f"rule '{rule_id}': scope: {exc.message}", file=entry.file,
+                                        line=entry.line, hint=exc.hint) from None
                 converted[(policy.owner, rule_id)] = replace(
                     entry, params=self._convert_params(rule, entry, policy))
             for exception in policy.exceptions:

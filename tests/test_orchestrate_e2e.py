@@ -115,3 +115,32 @@ def test_interrupted_run_is_marked_on_next_start(jaffle_mesh):
     # The next build picks up where the interrupted one left off.
     report = meshkit_json(["build"], cwd=jaffle_mesh)
     assert report["status"] == "success"
+
+
+def _invocation_spans(mesh: Path, run_id: int) -> dict[str, tuple[float, float]]:
+    shown = json.loads(run(["meshkit", "runs", "show", str(run_id), "--json"], cwd=mesh).stdout)
+    return {i["project"]: (i["started_at"], i["finished_at"]) for i in shown["invocations"]}
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def test_independent_units_run_in_parallel_but_never_share_a_duckdb_file(tmp_path):
+    slow = "select range as id from range(3)"
+    mesh = write_mesh(tmp_path / "par", {
+        "left": {"l": slow}, "right": {"r": slow}, "side": {"s": slow},
+        "top": {"t": "select * from {{ ref('left', 'l') }} union all select * from {{ ref('right', 'r') }}"},
+    }, {"left": ["l"], "right": ["r"]})
+    # `side` has no ref to `left` but attaches its file: they may not run at the same time.
+    profile = mesh / "side" / "profiles.yml"
+    profile.write_text(profile.read_text().replace(
+        "attach: []", "attach:\n        - path: ../warehouse/left.duckdb\n          read_only: true"))
+    report = meshkit_json(["build", "--workers", "2"], cwd=mesh)
+    assert report["status"] == "success"
+    spans = _invocation_spans(mesh, report["run_id"])
+    assert not _overlap(spans["side"], spans["left"]), "a writer and a reader of left.duckdb overlapped"
+    assert _overlap(spans["left"], spans["right"]) or _overlap(spans["right"], spans["side"]), \
+        "with two workers, independent units ran side by side"
+    assert spans["top"][0] >= max(spans["left"][1], spans["right"][1])
+    assert _value(mesh, "top", "select count(*) from main.t") == [(6,)]

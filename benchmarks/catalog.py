@@ -296,6 +296,8 @@ def measure_page(browser, url: str, repeat: int, ready: str | None = None,
         if ready:
             page.wait_for_function(ready, arg=ready_arg, timeout=120_000, polling=20)
         ready_ms = (time.perf_counter() - started) * 1000
+        page.wait_for_function("() => performance.getEntriesByType('paint').some("
+                               "e => e.name === 'first-contentful-paint')", timeout=30_000)
         sample = page.evaluate(PAINT_JS)
         sample["ready_ms"] = ready_ms
         samples.append(sample)
@@ -347,6 +349,10 @@ def bench_meshkit_mesh(args, report: dict) -> None:
     loaded = time.perf_counter()
     catalog.warm()
     warmed = time.perf_counter()
+    import gc
+
+    gc.collect()
+    gc.freeze()              # as CatalogSource does for a served catalog
     report["catalog_load"] = {"decode_and_graph_s": round(loaded - started, 2),
                               "search_index_and_project_graph_s": round(warmed - loaded, 2),
                               "total_s": round(warmed - started, 2)}
@@ -377,6 +383,13 @@ def bench_meshkit_mesh(args, report: dict) -> None:
                          "nodes_depth_2": len(lineage_2.nodes),
                          "layout_cold_ms_depth_1": times[0], "layout_cold_ms_depth_2": times[1]}
 
+    # First-time queries (nothing cached), then the same queries again (terms cached, as
+    # when a user types on or pages through results).
+    first_time = []
+    for query in SEARCHES:
+        t = time.perf_counter()
+        catalog.search(query)
+        first_time.append((time.perf_counter() - t) * 1000)
     queries = SEARCHES * 12
     in_process = []
     for query in queries:
@@ -388,7 +401,8 @@ def bench_meshkit_mesh(args, report: dict) -> None:
         t = time.perf_counter()
         catalog.search(query, SearchFilters.of(access=["public"], projects=["sales", "finance"]))
         filtered.append((time.perf_counter() - t) * 1000)
-    report["search"] = {"in_process": percentiles(in_process),
+    report["search"] = {"first_time": percentiles(first_time),
+                        "in_process": percentiles(in_process),
                         "in_process_with_filters": percentiles(filtered),
                         "documents": len(catalog.search_index.docs)}
 
@@ -530,10 +544,6 @@ def bench_dbt_docs(args, report: dict) -> None:
                          "h => h.textContent.includes(n))")
             report["dbt_docs"]["dbt_docs_model_page"] = measure_page(
                 browser, f"{base}/index.html#!/model/{model}", args.repeat, ready_dbt, name)
-            report["dbt_docs"]["dbt_docs_lineage_ready"] = measure_page(
-                browser, f"{base}/index.html#!/model/{model}?g_v=1", args.repeat,
-                "() => { const c = document.querySelector('.dbt-graph canvas, #cy canvas, canvas');"
-                " return !!c; }")
             report["dbt_docs"]["meshkit_model_page"] = measure_page(
                 browser, f"{meshkit_base}/nodes/{model}.html", args.repeat,
                 "() => document.querySelector('#lineage-graph[data-ready]')")
@@ -580,7 +590,8 @@ def main() -> None:
     report["verdict"] = {
         "overview_first_paint_within_target": served["overview"]["fcp_ms"] <= 2000,
         "model_page_first_paint_within_target": served["model_page"]["fcp_ms"] <= 2000,
-        "search_p95_within_target": report["search"]["in_process"]["p95_ms"] <= 50,
+        "search_p95_within_target": max(report["search"]["in_process"]["p95_ms"],
+                                        report["search"]["first_time"]["p95_ms"]) <= 50,
     }
     if "dbt_docs" in report and "dbt_docs_model_page" in report["dbt_docs"]:
         d = report["dbt_docs"]

@@ -204,3 +204,32 @@ def test_find_by_project_and_name_prefers_latest_version():
     assert catalog.find("sales.orders") == "model.sales.orders.v2"
     assert catalog.find("accounts") == "model.sales.accounts"
     assert catalog.find("sales.nothing") is None
+
+
+def test_warehouse_types_and_undocumented_columns_come_from_catalog_json():
+    from meshkit.dbt.artifacts import Catalog, CatalogColumn, CatalogEntry, CatalogTable
+
+    catalog = _mesh()
+    state = catalog.graph.projects["sales"]
+    state.catalog = Catalog(nodes={"model.sales.accounts": CatalogEntry(
+        metadata=CatalogTable(type="BASE TABLE"),
+        columns={"ACCOUNT_ID": CatalogColumn("ACCOUNT_ID", "BIGINT", 1),
+                 "LOADED_AT": CatalogColumn("LOADED_AT", "TIMESTAMP", 2)})})
+    columns = {c.name: (c.data_type, c.type_source) for c in catalog.node("model.sales.accounts").columns}
+    assert columns == {"account_id": ("BIGINT", "catalog"), "LOADED_AT": ("TIMESTAMP", "catalog")}
+
+
+def test_freshness_of_upstream_sources():
+    from meshkit.dbt.artifacts import FreshnessResult, SourceFreshness
+
+    catalog = _mesh()
+    source = catalog.graph.sources["source.sales.crm.accounts"]
+    source.freshness = SourceFreshness(warn_after={"count": 12, "period": "hour"},
+                                       error_after={"count": 1, "period": "day"})
+    catalog._freshness["source.sales.crm.accounts"] = FreshnessResult(
+        "source.sales.crm.accounts", "warn", max_loaded_at="2025-12-31T10:00:00Z")
+    view = catalog.node("model.sales.accounts").freshness
+    assert [(s.source.id, s.status, s.warn_after, s.error_after) for s in view.sources] == \
+        [("source.sales.crm.accounts", "warn", "12 hour", "1 day")]
+    assert view.worst == "warn"
+    assert catalog.node("source.sales.crm.accounts").freshness.sources[0].status == "warn"

@@ -8,6 +8,7 @@ per run id), so a publish of one project costs one manifest decode, not thirty.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -107,6 +108,10 @@ class CatalogSource:
             self._catalog = catalog
             self._pointers = pointers
             self.refreshes += 1
+            # The catalog lives until the next publish: keep the cyclic collector from
+            # walking its hundreds of thousands of objects during requests.
+            gc.collect()
+            gc.freeze()
             self.loaded_at = time.time()
             self.last_error = None
             return True

@@ -84,6 +84,8 @@ class Catalog:
         self._search: SearchIndex | None = None
         self._tags: dict[str, list[str]] = {}
         self._facets: dict[str, list[str]] | None = None
+        self._overview: OverviewView | None = None
+        self._project_views: dict[str, ProjectView | None] = {}
 
     # -- small lookups -------------------------------------------------------------------
     def resource_type_of(self, node_id: str) -> str:
@@ -455,6 +457,11 @@ class Catalog:
                               run.run_id if run else None)
 
     def project(self, name: str) -> ProjectView | None:
+        if name not in self._project_views:
+            self._project_views[name] = self._project_view(name)
+        return self._project_views[name]
+
+    def _project_view(self, name: str) -> ProjectView | None:
         state = self.graph.projects.get(name)
         if state is None:
             return None
@@ -499,6 +506,11 @@ class Catalog:
 
     # -- the mesh ---------------------------------------------------------------------------
     def overview(self) -> OverviewView:
+        if self._overview is None:
+            self._overview = self._overview_view()
+        return self._overview
+
+    def _overview_view(self) -> OverviewView:
         summaries = [self.project_summary(p) for p in self.project_names]
         models = [n for n in self.graph.nodes.values() if n.resource_type == "model"]
         public = sorted((n for n in models if access_of(n) == "public"),
@@ -591,6 +603,7 @@ class Catalog:
         _ = self.search_index
         self.project_graph()
         self.facets()
+        self.overview()
         return self
 
 

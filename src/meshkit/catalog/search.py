@@ -11,8 +11,10 @@ exact name, a model, a public model).
 
 from __future__ import annotations
 
+import heapq
 import re
 from bisect import bisect_left
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -122,6 +124,18 @@ class SearchIndex:
         for index, doc in enumerate(self.docs):
             self._add(index, doc)
         self._vocabulary = sorted(self._postings)
+        # Per-document columns for ranking and facets without touching the documents.
+        self._labels = [doc.label for doc in self.docs]
+        self._static = [(3.0 if doc.resource_type == "model" else 0.0)
+                        + (1.5 if doc.access == "public" else 0.0)
+                        + (0.5 if doc.is_latest else 0.0) for doc in self.docs]
+        self._by_name: dict[str, list[int]] = {}
+        for index, doc in enumerate(self.docs):
+            self._by_name.setdefault(doc.name.lower(), []).append(index)
+            self._by_name.setdefault(doc.label.lower(), []).append(index)
+        self._facet_columns = {facet: [getattr(doc, facet) or "" for doc in self.docs]
+                               for facet in ("project", "resource_type", "access", "materialized")}
+        self._term_cache: OrderedDict[str, dict[int, tuple[float, str]]] = OrderedDict()
 
     def _add(self, index: int, doc: SearchDoc) -> None:
         def put(token: str, weight: float, detail: str) -> None:
@@ -159,7 +173,19 @@ class SearchIndex:
 
     # -- querying ----------------------------------------------------------------------
     def _term_matches(self, term: str) -> dict[int, tuple[float, str]]:
-        """Documents matching one term (exactly, or as a prefix at a lower weight)."""
+        """Documents matching one term (exactly, or as a prefix at a lower weight); the
+        most recent terms are kept, as typing a query repeats them."""
+        found = self._term_cache.get(term)
+        if found is not None:
+            self._term_cache.move_to_end(term)
+            return found
+        found = self._expand(term)
+        self._term_cache[term] = found
+        if len(self._term_cache) > 512:
+            self._term_cache.popitem(last=False)
+        return found
+
+    def _expand(self, term: str) -> dict[int, tuple[float, str]]:
         found: dict[int, tuple[float, str]] = dict(self._postings.get(term, {}))
         if len(term) < 2:
             return found
@@ -184,23 +210,16 @@ class SearchIndex:
     def search(self, query: str, filters: SearchFilters | None = None, limit: int = 50,
                offset: int = 0) -> SearchResults:
         filters = filters or SearchFilters()
-        include, exclude, phrases, excluded_phrases = _parse(query)
-        scores: dict[int, float] | None = None
-        matched: dict[int, list[str]] = {}
-        for term in include:
-            hits = self._term_matches(term)
-            if scores is None:
-                scores = {i: w for i, (w, _) in hits.items()}
-            else:
+        include, exclude, phrases, excluded_phrases = _parse(query, self._postings)
+        per_term = [self._term_matches(term) for term in include]
+        scores: dict[int, float]
+        if per_term:
+            ordered = sorted(per_term, key=len)          # intersect from the rarest term
+            scores = {i: w for i, (w, _) in ordered[0].items()}
+            for hits in ordered[1:]:
                 scores = {i: s + hits[i][0] for i, s in scores.items() if i in hits}
-            for i in scores:
-                detail = hits[i][1]
-                if detail not in matched.setdefault(i, []):
-                    matched[i].append(detail)
-            if not scores:
-                break
-        if scores is None:                     # no positive terms: browse (phrases or filters)
-            scores = {i: 0.0 for i in range(len(self.docs))}
+        else:                                  # no positive terms: browse (phrases or filters)
+            scores = dict.fromkeys(range(len(self.docs)), 0.0)
         for term in exclude:
             for i in self._term_matches(term):
                 scores.pop(i, None)
@@ -209,39 +228,36 @@ class SearchIndex:
         for phrase in excluded_phrases:
             scores = {i: s for i, s in scores.items() if phrase not in self._text[i]}
 
-        facets: dict[str, dict[str, int]] = {"project": {}, "resource_type": {}, "access": {},
-                                             "materialized": {}}
-        ranked: list[tuple[float, str, int]] = []
-        lowered = query.strip().lower()
-        for i, score in scores.items():
-            doc = self.docs[i]
-            for facet in facets:
-                value = getattr(doc, facet) or ""
-                if value:
-                    facets[facet][value] = facets[facet].get(value, 0) + 1
-            if not filters.accepts(doc):
-                continue
-            if include:
-                if doc.name.lower() == lowered or doc.label.lower() == lowered:
-                    score += NAME_EXACT
-                elif doc.name.lower().startswith(lowered):
-                    score += NAME / 2
-                score += 3.0 if doc.resource_type == "model" else 0.0
-                score += 1.5 if doc.access == "public" else 0.0
-                score += 0.5 if doc.is_latest else 0.0
-            ranked.append((-score, doc.label, i))
-        ranked.sort()
+        ids = list(scores)
+        facets = {facet: {k: n for k, n in Counter(map(column.__getitem__, ids)).items() if k}
+                  for facet, column in self._facet_columns.items()}
+        if any((filters.projects, filters.types, filters.access, filters.materialized,
+                filters.tags, filters.groups)):
+            ids = [i for i in ids if filters.accepts(self.docs[i])]
+        if include:
+            exact = set(self._by_name.get(query.strip().lower(), ()))
+            static = self._static
+            for i in ids:
+                scores[i] += static[i] + (NAME_EXACT if i in exact else 0.0)
+        labels = self._labels
+        top = heapq.nsmallest(offset + limit, ((-scores[i], labels[i], i) for i in ids))
         hits = []
-        for negative, _, i in ranked[offset:offset + limit]:
+        for negative, _, i in top[offset:]:
             doc = self.docs[i]
+            matched: list[str] = []
+            for term_hits in per_term:
+                detail = term_hits[i][1]
+                if detail not in matched:
+                    matched.append(detail)
             hits.append(SearchHit(doc.id, doc.name, doc.label, doc.project, doc.resource_type,
-                                  doc.access, doc.materialized, round(-negative, 2),
-                                  matched.get(i, []), _snippet(doc, include), doc.version,
-                                  doc.tags))
-        return SearchResults(query, len(ranked), hits, facets)
+                                  doc.access, doc.materialized, round(-negative, 2), matched,
+                                  _snippet(doc, include), doc.version, doc.tags))
+        return SearchResults(query, len(ids), hits, facets)
 
 
-def _parse(query: str) -> tuple[list[str], list[str], list[str], list[str]]:
+def _parse(query: str, vocabulary: dict | None = None) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Terms to include and exclude, phrases; a word that is itself a token of the index
+    (`created_at`, `fct_orders`) stays whole instead of splitting at underscores."""
     include: list[str] = []
     exclude: list[str] = []
     phrases: list[str] = []
@@ -251,7 +267,8 @@ def _parse(query: str) -> tuple[list[str], list[str], list[str], list[str]]:
             (excluded_phrases if negated else phrases).append(phrase.lower())
             continue
         negative = word.startswith("-") and len(word) > 1
-        parts = tokens(word[1:] if negative else word)
+        text = (word[1:] if negative else word).lower()
+        parts = [text] if vocabulary is not None and text in vocabulary else tokens(text)
         if negative:
             exclude.extend(parts)
         else:

@@ -242,3 +242,39 @@ def test_diff_a_changed_contract_against_prod(built_mesh):
         ["finance.agg_customer_payment_journey"]
     assert changes[("column_type_changed", "analytics.fct_orders.v1")]["downstream"] == []
     assert "date → timestamp" in changes[("column_type_changed", "analytics.fct_orders.v2")]["message"]
+
+
+def _publish(mesh: Path, project: ProjectBuilder, store: Path | None = None) -> None:
+    """Publish a builder's manifest (with an empty, successful run) as `meshkit publish` does."""
+    folder = mesh / project.name
+    project.write(folder)
+    (folder / "target" / "run_results.json").write_text(json.dumps({
+        "metadata": {"dbt_version": "1.11.0", "generated_at": "2026-01-15T10:00:00Z"},
+        "results": []}))
+    args = ["publish", "--project-dir", str(folder), "--env", "prod"]
+    if store is not None:   # publish into another store: a copy of mesh.yml pointing at it
+        other = mesh / "other-mesh.yml"
+        other.write_text((mesh / "mesh.yml").read_text().replace(
+            "name: test-mesh", f"name: test-mesh\nstore: {store}"))
+        args += ["--mesh", str(other)]
+    code, out, err = meshkit(mesh, *args)
+    assert code == 0, out + err
+
+
+def test_diff_two_stores(tmp_path):
+    old_a, finance = two_projects()
+    mesh = make_mesh(tmp_path / "m", old_a, finance)
+    _publish(mesh, old_a, store=tmp_path / "old-store")
+    _publish(mesh, finance, store=tmp_path / "old-store")
+    new_a = ProjectBuilder("analytics")
+    new_a.model("orders", access="public", contract=True, description="d", columns={})
+    _publish(mesh, new_a)
+    _publish(mesh, finance)
+    code, out, _ = meshkit(mesh, "diff", "--from", "store", "--env", "prod", "--against", "prod",
+                           "--against-store", str(tmp_path / "old-store"), "--format", "json")
+    assert code == 1
+    [change] = json.loads(out)["findings"]
+    assert (change["rule"], change["name"]) == ("column_removed", "analytics.orders")
+    assert change["downstream"] == ["finance.revenue"]
+    code, out, _ = meshkit(mesh, "diff", "--from", "store", "--against", "prod", "--format", "json")
+    assert code == 0 and json.loads(out)["findings"] == []

@@ -278,3 +278,13 @@ def test_diff_two_stores(tmp_path):
     assert change["downstream"] == ["finance.revenue"]
     code, out, _ = meshkit(mesh, "diff", "--from", "store", "--against", "prod", "--format", "json")
     assert code == 0 and json.loads(out)["findings"] == []
+
+
+def test_projects_with_nothing_to_read_are_named(tmp_path):
+    mesh = make_mesh(tmp_path / "m", *two_projects())
+    (mesh / "finance" / "target" / "manifest.json").unlink()
+    code, out, _ = meshkit(mesh, "check")
+    assert code == 0
+    assert "not read (no target/manifest.json, nothing published): finance" in out
+    code, out, _ = meshkit(mesh, "check", "--format", "json")
+    assert json.loads(out)["missing_projects"] == ["finance"]

@@ -102,7 +102,7 @@ def check(mesh_path, env, source, manifests, projects, select, rules, baseline, 
         add_lines(result.findings, loaded.view.root)
     report = Report("check", result.findings,
                     [RuleInfo(r.id, r.description, r.category, r.severity) for r in result.rules],
-                    result.today, loaded.origins, result.excepted, result.known)
+                    result.today, loaded.origins, result.excepted, result.known, loaded.missing)
     _emit(render(report, fmt), output, report.summary())
     if result.failed:
         sys.exit(1)

@@ -27,6 +27,7 @@ Source = Literal["auto", "store", "working"]
 class Loaded:
     view: MeshView
     origins: dict[str, str] = field(default_factory=dict)   # project → where it was read from
+    missing: list[str] = field(default_factory=list)        # mesh projects with nothing to read
 
 
 def load_view(mesh: Mesh | None, *, source: Source = "auto", env: str | None = None,
@@ -58,7 +59,8 @@ def load_view(mesh: Mesh | None, *, source: Source = "auto", env: str | None = N
                 working.add(name)
     view = MeshView.build(graph, today=today, directories=directories, working_copies=working,
                           root=mesh.root if mesh else Path.cwd())
-    return Loaded(view, {name: state.origin for name, state in graph.projects.items()})
+    missing = sorted(set(mesh.projects) - set(graph.projects)) if mesh and not manifests else []
+    return Loaded(view, {name: state.origin for name, state in graph.projects.items()}, missing)
 
 
 def _load_mesh(mesh: Mesh, source: Source, env: str | None, store_url: str | None,

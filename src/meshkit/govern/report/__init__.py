@@ -29,6 +29,7 @@ class Report:
     origins: dict[str, str] = field(default_factory=dict)   # project → where it was read from
     excepted: list[tuple[Finding, PolicyException]] = field(default_factory=list)
     known: int = 0                     # findings the baseline already had
+    missing: list[str] = field(default_factory=list)   # mesh projects that could not be read
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)

@@ -17,6 +17,7 @@ def render(report: Report) -> str:
                     "info": report.count("info"), "excepted": len(report.excepted),
                     "known": report.known},
         "projects": report.origins,
+        "missing_projects": report.missing,
         "rules": [{"id": r.id, "description": r.description, "category": r.category,
                    "severity": r.severity} for r in report.rules],
         "findings": [f.to_dict() for f in report.findings],

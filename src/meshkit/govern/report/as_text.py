@@ -29,6 +29,9 @@ def render(report: Report) -> str:
     if not report.findings:
         lines.append("no findings")
     lines.append("")
+    if report.missing:
+        lines.append(click.style(f"not read (no target/manifest.json, nothing published): "
+                                 f"{', '.join(report.missing)}", fg="yellow"))
     verdict = click.style("failed", fg="red", bold=True) if report.count("error") else \
         click.style("passed", fg="green", bold=True)
     lines.append(f"meshkit {report.command} {verdict}: {report.summary()}")

@@ -333,3 +333,35 @@ def test_a_bad_selector_in_a_scope_is_reported_when_policies_load(tmp_path):
                 root_model: {scope: {select: ["colour:blue"]}}
         """)
     assert "unknown selector method 'colour:'" in caught.value.message and caught.value.line == 6
+
+
+# -- exceptions written beside the model (meta) --------------------------------------------------
+def meta_exception(**entry) -> list[ProjectBuilder]:
+    a = ProjectBuilder("analytics")
+    a.model("orders", description="", meta={"meshkit": {"exceptions": [entry]}})
+    a.model("stg_orders", description="")
+    return [a]
+
+
+def test_meta_exception_counts_for_an_overridable_rule(tmp_path):
+    policies = load(tmp_path, "governance: {rules: {undocumented_model: {overridable: true}}}\n")
+    result = findings(policies, projects=meta_exception(rule="undocumented_model",
+                                                        reason="generated table", expires="2026-06-30"))
+    assert names(result) == ["analytics.stg_orders"]
+    assert [(f.name, e.reason) for f, e in result.excepted] == [("analytics.orders", "generated table")]
+    later = findings(policies, today=date(2026, 7, 1), projects=meta_exception(
+        rule="undocumented_model", reason="generated table", expires="2026-06-30"))
+    assert "exception expired on 2026-06-30" in next(
+        f.note for f in later.findings if f.name == "analytics.orders")
+
+
+def test_meta_exception_to_a_mesh_rule_does_not_count(tmp_path):
+    result = findings(load(tmp_path), projects=meta_exception(rule="undocumented_model",
+                                                              reason="we disagree"))
+    orders = next(f for f in result.findings if f.name == "analytics.orders")
+    assert "meta exception does not count" in orders.note and not result.excepted
+
+
+def test_meta_exception_needs_a_reason(tmp_path):
+    with pytest.raises(MeshError, match="needs a rule and a reason"):
+        findings(load(tmp_path), projects=meta_exception(rule="undocumented_model"))

@@ -148,13 +148,16 @@ class _Run:
                           project=project, name=view.label(subject) if resource is None
                           else resource.label, message=violation.message, key=violation.key,
                           file=file_of(view, resource, rule.category), note=setting.note(view.today))
-        exception, expired = self.policies.exception_for(rule.id, resource, subject, project,
-                                                         view.today)
+        exception, expired, refused = self.policies.exception_for(rule.id, resource, subject,
+                                                                  project, view.today)
         if exception is not None:
             self.excepted.append((finding, exception))
             return
         if expired is not None:
             finding.note = _join(finding.note, f"exception expired on {expired.expires}")
+        if refused is not None:
+            finding.note = _join(finding.note, "its meta exception does not count: exceptions to "
+                                               "mesh rules are granted in mesh.yml")
         if self.options.baseline is not None and finding.fingerprint in self.options.baseline:
             self.known += 1
             return

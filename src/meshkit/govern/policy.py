@@ -8,7 +8,9 @@ For a resource of project P, a rule's setting is built in layers:
 
 A project entry that would loosen the mesh's setting — a lower severity, a later date for
 becoming an error, a parameter moved the lenient way, an exception — is refused when the
-policies load, unless mesh.yml marks the rule `overridable: true`. Rules a project defines
+policies load, unless mesh.yml marks the rule `overridable: true`. An exception written
+beside a model (`meta: {meshkit: {exceptions: [{rule, reason, expires}]}}`) is the project's
+word too: it counts for overridable rules only, and is otherwise noted on the finding. Rules a project defines
 itself (its custom_rules) are its own to configure, and apply to its resources only.
 """
 
@@ -27,7 +29,7 @@ from meshkit.config.policy import (LEVELS, MESH, Policy, PolicyException, RulePo
 from meshkit.errors import MeshError
 from meshkit.govern.registry import Rule, RuleSet, builtin_rules, load_rule_file
 from meshkit.govern.scope import CompiledScope, matches_name
-from meshkit.govern.view import Resource
+from meshkit.govern.view import Model, Resource, SourceTable
 
 _RANK = {level: index for index, level in enumerate(LEVELS)}
 
@@ -254,8 +256,30 @@ class PolicySet:
 
     def exception_for(self, rule_id: str, resource: Resource | None, unique_id: str,
                       project: str | None, today: date) -> tuple[PolicyException | None,
+                                                                 PolicyException | None,
                                                                  PolicyException | None]:
-        """(a live exception covering this finding, or an expired one that would have)."""
+        """(a live exception covering this finding, an expired one that would have, one refused).
+
+        Exceptions come from mesh.yml, the project's governance.yml, and the resource's own
+        YAML (`meta: {meshkit: {exceptions: [...]}}`). Those two are the project's word, so
+        they count only for rules the project may loosen; others are returned as refused.
+        """
+        live, expired = self._policy_exception(rule_id, resource, unique_id, project, today)
+        if live is not None:
+            return live, None, None
+        for exception in meta_exceptions(resource):
+            if rule_id not in exception.rules and "*" not in exception.rules:
+                continue
+            if project is None or not self._may_override(rule_id, project):
+                return None, expired, exception
+            if exception.expires is not None and exception.expires < today:
+                expired = expired or exception
+                continue
+            return exception, None, None
+        return None, expired, None
+
+    def _policy_exception(self, rule_id: str, resource: Resource | None, unique_id: str,
+                          project: str | None, today: date):
         if not self._any_exceptions:
             return None, None
         expired = None
@@ -273,6 +297,44 @@ class PolicySet:
                     continue
                 return exception, None
         return None, expired
+
+
+def meta_exceptions(resource: Resource | None) -> list[PolicyException]:
+    """Exceptions written beside a model, source or exposure in its YAML `meta`."""
+    meta = _meta_of(resource)
+    entries = (meta.get("meshkit") or {}).get("exceptions") if isinstance(meta.get("meshkit"), dict) else None
+    if not entries:
+        return []
+    where = getattr(resource, "properties_file", None) or getattr(resource, "path", None)
+    found = []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        rules = entry.get("rule") if isinstance(entry, dict) else None
+        reason = str(entry.get("reason") or "").strip() if isinstance(entry, dict) else ""
+        if not rules or not reason:
+            raise MeshError(f"{resource.label}: each entry of meta.meshkit.exceptions needs a rule "
+                            "and a reason", file=where,
+                            hint="write `meta: {meshkit: {exceptions: [{rule: ID, reason: WHY, "
+                                 "expires: YYYY-MM-DD}]}}`")
+        expires = entry.get("expires")
+        try:
+            expires = date.fromisoformat(str(expires)) if expires else None
+        except ValueError:
+            raise MeshError(f"{resource.label}: meta.meshkit.exceptions: expires '{expires}' is not "
+                            "a date", file=where, hint="write it as YYYY-MM-DD") from None
+        found.append(PolicyException(tuple([rules] if isinstance(rules, str) else rules),
+                                     (resource.label,), reason, expires,
+                                     Path(where) if where else None))
+    return found
+
+
+def _meta_of(resource: Resource | None) -> dict:
+    if resource is None:
+        return {}
+    if isinstance(resource, Model):
+        return resource.meta
+    if isinstance(resource, SourceTable):
+        return resource.source.meta
+    return resource.exposure.meta
 
 
 def _compile(entry: RulePolicy) -> CompiledScope | None:

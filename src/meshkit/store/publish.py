@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from datetime import datetime
 from pathlib import Path
+
+import msgspec
 
 from meshkit import __version__
 from meshkit.dbt.artifacts import decode_manifest, decode_run_results
@@ -25,8 +28,15 @@ def publish_artifacts(store: Store, target_dir: Path, env: str, *, allow_failure
                             hint="run `dbt build` (or run/test) in the project first, then publish")
     manifest_bytes = manifest_path.read_bytes()
     results_bytes = results_path.read_bytes()
-    manifest = decode_manifest(manifest_bytes, source=str(manifest_path))
-    results = decode_run_results(results_bytes, source=str(results_path))
+    try:
+        manifest = decode_manifest(manifest_bytes, source=str(manifest_path))
+        results = decode_run_results(results_bytes, source=str(results_path))
+    except MeshError as exc:
+        named = _project_name(manifest_bytes) or (project_dir or target_dir.parent).name
+        folder = project_dir or target_dir.parent
+        raise MeshError(f"cannot publish project '{named}' to environment '{env}': {exc.message}",
+                        file=exc.file, hint=f"{exc.hint}; then publish again: `meshkit publish "
+                        f"--project-dir {folder} --env {env}`") from None
     project = manifest.metadata.project_name
     if not project:
         raise MeshError("manifest.json does not name its project", file=manifest_path,
@@ -35,8 +45,8 @@ def publish_artifacts(store: Store, target_dir: Path, env: str, *, allow_failure
     if failures and not allow_failures:
         listed = ", ".join(f"{r.unique_id} ({r.status})" for r in failures[:5])
         more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
-        raise MeshError(f"refusing to publish '{project}': the run has {len(failures)} failure(s): "
-                        f"{listed}{more}", file=results_path,
+        raise MeshError(f"refusing to publish '{project}' to environment '{env}': the run has "
+                        f"{len(failures)} failure(s): {listed}{more}", file=results_path,
                         hint="fix the failures and rebuild, or pass --allow-failures to publish anyway")
     interface = extract_interface(manifest, project)
     payloads = {"manifest.json": manifest_bytes, "run_results.json": results_bytes,
@@ -55,8 +65,25 @@ def publish_artifacts(store: Store, target_dir: Path, env: str, *, allow_failure
         invocation_id=results.metadata.invocation_id,
         models=sum(1 for n in manifest.nodes.values()
                    if n.resource_type == "model" and n.package_name == project),
-        public_models=len(interface.models))
+        public_models=len(interface.models), manifest_schema=manifest.metadata.dbt_schema_version)
     return store.publish(record, payloads)
+
+
+class _Metadata(msgspec.Struct):
+    project_name: str | None = None
+
+
+class _Head(msgspec.Struct):
+    metadata: _Metadata = msgspec.field(default_factory=_Metadata)
+
+
+def _project_name(manifest: bytes) -> str | None:
+    """The project a manifest names, read leniently (for messages about unreadable ones)."""
+    try:
+        return msgspec.json.decode(manifest, type=_Head).metadata.project_name
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        match = re.search(rb'"project_name"\s*:\s*"([^"]+)"', manifest[:4096])
+        return match.group(1).decode() if match else None
 
 
 def _iso_utc(value: str | None) -> str | None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import msgspec
 
+# The layout and record format this meshkit writes. A run whose record says more was written
+# by a newer meshkit, which may have changed what the files mean: refuse it, naming the fix.
+STORE_FORMAT = 1
+
 
 class ArtifactFile(msgspec.Struct, frozen=True):
     sha256: str
@@ -26,11 +30,22 @@ class RunRecord(msgspec.Struct):
     invocation_id: str | None = None
     models: int = 0
     public_models: int = 0
+    manifest_schema: str = ""  # the manifest's dbt_schema_version URL (…/manifest/v12.json)
+    format: int = STORE_FORMAT
+
+    @property
+    def order_key(self) -> tuple[str, str]:
+        """Runs are ordered by completion time; the run id breaks ties."""
+        return (self.completed_at, self.run_id)
 
 
 class Pointer(msgspec.Struct):
     run_id: str
     completed_at: str
+
+    @property
+    def order_key(self) -> tuple[str, str]:
+        return (self.completed_at, self.run_id)
 
 
 RUN_RECORD = "meshkit-run.json"

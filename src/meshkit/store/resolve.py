@@ -1,9 +1,17 @@
 """Which environment of a producer a consumer's cross-project refs read (dbt Cloud's rule).
 
-A consumer in a production environment reads producers' production artifacts. A consumer in
-staging or development reads the producer's staging environment if the producer has one
-(without falling back to production, as dbt Cloud does), else production. An environment's
-`upstream_environment` in mesh.yml overrides the rule.
+| consumer environment | producer has a staging environment | reads the producer's |
+|----------------------|------------------------------------|----------------------|
+| production           | either                             | production           |
+| staging              | yes                                | staging              |
+| development          | yes                                | staging              |
+| staging/development  | no                                 | production           |
+
+"Has one" means declared: like dbt Cloud, a producer's staging environment is used as soon as
+it exists, even before it has published, without failing over to production (the consumer is
+told to publish it). A mesh project has the environments its mesh.yml entry lists (every
+environment by default); a hybrid project, built outside the mesh, has the environments it has
+published to. An environment's `upstream_environment` in mesh.yml overrides the rule.
 """
 
 from __future__ import annotations
@@ -28,4 +36,4 @@ def _producer_environments(mesh: Mesh, producer: str, store: Store | None) -> li
     """A mesh project's declared environments; for a hybrid project, what it has published."""
     if producer in mesh.projects:
         return list(mesh.projects[producer].environments)
-    return store.environments(producer) if store else []
+    return store.published_environments(producer) if store else []

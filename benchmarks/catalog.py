@@ -580,7 +580,8 @@ def main() -> None:
     import meshkit
 
     report: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                                "platform": platform.platform(), "meshkit": meshkit.__version__},
+                                "platform": platform.platform(), "meshkit": meshkit.__version__,
+                                "load_average_at_start": os.getloadavg()},
                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "targets": {
                         "first_paint_ms": 2000, "search_ms": 50}}
     bench_meshkit_mesh(args, report)
@@ -599,6 +600,7 @@ def main() -> None:
             d["dbt_docs_model_page"]["ready_ms"] / d["meshkit_model_page"]["ready_ms"], 1)
         report["verdict"]["dbt_docs_generate_over_meshkit_docs_generate"] = round(
             d["dbt_docs_generate_s"] / max(d["meshkit_docs_generate_s"], 0.01), 1)
+    report["machine"]["load_average_at_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     log(f"wrote {args.out}")

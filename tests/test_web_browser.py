@@ -127,12 +127,14 @@ def test_lineage_page_depth_filters_and_click(built_mesh, browser):
     with serve(built_mesh) as server:
         w = Watched(browser)
         page = w.page
+        page.goto(server.url + "/lineage/model.analytics.stg_orders?up=all&down=all")
+        w.graph_ready()
+        assert {AGG, FCT_V2, "model.analytics.fct_orders.v1"} <= set(w.graph_nodes())
+        w.shot("lineage")
         page.goto(server.url + f"/lineage/{AGG}")
         w.graph_ready()
         assert len(w.graph_nodes()) == 6                      # 2 up, 0 down (nothing downstream)
         page.select_option('select[name="up"]', "all")
-        page.wait_for_timeout(50)
-        w.shot("lineage")
         page.check('input[name="access"][value="public"]')
         page.click("#lineage-controls button[type=submit]")
         page.wait_for_url("**access=public**")
@@ -225,4 +227,3 @@ def test_script_payloads_in_descriptions_never_run(built_mesh, browser, tmp_path
                 assert description.locator("img, svg, iframe, script").count() == 0
                 assert page.locator('a[href^="javascript"]').count() == 0
                 expect(page.locator("#columns")).to_contain_text('<img src=x onerror="window.__xss=1">')
-        w.shot("xss")

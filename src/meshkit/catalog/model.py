@@ -9,6 +9,7 @@ are indexed at build time so that no page walks the whole mesh.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import re
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -86,6 +87,7 @@ class Catalog:
         self._facets: dict[str, list[str]] | None = None
         self._overview: OverviewView | None = None
         self._project_views: dict[str, ProjectView | None] = {}
+        self._run_views: dict[str, RunView | None] = {}
 
     # -- small lookups -------------------------------------------------------------------
     def resource_type_of(self, node_id: str) -> str:
@@ -249,7 +251,7 @@ class Catalog:
         by_project: dict[str, int] = defaultdict(int)
         for node_id in wanted:
             by_project[self.project_of(node_id)] += 1
-        nearest = sorted(wanted, key=lambda n: (wanted[n], self.label_of(n)))[:RELATED_SHOWN]
+        nearest = heapq.nsmallest(RELATED_SHOWN, wanted, key=lambda n: (wanted[n], self.label_of(n)))
         return RelatedSummary(len(wanted), dict(sorted(by_project.items())),
                               [self.ref(n, sign * wanted[n]) for n in nearest])
 
@@ -409,6 +411,11 @@ class Catalog:
 
     # -- projects --------------------------------------------------------------------------
     def run_view(self, project: str) -> RunView | None:
+        if project not in self._run_views:
+            self._run_views[project] = self._run_view(project)
+        return self._run_views[project]
+
+    def _run_view(self, project: str) -> RunView | None:
         state = self.graph.projects.get(project)
         if state is None or state.run is None:
             return None

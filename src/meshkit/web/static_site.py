@@ -32,7 +32,7 @@ from meshkit.web.pages import PageRenderer, search_index_payload
 from meshkit.web.render import Links, embed_json, file_name
 
 MARKER = "catalog.json"
-PARALLEL_THRESHOLD = 1500      # below this many pages, forking costs more than it saves
+PARALLEL_THRESHOLD = 300       # below this many resources, forking costs more than it saves
 
 
 @dataclass

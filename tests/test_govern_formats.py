@@ -117,3 +117,16 @@ def test_text_report_groups_by_project_and_summarises(report):
     last = text.splitlines()[-1]
     assert "failed" in last and f"{report.count('error')} error(s)" in last
     assert "1 covered by exceptions" in last and "2 already in the baseline" in last
+
+
+def test_text_report_names_each_project_once():
+    a = ProjectBuilder("analytics")
+    a.model("orders", access="public", description="")            # an error and warnings
+    f = ProjectBuilder("finance")
+    f.model("revenue", access="public", description="")
+    view = view_of(a, f, today=date(2026, 1, 15))
+    result = check(view, PolicySet.from_policies(Policy("mesh")), CheckOptions())
+    report = Report("check", result.findings, [], result.today, {})
+    lines = click.unstyle(render(report, "text")).splitlines()
+    headers = [line for line in lines if line and not line.startswith(" ")][:-1]
+    assert headers == ["analytics", "finance"]

@@ -57,7 +57,7 @@ def check(view: MeshView, policies: PolicySet, options: CheckOptions = CheckOpti
             continue
         ran.append(rule)
         run.rule(rule)
-    findings = sorted(run.findings, key=lambda f: (-SEVERITIES.index(f.severity), f.project or "",
+    findings = sorted(run.findings, key=lambda f: (f.project or "", -SEVERITIES.index(f.severity),
                                                    f.rule, f.name, f.key))
     return CheckResult(findings, ran, view.today, sorted(view.projects), run.excepted, run.known)
 

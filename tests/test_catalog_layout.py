@@ -77,3 +77,17 @@ def test_ten_thousand_nodes_lay_out():
     nodes, edges = _random_dag(10_000, seed=3)
     layout = layered_layout(nodes, edges)
     assert len(layout.positions) == 10_000
+
+
+def test_force_layout_for_cyclic_project_graphs_keeps_boxes_apart():
+    from meshkit.catalog.layout import force_layout
+
+    names = [f"p{i}" for i in range(30)]
+    rng = random.Random(5)
+    edges = [(rng.choice(names), rng.choice(names)) for _ in range(90)]
+    positions = force_layout(names, edges)
+    assert positions == force_layout(names, edges), "deterministic"
+    points = list(positions.values())
+    for i, (x1, y1) in enumerate(points):
+        for x2, y2 in points[i + 1:]:
+            assert abs(x1 - x2) >= 209 or abs(y1 - y2) >= 89, "project boxes overlap"

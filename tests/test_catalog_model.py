@@ -93,6 +93,9 @@ def test_overview_counts_and_bidirectional_project_edges():
     assert edges[("ledger", "billing")] == (1, False)            # never published
     graph = catalog.project_graph()
     assert {n["id"]: n["published"] for n in graph.nodes}["ledger"] is False
+    assert {(e["source"], e["target"]): e["bidirectional"] for e in graph.edges}[("billing", "sales")]
+    spots = {(n["x"], n["y"]) for n in graph.nodes}
+    assert len(spots) == len(graph.nodes)
 
 
 def test_project_page_lists_owners_users_and_upstreams():

@@ -283,3 +283,85 @@ def _pack(desired: list[float], gap: float) -> list[float]:
     shift = (sum(desired) - sum(placed)) / len(placed)
     return [p + shift for p in placed]
 
+
+
+def force_layout(nodes: Sequence[Node], edges: Iterable[tuple[Node, Node]], *,
+                 spacing: float = 230.0, iterations: int = 300) -> dict[Node, tuple[float, float]]:
+    """A force-directed (Fruchterman–Reingold) layout for small graphs with cycles, such
+    as the project graph of a mesh with bidirectional dependencies, where layers would
+    stretch the loops into a long strip. Deterministic: nodes start on a circle in the
+    given order. Positions are scaled so that a node's nearest neighbour is typically
+    `spacing` away, then nodes whose boxes overlap are pushed apart."""
+    import math
+
+    ids = list(dict.fromkeys(nodes))
+    count = len(ids)
+    if count == 0:
+        return {}
+    if count == 1:
+        return {ids[0]: (0.0, 0.0)}
+    index = {n: i for i, n in enumerate(ids)}
+    links = {(min(index[a], index[b]), max(index[a], index[b])) for a, b in edges
+             if a in index and b in index and a != b}
+    radius = 1.0
+    xs = [radius * math.cos(2 * math.pi * i / count) for i in range(count)]
+    ys = [radius * math.sin(2 * math.pi * i / count) for i in range(count)]
+    ideal = math.sqrt(4.0 / count)               # the area is about 2 × 2
+    temperature = 0.2
+    for step in range(iterations):
+        dx = [0.0] * count
+        dy = [0.0] * count
+        for i in range(count):
+            for j in range(i + 1, count):
+                ddx, ddy = xs[i] - xs[j], ys[i] - ys[j]
+                distance = max(math.hypot(ddx, ddy), 1e-6)
+                push = ideal * ideal / distance
+                dx[i] += ddx / distance * push
+                dy[i] += ddy / distance * push
+                dx[j] -= ddx / distance * push
+                dy[j] -= ddy / distance * push
+        for i, j in links:
+            ddx, ddy = xs[i] - xs[j], ys[i] - ys[j]
+            distance = max(math.hypot(ddx, ddy), 1e-6)
+            pull = distance * distance / ideal
+            dx[i] -= ddx / distance * pull
+            dy[i] -= ddy / distance * pull
+            dx[j] += ddx / distance * pull
+            dy[j] += ddy / distance * pull
+        for i in range(count):
+            # A weak pull to the middle keeps unconnected projects from drifting away.
+            dx[i] -= xs[i] * 0.05 * ideal
+            dy[i] -= ys[i] * 0.05 * ideal
+            length = max(math.hypot(dx[i], dy[i]), 1e-9)
+            move = min(length, temperature)
+            xs[i] += dx[i] / length * move
+            ys[i] += dy[i] / length * move
+        temperature = max(0.002, temperature * 0.985)
+    nearest = sorted(min(math.hypot(xs[i] - xs[j], ys[i] - ys[j]) for j in range(count) if j != i)
+                     for i in range(count))
+    scale = spacing / max(nearest[len(nearest) // 2], 1e-6)
+    xs = [x * scale * 1.3 for x in xs]            # wide rather than tall: screens are
+    ys = [y * scale for y in ys]
+    # Then push apart any two nodes whose boxes would overlap.
+    half_w, half_h = 105.0, 45.0
+    for _ in range(60):
+        moved = False
+        for i in range(count):
+            for j in range(i + 1, count):
+                ox = 2 * half_w - abs(xs[i] - xs[j])
+                oy = 2 * half_h - abs(ys[i] - ys[j])
+                if ox > 0 and oy > 0:
+                    moved = True
+                    if ox < oy:
+                        shift = ox / 2 + 1
+                        sign = 1 if xs[i] >= xs[j] else -1
+                        xs[i] += sign * shift
+                        xs[j] -= sign * shift
+                    else:
+                        shift = oy / 2 + 1
+                        sign = 1 if ys[i] >= ys[j] else -1
+                        ys[i] += sign * shift
+                        ys[j] -= sign * shift
+        if not moved:
+            break
+    return {n: (round(xs[i], 1), round(ys[i], 1)) for n, i in index.items()}

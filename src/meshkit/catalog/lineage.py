@@ -13,7 +13,7 @@ from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
-from meshkit.catalog.layout import layered_layout
+from meshkit.catalog.layout import force_layout, layered_layout
 
 if TYPE_CHECKING:
     from meshkit.catalog.model import Catalog
@@ -252,10 +252,15 @@ def project_graph(catalog: "Catalog") -> ProjectGraph:
     counts = catalog.project_edge_counts()
     names = catalog.project_names
     extra = sorted({p for pair in counts for p in pair} - set(names))
-    layout = layered_layout([*names, *extra], list(counts), layer_gap=260.0, row_gap=110.0)
+    everyone = [*names, *extra]
+    layout = layered_layout(everyone, list(counts), layer_gap=260.0, row_gap=110.0)
+    positions = layout.positions
+    if layout.reversed_edges and len(everyone) <= 300:
+        # Bidirectional dependencies: layers would string the loops out in a long line.
+        positions = force_layout(everyone, list(counts))
     nodes = []
-    for name in [*names, *extra]:
-        x, y = layout.positions.get(name, (0.0, 0.0))
+    for name in everyone:
+        x, y = positions.get(name, (0.0, 0.0))
         summary = catalog.project_summary(name) if name in catalog.graph.projects else None
         nodes.append({"id": name, "label": name, "x": round(x, 1), "y": round(y, 1),
                       "color": project_color(catalog, name),

@@ -86,3 +86,64 @@ def built_mesh(tmp_path, built_mesh_template) -> Path:
     mesh = tmp_path / "jaffle-mesh"
     shutil.copytree(built_mesh_template, mesh)  # dbt_packages links become real copies
     return mesh
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> dict[str, str]:
+    """The PostgreSQL server of `scripts/postgres-start.sh` (MESHKIT_PG_* variables).
+
+    Skipped when none is configured, unless MESHKIT_REQUIRE_POSTGRES=1 (CI), which turns a
+    missing server into a failure.
+    """
+    import psycopg2
+
+    settings = {name: os.environ.get(name, "") for name in
+                ("MESHKIT_PG_HOST", "MESHKIT_PG_PORT", "MESHKIT_PG_USER", "MESHKIT_PG_PASSWORD")}
+    try:
+        if not settings["MESHKIT_PG_HOST"]:
+            raise OSError("MESHKIT_PG_HOST is not set")
+        psycopg2.connect(host=settings["MESHKIT_PG_HOST"], port=settings["MESHKIT_PG_PORT"],
+                         user=settings["MESHKIT_PG_USER"], password=settings["MESHKIT_PG_PASSWORD"],
+                         dbname="postgres", connect_timeout=5).close()
+    except (OSError, psycopg2.Error) as exc:
+        if os.environ.get("MESHKIT_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required but unreachable: {exc}")
+        pytest.skip(f"no PostgreSQL server ({exc}); start one with scripts/postgres-start.sh")
+    return settings
+
+
+@pytest.fixture
+def pg_database(postgres_server, monkeypatch) -> str:
+    """A fresh database for one test; MESHKIT_PG_DBNAME points at it."""
+    import secrets
+
+    import psycopg2
+
+    name = f"meshkit_{secrets.token_hex(4)}"
+    con = psycopg2.connect(host=postgres_server["MESHKIT_PG_HOST"],
+                           port=postgres_server["MESHKIT_PG_PORT"],
+                           user=postgres_server["MESHKIT_PG_USER"],
+                           password=postgres_server["MESHKIT_PG_PASSWORD"], dbname="postgres")
+    con.autocommit = True
+    con.cursor().execute(f"create database {name}")
+    monkeypatch.setenv("MESHKIT_PG_DBNAME", name)
+    yield name
+    con.cursor().execute(f"drop database if exists {name} with (force)")
+    con.close()
+
+
+def pg_query(sql: str) -> list[tuple]:
+    """Run a query in the current test's database."""
+    import psycopg2
+
+    con = psycopg2.connect(host=os.environ["MESHKIT_PG_HOST"], port=os.environ["MESHKIT_PG_PORT"],
+                           user=os.environ["MESHKIT_PG_USER"],
+                           password=os.environ.get("MESHKIT_PG_PASSWORD", ""),
+                           dbname=os.environ["MESHKIT_PG_DBNAME"])
+    try:
+        with con.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        con.commit()
+        con.close()

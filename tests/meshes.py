@@ -8,12 +8,13 @@ from pathlib import Path
 
 def write_mesh(root: Path, projects: dict[str, dict[str, str]],
                public: dict[str, list[str]] | None = None,
-               extra_yaml: dict[str, str] | None = None) -> Path:
-    """A DuckDB mesh: `projects` maps project → {model name: SQL}.
+               extra_yaml: dict[str, str] | None = None, adapter: str = "duckdb") -> Path:
+    """A mesh: `projects` maps project → {model name: SQL}.
 
-    Every project writes warehouse/<project>.duckdb and attaches the files of the projects
-    it refs read-only; `dependencies.yml` lists them. Models named in `public` get
-    `access: public`. Returns the mesh folder (with mesh.yml).
+    On DuckDB every project writes warehouse/<project>.duckdb and attaches the files of the
+    projects it refs read-only; on PostgreSQL (MESHKIT_PG_* variables) every project builds
+    into its own schema of one database. `dependencies.yml` lists the projects each refs.
+    Models named in `public` get `access: public`. Returns the mesh folder (with mesh.yml).
     """
     public = public or {}
     (root / "warehouse").mkdir(parents=True, exist_ok=True)
@@ -30,18 +31,7 @@ def write_mesh(root: Path, projects: dict[str, dict[str, str]],
               {project}:
                 +materialized: table
         """))
-        attach = "".join(f"\n        - path: ../warehouse/{u}.duckdb\n          read_only: true"
-                         for u in upstream)
-        (folder / "profiles.yml").write_text(textwrap.dedent(f"""\
-            {project}:
-              target: prod
-              outputs:
-                prod:
-                  type: duckdb
-                  path: ../warehouse/{project}.duckdb
-                  schema: main
-                  threads: 2
-                  attach:""") + (attach or " []") + "\n")
+        (folder / "profiles.yml").write_text(_profile(project, upstream, adapter))
         if upstream:
             (folder / "dependencies.yml").write_text(
                 "projects:\n" + "".join(f"  - name: {u}\n" for u in upstream))
@@ -56,12 +46,42 @@ def write_mesh(root: Path, projects: dict[str, dict[str, str]],
     return root
 
 
+def _profile(project: str, upstream: list[str], adapter: str) -> str:
+    if adapter == "postgres":
+        return textwrap.dedent(f"""\
+            {project}:
+              target: prod
+              outputs:
+                prod:
+                  type: postgres
+                  host: "{{{{ env_var('MESHKIT_PG_HOST') }}}}"
+                  port: "{{{{ env_var('MESHKIT_PG_PORT') | as_number }}}}"
+                  user: "{{{{ env_var('MESHKIT_PG_USER') }}}}"
+                  password: "{{{{ env_var('MESHKIT_PG_PASSWORD', '') }}}}"
+                  dbname: "{{{{ env_var('MESHKIT_PG_DBNAME') }}}}"
+                  schema: {project}
+                  threads: 2
+            """)
+    attach = "".join(f"\n        - path: ../warehouse/{u}.duckdb\n          read_only: true"
+                     for u in upstream)
+    return textwrap.dedent(f"""\
+        {project}:
+          target: prod
+          outputs:
+            prod:
+              type: duckdb
+              path: ../warehouse/{project}.duckdb
+              schema: main
+              threads: 2
+              attach:""") + (attach or " []") + "\n"
+
+
 # Three projects that depend on each other in both directions, without a model cycle:
 #   alpha.a_base → beta.b_mid → alpha.a_top → gamma.g_top
 #   alpha.a_base → gamma.g_mid → beta.b_top
 TRIANGLE = {
     "alpha": {
-        "a_base": "select range as id, range * 10 as amount from range(1, 6)",
+        "a_base": " union all ".join(f"select {i} as id, {i * 10} as amount" for i in range(1, 6)),
         "a_top": "select id, amount + 1 as amount from {{ ref('beta', 'b_mid') }}",
     },
     "beta": {

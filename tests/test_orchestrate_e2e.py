@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import meshkit_json, run, statuses
+from conftest import meshkit_json, pg_query, run, statuses
 from meshes import TRIANGLE, TRIANGLE_PUBLIC, write_mesh
 
 pytestmark = pytest.mark.e2e
@@ -29,8 +29,11 @@ def _value(mesh: Path, project: str, sql: str):
         con.close()
 
 
-def test_bidirectional_projects_build_in_waves(tmp_path):
-    mesh = write_mesh(tmp_path / "tri", TRIANGLE, TRIANGLE_PUBLIC)
+@pytest.mark.parametrize("adapter", ["duckdb", "postgres"])
+def test_bidirectional_projects_build_in_waves(tmp_path, adapter, request):
+    if adapter == "postgres":
+        request.getfixturevalue("pg_database")
+    mesh = write_mesh(tmp_path / "tri", TRIANGLE, TRIANGLE_PUBLIC, adapter=adapter)
     plan = meshkit_json(["plan"], cwd=mesh)
     waves = [{unit["project"]: sorted(unit["nodes"]) for unit in wave} for wave in plan["waves"]]
     assert waves == [
@@ -43,9 +46,12 @@ def test_bidirectional_projects_build_in_waves(tmp_path):
     assert report["status"] == "success"
     assert set(statuses(report).values()) == {"success"}
     # a_base: amounts 10..50; b_mid doubles; a_top adds 1; g_mid adds 100.
-    assert _value(mesh, "beta", "select total from main.b_top") == [(650,)]
-    assert _value(mesh, "gamma", "select n, total from main.g_top") == [(5, 305)]
+    query = (lambda project, sql: pg_query(sql.replace("main.", f"{project}."))) \
+        if adapter == "postgres" else (lambda project, sql: _value(mesh, project, sql))
+    assert query("beta", "select total from main.b_top") == [(650,)]
+    assert query("gamma", "select n, total from main.g_top") == [(5, 305)]
     assert set(report["published"]) == {"alpha", "beta", "gamma"}
+    assert meshkit_json(["build"], cwd=mesh)["status"] == "noop"
 
 
 def test_model_cycle_across_projects_is_refused_with_path(tmp_path):

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -95,6 +96,8 @@ class History:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
+        # One connection shared by the executor's threads: a transaction at a time.
+        self._lock = threading.RLock()
         self.db.execute("pragma journal_mode=wal")
         self.db.execute("pragma busy_timeout=30000")
         self.db.executescript(_SCHEMA)
@@ -105,14 +108,18 @@ class History:
     def close(self) -> None:
         self.db.close()
 
+    def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self.db.execute(sql, params).fetchall()
+
     def _tx(self) -> "_Transaction":
-        return _Transaction(self.db)
+        return _Transaction(self.db, self._lock)
 
     # -- runs ------------------------------------------------------------------------------
     def mark_interrupted(self) -> list[int]:
         """Runs left "running" by a process that no longer exists were interrupted."""
         host = os.uname().nodename
-        stale = [row["id"] for row in self.db.execute(
+        stale = [row["id"] for row in self._read(
             "select id, pid, host from runs where status = 'running'")
             if row["host"] == host and not _alive(row["pid"])]
         with self._tx():
@@ -164,22 +171,22 @@ class History:
                             (returncode, time.time(), log, invocation_id))
 
     def runs(self, limit: int = 20) -> list[sqlite3.Row]:
-        return self.db.execute("select * from runs order by id desc limit ?", (limit,)).fetchall()
+        return self._read("select * from runs order by id desc limit ?", (limit,))
 
     def run(self, run_id: int) -> sqlite3.Row | None:
-        return self.db.execute("select * from runs where id = ?", (run_id,)).fetchone()
+        rows = self._read("select * from runs where id = ?", (run_id,))
+        return rows[0] if rows else None
 
     def run_nodes(self, run_id: int) -> list[sqlite3.Row]:
-        return self.db.execute("select * from run_nodes where run_id = ? order by project, unique_id",
-                               (run_id,)).fetchall()
+        return self._read("select * from run_nodes where run_id = ? order by project, unique_id",
+                          (run_id,))
 
     def invocations(self, run_id: int) -> list[sqlite3.Row]:
-        return self.db.execute("select * from invocations where run_id = ? order by id",
-                               (run_id,)).fetchall()
+        return self._read("select * from invocations where run_id = ? order by id", (run_id,))
 
     # -- model state -----------------------------------------------------------------------
     def model_states(self, environment: str) -> dict[str, ModelState]:
-        rows = self.db.execute("select * from model_state where environment = ?", (environment,))
+        rows = self._read("select * from model_state where environment = ?", (environment,))
         return {row["unique_id"]: ModelState(row["unique_id"], row["project"], row["fingerprint"],
                                              row["built_at"], row["run_id"], row["status"],
                                              bool(row["tests_passed"]), json.loads(row["sources_seen"]))
@@ -200,8 +207,9 @@ class History:
 
     # -- parse cache -----------------------------------------------------------------------
     def cached_parse(self, project: str, environment: str, key: str) -> Path | None:
-        row = self.db.execute("select key, manifest_path from parse_cache where project = ? and "
-                              "environment = ?", (project, environment)).fetchone()
+        rows = self._read("select key, manifest_path from parse_cache where project = ? and "
+                          "environment = ?", (project, environment))
+        row = rows[0] if rows else None
         if row and row["key"] == key and Path(row["manifest_path"]).is_file():
             return Path(row["manifest_path"])
         return None
@@ -213,14 +221,22 @@ class History:
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
+        self.db, self.lock = db, lock
 
     def __enter__(self) -> None:
-        self.db.execute("begin immediate")
+        self.lock.acquire()
+        try:
+            self.db.execute("begin immediate")
+        except BaseException:
+            self.lock.release()
+            raise
 
     def __exit__(self, kind, value, traceback) -> None:
-        self.db.execute("commit" if kind is None else "rollback")
+        try:
+            self.db.execute("commit" if kind is None else "rollback")
+        finally:
+            self.lock.release()
 
 
 def _alive(pid: int | None) -> bool:
@@ -233,8 +249,3 @@ def _alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def iter_rows(rows) -> Iterator[dict]:
-    for row in rows:
-        yield dict(row)

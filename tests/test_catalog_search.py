@@ -78,8 +78,10 @@ def test_filters_and_browsing_without_a_query():
 
 
 def test_facets_count_matches_before_filtering():
-    results = _index().search("payment", SearchFilters.of(projects=["analytics"]))
+    results = _index().search("payment", SearchFilters.of(projects=["analytics"]), facets=True)
     assert results.facets["project"] == {"finance": 3, "analytics": 1}
+    assert results.facets["access"] == {"protected": 3} and results.total == 1
+    assert _index().search("payment").facets == {}
 
 
 def test_paging():

@@ -585,8 +585,8 @@ class Catalog:
         return self._search
 
     def search(self, query: str, filters: SearchFilters | None = None, limit: int = 50,
-               offset: int = 0) -> SearchResults:
-        return self.search_index.search(query, filters, limit, offset)
+               offset: int = 0, facets: bool = False) -> SearchResults:
+        return self.search_index.search(query, filters, limit, offset, facets)
 
     def facets(self) -> dict[str, list[str]]:
         """The values the filter menus offer."""

@@ -123,7 +123,9 @@ class SearchIndex:
         self._text: list[str] = []
         for index, doc in enumerate(self.docs):
             self._add(index, doc)
-        self._vocabulary = sorted(self._postings)
+        # Prefixes expand over simple words only: a compound token (`customer_id`, a whole
+        # name) is also indexed by its parts, so expanding its first part finds it too.
+        self._vocabulary = sorted(t for t in self._postings if t.isalnum())
         # Per-document columns for ranking and facets without touching the documents.
         self._labels = [doc.label for doc in self.docs]
         self._static = [(3.0 if doc.resource_type == "model" else 0.0)
@@ -208,14 +210,17 @@ class SearchIndex:
         return found
 
     def search(self, query: str, filters: SearchFilters | None = None, limit: int = 50,
-               offset: int = 0) -> SearchResults:
+               offset: int = 0, facets: bool = False) -> SearchResults:
+        """Ranked hits; `facets=True` also counts the matches per project, type, access and
+        materialization (before the filters), which costs a pass over every match."""
         filters = filters or SearchFilters()
         include, exclude, phrases, excluded_phrases = _parse(query, self._postings)
         per_term = [self._term_matches(term) for term in include]
         scores: dict[int, float]
+        static = self._static
         if per_term:
             ordered = sorted(per_term, key=len)          # intersect from the rarest term
-            scores = {i: w for i, (w, _) in ordered[0].items()}
+            scores = {i: w + static[i] for i, (w, _) in ordered[0].items()}
             for hits in ordered[1:]:
                 scores = {i: s + hits[i][0] for i, s in scores.items() if i in hits}
         else:                                  # no positive terms: browse (phrases or filters)
@@ -229,18 +234,21 @@ class SearchIndex:
             scores = {i: s for i, s in scores.items() if phrase not in self._text[i]}
 
         ids = list(scores)
-        facets = {facet: {k: n for k, n in Counter(map(column.__getitem__, ids)).items() if k}
-                  for facet, column in self._facet_columns.items()}
+        counts: dict[str, dict[str, int]] = {}
+        if facets:
+            counts = {facet: {k: n for k, n in Counter(map(column.__getitem__, ids)).items() if k}
+                      for facet, column in self._facet_columns.items()}
         if any((filters.projects, filters.types, filters.access, filters.materialized,
                 filters.tags, filters.groups)):
             ids = [i for i in ids if filters.accepts(self.docs[i])]
         if include:
-            exact = set(self._by_name.get(query.strip().lower(), ()))
-            static = self._static
-            for i in ids:
-                scores[i] += static[i] + (NAME_EXACT if i in exact else 0.0)
+            for i in self._by_name.get(query.strip().lower(), ()):
+                if i in scores:
+                    scores[i] += NAME_EXACT
         labels = self._labels
-        top = heapq.nsmallest(offset + limit, ((-scores[i], labels[i], i) for i in ids))
+        # The best by score (ties by position), then ordered by score and label.
+        best = heapq.nlargest(offset + limit, ids, key=scores.__getitem__)
+        top = sorted(((-scores[i], labels[i], i) for i in best))
         hits = []
         for negative, _, i in top[offset:]:
             doc = self.docs[i]
@@ -252,7 +260,7 @@ class SearchIndex:
             hits.append(SearchHit(doc.id, doc.name, doc.label, doc.project, doc.resource_type,
                                   doc.access, doc.materialized, round(-negative, 2), matched,
                                   _snippet(doc, include), doc.version, doc.tags))
-        return SearchResults(query, len(ids), hits, facets)
+        return SearchResults(query, len(ids), hits, counts)
 
 
 def _parse(query: str, vocabulary: dict | None = None) -> tuple[list[str], list[str], list[str], list[str]]:

@@ -6,7 +6,7 @@ Pages                               API (JSON)
 /nodes/{id}         model, source…  /api/projects[/{name}]
 /lineage/{id}       lineage         /api/nodes/{id}
 /search?q=…         search          /api/lineage/{id}?up=&down=&project=&access=&materialized=&group=&tag=
-                                    /api/search?q=&projects=&types=&access=&materialized=&groups=&tags=
+                                    /api/search?q=&projects=&types=&access=&materialized=&groups=&tags=&facets=1
                                     POST /api/refresh   reload now (bearer token)
 """
 
@@ -143,7 +143,8 @@ def catalog_routes(ctx) -> list[BaseRoute]:
 
     def api_search(request: Request) -> Response:
         query, filters, limit, offset = _search_args(request)
-        return JSONResponse(asdict(ctx.source.catalog.search(query, filters, limit, offset)))
+        facets = request.query_params.get("facets", "") not in ("", "0", "false")
+        return JSONResponse(asdict(ctx.source.catalog.search(query, filters, limit, offset, facets)))
 
     def api_refresh(request: Request) -> Response:
         changed = ctx.source.refresh()

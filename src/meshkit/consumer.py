@@ -123,7 +123,8 @@ def scan_cross_refs(project_dir: Path) -> list[CrossRef]:
 def check_cross_refs(refs: list[CrossRef], consumer: str, declared: list[str],
                      upstreams: list[Upstream], mesh: Mesh, store: Store, project_dir: Path) -> None:
     """Refuse refs to non-public models and to projects missing from dependencies.yml."""
-    by_project = {u.project: u for u in upstreams}
+    restricted_of = {u.project: u.interface.restricted_by_name() for u in upstreams}
+    public_of = {u.project: u.interface.public_names() for u in upstreams}
     for ref in refs:
         where = dict(file=_relative(ref.file, project_dir.parent), line=ref.line)
         if ref.project == consumer:
@@ -135,14 +136,13 @@ def check_cross_refs(refs: list[CrossRef], consumer: str, declared: list[str],
                     f"'{ref.project}' is not declared in {consumer}/dependencies.yml", **where,
                     hint=f"add it under `projects:` in dependencies.yml:  - name: {ref.project}")
             continue
-        upstream = by_project.get(ref.project)
-        if upstream is None:
+        if ref.project not in restricted_of:
             continue
-        restricted = upstream.interface.restricted_by_name().get(ref.model)
-        if restricted and ref.model not in upstream.interface.public_names():
+        restricted = restricted_of[ref.project].get(ref.model)
+        if restricted and ref.model not in public_of[ref.project]:
             scope = (f"private to the '{restricted.group}' group" if restricted.access == "private"
                      else f"protected to project '{ref.project}'")
-            public = sorted(upstream.interface.public_names())
+            public = sorted(public_of[ref.project])
             raise MeshError(
                 f"'{ref.consumer}' refs {ref.project}.{ref.model}, which is {scope}; only public "
                 f"models can be referenced from another project", **where,

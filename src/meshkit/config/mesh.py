@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from meshkit.config.jobs import parse_jobs
 from meshkit.config.yamlfile import convert, line_of, read_yaml
 from meshkit.errors import MeshError
 
@@ -36,6 +37,7 @@ class _MeshSpec(msgspec.Struct, forbid_unknown_fields=True):
     environments: dict[str, Any] | None = None
     default_environment: str | None = None
     governance: dict[str, Any] | None = None
+    jobs: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class Mesh:
     projects: dict[str, Project] = field(default_factory=dict)
     # The `governance:` mapping as read (with line numbers); meshkit.config.policy parses it.
     policy_doc: Any = field(default=None, compare=False, repr=False)
+    # The `jobs:` mapping, validated by meshkit.config.jobs (job name → Job).
+    jobs: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def root(self) -> Path:
@@ -129,9 +133,11 @@ def load_mesh(path: Path | None = None) -> Mesh:
                         file=file, line=line_of(doc, "$.default_environment"))
     projects = {name: _project(name, entry, spec, doc, file, environments)
                 for name, entry in spec.projects.items()}
+    jobs = parse_jobs(doc.get("jobs"), doc=doc, file=file, environments=environments,
+                      default_environment=default, projects=projects)
     return Mesh(name=spec.name, file=file, store_url=_store_url(spec.store, file.parent),
                 environments=environments, default_environment=default, projects=projects,
-                policy_doc=doc.get("governance"))
+                policy_doc=doc.get("governance"), jobs=jobs)
 
 
 def _environments(spec: _MeshSpec, doc: dict, file: Path) -> dict[str, Environment]:

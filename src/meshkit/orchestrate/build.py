@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from meshkit.config import Mesh
@@ -34,6 +35,11 @@ class BuildOptions:
     full_refresh: bool = False       # pass --full-refresh to dbt
     workers: int = 2
     verify_relations: bool = False   # ask the warehouse whether reused models' relations exist
+    generate_docs: bool = False      # run `dbt docs generate` before publishing each project
+    threads: int | None = None       # dbt --threads (default: the profile's)
+    kind: str = "build"              # runs.kind: build, or job for a job's build
+    command: str | None = None       # runs.command (default: this process's command line)
+    before_publish: Callable[[str, Path], None] | None = None  # (project, target dir) hook
 
 
 @dataclass
@@ -137,13 +143,18 @@ def build_mesh(mesh: Mesh, options: BuildOptions, on_line: Echo | None = None,
         if dry_run:
             return report
         env = mesh.environment(options.env)
-        report.run_id = history.start_run(env.name, shlex.join(["meshkit", *sys.argv[1:]]))
+        report.run_id = history.start_run(env.name, options.command or shlex.join(
+            ["meshkit", *sys.argv[1:]]), kind=options.kind)
         history.record_decisions(report.run_id, [
             (uid, d.project, "rebuild" if d.rebuild else "reuse", d.reason,
              None if d.rebuild else "reused") for uid, d in plan.decisions.items()])
         executor = Executor(mesh, Store(mesh.store_url), history, report.run_id, plan,
-                            ExecutionOptions(options.workers, options.full_refresh,
-                                             dbt_environment(mesh, env), env.target),
+                            ExecutionOptions(workers=options.workers,
+                                             full_refresh=options.full_refresh,
+                                             dbt_env=dbt_environment(mesh, env), target=env.target,
+                                             generate_docs=options.generate_docs,
+                                             threads=options.threads,
+                                             before_publish=options.before_publish),
                             fingerprints, loaded, on_line)
         report.executor = executor
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from meshkit.config import Mesh
@@ -31,6 +32,11 @@ class ExecutionOptions:
     full_refresh: bool = False
     dbt_env: dict[str, str] = field(default_factory=dict)
     target: str = "prod"
+    generate_docs: bool = False      # dbt Cloud's "Generate docs on run": publish catalog.json too
+    threads: int | None = None
+    # Called with (project, target dir) after a unit succeeded, before it is published
+    # (jobs with generate_docs add catalog.json there).
+    before_publish: Callable[[str, Path], None] | None = None
 
 
 @dataclass
@@ -108,6 +114,8 @@ class Executor:
                 *[_selector(self.plan.graph.nodes[uid]) for uid in runnable]]
         if self.options.full_refresh:
             args.append("--full-refresh")
+        if self.options.threads:
+            args += ["--threads", str(self.options.threads)]
         invocation = self.history.start_invocation(self.run_id, unit.project, unit.wave, args)
         echo = (lambda line: self.on_line(unit.project, line)) if self.on_line else None
         started = time.time()
@@ -119,6 +127,14 @@ class Executor:
         self._save_states(unit, runnable, results)
         outcome = UnitOutcome(unit, runnable, result.returncode)
         if result.ok and not any(self.outcomes[uid].status != "success" for uid in runnable):
+            if self.options.generate_docs:
+                # --no-compile keeps this run's manifest and run_results; catalog.json is new.
+                docs = run_dbt(["docs", "generate", "--no-compile", "--target", self.options.target],
+                               project.path, self.options.dbt_env, echo)
+                if not docs.ok:
+                    outcome.error = "`dbt docs generate` failed; published without catalog.json"
+            if self.options.before_publish:
+                self.options.before_publish(unit.project, project.path / "target")
             try:
                 record = publish_artifacts(self.store, project.path / "target", self.plan.environment,
                                            project_dir=project.path)

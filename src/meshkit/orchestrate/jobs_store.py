@@ -1,0 +1,611 @@
+"""The job queue and the record of every job run, in the orchestrator's SQLite database.
+
+The tables live in the same file as the run history (`.meshkit/history.db`, WAL), so a job
+run links to the build run it started. The `job_runs` table *is* the queue: a run is
+inserted `queued` and claimed with one `UPDATE … RETURNING` inside an immediate transaction,
+so two schedulers (or a scheduler and `meshkit jobs run`) can never start the same run, and a
+partial unique index makes two running runs of one job impossible.
+
+Whatever a finished run causes happens in the transaction that records its end: the runs its
+completion triggers are queued, its retry is queued, its notifications are put in an outbox.
+A crash can therefore lose none of them; a process that dies before that transaction leaves
+a `running` run behind, which the scheduler recovers (see meshkit.orchestrate.scheduler).
+
+    queued ──claim──▶ running ──▶ success | error | canceled | interrupted
+       └──▶ skipped (overlap: skip, or superseded by a newer scheduled run) · canceled
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from meshkit.config.jobs import Job
+
+FINISHED = ("success", "error", "canceled", "skipped", "interrupted")
+# What a finished run counts as for completion triggers (dbt Cloud: success, error, canceled).
+TRIGGER_STATUS = {"success": "success", "error": "error", "canceled": "canceled",
+                  "interrupted": "error"}
+
+_SCHEMA = """
+create table if not exists job_runs (
+    id integer primary key autoincrement,
+    job text not null,
+    environment text not null,
+    status text not null,                 -- queued | running | success | error | canceled | skipped | interrupted
+    cause text not null,                  -- manual | api | schedule | trigger | retry
+    reason text not null,                 -- why it was queued, in words
+    dedupe_key text unique,               -- schedule:<job>:<time>, trigger:<job>:<run>, retry:<run>
+    attempt integer not null default 1,
+    retry_of integer,
+    upstream text not null default '[]',  -- JSON: the job runs whose completion queued it
+    scheduled_for text,
+    queued_at real not null,
+    started_at real,
+    finished_at real,
+    pid integer,                          -- the process running it
+    pid_token text,                       -- that process's start time, against pid reuse
+    host text,
+    isolated integer not null default 0,  -- 1: pid is a worker of its own (may be killed)
+    cancel_requested integer not null default 0,
+    build_run_id integer,                 -- runs.id of the build it started
+    failure text,                         -- timeout | interrupted | freshness | build | …
+    message text,
+    summary text not null default '{}'    -- JSON: steps, node counts, failed models
+);
+create index if not exists job_runs_by_job on job_runs (job, id);
+create index if not exists job_runs_by_status on job_runs (status, id);
+create unique index if not exists job_runs_one_running on job_runs (job) where status = 'running';
+create table if not exists job_trigger_state (
+    job text not null,                    -- the downstream job
+    upstream text not null,
+    run_id integer not null,              -- the upstream's latest completion since the last firing
+    status text not null,
+    at real not null,
+    primary key (job, upstream)
+);
+create table if not exists job_schedules (
+    job text primary key,
+    cron text not null,
+    timezone text not null,
+    last_fired real not null              -- the last schedule time handled (epoch seconds)
+);
+create table if not exists job_events (
+    id integer primary key autoincrement,
+    at real not null,
+    job text,
+    run_id integer,
+    event text not null,
+    detail text not null
+);
+create table if not exists job_notifications (
+    id integer primary key autoincrement,
+    run_id integer not null,
+    channel text not null,                -- email | webhook
+    recipient text not null,
+    payload text not null,                -- JSON
+    status text not null,                 -- pending | sending | sent | failed
+    attempts integer not null default 0,
+    claimed_at real,
+    sent_at real,
+    error text,
+    unique (run_id, channel, recipient)
+);
+create table if not exists job_schedulers (
+    host text not null,
+    pid integer not null,
+    started_at real not null,
+    heartbeat real not null,
+    primary key (host, pid)
+);
+"""
+
+
+@dataclass
+class JobRun:
+    id: int
+    job: str
+    environment: str
+    status: str
+    cause: str
+    reason: str
+    attempt: int = 1
+    retry_of: int | None = None
+    upstream: list[int] = field(default_factory=list)
+    scheduled_for: str | None = None
+    queued_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    pid: int | None = None
+    pid_token: str | None = None
+    host: str | None = None
+    isolated: bool = False
+    cancel_requested: bool = False
+    build_run_id: int | None = None
+    failure: str | None = None
+    message: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    dedupe_key: str | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "JobRun":
+        data = dict(row)
+        data["upstream"] = json.loads(data["upstream"] or "[]")
+        data["summary"] = json.loads(data["summary"] or "{}")
+        data["isolated"] = bool(data["isolated"])
+        data["cancel_requested"] = bool(data["cancel_requested"])
+        return cls(**data)
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.finished_at or time.time()) - self.started_at
+
+    @property
+    def build_command(self) -> str:
+        """The `runs.command` of the build this job run starts (how the two are linked)."""
+        return f"meshkit job {self.job} (job run {self.id})"
+
+    def to_json(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k not in ("pid_token", "dedupe_key")}
+        data["seconds"] = round(self.seconds, 3) if self.seconds is not None else None
+        return data
+
+
+@dataclass
+class Completion:
+    """What recording a run's end caused."""
+
+    run: JobRun
+    retry: JobRun | None = None
+    triggered: list[JobRun] = field(default_factory=list)
+
+
+@dataclass
+class Claim:
+    outcome: str                 # running | skipped | blocked | gone
+    run: JobRun | None = None
+    blocking: int | None = None  # the running run of the same job
+
+
+def utc_iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class JobStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self.db.execute("pragma busy_timeout=60000")
+        self.db.execute("pragma journal_mode=wal")
+        with self._tx():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self.db.execute(statement)
+
+    @classmethod
+    def for_mesh(cls, mesh) -> "JobStore":
+        return cls(mesh.state_dir / "history.db")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "JobStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _tx(self) -> "_Transaction":
+        return _Transaction(self.db, self._lock)
+
+    def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self.db.execute(sql, params).fetchall()
+
+    def _event(self, job: str | None, run_id: int | None, event: str, detail: str,
+               now: float | None = None) -> None:
+        self.db.execute("insert into job_events (at, job, run_id, event, detail) values (?, ?, ?, ?, ?)",
+                        (now or time.time(), job, run_id, event, detail))
+
+    def _get(self, run_id: int) -> JobRun | None:
+        row = self.db.execute("select * from job_runs where id = ?", (run_id,)).fetchone()
+        return JobRun.from_row(row) if row else None
+
+    def _insert(self, job: str, environment: str, cause: str, reason: str, now: float, *,
+                dedupe_key: str | None = None, upstream: Iterable[int] = (),
+                scheduled_for: str | None = None, attempt: int = 1,
+                retry_of: int | None = None) -> JobRun | None:
+        row = self.db.execute(
+            "insert into job_runs (job, environment, status, cause, reason, dedupe_key, attempt, "
+            "retry_of, upstream, scheduled_for, queued_at) values (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?) "
+            "on conflict (dedupe_key) do nothing returning *",
+            (job, environment, cause, reason, dedupe_key, attempt, retry_of,
+             json.dumps(list(upstream)), scheduled_for, now)).fetchone()
+        if row is None:
+            return None
+        run = JobRun.from_row(row)
+        self._event(job, run.id, "queued", f"{job} run {run.id} queued: {reason}", now)
+        return run
+
+    # -- the queue -------------------------------------------------------------------------
+    def enqueue(self, job: Job, cause: str, reason: str, *, dedupe_key: str | None = None,
+                upstream: Iterable[int] = (), scheduled_for: str | None = None,
+                now: float | None = None) -> JobRun | None:
+        """Queue a run; None when `dedupe_key` was queued before (the event is not lost twice)."""
+        now = now or time.time()
+        with self._tx():
+            return self._insert(job.name, job.environment, cause, reason, now, dedupe_key=dedupe_key,
+                                upstream=upstream, scheduled_for=scheduled_for)
+
+    def claim(self, run_id: int, overlap: str, *, pid: int, host: str, pid_token: str | None = None,
+              isolated: bool = False, now: float | None = None,
+              conflicts: Callable[[JobRun, list[JobRun]], JobRun | None] | None = None) -> Claim:
+        """Start a queued run unless another run of its job is running (then wait or skip).
+
+        `conflicts(run, running)` may name a running run of another job that this one must
+        wait for (they share a DuckDB file); it is asked inside the claiming transaction.
+        """
+        now = now or time.time()
+        with self._tx():
+            run = self._get(run_id)
+            if run is None or run.status != "queued":
+                return Claim("gone", run)
+            if conflicts is not None:
+                running = [JobRun.from_row(row) for row in self.db.execute(
+                    "select * from job_runs where status = 'running' and job != ?", (run.job,))]
+                blocker = conflicts(run, running)
+                if blocker is not None:
+                    return Claim("blocked", run, blocker.id)
+            busy = self.db.execute("select id from job_runs where job = ? and status = 'running'",
+                                   (run.job,)).fetchone()
+            if busy:
+                if overlap != "skip":
+                    return Claim("blocked", run, busy["id"])
+                message = f"run {busy['id']} of {run.job} was still running (overlap: skip)"
+                self.db.execute("update job_runs set status = 'skipped', finished_at = ?, message = ? "
+                                "where id = ?", (now, message, run_id))
+                self._event(run.job, run_id, "skipped", f"{run.job} run {run_id} skipped: {message}", now)
+                return Claim("skipped", self._get(run_id), busy["id"])
+            row = self.db.execute(
+                "update job_runs set status = 'running', started_at = ?, pid = ?, pid_token = ?, "
+                "host = ?, isolated = ? where id = ? and status = 'queued' and not exists "
+                "(select 1 from job_runs other where other.job = job_runs.job and other.status = 'running') "
+                "returning *", (now, pid, pid_token, host, int(isolated), run_id)).fetchone()
+            if row is None:
+                return Claim("gone", run)
+            self._event(run.job, run_id, "started", f"{run.job} run {run_id} started "
+                                                    f"(attempt {run.attempt}; {run.reason})", now)
+            return Claim("running", JobRun.from_row(row))
+
+    def set_worker(self, run_id: int, pid: int, pid_token: str | None, isolated: bool = True) -> None:
+        with self._tx():
+            self.db.execute("update job_runs set pid = ?, pid_token = ?, isolated = ? "
+                            "where id = ? and status = 'running'",
+                            (pid, pid_token, int(isolated), run_id))
+
+    def complete(self, run_id: int, status: str, jobs: Mapping[str, Job], *,
+                 message: str | None = None, failure: str | None = None,
+                 build_run_id: int | None = None, summary: dict | None = None,
+                 notifications: Callable[[JobRun], list[dict]] | None = None,
+                 now: float | None = None) -> Completion | None:
+        """Record the end of a running run and everything it causes, atomically.
+
+        None when the run was no longer running (someone else recorded its end first).
+        """
+        assert status in FINISHED and status != "skipped"
+        now = now or time.time()
+        with self._tx():
+            run = self._get(run_id)
+            if run is None or run.status != "running":
+                return None
+            return self._finish(run, status, jobs, message=message, failure=failure,
+                                build_run_id=build_run_id, summary=summary,
+                                notifications=notifications, now=now)
+
+    def _finish(self, run: JobRun, status: str, jobs: Mapping[str, Job], *, message, failure,
+                build_run_id, summary, notifications, now: float) -> Completion:
+        merged = {**run.summary, **(summary or {})}
+        self.db.execute(
+            "update job_runs set status = ?, finished_at = ?, message = ?, failure = ?, "
+            "build_run_id = coalesce(?, build_run_id), summary = ? where id = ?",
+            (status, now, message, failure, build_run_id, json.dumps(merged), run.id))
+        run = self._get(run.id)
+        assert run is not None
+        took = f" in {run.seconds:.1f} s" if run.started_at else ""
+        self._event(run.job, run.id, "finished", f"{run.job} run {run.id} {status}{took}"
+                                                 + (f": {message}" if message else ""), now)
+        completion = Completion(run)
+        job = jobs.get(run.job)
+        completion.retry = self._retry(run, job, now) if job else None
+        if completion.retry is None:
+            completion.triggered = self._fire_triggers(run, jobs, now)
+            for note in notifications(run) if notifications else []:
+                self.db.execute(
+                    "insert into job_notifications (run_id, channel, recipient, payload, status) "
+                    "values (?, ?, ?, ?, 'pending') on conflict do nothing",
+                    (run.id, note["channel"], note["recipient"], json.dumps(note["payload"])))
+        return completion
+
+    def _retry(self, run: JobRun, job: Job, now: float) -> JobRun | None:
+        kind = ("interrupted" if run.status == "interrupted" else
+                "timeout" if run.failure == "timeout" else
+                "error" if run.status == "error" else None)
+        if kind is None or kind not in job.retry_on or run.attempt > job.retries:
+            return None
+        said = {"interrupted": "was interrupted", "timeout": "timed out", "error": "failed"}[kind]
+        reason = f"retry {run.attempt} of {job.retries}: run {run.id} {said}"
+        return self._insert(run.job, run.environment, "retry", reason, now, dedupe_key=f"retry:{run.id}",
+                            upstream=run.upstream, scheduled_for=run.scheduled_for,
+                            attempt=run.attempt + 1, retry_of=run.id)
+
+    def _fire_triggers(self, run: JobRun, jobs: Mapping[str, Job], now: float) -> list[JobRun]:
+        status = TRIGGER_STATUS.get(run.status)
+        fired: list[JobRun] = []
+        if status is None:
+            return fired
+        for job in jobs.values():
+            trigger = job.trigger
+            if trigger is None or run.job not in trigger.upstream:
+                continue
+            what = f"{run.job} run {run.id} ended {status}"
+            if trigger.mode == "any_of" or len(trigger.upstream) == 1:
+                if status not in trigger.statuses:
+                    self._event(job.name, None, "not triggered",
+                                f"{job.name} not triggered: {what} (it runs on "
+                                f"{'/'.join(trigger.statuses)})", now)
+                    continue
+                used = [run.id]
+                reason = f"on completion of {run.job} run {run.id} ({status})"
+            else:
+                self.db.execute("insert or replace into job_trigger_state values (?, ?, ?, ?, ?)",
+                                (job.name, run.job, run.id, status, now))
+                state = {row["upstream"]: row for row in self.db.execute(
+                    "select * from job_trigger_state where job = ?", (job.name,))}
+                missing = [u for u in trigger.upstream
+                           if u not in state or state[u]["status"] not in trigger.statuses]
+                if missing:
+                    self._event(job.name, None, "waiting",
+                                f"{job.name} waits: {what}; still needs "
+                                f"{', '.join(missing)} to end {'/'.join(trigger.statuses)}", now)
+                    continue
+                used = [state[u]["run_id"] for u in trigger.upstream]
+                reason = "on completion of all of " + ", ".join(
+                    f"{u} run {state[u]['run_id']} ({state[u]['status']})" for u in trigger.upstream)
+            self.db.execute("delete from job_trigger_state where job = ?", (job.name,))
+            queued = self._insert(job.name, job.environment, "trigger", reason, now,
+                                  dedupe_key=f"trigger:{job.name}:{run.id}", upstream=used)
+            if queued:
+                fired.append(queued)
+        return fired
+
+    def skip(self, run_id: int, message: str, now: float | None = None) -> JobRun | None:
+        """A queued run that will not run (its job is gone from mesh.yml)."""
+        now = now or time.time()
+        with self._tx():
+            row = self.db.execute("update job_runs set status = 'skipped', finished_at = ?, message = ? "
+                                  "where id = ? and status = 'queued' returning *",
+                                  (now, message, run_id)).fetchone()
+            if row is None:
+                return None
+            self._event(row["job"], run_id, "skipped", f"{row['job']} run {run_id} skipped: {message}", now)
+            return JobRun.from_row(row)
+
+    def cancel(self, run_id: int, jobs: Mapping[str, Job], by: str = "a user",
+               now: float | None = None) -> JobRun | None:
+        """Cancel a queued run now, or ask the process running it to stop."""
+        now = now or time.time()
+        with self._tx():
+            run = self._get(run_id)
+            if run is None:
+                return None
+            if run.status == "queued":
+                # A queued run that never started completes as canceled (and triggers on it).
+                return self._finish(run, "canceled", jobs, message=f"canceled by {by} before it started",
+                                    failure="canceled", build_run_id=None, summary=None,
+                                    notifications=None, now=now).run
+            if run.status == "running" and not run.cancel_requested:
+                self.db.execute("update job_runs set cancel_requested = 1 where id = ?", (run_id,))
+                self._event(run.job, run_id, "cancel requested",
+                            f"{run.job} run {run_id}: cancel requested by {by}", now)
+            return self._get(run_id)
+
+    # -- schedules -------------------------------------------------------------------------
+    def fire_schedule(self, job: Job, now: float,
+                      due: Callable[[float, float], list[float]]) -> JobRun | None:
+        """Queue one run for the latest schedule time passed since the last one handled.
+
+        Times missed while no scheduler ran are caught up once (not once per missed time);
+        a newer scheduled run supersedes older scheduled runs still waiting in the queue.
+        """
+        assert job.schedule is not None
+        cron, zone = job.schedule.cron, job.schedule.timezone
+        with self._tx():
+            row = self.db.execute("select * from job_schedules where job = ?", (job.name,)).fetchone()
+            if row is None or row["cron"] != cron or row["timezone"] != zone:
+                self.db.execute("insert or replace into job_schedules values (?, ?, ?, ?)",
+                                (job.name, cron, zone, now))
+                self._event(job.name, None, "schedule",
+                            f"{job.name}: schedule {job.schedule.describe()} registered", now)
+                return None
+            times = due(row["last_fired"], now)
+            if not times:
+                return None
+            latest = times[-1]
+            when = utc_iso(latest)
+            reason = f"schedule {job.schedule.describe()} at {when}"
+            if len(times) > 1:
+                reason += f" ({len(times) - 1} earlier time(s) missed while no scheduler was running)"
+            self.db.execute("update job_schedules set last_fired = ? where job = ?", (latest, job.name))
+            run = self._insert(job.name, job.environment, "schedule", reason, now,
+                               dedupe_key=f"schedule:{job.name}:{when}", scheduled_for=when)
+            if run:
+                for old in self.db.execute(
+                        "update job_runs set status = 'skipped', finished_at = ?, message = ? "
+                        "where job = ? and status = 'queued' and cause = 'schedule' and id < ? "
+                        "returning id", (now, f"superseded by run {run.id} (over-scheduled)",
+                                         job.name, run.id)).fetchall():
+                    self._event(job.name, old["id"], "skipped",
+                                f"{job.name} run {old['id']} skipped: superseded by run {run.id}", now)
+            return run
+
+    # -- notifications outbox --------------------------------------------------------------
+    def claim_notifications(self, run_id: int | None = None, now: float | None = None,
+                            max_attempts: int = 3) -> list[sqlite3.Row]:
+        """Pending (or stuck, or failed and due again) notifications, marked as being sent."""
+        now = now or time.time()
+        where = ("(status = 'pending' or (status = 'sending' and claimed_at < ?) or "
+                 "(status = 'failed' and attempts < ? and claimed_at < ? - 30 * attempts))")
+        params: tuple = (now - 300, max_attempts, now)
+        if run_id is not None:
+            where += " and run_id = ?"
+            params += (run_id,)
+        with self._tx():
+            return self.db.execute(
+                f"update job_notifications set status = 'sending', claimed_at = ?, "
+                f"attempts = attempts + 1 where id in (select id from job_notifications where {where}) "
+                "returning *", (now, *params)).fetchall()
+
+    def notification_done(self, notification_id: int, error: str | None) -> None:
+        with self._tx():
+            self.db.execute("update job_notifications set status = ?, sent_at = ?, error = ? "
+                            "where id = ?", ("failed" if error else "sent",
+                                             None if error else time.time(), error, notification_id))
+
+    def notifications(self, run_id: int) -> list[sqlite3.Row]:
+        return self._read("select * from job_notifications where run_id = ? order by id", (run_id,))
+
+    # -- schedulers ------------------------------------------------------------------------
+    def heartbeat(self, host: str, pid: int, started_at: float, now: float | None = None) -> None:
+        with self._tx():
+            self.db.execute("insert or replace into job_schedulers values (?, ?, ?, ?)",
+                            (host, pid, started_at, now or time.time()))
+
+    def scheduler_stopped(self, host: str, pid: int) -> None:
+        with self._tx():
+            self.db.execute("delete from job_schedulers where host = ? and pid = ?", (host, pid))
+
+    def schedulers(self, now: float | None = None, within: float = 30.0) -> list[sqlite3.Row]:
+        return self._read("select * from job_schedulers where heartbeat >= ? order by started_at",
+                          ((now or time.time()) - within,))
+
+    # -- reading ---------------------------------------------------------------------------
+    def run(self, run_id: int) -> JobRun | None:
+        with self._lock:
+            return self._get(run_id)
+
+    def runs(self, job: str | None = None, *, status: Iterable[str] | None = None,
+             limit: int | None = 20, ascending: bool = False) -> list[JobRun]:
+        clauses, params = [], []
+        if job is not None:
+            clauses.append("job = ?")
+            params.append(job)
+        if status is not None:
+            statuses = list(status)
+            clauses.append(f"status in ({', '.join('?' for _ in statuses)})")
+            params.extend(statuses)
+        sql = "select * from job_runs" + (" where " + " and ".join(clauses) if clauses else "")
+        sql += f" order by id {'asc' if ascending else 'desc'}"
+        if limit is not None:
+            sql += f" limit {int(limit)}"
+        return [JobRun.from_row(row) for row in self._read(sql, tuple(params))]
+
+    def last_runs(self) -> dict[str, JobRun]:
+        """Each job's newest run."""
+        rows = self._read("select * from job_runs where id in (select max(id) from job_runs group by job)")
+        return {row["job"]: JobRun.from_row(row) for row in rows}
+
+    def triggered_by(self, run_id: int) -> list[JobRun]:
+        rows = self._read("select job_runs.* from job_runs, json_each(job_runs.upstream) "
+                          "where json_each.value = ? order by id", (run_id,))
+        return [JobRun.from_row(row) for row in rows]
+
+    def events(self, after: int = 0, job: str | None = None, limit: int = 1000) -> list[sqlite3.Row]:
+        if job is None:
+            return self._read("select * from job_events where id > ? order by id limit ?", (after, limit))
+        return self._read("select * from job_events where id > ? and job = ? order by id limit ?",
+                          (after, job, limit))
+
+    def last_event_id(self) -> int:
+        row = self._read("select max(id) as id from job_events")[0]
+        return int(row["id"] or 0)
+
+    def build_run(self, run: JobRun) -> sqlite3.Row | None:
+        """The build run (meshkit's run history) this job run started, if it got that far."""
+        try:
+            rows = self._read("select * from runs where kind = 'job' and command = ? "
+                              "order by id desc limit 1", (run.build_command,))
+        except sqlite3.OperationalError:       # no build has ever run on this database
+            return None
+        return rows[0] if rows else None
+
+    def build_nodes(self, build_run_id: int) -> list[sqlite3.Row]:
+        try:
+            return self._read("select * from run_nodes where run_id = ? order by unique_id",
+                              (build_run_id,))
+        except sqlite3.OperationalError:
+            return []
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
+        self.db, self.lock = db, lock
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+        try:
+            self.db.execute("begin immediate")
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def __exit__(self, kind, value, traceback) -> None:
+        try:
+            self.db.execute("commit" if kind is None else "rollback")
+        finally:
+            self.lock.release()
+
+
+# -- processes -------------------------------------------------------------------------------
+def process_token(pid: int) -> str | None:
+    """The start time of a process (Linux), so a reused pid is not taken for the original."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # fields[0] is the state (field 3); the start time is field 22.
+    return fields[19].decode() if len(fields) > 19 else None
+
+
+def process_alive(pid: int | None, token: str | None = None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        if fields[0] in (b"Z", b"X"):          # exited, not yet reaped
+            return False
+        if token is not None and fields[19].decode() != token:
+            return False                        # the pid now belongs to another process
+    except (OSError, IndexError):
+        pass
+    return True

@@ -1,0 +1,44 @@
+"""Cron schedules (croniter), evaluated in the job's time zone; times are epoch seconds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from meshkit.config.jobs import Schedule
+
+MAX_CATCH_UP = 10_000
+
+
+def due_times(schedule: Schedule, after: float, until: float) -> list[float]:
+    """Schedule times t with after < t <= until, oldest first (at most MAX_CATCH_UP of them,
+    the latest always included)."""
+    zone = ZoneInfo(schedule.timezone)
+    times: list[float] = []
+    iterator = croniter(schedule.cron, datetime.fromtimestamp(after, zone))
+    while True:
+        moment = iterator.get_next(float)
+        if moment > until:
+            return times
+        times.append(moment)
+        if len(times) >= MAX_CATCH_UP:
+            break
+    # Long outage on a frequent schedule: jump close to `until` for the latest time.
+    latest = _previous(schedule, until)
+    if latest is not None and latest > times[-1]:
+        times.append(latest)
+    return times
+
+
+def _previous(schedule: Schedule, until: float) -> float | None:
+    zone = ZoneInfo(schedule.timezone)
+    iterator = croniter(schedule.cron, datetime.fromtimestamp(until + 1, zone))
+    moment = iterator.get_prev(float)
+    return moment if moment <= until else None
+
+
+def next_time(schedule: Schedule, after: float) -> float:
+    zone = ZoneInfo(schedule.timezone)
+    return croniter(schedule.cron, datetime.fromtimestamp(after, zone)).get_next(float)

@@ -150,3 +150,16 @@ def test_independent_units_run_in_parallel_but_never_share_a_duckdb_file(tmp_pat
         "with two workers, independent units ran side by side"
     assert spans["top"][0] >= max(spans["left"][1], spans["right"][1])
     assert _value(mesh, "top", "select count(*) from main.t") == [(6,)]
+
+
+def test_generate_docs_on_run_publishes_the_catalog(built_mesh):
+    report = meshkit_json(["build", "--project", "analytics", "--full", "--docs"], cwd=built_mesh)
+    assert report["status"] == "success"
+    run_id = report["published"]["analytics"]
+    record = json.loads((built_mesh / ".meshkit" / "store" / "analytics" / "prod" / "runs" / run_id
+                         / "meshkit-run.json").read_text())
+    assert "catalog.json" in record["files"]
+    catalog = json.loads((built_mesh / ".meshkit" / "store" / "analytics" / "prod" / "runs" / run_id
+                          / "catalog.json").read_text())
+    columns = catalog["nodes"]["model.analytics.fct_orders.v2"]["columns"]
+    assert columns["is_return"]["type"].upper() == "BOOLEAN"

@@ -55,16 +55,19 @@ def _echo(quiet: bool):
 @main.command()
 @build_options
 @click.option("--full-refresh", is_flag=True, help="Pass --full-refresh to dbt.")
+@click.option("--docs", "generate_docs", is_flag=True,
+              help="Generate docs on run: publish each project's catalog.json (column types).")
 @click.option("--quiet", "-q", is_flag=True, help="Do not echo dbt's output.")
 @reports_errors
 def build(mesh_path, select, exclude, projects, env, full, workers, verify_relations, as_json,
-          full_refresh, quiet):
+          full_refresh, generate_docs, quiet):
     """Build what changed across the mesh, in waves, and publish each project's run."""
     from meshkit.orchestrate.build import build_mesh
 
     mesh = load_mesh(mesh_path)
-    report = build_mesh(mesh, _options(select, exclude, projects, env, full, workers, verify_relations,
-                                       full_refresh), _echo(quiet or as_json))
+    options = _options(select, exclude, projects, env, full, workers, verify_relations, full_refresh)
+    options.generate_docs = generate_docs
+    report = build_mesh(mesh, options, _echo(quiet or as_json))
     if as_json:
         click.echo(json.dumps(_report_json(report), indent=2))
     else:

@@ -75,7 +75,7 @@ def serve(mesh_path, host, port, env, refresh, token) -> None:
                            interval=refresh)
     if source.last_error:
         raise MeshError(f"cannot read the store: {source.last_error}")
-    app = create_app(source, token=token, poll=refresh > 0)
+    app = create_app(source, token=token, poll=refresh > 0, settings={"mesh": mesh})
     published = len(source.catalog.project_names)
     console.print(f"serving the catalog of [bold]{mesh.name}[/] ({environment.name}, "
                   f"{published} published project{'s' if published != 1 else ''}) at "

@@ -506,6 +506,10 @@ class JobStore:
         with self._lock:
             return self._get(run_id)
 
+    def run_by_key(self, dedupe_key: str) -> JobRun | None:
+        rows = self._read("select * from job_runs where dedupe_key = ?", (dedupe_key,))
+        return JobRun.from_row(rows[0]) if rows else None
+
     def runs(self, job: str | None = None, *, status: Iterable[str] | None = None,
              limit: int | None = 20, ascending: bool = False) -> list[JobRun]:
         clauses, params = [], []

@@ -70,8 +70,9 @@ def register_provider(provider: RouteProvider) -> RouteProvider:
 
 def default_providers() -> list[RouteProvider]:
     from meshkit.web.catalog_routes import catalog_routes
+    from meshkit.web.jobs_api import job_routes     # routes only when settings["mesh"] is given
 
-    return [catalog_routes, *_registered]
+    return [catalog_routes, job_routes, *_registered]
 
 
 class SecurityHeaders:

@@ -156,10 +156,10 @@ def _webhook(job: Job, run: JobRun, owner: dict | None, models: list[dict], kind
 
 # -- sending -------------------------------------------------------------------------------
 def deliver_pending(store: JobStore, run_id: int | None = None,
-                    log: Callable[[str], None] | None = None) -> int:
+                    log: Callable[[str], None] | None = None, now: float | None = None) -> int:
     """Send what the outbox holds (for one run, or all that are due); returns how many went."""
     sent = 0
-    for row in store.claim_notifications(run_id):
+    for row in store.claim_notifications(run_id, now):
         payload = json.loads(row["payload"])
         try:
             if row["channel"] == "email":

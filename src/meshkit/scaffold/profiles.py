@@ -1,0 +1,124 @@
+"""A dbt profile for a new project of a mesh, derived from a profile the mesh already uses.
+
+On DuckDB every project of a mesh writes its own database file (dbt-duckdb holds a file open
+for the whole run, so two projects cannot share one) and attaches the files of the projects it
+reads, read-only; attached databases are named after the file, so a relation that project
+`core` built as "core"."main"."fct_orders" reads the same from every project. A derived profile
+keeps everything of the original outputs — targets, threads, settings, extensions, the
+attachments of raw data — and changes only the file (and `database`) to the new project's, and
+adds the attachments of its upstream projects. Outputs of other adapters are kept as they are:
+there the projects share the warehouse, and relation names come from each producer's manifest.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from meshkit.errors import MeshError
+
+_DUCKDB_FILE_RE = re.compile(r"(?P<stem>[^/\\'\"{}]+)\.duckdb(?P<tail>\s*)$")
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def read_profiles(path: Path) -> CommentedMap | None:
+    if not path.is_file():
+        return None
+    try:
+        data = _yaml().load(path.read_text(encoding="utf-8"))
+    except Exception as exc:  # ruamel raises several unrelated types for bad YAML
+        raise MeshError(f"cannot read profiles.yml: {exc}", file=path) from None
+    return data if isinstance(data, CommentedMap) else None
+
+
+def duckdb_stem(path_value: str) -> str | None:
+    """`{{ env_var('X', '../warehouse') }}/jaffle.duckdb` → `jaffle`."""
+    match = _DUCKDB_FILE_RE.search(str(path_value).strip())
+    return match.group("stem") if match else None
+
+
+def with_stem(path_value: str, stem: str) -> str:
+    value = str(path_value)
+    match = _DUCKDB_FILE_RE.search(value.rstrip())
+    if not match:
+        return value
+    return value[:match.start("stem")] + stem + value[match.end("stem"):]
+
+
+def _plain_relative(path: str) -> bool:
+    return "{{" not in path and "://" not in path and not Path(path).is_absolute() \
+        and not path.startswith(("md:", ":memory:"))
+
+
+def _same_style(original: Any, text: str) -> Any:
+    """A new string in the quoting style of the one it replaces."""
+    return type(original)(text) if isinstance(original, str) and type(original) is not str else text
+
+
+def derive_profile(profile: CommentedMap, new_name: str, *, upstream: list[str],
+                   database_of: dict[str, str] | None = None, replace_stems: set[str] | None = None,
+                   relocate: Callable[[str], str] | None = None) -> tuple[CommentedMap, list[str]]:
+    """A copy of one profile (its `target` and `outputs`) for project `new_name`.
+
+    `upstream`: projects whose DuckDB files to attach; `database_of`: project → file stem
+    (default: the project's name); `replace_stems`: stems of mesh projects' files to drop from
+    the attachments (they belong to other projects); `relocate`: rewrites a plain relative path
+    of an attachment kept as it was (raw data) for the new project's folder. Returns (profile,
+    notes).
+    """
+    database_of = database_of or {}
+    replace_stems = replace_stems or set()
+    new = copy.deepcopy(profile)
+    notes: list[str] = []
+    outputs = new.get("outputs") if isinstance(new, dict) else None
+    if not isinstance(outputs, dict):
+        raise MeshError("the profile has no `outputs:`", hint="check profiles.yml")
+    stem = database_of.get(new_name, new_name)
+    for target, output in outputs.items():
+        if not isinstance(output, dict) or output.get("type") != "duckdb":
+            continue
+        path = output.get("path")
+        if not path or ":memory:" in str(path) or duckdb_stem(path) is None:
+            notes.append(f"target {target}: DuckDB path {path!r} is not a file; left as it is")
+            continue
+        output["path"] = _same_style(path, with_stem(path, stem))
+        if "database" in output:
+            output["database"] = stem
+        attach = output.get("attach")
+        kept = CommentedSeq()
+        for entry in attach or []:
+            entry_path = entry.get("path") if isinstance(entry, dict) else None
+            if entry_path and duckdb_stem(entry_path) in replace_stems | {stem}:
+                continue
+            if relocate and isinstance(entry_path, str) and _plain_relative(entry_path):
+                entry["path"] = _same_style(entry_path, relocate(entry_path))
+            kept.append(entry)
+        for project in upstream:
+            kept.append(CommentedMap([("path", _same_style(path, with_stem(path, database_of.get(project, project)))),
+                                      ("read_only", True)]))
+        if kept or attach is not None:
+            output["attach"] = kept
+    return new, notes
+
+
+def dump_profiles(profiles: dict[str, CommentedMap], header: str) -> str:
+    data = CommentedMap()
+    for name, profile in profiles.items():
+        data[name] = profile
+    buffer = io.StringIO()
+    _yaml().dump(data, buffer)
+    lines = "".join(f"# {line}".rstrip() + "\n" for line in header.strip().splitlines())
+    return lines + buffer.getvalue()

@@ -1,0 +1,50 @@
+"""Write a rendered mesh into a new folder: completely, or not at all.
+
+Every file goes into a hidden staging folder beside the destination, which is renamed into
+place once the last byte is written; an error on the way removes the staging folder. The
+destination must not exist yet (or be empty) and must not lie inside the project being split.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from meshkit.errors import MeshError
+from meshkit.split.render import Rendered
+
+
+def check_destination(out: Path, source_root: Path) -> Path:
+    out = out.expanduser().resolve()
+    source_root = source_root.resolve()
+    if out == source_root or source_root in out.parents:
+        raise MeshError("the split mesh cannot be written inside the project being split",
+                        file=out, hint="choose a folder outside it, e.g. --out ../jaffle-mesh")
+    if out in source_root.parents:
+        raise MeshError("the split mesh cannot be written into a folder that contains the project",
+                        file=out, hint="choose a new, empty folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise MeshError("the destination already exists and is not empty", file=out,
+                        hint="choose a new folder; meshkit never writes over existing files")
+    return out
+
+
+def write_mesh(rendered: Rendered, out: Path, source_root: Path) -> Path:
+    out = check_destination(out, source_root)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.meshkit-split-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    try:
+        for relative, data in rendered.files.items():
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        if out.exists():
+            out.rmdir()
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out

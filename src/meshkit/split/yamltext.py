@@ -1,0 +1,313 @@
+"""Editing dbt's YAML files without reformatting them.
+
+ruamel.yaml's round-trip loader gives every mapping key and sequence item its line and
+column. A split mostly *removes* things from a file (the entries that move to another project)
+and renames a few keys, so it edits the text at those positions and leaves every other byte —
+comments, blank lines, quoting, key order — as written. A comment directly above an entry
+travels with the entry. Where text editing cannot work (flow style, `[a, b]` on one line) the
+file is loaded and dumped by ruamel's round-trip dumper, which keeps comments too; so is a
+model entry that gains `access`, a contract and column types.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from meshkit.errors import MeshError
+
+# (mapping indent, sequence indent, dash offset) styles seen in dbt projects.
+_STYLES = [(2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4), (4, 4, 0), (2, 3, 1), (3, 3, 1), (4, 5, 3)]
+
+
+def new_yaml(style: tuple[int, int, int] = (2, 4, 2)) -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.indent(mapping=style[0], sequence=style[1], offset=style[2])
+    return yaml
+
+
+def load(text: str, file: str) -> Any:
+    try:
+        return new_yaml().load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise MeshError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=file,
+                        line=mark.line + 1 if mark else None) from None
+
+
+def dump(data: Any, style: tuple[int, int, int]) -> str:
+    buffer = io.StringIO()
+    new_yaml(style).dump(data, buffer)
+    return buffer.getvalue()
+
+
+def guess_style(text: str) -> tuple[int, int, int]:
+    """The indentation style that reproduces a file most closely when dumped."""
+    best, best_ratio = _STYLES[0], -1.0
+    for style in _STYLES:
+        try:
+            again = dump(new_yaml().load(text), style)
+        except YAMLError:
+            return best
+        if again == text:
+            return style
+        ratio = difflib.SequenceMatcher(None, text, again, autojunk=False).quick_ratio()
+        if ratio > best_ratio:
+            best, best_ratio = style, ratio
+    return best
+
+
+def is_block(node: Any) -> bool:
+    fa = getattr(node, "fa", None)
+    return fa is not None and not fa.flow_style()
+
+
+@dataclass(frozen=True)
+class Span:
+    """Lines [start, end) of the text (0-based)."""
+
+    start: int
+    end: int
+
+
+class TextDoc:
+    """A YAML file's text and its parse, for edits at known positions."""
+
+    def __init__(self, text: str, file: str):
+        self.text = text
+        self.file = file
+        self.lines = text.splitlines(keepends=True)
+        self.data = load(text, file)
+
+    # -- positions ----------------------------------------------------------------------------
+    def _indent(self, index: int) -> int:
+        line = self.lines[index]
+        return len(line) - len(line.lstrip(" "))
+
+    def _blank(self, index: int) -> bool:
+        return not self.lines[index].strip()
+
+    def _comment(self, index: int) -> bool:
+        return self.lines[index].lstrip().startswith("#")
+
+    def _leading_comments(self, line: int, column: int) -> int:
+        """First line of the comment block directly above `line` at `column`."""
+        start = line
+        while start > 0 and self._comment(start - 1) and self._indent(start - 1) == column:
+            start -= 1
+        return start
+
+    def _deeper(self, index: int, column: int, dashes: bool) -> bool:
+        """Whether a line nests inside a block at `column` (a key's `- item` may sit at it)."""
+        indent = self._indent(index)
+        return indent > column or (dashes and indent == column
+                                   and self.lines[index].lstrip().startswith("-"))
+
+    def _block_end(self, first: int, column: int, dashes: bool = False) -> int:
+        """The line after a block that starts at `first` and nests deeper than `column`."""
+        end = first + 1
+        last_content = first
+        while end < len(self.lines):
+            if self._blank(end):
+                end += 1
+                continue
+            if self._comment(end) and self._indent(end) <= column:
+                # A shallow comment inside the block (content follows deeper) is part of it.
+                ahead = end + 1
+                while ahead < len(self.lines) and (self._blank(ahead) or self._comment(ahead)):
+                    ahead += 1
+                if ahead < len(self.lines) and self._deeper(ahead, column, dashes):
+                    end = ahead
+                    continue
+                break
+            if not self._deeper(end, column, dashes):
+                break
+            last_content = end
+            end += 1
+        return last_content + 1
+
+    def item_spans(self, seq: CommentedSeq) -> list[Span]:
+        """Each item of a block sequence, with the comments directly above it (but the first's)."""
+        starts = []
+        for index in range(len(seq)):
+            line, column = seq.lc.item(index)
+            dash = self.lines[line].rfind("-", 0, column)
+            dash = dash if dash >= 0 else column
+            starts.append((line, dash))
+        spans = []
+        for index, (line, dash) in enumerate(starts):
+            start = line if index == 0 else self._leading_comments(line, dash)
+            spans.append([start, None, dash])
+        for index, span in enumerate(spans):
+            if index + 1 < len(spans):
+                span[1] = spans[index + 1][0]
+            else:
+                span[1] = self._block_end(starts[index][0], span[2])
+        return [Span(s, e) for s, e, _ in spans]
+
+    def key_span(self, mapping: CommentedMap, key: str) -> Span:
+        """A key of a block mapping with its value and the comments directly above it."""
+        line, column = mapping.lc.key(key)
+        return Span(self._leading_comments(line, column), self._block_end(line, column, dashes=True))
+
+    def value_position(self, mapping: CommentedMap, key: str) -> tuple[int, int, int] | None:
+        """(line, start column, end column) of a one-line scalar value."""
+        line, column = mapping.lc.value(key)
+        text = self.lines[line]
+        value = mapping[key]
+        if not isinstance(value, (str, int, float)) or line != mapping.lc.key(key)[0]:
+            return None
+        rest = text[column:]
+        if rest[:1] in "'\"":
+            close = rest.find(rest[0], 1)
+            return (line, column, column + close + 1) if close > 0 else None
+        token = rest.split("#", 1)[0].rstrip("\r\n").rstrip()
+        return line, column, column + len(token)
+
+    def key_position(self, mapping: CommentedMap, key: str) -> tuple[int, int, int]:
+        line, column = mapping.lc.key(key)
+        text = self.lines[line]
+        end = column
+        if text[column:column + 1] in "'\"":
+            end = text.find(text[column], column + 1) + 1
+        else:
+            while end < len(text) and text[end] not in ":\n":
+                end += 1
+        return line, column, end
+
+    # -- editing -------------------------------------------------------------------------------
+    def edited(self, remove: Iterable[Span] = (),
+               replace: Iterable[tuple[int, int, int, str]] = ()) -> str:
+        """The text without the removed lines and with (line, start, end, text) replacements."""
+        lines = list(self.lines)
+        for line, start, end, new in sorted(replace, key=lambda r: (r[0], r[1]), reverse=True):
+            lines[line] = lines[line][:start] + new + lines[line][end:]
+        dropped: set[int] = set()
+        for span in remove:
+            dropped.update(range(span.start, span.end))
+        kept = []
+        for index, line in enumerate(lines):
+            if index in dropped:
+                continue
+            # Removing a block between two blank lines leaves one blank line, not two.
+            if (not line.strip() and index - 1 in dropped and kept and not kept[-1].strip()):
+                continue
+            kept.append(line)
+        text = "".join(kept)
+        if dropped and text.endswith("\n\n"):
+            text = text.rstrip("\n") + "\n"     # what removed entries leave at the end
+        return text
+
+
+def filter_entries(text: str, file: str, keep: dict[str, Any]) -> tuple[str, bool]:
+    """Keep some entries of a properties file; returns (text, anything left but `version`).
+
+    `keep` maps a top-level key (models, seeds, sources, …) to a predicate on an entry, or for
+    `sources` to a predicate on (source entry, table entry). Keys not in `keep` are kept whole.
+    """
+    doc = TextDoc(text, file)
+    data = doc.data
+    if not isinstance(data, CommentedMap):
+        return text, False
+    remove: list[Span] = []
+    left = False
+    fallback = False
+    for key in list(data.keys()):
+        value = data[key]
+        if key not in keep or not isinstance(value, CommentedSeq):
+            if key != "version":
+                left = True
+            continue
+        if not is_block(value) or not is_block(data):
+            fallback = True
+            break
+        spans = doc.item_spans(value)
+        kept_any = False
+        for index, entry in enumerate(value):
+            if key == "sources" and isinstance(entry, CommentedMap) and isinstance(entry.get("tables"), CommentedSeq):
+                tables = entry["tables"]
+                wanted = [keep[key](entry, table) for table in tables]
+                if not any(wanted):
+                    remove.append(spans[index])
+                    continue
+                kept_any = True
+                if not all(wanted):
+                    if not is_block(tables):
+                        fallback = True
+                        break
+                    table_spans = doc.item_spans(tables)
+                    remove.extend(s for s, w in zip(table_spans, wanted) if not w)
+            elif key == "sources":
+                if keep[key](entry, None):
+                    kept_any = True
+                else:
+                    remove.append(spans[index])
+            elif keep[key](entry):
+                kept_any = True
+            else:
+                remove.append(spans[index])
+        if fallback:
+            break
+        if kept_any:
+            left = True
+        elif value:
+            remove.append(doc.key_span(data, key))
+    if fallback:
+        return _filter_by_dump(text, file, keep)
+    return doc.edited(remove), left
+
+
+def _filter_by_dump(text: str, file: str, keep: dict[str, Any]) -> tuple[str, bool]:
+    style = guess_style(text)
+    data = load(text, file)
+    left = False
+    for key in list(data.keys()):
+        value = data[key]
+        if key not in keep or not isinstance(value, list):
+            left = left or key != "version"
+            continue
+        for index in reversed(range(len(value))):
+            entry = value[index]
+            if key == "sources" and isinstance(entry, dict) and isinstance(entry.get("tables"), list):
+                tables = entry["tables"]
+                for t in reversed(range(len(tables))):
+                    if not keep[key](entry, tables[t]):
+                        del tables[t]
+                if not tables:
+                    del value[index]
+            elif not (keep[key](entry, None) if key == "sources" else keep[key](entry)):
+                del value[index]
+        if value:
+            left = True
+        else:
+            del data[key]
+    return dump(data, style), left
+
+
+def entry_names(text: str, file: str) -> dict[str, list[str]]:
+    """Top-level key → names of its entries (sources as `source.table`)."""
+    data = load(text, file)
+    names: dict[str, list[str]] = {}
+    if not isinstance(data, dict):
+        return names
+    for key, value in data.items():
+        if not isinstance(value, list):
+            continue
+        for entry in value:
+            if not isinstance(entry, dict):
+                continue
+            if key == "sources":
+                for table in entry.get("tables") or []:
+                    if isinstance(table, dict):
+                        names.setdefault(key, []).append(f"{entry.get('name')}.{table.get('name')}")
+            else:
+                names.setdefault(key, []).append(str(entry.get("name")))
+    return names

@@ -158,6 +158,24 @@ def test_later_completion_wins_and_prune(s3, tmp_path, analytics_artifacts):
     assert Store(url, cache_dir=tmp_path / "other").interface("analytics", "prod")[0].run_id == ids[4]
 
 
+def test_repair_on_s3_is_seen_by_other_machines(s3, tmp_path, analytics_artifacts):
+    url = s3.url(f"{s3.prefix}/mesh")
+    good = publish_artifacts(Store(url, cache_dir=tmp_path / "a"),
+                             stage_target(analytics_artifacts, tmp_path / "g", at(1)), "prod")
+    bad = publish_artifacts(Store(url, cache_dir=tmp_path / "a"),
+                            stage_target(analytics_artifacts, tmp_path / "b", at(2)), "prod")
+    other = Store(url, cache_dir=tmp_path / "other-machine")
+    assert [r.run_id for r in other.runs("analytics", "prod")] == [good.run_id, bad.run_id]
+    key = f"{s3.prefix}/mesh/analytics/prod/runs/{bad.run_id}/manifest.json"
+    s3.client.put_object(Bucket=BUCKET, Key=key, Body=b"{}")
+    result = run(["meshkit", "store", "repair", "analytics", "--store", url], cwd=tmp_path, env=WIDE)
+    assert f"latest now names run {good.run_id} (was {bad.run_id})" in result.stdout
+    # The other machine cached the damaged run's record; it still stops counting that run.
+    other = Store(url, cache_dir=tmp_path / "other-machine")
+    assert [r.run_id for r in other.runs("analytics", "prod")] == [good.run_id]
+    assert other.latest("analytics", "prod").run_id == good.run_id
+
+
 _PUBLISHER = r"""
 import sys, time, pathlib
 from meshkit.errors import MeshError

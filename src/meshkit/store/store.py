@@ -455,12 +455,28 @@ class Store:
     def runs(self, project: str, env: str) -> list[RunRecord]:
         """Complete runs, oldest first (incomplete folders have no record and are skipped)."""
         records = []
-        for run_id in self.run_ids(project, env):
+        for run_id in self._complete_ids(project, env):
             try:
                 records.append(self.record(project, env, run_id))
             except MeshError:
                 continue
         return sorted(records, key=lambda r: r.order_key)
+
+    def _complete_ids(self, project: str, env: str) -> list[str]:
+        """Run folders that hold a record now (a cached record may outlive a repaired run)."""
+        runs_dir = f"{self._env_dir(project, env)}/runs"
+        if self.is_local:
+            return [r for r in self.run_ids(project, env)
+                    if os.path.exists(f"{runs_dir}/{r}/{RUN_RECORD}")]
+        self.fs.invalidate_cache(runs_dir)
+        try:
+            found = self._remote(self.fs.find, runs_dir)
+        except FileNotFoundError:
+            return []
+        suffix = f"/{RUN_RECORD}"
+        ids = {path.rstrip("/")[: -len(suffix)].rsplit("/", 1)[-1]
+               for path in found if path.endswith(suffix)}
+        return sorted(r for r in ids if not r.startswith("."))
 
     def _exists(self, path: str) -> bool:
         if self.is_local:

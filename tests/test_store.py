@@ -322,3 +322,18 @@ def test_repair_goes_back_to_the_newest_intact_run(tmp_path, analytics_artifacts
     assert store.latest("analytics", "prod").run_id == newer.run_id
     [pruned] = store.prune(5, grace_seconds=0)
     assert pruned.incomplete == [bad.run_id] and pruned.deleted == []
+
+
+def test_store_ls_reports_a_broken_pointer_and_carries_on(tmp_path, analytics_artifacts):
+    root = tmp_path / "store"
+    store, run_dir = _published(tmp_path, analytics_artifacts)
+    publish_artifacts(store, stage_target(analytics_artifacts, tmp_path / "dev", at(5)), "dev")
+    shutil.rmtree(run_dir)
+    listing = run(["meshkit", "store", "ls", "--store", str(root)], cwd=tmp_path, env=WIDE)
+    assert listing.returncode == 0
+    assert f"points at run {run_dir.name}, which is missing from the store" in listing.stdout
+    assert "20260101T100500Z" in listing.stdout, "the other environment is still listed"
+    data = json.loads(run(["meshkit", "store", "ls", "--json", "--store", str(root)],
+                          cwd=tmp_path).stdout)
+    problems = {e["environment"]: e["problem"] for e in data["environments"]}
+    assert problems["dev"] is None and "which is missing" in problems["prod"]

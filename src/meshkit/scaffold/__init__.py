@@ -1,0 +1,100 @@
+"""Templates for a new domain project and a new internal package of a mesh.
+
+`meshkit new project NAME` writes a dbt project that builds at once: its models private to its
+own group by default, the group with its owner, a dependencies.yml, a profile in the mesh's
+style (derived from a project the mesh already has), a first model, and a CI workflow that runs
+`meshkit check` and `meshkit diff` on pull requests; then it registers the project in mesh.yml.
+`meshkit new package NAME` writes an internal package of macros and installs it in the
+projects named with `--add-to`.
+
+Templates are package data under templates/: `[[key]]` placeholders (dbt's own `{{ }}` pass
+through untouched), `__name__` in a path is the new name, `dot-x` is written as `.x`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from meshkit.errors import MeshError
+
+_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+_PLACEHOLDER_RE = re.compile(r"\[\[(\w+)\]\]")
+
+
+@dataclass
+class Created:
+    kind: str                      # project | package
+    name: str
+    path: Path
+    mesh_file: Path
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    mesh_created: bool = False
+
+
+def templates() -> Path:
+    return Path(str(resources.files("meshkit.scaffold") / "templates"))
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    def replace(match: re.Match) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise KeyError(f"template placeholder [[{key}]] has no value")
+        return values[key]
+    return _PLACEHOLDER_RE.sub(replace, text)
+
+
+def render_tree(kind: str, values: dict[str, str]) -> dict[str, str]:
+    """Relative path → text of every file of one template folder."""
+    root = templates() / kind
+    files = {}
+    for path in sorted(root.rglob("*.tmpl")):
+        relative = path.relative_to(root).as_posix().removesuffix(".tmpl")
+        relative = "/".join(("." + part[4:]) if part.startswith("dot-") else part
+                            for part in relative.split("/"))
+        relative = relative.replace("__name__", values["name"])
+        files[relative] = fill(path.read_text(encoding="utf-8"), values)
+    return files
+
+
+def check_name(name: str, what: str) -> None:
+    if not _NAME_RE.match(name):
+        raise MeshError(f"'{name}' is not a valid {what} name",
+                        hint="dbt names are lower-case letters, digits and underscores, "
+                             "starting with a letter or underscore")
+
+
+def git_root(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def write_new_folder(folder: Path, files: dict[str, str]) -> list[Path]:
+    """Write a new folder completely, or not at all (staged, then renamed into place)."""
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise MeshError("this folder already exists and is not empty", file=folder,
+                        hint="choose another name or --path")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.meshkit-new-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for relative, text in files.items():
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        if folder.exists():
+            folder.rmdir()
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return [folder / relative for relative in files]
+

@@ -167,6 +167,7 @@ class Completion:
     run: JobRun
     retry: JobRun | None = None
     triggered: list[JobRun] = field(default_factory=list)
+    notifications: int = 0       # messages put in the outbox
 
 
 @dataclass
@@ -188,10 +189,12 @@ class JobStore:
         self.db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self.db.execute("pragma busy_timeout=60000")
-        self.db.execute("pragma journal_mode=wal")
-        with self._tx():
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
+        statements = [s.strip() for s in _SCHEMA.split(";") if s.strip()]
+        names = {row[0] for row in self.db.execute("select name from sqlite_master")}
+        if not all(s.split(" if not exists ")[1].split()[0] in names for s in statements):
+            self.db.execute("pragma journal_mode=wal")
+            with self._tx():
+                for statement in statements:
                     self.db.execute(statement)
 
     @classmethod
@@ -245,8 +248,8 @@ class JobStore:
                 upstream: Iterable[int] = (), scheduled_for: str | None = None,
                 now: float | None = None) -> JobRun | None:
         """Queue a run; None when `dedupe_key` was queued before (the event is not lost twice)."""
-        now = now or time.time()
         with self._tx():
+            now = now if now is not None else time.time()   # with the lock held
             return self._insert(job.name, job.environment, cause, reason, now, dedupe_key=dedupe_key,
                                 upstream=upstream, scheduled_for=scheduled_for)
 
@@ -258,8 +261,8 @@ class JobStore:
         `conflicts(run, running)` may name a running run of another job that this one must
         wait for (they share a DuckDB file); it is asked inside the claiming transaction.
         """
-        now = now or time.time()
         with self._tx():
+            now = now if now is not None else time.time()   # with the lock held
             run = self._get(run_id)
             if run is None or run.status != "queued":
                 return Claim("gone", run)
@@ -306,8 +309,8 @@ class JobStore:
         None when the run was no longer running (someone else recorded its end first).
         """
         assert status in FINISHED and status != "skipped"
-        now = now or time.time()
         with self._tx():
+            now = now if now is not None else time.time()   # with the lock held
             run = self._get(run_id)
             if run is None or run.status != "running":
                 return None
@@ -333,6 +336,7 @@ class JobStore:
         if completion.retry is None:
             completion.triggered = self._fire_triggers(run, jobs, now)
             for note in notifications(run) if notifications else []:
+                completion.notifications += 1
                 self.db.execute(
                     "insert into job_notifications (run_id, channel, recipient, payload, status) "
                     "values (?, ?, ?, ?, 'pending') on conflict do nothing",
@@ -393,8 +397,8 @@ class JobStore:
 
     def skip(self, run_id: int, message: str, now: float | None = None) -> JobRun | None:
         """A queued run that will not run (its job is gone from mesh.yml)."""
-        now = now or time.time()
         with self._tx():
+            now = now if now is not None else time.time()   # with the lock held
             row = self.db.execute("update job_runs set status = 'skipped', finished_at = ?, message = ? "
                                   "where id = ? and status = 'queued' returning *",
                                   (now, message, run_id)).fetchone()
@@ -406,8 +410,8 @@ class JobStore:
     def cancel(self, run_id: int, jobs: Mapping[str, Job], by: str = "a user",
                now: float | None = None) -> JobRun | None:
         """Cancel a queued run now, or ask the process running it to stop."""
-        now = now or time.time()
         with self._tx():
+            now = now if now is not None else time.time()   # with the lock held
             run = self._get(run_id)
             if run is None:
                 return None
@@ -465,14 +469,13 @@ class JobStore:
     def claim_notifications(self, run_id: int | None = None, now: float | None = None,
                             max_attempts: int = 3) -> list[sqlite3.Row]:
         """Pending (or stuck, or failed and due again) notifications, marked as being sent."""
-        now = now or time.time()
         where = ("(status = 'pending' or (status = 'sending' and claimed_at < ?) or "
                  "(status = 'failed' and attempts < ? and claimed_at < ? - 30 * attempts))")
-        params: tuple = (now - 300, max_attempts, now)
         if run_id is not None:
             where += " and run_id = ?"
-            params += (run_id,)
         with self._tx():
+            now = now if now is not None else time.time()   # with the lock held
+            params: tuple = (now - 300, max_attempts, now) + ((run_id,) if run_id is not None else ())
             return self.db.execute(
                 f"update job_notifications set status = 'sending', claimed_at = ?, "
                 f"attempts = attempts + 1 where id in (select id from job_notifications where {where}) "

@@ -49,7 +49,7 @@ def finish(store: JobStore, mesh: Mesh, run: JobRun, outcome: Outcome,
         run.id, outcome.status, mesh.jobs, message=outcome.message, failure=outcome.failure,
         build_run_id=outcome.build_run_id, summary=outcome.summary,
         notifications=(lambda final: plan_notifications(job, final, mesh.name)) if job else None)
-    if completion is not None:
+    if completion is not None and completion.notifications:
         deliver_pending(store, run.id, log)
     return completion
 

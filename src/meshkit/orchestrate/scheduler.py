@@ -49,6 +49,8 @@ class Scheduler:
         self.workers = max(1, workers)
         self.launcher = launcher or (ThreadLauncher() if in_process else SubprocessLauncher())
         self.clock = clock
+        self._real_clock = clock is time.time
+        self._last_heartbeat = 0.0
         self.pid = os.getpid()
         self.token = process_token(self.pid)
         self.handles: dict[int, Handle] = {}
@@ -93,7 +95,9 @@ class Scheduler:
         if now - self._last_notify >= 30:
             self._last_notify = now
             deliver_pending(self.store, log=self._say)
-        self.store.heartbeat(HOST, self.pid, self.started_at, time.time())
+        if time.monotonic() - self._last_heartbeat >= 5:
+            self._last_heartbeat = time.monotonic()
+            self.store.heartbeat(HOST, self.pid, self.started_at, time.time())
         self.print_events()
 
     def idle(self) -> bool:
@@ -138,6 +142,7 @@ class Scheduler:
         if capacity <= 0:
             return
         footprints = self._footprints_for(mesh)
+        waiting: set[str] = set()      # jobs whose oldest queued run cannot start yet
         for run in self.store.runs(status=("queued",), limit=None, ascending=True):
             if capacity <= 0:
                 break
@@ -145,8 +150,15 @@ class Scheduler:
             if job is None:
                 self.store.skip(run.id, f"job '{run.job}' is no longer defined in {mesh.file.name}", now)
                 continue
+            if run.job in waiting and job.overlap == "wait":
+                continue               # first in, first out: it waits behind the older one
+            # With the real clock the claim reads the time once it holds the database's write
+            # lock (a time read before could precede the end of the run it waited for).
             claim = self.store.claim(run.id, job.overlap, pid=self.pid, host=HOST, pid_token=self.token,
-                                     now=now, conflicts=footprints.conflict)
+                                     now=None if self._real_clock else self.clock(),
+                                     conflicts=footprints.conflict)
+            if claim.outcome in ("running", "blocked"):
+                waiting.add(run.job)
             if claim.outcome == "blocked":
                 if (run.id, claim.blocking) not in self._waiting:
                     self._waiting.add((run.id, claim.blocking))

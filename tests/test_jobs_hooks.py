@@ -49,3 +49,14 @@ def pause_after_build(ctx: RunContext) -> Outcome:
             json.dumps({"pid": os.getpid(), "run": ctx.run.id, "status": outcome.status}))
         time.sleep(600)
     return outcome
+
+
+def sleepy(ctx: RunContext) -> Outcome:
+    """Starts a child process (as a build starts dbt), notes both pids, then sleeps."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "300"])
+    Path(os.environ["MESHKIT_TEST_PIDS"]).write_text(
+        json.dumps({"worker": os.getpid(), "child": child.pid, "run": ctx.run.id}))
+    time.sleep(300)
+    return Outcome("success")

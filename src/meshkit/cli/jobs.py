@@ -61,7 +61,7 @@ def list_jobs(mesh_path, as_json) -> None:
         return
     table = Table(show_edge=False)
     for column in ("job", "env", "builds", "runs when", "options", "last run"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("job", "env"))
     for row in rows:
         when = []
         if row["schedule"]:
@@ -84,7 +84,7 @@ def list_jobs(mesh_path, as_json) -> None:
     console.print(table)
     if not info.alive:
         console.print("no scheduler is running: start `meshkit scheduler` to run schedules and "
-                      "triggered jobs", style="yellow", highlight=False)
+                      "triggered jobs", style="yellow", highlight=False, soft_wrap=True)
 
 
 @jobs.command("run")

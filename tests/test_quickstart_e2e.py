@@ -182,6 +182,6 @@ def test_unpublished_upstream_says_how_to_publish(jaffle_mesh):
     result = run(["meshkit", "build", "--project", "finance"], cwd=jaffle_mesh, check=False)
     assert result.returncode == 2
     assert ("finance.agg_customer_payment_journey needs analytics.fct_orders.v2, which has never "
-            "been built or published") in result.stderr
-    assert "meshkit build --project analytics" in result.stderr
+            "been built or published in environment 'prod'") in result.stderr
+    assert "meshkit build --project analytics --env prod" in result.stderr
     assert not (jaffle_mesh / ".meshkit" / "store" / "finance").exists()

@@ -138,3 +138,17 @@ def test_build_after_delays_rebuilds_on_new_data(built_mesh, updates_on, expecte
     report = meshkit_json(["build"], cwd=built_mesh)
     assert _reasons(report)["analytics.fct_orders.v2"] == "rebuilt: code or config changed"
     assert _reasons(report)[AGG].startswith(expected)
+
+
+def test_a_damaged_store_entry_is_rebuilt_and_republished(built_mesh):
+    import json
+    import shutil
+
+    env_dir = built_mesh / ".meshkit" / "store" / "analytics" / "prod"
+    lost = json.loads((env_dir / "latest.json").read_text())["run_id"]
+    shutil.rmtree(env_dir / "runs" / lost)
+    report = meshkit_json(["build", "--project", "analytics"], cwd=built_mesh)
+    reasons = _reasons(report)
+    assert reasons["analytics.fct_orders.v2"] == "rebuilt: analytics has no intact published run in the store"
+    assert report["published"]["analytics"] != lost
+    assert json.loads((env_dir / "latest.json").read_text())["run_id"] == report["published"]["analytics"]

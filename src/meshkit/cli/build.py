@@ -178,7 +178,8 @@ def publish(mesh_path, project_dir, target_path, env, allow_failures) -> None:
     record = publish_artifacts(Store(mesh.store_url), target_dir, environment.name,
                                allow_failures=allow_failures, project_dir=project_dir)
     console.print(f"published [bold]{record.project}[/] to {environment.name}: run {record.run_id} "
-                  f"({record.public_models} public of {record.models} models)", highlight=False)
+                  f"({record.public_models} public of {record.models} models)", highlight=False,
+                  soft_wrap=True)
 
 
 def _mesh_near(project_dir: Path) -> Path | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from meshkit.config import Mesh
+from meshkit.errors import MeshError
 from meshkit.graph.mesh_graph import MeshGraph, ProjectState
 from meshkit.dbt.artifacts import decode_manifest
 from meshkit.orchestrate.execute import ExecutionOptions, Executor, UnitOutcome
@@ -90,19 +91,21 @@ def plan_mesh(mesh: Mesh, options: BuildOptions, history: History,
     if options.select and options.projects:
         select = [f"project:{p},{term}" for p in options.projects for expr in options.select
                   for term in expr.split()]
-    inputs = StateInputs(states, fingerprints, full=options.full)
+    inputs = StateInputs(states, fingerprints, full=options.full,
+                         unpublished=_unpublished(store, env.name, names))
     warnings: list[str] = []
     if options.verify_relations and not options.full:
         inputs.missing_relations, warnings = _missing_relations(mesh, env.target, graph, states)
+    producer_envs = {name: producer_environment(mesh, env, name, store) for name in names}
     plan = make_plan(graph, env.name, select or None, options.exclude or None, inputs, modified,
-                     _published(mesh, store, env, names))
+                     _published(mesh, store, env, names), producer_envs)
     if not options.full:
         loaded = source_loaded_at(mesh, graph, plan.selected, env.target,
                                   dbt_environment(mesh, env), on_line)
         if loaded:
             inputs.source_loaded_at = loaded
             plan = make_plan(graph, env.name, select or None, options.exclude or None, inputs,
-                             modified, _published(mesh, store, env, names))
+                             modified, _published(mesh, store, env, names), producer_envs)
     plan.warnings = warnings
     return plan, parsed, fingerprints, inputs.source_loaded_at
 
@@ -128,10 +131,28 @@ def _published(mesh: Mesh, store: Store, env, names: list[str]) -> set[str]:
     """Public models that consumers can read from the store without rebuilding them."""
     available: set[str] = set()
     for name in set(names) | set(store.projects()):
-        found = store.interface(name, producer_environment(mesh, env, name, store))
+        try:
+            found = store.interface(name, producer_environment(mesh, env, name, store))
+        except MeshError:
+            continue  # a damaged entry offers nothing; building the project republishes it
         if found:
             available |= {m.unique_id for m in found[1].models}
     return available
+
+
+def _unpublished(store: Store, env: str, names: list[str]) -> set[str]:
+    """Projects with no intact latest run in this environment: they must rebuild to publish."""
+    missing = set()
+    for name in names:
+        try:
+            record = store.latest(name, env)
+            if record is not None:
+                store.read(record, "interface.json")
+        except MeshError:
+            record = None
+        if record is None:
+            missing.add(name)
+    return missing
 
 
 def build_mesh(mesh: Mesh, options: BuildOptions, on_line: Echo | None = None,

@@ -94,13 +94,15 @@ def check_cycles(graph: MeshGraph) -> list[str]:
 
 def make_plan(graph: MeshGraph, environment: str, select: list[str] | None,
               exclude: list[str] | None, inputs: StateInputs, modified: set[str],
-              available: set[str]) -> Plan:
-    """`available`: nodes already built and published (usable without rebuilding)."""
+              available: set[str], producer_envs: dict[str, str] | None = None) -> Plan:
+    """`available`: nodes already built and published (usable without rebuilding);
+    `producer_envs`: the environment each project's consumers read it from."""
     order = check_cycles(graph)
     chosen = Selector(graph, frozenset(modified)).select(select, exclude)
     selected = [uid for uid in order if uid in chosen]
     _check_unresolved(graph, selected)
-    _check_upstream_available(graph, selected, chosen, available, inputs)
+    _check_upstream_available(graph, selected, chosen, available, inputs,
+                              producer_envs or {}, environment)
     decisions = decide(graph, selected, inputs)
     units, depends = _units(graph, selected, decisions)
     return Plan(environment, graph, selected, decisions, units, depends)
@@ -121,7 +123,8 @@ def _check_unresolved(graph: MeshGraph, selected: list[str]) -> None:
 
 
 def _check_upstream_available(graph: MeshGraph, selected: list[str], chosen: set[str],
-                              available: set[str], inputs: StateInputs) -> None:
+                              available: set[str], inputs: StateInputs,
+                              producer_envs: dict[str, str], environment: str) -> None:
     """Selected models whose upstream in another project is neither selected nor built."""
     for uid in selected:
         for parent in graph.parents.get(uid, []):
@@ -133,11 +136,13 @@ def _check_upstream_available(graph: MeshGraph, selected: list[str], chosen: set
             if parent in available or parent in inputs.states:
                 continue
             producer = graph.owner[parent]
+            producer_env = producer_envs.get(producer, environment)
             raise MeshError(
                 f"{label(graph, uid)} needs {label(graph, parent)}, which has never been built "
-                f"or published in this environment",
-                hint=f"build it first: `meshkit build --select {producer}:{node.name}+` or "
-                     f"`meshkit build --project {producer}`, or select it too (`+{label(graph, uid).replace('.', ':', 1)}`)")
+                f"or published in environment '{producer_env}'",
+                hint=f"build it first: `meshkit build --project {producer} --env {producer_env}`"
+                     + (f", or select it too (`+{label(graph, uid).replace('.', ':', 1)}`)"
+                        if producer_env == environment else ""))
 
 
 def _delay_to_fewer_invocations(graph: MeshGraph, selected: list[str], wave: dict[str, int]) -> None:

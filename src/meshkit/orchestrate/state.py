@@ -38,6 +38,7 @@ class StateInputs:
     fingerprints: dict[str, str]
     source_loaded_at: dict[str, str] = field(default_factory=dict)   # source id → max_loaded_at
     missing_relations: set[str] = field(default_factory=set)
+    unpublished: set[str] = field(default_factory=set)   # projects with no intact run in the store
     full: bool = False
     now: float = field(default_factory=time.time)
 
@@ -60,6 +61,8 @@ def _decide_one(graph: MeshGraph, uid: str, inputs: StateInputs,
         return True, "full build requested (--full)"
     if state is None:
         return True, "never built"
+    if graph.owner[uid] in inputs.unpublished:
+        return True, f"{graph.owner[uid]} has no intact published run in the store"
     if inputs.fingerprints.get(uid) != state.fingerprint:
         return True, "code or config changed"
     if state.status != "success":

@@ -245,3 +245,44 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+def test_source_freshness_runs_first_and_fails_the_job_only_when_asked(built_mesh):
+    sources = built_mesh / "analytics" / "models" / "staging" / "sources.yml"
+    sources.write_text(sources.read_text().replace(
+        "      - name: orders\n",
+        "      - name: orders\n"
+        "        loaded_at_field: \"cast(order_date as timestamp)\"\n"
+        "        freshness: {error_after: {count: 1, period: day}}\n"))   # 2018 data: stale
+    add_jobs(built_mesh, """\
+        lenient: {project: analytics, source_freshness: true}
+        strict: {project: analytics, source_freshness: {fail_job: true}}
+        """)
+    [lenient] = meshkit_json(["jobs", "run", "lenient", "-q"], cwd=built_mesh)["runs"]
+    assert lenient["status"] == "success"
+    steps = [(s["step"], s.get("project"), s["status"]) for s in lenient["summary"]["steps"]]
+    assert steps[0] == ("source freshness", "analytics", "error") and steps[1][0] == "build"
+    failed = run(["meshkit", "jobs", "run", "strict", "-q", "--json"], cwd=built_mesh, check=False)
+    assert failed.returncode == 1
+    [strict] = json.loads(failed.stdout)["runs"]
+    assert (strict["status"], strict["failure"]) == ("error", "freshness")
+    assert strict["message"] == "source freshness failed in analytics"
+    assert [s["step"] for s in strict["summary"]["steps"]] == ["source freshness"]
+    assert strict["build_run_id"] is None                       # the build never started
+
+
+def test_run_with_downstream_runs_the_whole_chain_here(tmp_path):
+    write_mesh(tmp_path, """\
+        first: {project: alpha}
+        second: {project: beta, triggers: {on_completion: first}}
+        third: {triggers: {on_completion: {all_of: [first, second]}}}
+        """)
+    result = subprocess.run([MESHKIT, "jobs", "run", "first", "--downstream", "--json"], cwd=tmp_path,
+                            env=hook_env(MESHKIT_JOB_RUNNER="test_jobs_hooks:scripted"),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    runs = json.loads(result.stdout)["runs"]
+    assert [(r["job"], r["status"], r["cause"]) for r in runs] == [
+        ("first", "success", "manual"), ("second", "success", "trigger"), ("third", "success", "trigger")]
+    assert runs[2]["upstream"] == [runs[0]["id"], runs[1]["id"]]
+    assert "→ second run 2 queued: on completion of first run 1 (success)" in result.stderr

@@ -217,7 +217,13 @@ def new_project(name: str, *, mesh_path: Path | None = None, path: Path | None =
     files["profiles.yml"], notes = _profile_for(name, folder, mesh, mesh_root, list(upstream))
     created = Created("project", name, folder, mesh_file, notes=notes, mesh_created=creating)
     created.files = write_new_folder(folder, files)
+    warehouse = mesh_root / "warehouse"
     try:
+        if "MESHKIT_WAREHOUSE', '" in files["profiles.yml"] and not warehouse.exists():
+            # The default DuckDB profile's folder: database files, never committed.
+            warehouse.mkdir()
+            (warehouse / ".gitignore").write_text("# DuckDB files of the mesh's projects\n*.duckdb*\n")
+            created.files.append(warehouse / ".gitignore")
         _write_workflow(workflow_path, workflow_text, created)
         relative = _rel(folder, mesh_root)
         if creating:
@@ -230,6 +236,8 @@ def new_project(name: str, *, mesh_path: Path | None = None, path: Path | None =
         shutil.rmtree(folder, ignore_errors=True)
         if workflow_path in created.files:
             workflow_path.unlink(missing_ok=True)
+        if warehouse / ".gitignore" in created.files:
+            shutil.rmtree(warehouse, ignore_errors=True)
         if creating and mesh_file.exists():
             mesh_file.unlink()
         raise

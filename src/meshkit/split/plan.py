@@ -465,7 +465,8 @@ class _Planner:
                 target = node.attached_node
                 if target is None:
                     continue    # a test of a source table: it travels inside the source's YAML
-                self.dest[uid] = set(self.dest.get(target, set()))
+                if self.dest.get(target):
+                    self.dest[uid] = set(self.dest[target])
                 continue
             home = self.home_of(node) or self.place_by_parents(uid, node.depends_on.nodes,
                                                                node.original_file_path)
@@ -700,7 +701,7 @@ class _Planner:
                                       for uid in executable}
         through: dict[tuple[str, str], str] = {}
         for uid, node in self.nodes.items():
-            if node.resource_type != "test" or uid not in self.dest:
+            if node.resource_type != "test" or not self.dest.get(uid):
                 continue
             project = next(iter(self.dest[uid]))
             parents = [p for p in node.depends_on.nodes if p in executable]

@@ -7,6 +7,9 @@ comments, blank lines, quoting, key order — as written. A comment directly abo
 travels with the entry. Where text editing cannot work (flow style, `[a, b]` on one line) the
 file is loaded and dumped by ruamel's round-trip dumper, which keeps comments too; so is a
 model entry that gains `access`, a contract and column types.
+
+A comment belongs to the entry whose dash it sits directly above, at the dash's indentation;
+anything else between two entries (a blank line, a deeper comment) belongs to the entry before.
 """
 
 from __future__ import annotations
@@ -135,7 +138,7 @@ class TextDoc:
         return last_content + 1
 
     def item_spans(self, seq: CommentedSeq) -> list[Span]:
-        """Each item of a block sequence, with the comments directly above it (but the first's)."""
+        """Each item of a block sequence, with the comment lines directly above its dash."""
         starts = []
         for index in range(len(seq)):
             line, column = seq.lc.item(index)
@@ -144,7 +147,7 @@ class TextDoc:
             starts.append((line, dash))
         spans = []
         for index, (line, dash) in enumerate(starts):
-            start = line if index == 0 else self._leading_comments(line, dash)
+            start = self._leading_comments(line, dash)
             spans.append([start, None, dash])
         for index, span in enumerate(spans):
             if index + 1 < len(spans):

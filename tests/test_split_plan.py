@@ -317,6 +317,24 @@ def test_a_split_that_would_make_a_model_level_cycle_is_refused(tmp_path):
     assert _tree_hash(project) == before      # dbt parsed it without writing target/ or logs/
 
 
+def test_ephemeral_and_snapshot_crossings_are_refused(parsed, tmp_path):
+    project, manifest = parsed
+    data = json.loads(manifest.read_text())
+    nodes = data["nodes"]
+    nodes["model.jaffle_shop.fct_orders"]["config"]["materialized"] = "ephemeral"
+    # finance reads core's snapshot
+    nodes["model.jaffle_shop.agg_payment_methods"]["depends_on"]["nodes"].append(
+        "snapshot.jaffle_shop.orders_snapshot")
+    edited = tmp_path / "manifest.json"
+    edited.write_text(json.dumps(data))
+    plan = run(["meshkit", "split", "plan", str(project), "--manifest", str(edited), "--json"],
+               cwd=tmp_path, check=False)
+    assert plan.returncode == 1
+    blockers = [b["message"] for b in json.loads(plan.stdout)["blockers"]]
+    assert any("finance.fct_order_revenue reads the ephemeral model core.fct_orders" in b for b in blockers)
+    assert any("snapshot 'orders_snapshot' (core) is read by models of finance" in b for b in blockers)
+
+
 def test_refusals_for_bad_destinations_and_options(parsed, tmp_path):
     project, manifest = parsed
     inside = run(["meshkit", "split", "apply", str(project), "--out", str(project / "split"),

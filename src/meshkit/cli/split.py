@@ -143,8 +143,8 @@ def split_apply(project_dir, by, select, exclude, names, rest, package, mesh_nam
         click.echo(json.dumps(report, indent=2))
         return
     print_plan(plan, rendered)
-    console.print(f"\n[bold green]wrote[/] {len(rendered.files)} files to {written}", highlight=False)
-    console.print(f"  next: check SPLIT.md, then `cd {out} && meshkit build`", highlight=False)
+    console.print(f"\n[bold green]wrote[/] {len(rendered.files)} files to {written}", highlight=False, soft_wrap=True)
+    console.print(f"  next: check SPLIT.md, then `cd {out} && meshkit build`", highlight=False, soft_wrap=True)
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -187,7 +187,7 @@ def print_plan(plan, rendered) -> None:
     how = "by group" if plan.by == "group" else "by selection"
     package = f", internal package [bold]{plan.package}[/]" if plan.uses_package else ""
     console.print(f"[bold]split {plan.source.name}[/] {how}: {len(plan.projects)} projects{package}",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     table = Table(show_edge=False)
     for column in ("project", "groups", "models", "seeds", "snapshots", "tests", "reads from", "owner"):
         table.add_column(column)
@@ -198,33 +198,33 @@ def print_plan(plan, rendered) -> None:
     console.print(table)
     if plan.cross_refs:
         console.print(f"\n[bold]refs that cross a new project boundary[/] ({len(plan.cross_refs)})",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
         for c in plan.cross_refs:
             where = f"{c.file}:{c.line}" if c.line else c.file
-            console.print(f"  {c.consumer} → {c.producer}  [dim]{c.kind} · {where}[/]", highlight=False)
+            console.print(f"  {c.consumer} → {c.producer}  [dim]{c.kind} · {where}[/]", highlight=False, soft_wrap=True)
     if plan.public:
-        console.print(f"\n[bold]models other projects will read[/] ({len(plan.public)})", highlight=False)
+        console.print(f"\n[bold]models other projects will read[/] ({len(plan.public)})", highlight=False, soft_wrap=True)
         for p in plan.public:
             access = f"{p.access_before} → public" if p.becomes_public else "public"
             style = {"enforced": "green", "catalog": "green", "unknown": "yellow",
                      "impossible": "red"}[p.contract]
-            console.print(f"  {p.project}.{p.name}  {access} · [{style}]{p.detail}[/]", highlight=False)
+            console.print(f"  {p.project}.{p.name}  {access} · [{style}]{p.detail}[/]", highlight=False, soft_wrap=True)
     shared = [(s.kind, s.name, s.destinations, s.how) for s in plan.shared]
     shared += [("doc", name, projects, "copied into each") for name, projects in rendered.shared_docs.items()]
     if shared:
-        console.print("\n[bold]needed by several projects[/]", highlight=False)
+        console.print("\n[bold]shared, copied or moved[/]", highlight=False, soft_wrap=True)
         for kind, name, where, note in shared:
-            console.print(f"  {kind:<7}{name}  → {', '.join(where)}  [dim]{note}[/]", highlight=False)
+            console.print(f"  {kind:<7}{name}  → {', '.join(where)}  [dim]{note}[/]", highlight=False, soft_wrap=True)
     for cycle in plan.project_cycles:
         console.print(f"\n[bold]projects that would depend on each other:[/] {' ↔ '.join(cycle)} "
-                      f"[dim](allowed: meshkit builds them in waves, model by model)[/]", highlight=False)
+                      f"[dim](allowed: meshkit builds them in waves, model by model)[/]", highlight=False, soft_wrap=True)
     for warning in plan.warnings + rendered.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     if rendered.left_out:
-        console.print(f"[dim]not copied: {', '.join(rendered.left_out)}[/]", highlight=False)
+        console.print(f"[dim]not copied: {', '.join(rendered.left_out)}[/]", highlight=False, soft_wrap=True)
     blockers = plan.blockers + rendered.blockers
     if blockers:
-        console.print(f"\n[bold red]cannot split[/] ({len(blockers)})", highlight=False)
+        console.print(f"\n[bold red]cannot split[/] ({len(blockers)})", highlight=False, soft_wrap=True)
         for b in blockers:
             console.print(f"  [red]✗[/] {b.render()}", highlight=False, soft_wrap=True)
 
@@ -253,20 +253,20 @@ def groups(project_dir, manifest, as_json) -> None:
         return
     total = sum(len(g.models) for g in report.groups) + len(report.ungrouped)
     console.print(f"[bold]{report.project}[/]: {total} models in {len(report.groups)} groups",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     for group in report.groups:
         public = sum(1 for m in group.models if m["access"] == "public")
         owner = _owner([group.owner]) if group.owner else "no owner"
         console.print(f"\n[bold]{group.name}[/] [dim]({owner})[/] · {len(group.models)} models, "
-                      f"{public} public", highlight=False)
+                      f"{public} public", highlight=False, soft_wrap=True)
         names = [f"{m['name']}{' (public)' if m['access'] == 'public' else ''}" for m in group.models]
         console.print("  " + (", ".join(names) or "—"), highlight=False, soft_wrap=True)
     if report.ungrouped:
-        console.print(f"\n[bold yellow]no group[/] ({len(report.ungrouped)})", highlight=False)
+        console.print(f"\n[bold yellow]no group[/] ({len(report.ungrouped)})", highlight=False, soft_wrap=True)
         for m in report.ungrouped:
-            console.print(f"  {m['name']}  [dim]{m['file']}[/]", highlight=False)
+            console.print(f"  {m['name']}  [dim]{m['file']}[/]", highlight=False, soft_wrap=True)
     if report.refs:
-        console.print(f"\n[bold]refs between groups[/] ({len(report.refs)})", highlight=False)
+        console.print(f"\n[bold]refs between groups[/] ({len(report.refs)})", highlight=False, soft_wrap=True)
         for r in report.refs:
             style = "green" if r.access == "public" else "yellow"
-            console.print(f"  {r.consumer} → {r.producer}  [{style}]{r.note}[/]", highlight=False)
+            console.print(f"  {r.consumer} → {r.producer}  [{style}]{r.note}[/]", highlight=False, soft_wrap=True)

@@ -224,12 +224,6 @@ class _Planner:
         node = self.nodes.get(uid)
         return node.resource_type if node else uid.split(".")[0]
 
-    def file_of(self, uid: str) -> str:
-        for table in (self.nodes, self.exposures, self.unit_tests, self.sources, self.macros):
-            if uid in table:
-                return table[uid].original_file_path
-        return ""
-
     def ancestors(self, uid: str) -> set[str]:
         seen: set[str] = set()
         stack = list(self.nodes[uid].depends_on.nodes) if uid in self.nodes else []
@@ -372,19 +366,6 @@ class _Planner:
         if group and group in self.s.groups:
             return self.o.names.get(group) or project_name(group)
         return None
-
-    def readers(self, uid: str) -> set[str]:
-        """Projects of the models, snapshots, analyses and exposures that read a resource."""
-        found: set[str] = set()
-        for child in self.children.get(uid, []):
-            node = self.nodes[child]
-            if node.resource_type == "test":
-                continue
-            found |= self.dest.get(child, set())
-        for exposure in self.exposures.values():
-            if uid in exposure.depends_on.nodes:
-                found |= self.dest.get(exposure.unique_id, set())
-        return found
 
     def assign_snapshots_and_seeds(self) -> None:
         homes = self.model_homes_by_file()

@@ -9,7 +9,6 @@ once or not at all.
 from __future__ import annotations
 
 import os
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -226,9 +225,16 @@ class _Renderer:
             dests = plan.destinations.get(f"test.{own}.{name}")
             return dest in dests if dests is not None else dest == primary
 
+        unit_tests = {u.name: plan.destinations.get(uid) for uid, u in self.s.manifest.unit_tests.items()
+                      if u.package_name == own}
+
+        def unit_test(entry: Any) -> bool:
+            dests = unit_tests.get(entry.get("name") if isinstance(entry, dict) else None)
+            return dest in dests if dests else dest == primary
+
         return {"models": model, "seeds": by_uid("seed"), "snapshots": by_uid("snapshot"),
                 "analyses": by_uid("analysis"), "exposures": by_uid("exposure"),
-                "unit_tests": by_uid("unit_test"), "groups": group, "macros": macro,
+                "unit_tests": unit_test, "groups": group, "macros": macro,
                 "sources": source, "data_tests": data_test}
 
     def group_destinations(self) -> dict[str, set[str]]:
@@ -659,6 +665,13 @@ attaches the files of the projects it reads, read-only.""")
             lines += [f"- {' ↔ '.join(c)}: `meshkit build` builds them in waves, model by model"
                       for c in plan.project_cycles]
             lines.append("")
+        if (self.s.root / "profiles.yml").is_file():
+            lines += ["## Before the first build", "",
+                      f"Each project's profiles.yml comes from the profile '{self.s.profile}' of "
+                      f"`{self.s.name}`. Paths in it are read from the project's own folder, one level "
+                      f"below this one; a path built with `env_var()` is kept as written, so data the "
+                      f"monolith attached (such as raw data) must be where that path points from here.",
+                      ""]
         notes = plan.warnings + self.r.warnings
         if notes:
             lines += ["## Check by hand", ""] + [f"- {w}" for w in notes] + [""]

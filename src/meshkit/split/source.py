@@ -105,7 +105,9 @@ def load_source(project_dir: Path, *, manifest: Path | None = None,
     source.paths = {kind: _folders(config, key, default) for kind, (key, default) in _PATH_KEYS.items()}
     if "docs-paths" in config:
         source.paths["docs"] = _folders(config, "docs-paths", [])
-    source.files = list_files(project_dir)
+    extra = {str(config.get(key)).strip("/").split("/")[0] for key in
+             ("target-path", "log-path", "packages-install-path") if config.get(key)}
+    source.files = list_files(project_dir, skip=extra)
     return source
 
 
@@ -155,10 +157,11 @@ def _excerpt(output: str) -> str:
     return "\n".join("  " + text.strip() for text in lines[-6:])
 
 
-def list_files(root: Path) -> list[str]:
+def list_files(root: Path, skip: set[str] = frozenset()) -> list[str]:
     found = []
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+        top = Path(folder) == root
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not (top and d in skip))
         for name in sorted(files):
             if name in _SKIP_FILES or name.endswith((".pyc", ".duckdb", ".duckdb.wal")):
                 continue

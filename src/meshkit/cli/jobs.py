@@ -98,7 +98,10 @@ def list_jobs(mesh_path, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the run(s) as JSON.")
 @reports_errors
 def run_job(name, mesh_path, only_queue, downstream, quiet, as_json) -> None:
-    """Run a job now ("Run now"), in this terminal; its triggers queue the jobs that follow it."""
+    """Run a job now, in this terminal ("Run now").
+
+    The jobs it triggers are queued for the scheduler (or run here with --downstream).
+    """
     from meshkit.orchestrate import jobs as service
 
     mesh, store = _open(mesh_path)
@@ -147,7 +150,10 @@ def run_job(name, mesh_path, only_queue, downstream, quiet, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @reports_errors
 def history(name, mesh_path, limit, as_json) -> None:
-    """A job's runs, newest first: status, why it ran, how long, what it said."""
+    """A job's runs, newest first.
+
+    Each run's status, why it ran, how long it took and what it said.
+    """
     from meshkit.orchestrate import jobs as service
 
     mesh, store = _open(mesh_path)
@@ -180,7 +186,10 @@ def history(name, mesh_path, limit, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @reports_errors
 def show(run_id, mesh_path, show_log, as_json) -> None:
-    """One job run: why it ran, its steps, what it triggered, whom it notified."""
+    """One job run in detail.
+
+    Why it ran, its steps, what it triggered and whom it notified.
+    """
     from meshkit.errors import MeshError
     from meshkit.orchestrate import jobs as service
 

@@ -100,7 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id", type=int)
     parser.add_argument("--echo", action="store_true", help="also print the run's log")
     args = parser.parse_args(argv)
-    mesh = load_mesh(Path(args.mesh))
+    try:
+        mesh = load_mesh(Path(args.mesh))
+    except MeshError as exc:
+        # The run stays `running`; the scheduler recovers it with the last mesh.yml it could read.
+        print(f"cannot start job run {args.run_id}: {exc.render()}", file=sys.stderr)
+        return 2
     store = JobStore.for_mesh(mesh)
     try:
         execute(mesh, store, args.run_id, echo=args.echo)

@@ -76,6 +76,7 @@ class Scheduler:
                     break
                 stop.wait(poll)
         finally:
+            self.print_events()          # what other processes decided since the last tick
             self.store.scheduler_stopped(HOST, self.pid)
             running = [h.run_id for h in self.handles.values() if not h.done()]
             if running:

@@ -7,7 +7,8 @@ import textwrap
 
 from ruamel.yaml.comments import CommentedMap
 
-from meshkit.scaffold.profiles import derive_profile, duckdb_stem, read_profiles, with_stem
+from meshkit.scaffold.profiles import (derive_profile, duckdb_stem, dump_profiles, read_profiles,
+                                      with_stem)
 from meshkit.split.plan import PublicModel, _project_cycles
 from meshkit.split.refs import (calls_in_jinja, doc_names, docs_blocks, find_refs, qualify_macros,
                                 rewrite_refs, set_sql_access)
@@ -233,6 +234,8 @@ def test_derived_duckdb_profile_writes_its_own_file_and_attaches_upstreams(tmp_p
                 - path: ../warehouse/raw.duckdb
                   read_only: true
                 - path: "{{ env_var('W', '../warehouse') }}/jaffle_finance.duckdb"
+
+            # the same mesh on PostgreSQL: a schema per project
             pg:
               type: postgres
               host: localhost
@@ -242,15 +245,20 @@ def test_derived_duckdb_profile_writes_its_own_file_and_attaches_upstreams(tmp_p
     derived, notes = derive_profile(profile, "core", upstream=["finance"],
                                     database_of={"core": "jaffle_core", "finance": "jaffle_finance"},
                                     replace_stems={"jaffle_core", "jaffle_finance"},
-                                    relocate=lambda p: "../../shop/" + p)
+                                    relocate=lambda p: "../../shop/" + p,
+                                    rename_schema=("analytics", "core"))
     prod = derived["outputs"]["prod"]
     assert prod["path"] == "{{ env_var('W', '../warehouse') }}/jaffle_core.duckdb"
     assert prod["database"] == "jaffle_core"
     assert [dict(a) for a in prod["attach"]] == [
         {"path": "../../shop/../warehouse/raw.duckdb", "read_only": True},
         {"path": "{{ env_var('W', '../warehouse') }}/jaffle_finance.duckdb", "read_only": True}]
-    assert dict(derived["outputs"]["pg"]) == {"type": "postgres", "host": "localhost", "schema": "analytics"}
+    assert dict(derived["outputs"]["pg"]) == {"type": "postgres", "host": "localhost", "schema": "core"}
     assert not notes
+    text = dump_profiles({"core": derived}, "header")
+    assert text.startswith("# header\ncore:\n")
+    assert ("        - path: \"{{ env_var('W', '../warehouse') }}/jaffle_finance.duckdb\"\n"
+            "          read_only: true\n\n    # the same mesh on PostgreSQL: a schema per project\n    pg:\n") in text
     assert duckdb_stem("'x/y/abc.duckdb'".strip("'")) == "abc"
     assert with_stem("a/b.duckdb", "c") == "a/c.duckdb"
     assert isinstance(derived, CommentedMap)

@@ -88,7 +88,8 @@ def _profile_for(name: str, folder: Path, mesh: Mesh | None, mesh_root: Path,
             return _rel((base / path).resolve(), folder)
 
         derived, notes = derive_profile(profile, name, upstream=upstream, database_of=database_of,
-                                        replace_stems=set(stems.values()), relocate=relocate)
+                                        replace_stems=set(stems.values()), relocate=relocate,
+                                        rename_schema=(project.name, name))
         header = (f"dbt reads ./profiles.yml when it runs from this folder. Made by `meshkit new` in\n"
                   f"the style of {project.name}'s profile: this project writes its own database\n"
                   f"and, on DuckDB, attaches the files of the projects it reads, read-only.")

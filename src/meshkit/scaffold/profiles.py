@@ -22,6 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from meshkit.errors import MeshError
+from meshkit.scaffold.yamlcomments import move_trailing_comment, trailing_holder
 
 _DUCKDB_FILE_RE = re.compile(r"(?P<stem>[^/\\'\"{}]+)\.duckdb(?P<tail>\s*)$")
 
@@ -70,14 +71,16 @@ def _same_style(original: Any, text: str) -> Any:
 
 def derive_profile(profile: CommentedMap, new_name: str, *, upstream: list[str],
                    database_of: dict[str, str] | None = None, replace_stems: set[str] | None = None,
-                   relocate: Callable[[str], str] | None = None) -> tuple[CommentedMap, list[str]]:
+                   relocate: Callable[[str], str] | None = None,
+                   rename_schema: tuple[str, str] | None = None) -> tuple[CommentedMap, list[str]]:
     """A copy of one profile (its `target` and `outputs`) for project `new_name`.
 
     `upstream`: projects whose DuckDB files to attach; `database_of`: project → file stem
     (default: the project's name); `replace_stems`: stems of mesh projects' files to drop from
     the attachments (they belong to other projects); `relocate`: rewrites a plain relative path
-    of an attachment kept as it was (raw data) for the new project's folder. Returns (profile,
-    notes).
+    of an attachment kept as it was (raw data) for the new project's folder; `rename_schema`
+    (old, new): an output whose schema is named after the old project gets the new one's name
+    (a schema per project, as on PostgreSQL). Returns (profile, notes).
     """
     database_of = database_of or {}
     replace_stems = replace_stems or set()
@@ -88,7 +91,11 @@ def derive_profile(profile: CommentedMap, new_name: str, *, upstream: list[str],
         raise MeshError("the profile has no `outputs:`", hint="check profiles.yml")
     stem = database_of.get(new_name, new_name)
     for target, output in outputs.items():
-        if not isinstance(output, dict) or output.get("type") != "duckdb":
+        if not isinstance(output, dict):
+            continue
+        if rename_schema and output.get("schema") == rename_schema[0]:
+            output["schema"] = rename_schema[1]
+        if output.get("type") != "duckdb":
             continue
         path = output.get("path")
         if not path or ":memory:" in str(path) or duckdb_stem(path) is None:
@@ -98,6 +105,7 @@ def derive_profile(profile: CommentedMap, new_name: str, *, upstream: list[str],
         if "database" in output:
             output["database"] = stem
         attach = output.get("attach")
+        last = trailing_holder(attach)      # what follows the list stays after it
         kept = CommentedSeq()
         for entry in attach or []:
             entry_path = entry.get("path") if isinstance(entry, dict) else None
@@ -109,6 +117,7 @@ def derive_profile(profile: CommentedMap, new_name: str, *, upstream: list[str],
         for project in upstream:
             kept.append(CommentedMap([("path", _same_style(path, with_stem(path, database_of.get(project, project)))),
                                       ("read_only", True)]))
+        move_trailing_comment(last, trailing_holder(kept))
         if kept or attach is not None:
             output["attach"] = kept
     return new, notes

@@ -18,6 +18,7 @@ import yaml as pyyaml
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from meshkit.scaffold.profiles import derive_profile, dump_profiles, read_profiles
+from meshkit.scaffold.yamlcomments import move_trailing_comment, trailing_holder
 from meshkit.split.plan import Blocker, PublicModel, SplitPlan, folder_home
 from meshkit.split.refs import (docs_blocks, doc_names, qualify_macros, rewrite_refs,
                                 set_sql_access)
@@ -692,12 +693,12 @@ def edit_models(text: str, file: str, publics: list[PublicModel]) -> str:
         entry = next((e for e in models if isinstance(e, CommentedMap) and e.get("name") == public.name), None)
         if entry is None:
             continue
-        last = _holder(entry)
+        last = trailing_holder(entry)
         if public.becomes_public:
             _set_access(entry)
         if public.adds_contract:
             _add_contract(entry, public.columns)
-        _move_trailing(last, _holder(entry))
+        move_trailing_comment(last, trailing_holder(entry))
     return dump(data, style)
 
 
@@ -745,44 +746,6 @@ def _add_contract(entry: CommentedMap, columns: list[tuple[str, str]]) -> None:
         column = CommentedMap([("name", name), ("data_type", data_type)])
         listed.insert(position, column)
         position += 1
-
-
-def _holder(node: Any) -> tuple[Any, Any] | None:
-    if isinstance(node, CommentedMap) and node:
-        key = list(node.keys())[-1]
-        value = node[key]
-        if isinstance(value, (CommentedMap, CommentedSeq)) and len(value):
-            return _holder(value)
-        return node, key
-    if isinstance(node, CommentedSeq) and node:
-        index = len(node) - 1
-        value = node[index]
-        if isinstance(value, (CommentedMap, CommentedSeq)) and len(value):
-            return _holder(value)
-        return node, index
-    return None
-
-
-def _move_trailing(source: tuple[Any, Any] | None, target: tuple[Any, Any] | None) -> None:
-    """Move the comment (or blank lines) after one last value to after another.
-
-    ruamel keeps what follows an entry (a blank line, the comment above the next entry) on the
-    entry's last value; when keys or columns are added after it, it must move along."""
-    if source is None or target is None or (source[0] is target[0] and source[1] == target[1]):
-        return
-    node, key = source
-    slot = 2 if isinstance(node, CommentedMap) else 0
-    items = node.ca.items.get(key)
-    if not items or len(items) <= slot or items[slot] is None:
-        return
-    token = items[slot]
-    items[slot] = None
-    tnode, tkey = target
-    tslot = 2 if isinstance(tnode, CommentedMap) else 0
-    entry = tnode.ca.items.setdefault(tkey, [None, None, None, None])
-    while len(entry) <= tslot:
-        entry.append(None)
-    entry[tslot] = token
 
 
 def render(plan: SplitPlan, out: Path | None = None) -> Rendered:

@@ -107,7 +107,8 @@ def _report_json(report) -> dict:
                    if report.executor and uid in report.executor.outcomes else None}
                   for uid, d in report.plan.decisions.items()],
         "published": {u.unit.project: u.published for u in report.units if u.published},
-        "warnings": report.plan.warnings,
+        "warnings": report.plan.warnings + [f"{u.unit.project}: {u.warning}" for u in report.units
+                                            if u.warning],
         "parsed": {name: ("cache" if p.from_cache else "dbt parse") for name, p in report.parsed.items()},
     }
 
@@ -153,6 +154,8 @@ def _print_report(report) -> None:
             console.print(f"  published {unit.unit.project}: run {unit.published}", highlight=False)
         if unit.error:
             console.print(f"  [red]{unit.unit.project}: {unit.error}[/]", highlight=False)
+        if unit.warning:
+            console.print(f"  [yellow]{unit.unit.project}: {unit.warning}[/]", highlight=False)
     if report.run_id is not None:
         console.print(f"[bold]{report.status}[/] · `meshkit runs show {report.run_id}` for details",
                       highlight=False)

@@ -194,7 +194,8 @@ def print_plan(plan, rendered) -> None:
     for p in plan.projects.values():
         table.add_row(p.name, ", ".join(p.groups), str(p.counts.get("model", 0)),
                       str(p.counts.get("seed", 0)), str(p.counts.get("snapshot", 0)),
-                      str(p.counts.get("test", 0)), ", ".join(p.upstream) or "—", _owner(p.owners))
+                      str(p.counts.get("test", 0)), ", ".join(p.upstream) or "—",
+                      ", ".join(str(o.get("name") or o.get("email") or "") for o in p.owners))
     console.print(table)
     if plan.cross_refs:
         console.print(f"\n[bold]refs that cross a new project boundary[/] ({len(plan.cross_refs)})",

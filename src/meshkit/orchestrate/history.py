@@ -112,8 +112,8 @@ class History:
         with self._lock:
             return self.db.execute(sql, params).fetchall()
 
-    def _tx(self) -> "_Transaction":
-        return _Transaction(self.db, self._lock)
+    def _tx(self) -> "Transaction":
+        return Transaction(self.db, self._lock)
 
     # -- runs ------------------------------------------------------------------------------
     def mark_interrupted(self) -> list[int]:
@@ -220,7 +220,9 @@ class History:
                             (project, environment, key, str(manifest_path), time.time()))
 
 
-class _Transaction:
+class Transaction:
+    """`with Transaction(db, lock):` one immediate SQLite transaction, one thread at a time."""
+
     def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
         self.db, self.lock = db, lock
 

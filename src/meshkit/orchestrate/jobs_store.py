@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from meshkit.config.jobs import Job
+from meshkit.orchestrate.history import Transaction
 
 FINISHED = ("success", "error", "canceled", "skipped", "interrupted")
 # What a finished run counts as for completion triggers (dbt Cloud: success, error, canceled).
@@ -211,8 +212,8 @@ class JobStore:
         self.close()
 
     # -- plumbing --------------------------------------------------------------------------
-    def _tx(self) -> "_Transaction":
-        return _Transaction(self.db, self._lock)
+    def _tx(self) -> Transaction:
+        return Transaction(self.db, self._lock)
 
     def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -564,25 +565,6 @@ class JobStore:
                               (build_run_id,))
         except sqlite3.OperationalError:
             return []
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
-        self.db, self.lock = db, lock
-
-    def __enter__(self) -> None:
-        self.lock.acquire()
-        try:
-            self.db.execute("begin immediate")
-        except BaseException:
-            self.lock.release()
-            raise
-
-    def __exit__(self, kind, value, traceback) -> None:
-        try:
-            self.db.execute("commit" if kind is None else "rollback")
-        finally:
-            self.lock.release()
 
 
 # -- processes -------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import textwrap
 import shutil
 import subprocess
 import sys
@@ -27,6 +29,14 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def set_jobs(mesh: Path, jobs: str) -> None:
+    """Replace the `jobs:` of a mesh's mesh.yml (the example declares the quickstart's)."""
+    path = mesh / "mesh.yml"
+    text = path.read_text()
+    head = re.split(r"(?m)^jobs:\s*$", text)[0].rstrip() + "\n"
+    path.write_text(head + "\njobs:\n" + textwrap.indent(textwrap.dedent(jobs), "  "))
 
 
 def meshkit_json(args: list[str], cwd: Path, check: bool = True) -> dict:

@@ -8,14 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from conftest import meshkit_json, run
+from conftest import meshkit_json, run, set_jobs
 from test_jobs_notify import Hooks, Mailbox
 from test_scheduler_unit import write_mesh
 
@@ -26,8 +25,7 @@ MESHKIT = str(Path(sys.executable).parent / "meshkit")
 
 
 def add_jobs(mesh: Path, jobs: str) -> None:
-    path = mesh / "mesh.yml"
-    path.write_text(path.read_text() + "\njobs:\n" + textwrap.indent(textwrap.dedent(jobs), "  "))
+    set_jobs(mesh, jobs)
 
 
 def hook_env(**extra: str) -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import json
 import socket
-import textwrap
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import test_jobs_hooks as hooks
+from conftest import set_jobs
 from meshkit.config import load_mesh
 from meshkit.graph.mesh_graph import load_from_store
 from meshkit.orchestrate.notify import deliver_pending, model_entry
@@ -99,9 +99,8 @@ def owned_mesh(built_mesh, monkeypatch):
 
 
 def add_jobs(mesh_dir, jobs: str):
-    path = mesh_dir / "mesh.yml"
-    path.write_text(path.read_text() + "\njobs:\n" + textwrap.indent(textwrap.dedent(jobs), "  "))
-    return load_mesh(path)
+    set_jobs(mesh_dir, jobs)
+    return load_mesh(mesh_dir / "mesh.yml")
 
 
 def test_each_owner_gets_one_message_per_run_listing_their_failed_models(owned_mesh, monkeypatch):

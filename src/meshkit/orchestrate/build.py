@@ -97,15 +97,16 @@ def plan_mesh(mesh: Mesh, options: BuildOptions, history: History,
     if options.verify_relations and not options.full:
         inputs.missing_relations, warnings = _missing_relations(mesh, env.target, graph, states)
     producer_envs = {name: producer_environment(mesh, env, name, store) for name in names}
+    building = set(options.projects or names)
     plan = make_plan(graph, env.name, select or None, options.exclude or None, inputs, modified,
-                     _published(mesh, store, env, names), producer_envs)
+                     _published(mesh, store, env, names, building), producer_envs)
     if not options.full:
         loaded = source_loaded_at(mesh, graph, plan.selected, env.target,
                                   dbt_environment(mesh, env), on_line)
         if loaded:
             inputs.source_loaded_at = loaded
             plan = make_plan(graph, env.name, select or None, options.exclude or None, inputs,
-                             modified, _published(mesh, store, env, names), producer_envs)
+                             modified, _published(mesh, store, env, names, building), producer_envs)
     plan.warnings = warnings
     return plan, parsed, fingerprints, inputs.source_loaded_at
 
@@ -127,14 +128,20 @@ def _missing_relations(mesh: Mesh, target: str, graph: MeshGraph, states) -> tup
     return {by_relation[key] for key in missing if key in by_relation}, warnings
 
 
-def _published(mesh: Mesh, store: Store, env, names: list[str]) -> set[str]:
-    """Public models that consumers can read from the store without rebuilding them."""
+def _published(mesh: Mesh, store: Store, env, names: list[str], building: set[str]) -> set[str]:
+    """Public models that consumers can read from the store without rebuilding them.
+
+    A damaged store entry of a project this build rebuilds is skipped (the build republishes
+    it); one that consumers would have to read stops the build with the store's message.
+    """
     available: set[str] = set()
     for name in set(names) | set(store.projects()):
         try:
             found = store.interface(name, producer_environment(mesh, env, name, store))
         except MeshError:
-            continue  # a damaged entry offers nothing; building the project republishes it
+            if name in building:
+                continue
+            raise
         if found:
             available |= {m.unique_id for m in found[1].models}
     return available

@@ -90,20 +90,17 @@ class ModelState:
     sources_seen: dict[str, str]
 
 
-class History:
-    def __init__(self, path: Path) -> None:
+class SharedConnection:
+    """One SQLite connection shared by a process's threads: a transaction at a time."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None,
+                                  check_same_thread=False)
         self.db.row_factory = sqlite3.Row
-        # One connection shared by the executor's threads: a transaction at a time.
         self._lock = threading.RLock()
-        self.db.execute("pragma journal_mode=wal")
-        self.db.execute("pragma busy_timeout=30000")
-        self.db.executescript(_SCHEMA)
-        if not self.db.execute("select 1 from schema_version").fetchone():
-            self.db.execute("insert into schema_version values (?)", (SCHEMA_VERSION,))
-        self.mark_interrupted()
+        self.db.execute(f"pragma busy_timeout={int(timeout * 1000)}")
 
     def close(self) -> None:
         self.db.close()
@@ -114,6 +111,16 @@ class History:
 
     def _tx(self) -> "Transaction":
         return Transaction(self.db, self._lock)
+
+
+class History(SharedConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, timeout=30)
+        self.db.execute("pragma journal_mode=wal")
+        self.db.executescript(_SCHEMA)
+        if not self.db.execute("select 1 from schema_version").fetchone():
+            self.db.execute("insert into schema_version values (?)", (SCHEMA_VERSION,))
+        self.mark_interrupted()
 
     # -- runs ------------------------------------------------------------------------------
     def mark_interrupted(self) -> list[int]:

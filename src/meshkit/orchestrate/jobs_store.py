@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from meshkit.config.jobs import Job
-from meshkit.orchestrate.history import Transaction
+from meshkit.orchestrate.history import SharedConnection
 
 FINISHED = ("success", "error", "canceled", "skipped", "interrupted")
 # What a finished run counts as for completion triggers (dbt Cloud: success, error, canceled).
@@ -182,14 +181,9 @@ def utc_iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class JobStore:
+class JobStore(SharedConnection):
     def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
-        self.db.execute("pragma busy_timeout=60000")
+        super().__init__(path, timeout=60)
         statements = [s.strip() for s in _SCHEMA.split(";") if s.strip()]
         names = {row[0] for row in self.db.execute("select name from sqlite_master")}
         if not all(s.split(" if not exists ")[1].split()[0] in names for s in statements):
@@ -202,9 +196,6 @@ class JobStore:
     def for_mesh(cls, mesh) -> "JobStore":
         return cls(mesh.state_dir / "history.db")
 
-    def close(self) -> None:
-        self.db.close()
-
     def __enter__(self) -> "JobStore":
         return self
 
@@ -212,12 +203,6 @@ class JobStore:
         self.close()
 
     # -- plumbing --------------------------------------------------------------------------
-    def _tx(self) -> Transaction:
-        return Transaction(self.db, self._lock)
-
-    def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self.db.execute(sql, params).fetchall()
 
     def _event(self, job: str | None, run_id: int | None, event: str, detail: str,
                now: float | None = None) -> None:

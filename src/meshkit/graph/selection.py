@@ -32,6 +32,9 @@ _METHODS = {"project", "package", "group", "tag", "access", "state", "resource_t
 class Selector:
     graph: MeshGraph
     modified: frozenset[str] = frozenset()   # state:modified, computed by the orchestrator
+    # Mesh projects that may not be in the graph yet (a staged build adds them one by one):
+    # their names are valid in selectors and simply match nothing until then.
+    projects: frozenset[str] = frozenset()
 
     def select(self, select: Iterable[str] | None, exclude: Iterable[str] | None = None,
                resource_types: frozenset[str] = EXECUTABLE) -> set[str]:
@@ -82,7 +85,7 @@ class Selector:
             return self._by_name(None, body)
         if method in _METHODS or method.startswith("config."):
             return self._by_method(method, value)
-        if method in self.graph.projects:
+        if method in self.graph.projects or method in self.projects:
             return self._by_name(method, value)
         raise MeshError(f"selector '{body}': '{method}' is neither a selector method nor a project "
                         "of the mesh", hint=f"projects: {', '.join(sorted(self.graph.projects))}; "

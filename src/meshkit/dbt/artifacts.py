@@ -211,6 +211,48 @@ class Manifest(msgspec.Struct):
     docs: dict[str, Doc] = msgspec.field(default_factory=dict)
 
 
+class Macro(msgspec.Struct):
+    unique_id: str
+    name: str
+    package_name: str
+    original_file_path: str = ""
+    macro_sql: str = ""
+    depends_on: DependsOn = msgspec.field(default_factory=DependsOn)
+
+
+class UnitTest(msgspec.Struct):
+    unique_id: str
+    name: str
+    package_name: str
+    model: str = ""
+    original_file_path: str = ""
+    depends_on: DependsOn = msgspec.field(default_factory=DependsOn)
+
+
+class ProjectManifest(Manifest):
+    """A project's own manifest with what only splitting it needs.
+
+    Macros (dbt's own several hundred bodies among them), unit tests, disabled nodes, and the
+    resources a split refuses to move, undecoded. A decoder of its own, so that reading
+    published manifests (the plugin, the store, the graph) does not pay for them."""
+
+    macros: dict[str, Macro] = msgspec.field(default_factory=dict)
+    unit_tests: dict[str, UnitTest] = msgspec.field(default_factory=dict)
+    disabled: dict[str, list[Node]] = msgspec.field(default_factory=dict)
+    semantic_models: dict[str, msgspec.Raw] = msgspec.field(default_factory=dict)
+    metrics: dict[str, msgspec.Raw] = msgspec.field(default_factory=dict)
+    saved_queries: dict[str, msgspec.Raw] = msgspec.field(default_factory=dict)
+    functions: dict[str, msgspec.Raw] = msgspec.field(default_factory=dict)
+
+
+class _GroupOwner(msgspec.Struct):
+    owner: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class _GroupOwners(msgspec.Struct):
+    groups: dict[str, _GroupOwner] = msgspec.field(default_factory=dict)
+
+
 class Timing(msgspec.Struct):
     name: str
     started_at: str | None = None
@@ -245,20 +287,41 @@ class RunResults(msgspec.Struct):
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 
 _manifest_decoder = msgspec.json.Decoder(Manifest)
+_project_manifest_decoder = msgspec.json.Decoder(ProjectManifest)
+_group_owners_decoder = msgspec.json.Decoder(_GroupOwners)
 _run_results_decoder = msgspec.json.Decoder(RunResults)
 
 
 def decode_manifest(data: bytes, *, source: str) -> Manifest:
     """Decode a manifest, refusing corrupt files and schema versions we cannot read."""
-    manifest = _decode(_manifest_decoder, data, source)
+    return _supported(_decode(_manifest_decoder, data, source), source,
+                      hint="meshkit reads manifests of dbt 1.6 to 1.11 (schema v10–v12); "
+                           "rebuild the project with a supported dbt-core and publish again")
+
+
+def decode_project_manifest(data: bytes, *, source: str) -> ProjectManifest:
+    """A project's own manifest as `dbt parse` wrote it, with macros, unit tests and the rest."""
+    manifest = _decode(_project_manifest_decoder, data, source,
+                       hint="run `dbt parse` in the project again")
+    return _supported(manifest, source, hint="parse the project with dbt-core 1.10 or 1.11")
+
+
+def decode_group_owners(data: bytes, *, source: str) -> dict[str, dict[str, Any]]:
+    """Each group's owner with every key it carries, by the group's unique id.
+
+    `Group.owner` reads the name and email; dbt lets an owner carry any key (a `github:`
+    handle, say), which only a plain dict keeps."""
+    owners = _decode(_group_owners_decoder, data, source, hint="run `dbt parse` in the project again")
+    return {unique_id: group.owner for unique_id, group in owners.groups.items()}
+
+
+def _supported(manifest: Any, source: str, *, hint: str) -> Any:
     match = _SCHEMA_VERSION_RE.search(manifest.metadata.dbt_schema_version)
     version = int(match.group(1)) if match else None
     if version not in SUPPORTED_MANIFEST_VERSIONS:
         raise MeshError(
             f"unsupported manifest schema '{manifest.metadata.dbt_schema_version or 'unknown'}' "
-            f"(dbt {manifest.metadata.dbt_version or '?'})", file=source,
-            hint="meshkit reads manifests of dbt 1.6 to 1.11 (schema v10–v12); "
-                 "rebuild the project with a supported dbt-core and publish again")
+            f"(dbt {manifest.metadata.dbt_version or '?'})", file=source, hint=hint)
     return manifest
 
 
@@ -266,12 +329,12 @@ def decode_run_results(data: bytes, *, source: str) -> RunResults:
     return _decode(_run_results_decoder, data, source)
 
 
-def _decode(decoder: msgspec.json.Decoder, data: bytes, source: str) -> Any:
+def _decode(decoder: msgspec.json.Decoder, data: bytes, source: str, *,
+            hint: str = "rebuild the project so dbt writes the artifact again") -> Any:
     try:
         return decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise MeshError(f"corrupt or truncated artifact: {exc}", file=source,
-                        hint="rebuild the project so dbt writes the artifact again") from None
+        raise MeshError(f"corrupt or truncated artifact: {exc}", file=source, hint=hint) from None
 
 
 class CatalogColumn(msgspec.Struct):

@@ -59,8 +59,8 @@ def groups_report(source: SourceProject) -> GroupsReport:
     own = source.name
     models = {uid: n for uid, n in source.manifest.nodes.items()
               if n.package_name == own and n.resource_type == "model"}
-    by_group: dict[str, GroupInfo] = {name: GroupInfo(name, dict(g.owner))
-                                      for name, g in sorted(source.groups.items())}
+    by_group: dict[str, GroupInfo] = {name: GroupInfo(name, dict(owner))
+                                      for name, owner in sorted(source.groups.items())}
     ungrouped = []
     for node in sorted(models.values(), key=lambda n: (n.name, str(n.version))):
         entry = {"name": node.name if node.version is None else f"{node.name}.v{node.version}",

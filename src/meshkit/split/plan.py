@@ -719,7 +719,7 @@ class _Planner:
             new.groups = sorted(g for g, p in names.items() if p == project) if self.o.by == "group" else \
                 sorted({group_of(self.nodes[u]) for u in self.nodes if project in self.dest.get(u, set())
                         and group_of(self.nodes[u])})
-            new.owners = [dict(self.s.groups[g].owner) for g in new.groups if g in self.s.groups]
+            new.owners = [dict(self.s.groups[g]) for g in new.groups if g in self.s.groups]
             counts: dict[str, int] = defaultdict(int)
             for uid, d in self.dest.items():
                 if project in d:

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from meshkit.dbt.artifacts import Catalog, decode_catalog
+from meshkit.dbt.artifacts import (Catalog, ProjectManifest, decode_catalog, decode_group_owners,
+                                   decode_project_manifest)
 from meshkit.errors import MeshError
-from meshkit.split.manifest import GroupEntry, SplitManifest, decode_split_manifest
 
 # Folders a project's files never come from.
 _SKIP_DIRS = {"target", "dbt_packages", "dbt_modules", "logs", ".git", "node_modules", "__pycache__",
@@ -37,8 +37,8 @@ _PATH_KEYS = {
 class SourceProject:
     root: Path
     name: str
-    manifest: SplitManifest
-    groups: dict[str, GroupEntry]            # group name → definition with the owner's keys
+    manifest: ProjectManifest
+    groups: dict[str, dict[str, Any]]        # group name → its owner, with every key it has
     config: dict[str, Any]                   # dbt_project.yml as plain data
     config_text: str
     catalog: Catalog | None = None
@@ -90,13 +90,14 @@ def load_source(project_dir: Path, *, manifest: Path | None = None,
         data, origin = _read(manifest), str(manifest)
     else:
         data, origin = _parse(project_dir, on_line), f"dbt parse of {project_dir}"
-    decoded, groups = decode_split_manifest(data, source=origin)
+    decoded = decode_project_manifest(data, source=origin)
+    owners = decode_group_owners(data, source=origin)
     if decoded.metadata.project_name not in (None, name):
         raise MeshError(f"the manifest is of project '{decoded.metadata.project_name}', not '{name}'",
                         file=origin, hint="give the manifest of the project being split")
     source = SourceProject(
         root=project_dir, name=name, manifest=decoded, config=config, config_text=config_text,
-        groups={g.name: g for g in groups.values() if g.package_name == name},
+        groups={g.name: owners.get(uid, {}) for uid, g in decoded.groups.items() if g.package_name == name},
         manifest_file=origin)
     catalog = catalog if catalog is not None else _default_catalog(project_dir, config)
     if catalog is not None and catalog.is_file():

@@ -21,6 +21,7 @@ from meshkit.errors import MeshError
 from meshkit.orchestrate.history import History, ModelState
 from meshkit.orchestrate.plan import Plan, Unit
 from meshkit.orchestrate.resources import Resources, prepare, project_resources
+from meshkit.orchestrate.staged import StagedPlanner, Task
 from meshkit.orchestrate.state import label
 from meshkit.store.publish import publish_artifacts
 from meshkit.store.store import Store
@@ -68,34 +69,50 @@ class Executor:
         self.outcomes: dict[str, NodeOutcome] = {}
         self.failed_roots: dict[str, str] = {}   # failed node → its own label
         self.units: list[UnitOutcome] = []
-        self._resources = {u.project: project_resources(mesh.project(u.project), options.target)
-                           for u in plan.units}
+        self._resources: dict[str, Resources] = {}
 
     # -- scheduling ------------------------------------------------------------------------
-    def run(self) -> None:
+    def run(self, planner: "StagedPlanner | None" = None) -> None:
+        """Run the plan's units; with a staged planner, also its parses, and the units it
+        adds as projects get planned. Ready units go first: they are the critical path."""
         pending = list(self.plan.units)
         done: set[tuple[str, int]] = set()
-        running: dict[Future, Unit] = {}
-        with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as pool:
-            while pending or running:
+        running: dict[Future, Unit | Task] = {}
+        slots = max(1, self.options.workers)
+        with ThreadPoolExecutor(max_workers=slots) as pool:
+            while pending or running or (planner and planner.busy):
                 for unit in list(pending):
-                    if len(running) >= max(1, self.options.workers):
+                    if len(running) >= slots:
                         break
-                    if self.plan.depends[unit.key] <= done and not self._collides(unit, running.values()):
+                    if self.plan.depends[unit.key] <= done and not self._collides(unit.project, running):
                         pending.remove(unit)
                         running[pool.submit(self._run_unit, unit)] = unit
+                while planner and len(running) < slots:
+                    task = planner.next_task(lambda project: self._collides(project, running))
+                    if task is None:
+                        break
+                    running[pool.submit(task.run)] = task
                 if not running:
                     raise MeshError("the plan cannot make progress (a dependency was never scheduled)")
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    unit = running.pop(future)
-                    self.units.append(future.result())
-                    done.add(unit.key)
+                    item = running.pop(future)
+                    if isinstance(item, Unit):
+                        self.units.append(future.result())
+                        done.add(item.key)
+                    else:
+                        pending += planner.finish(item, future.result())
 
-    def _collides(self, unit: Unit, running) -> bool:
-        mine = self._resources.get(unit.project, Resources())
-        return any(mine.conflicts(self._resources.get(other.project, Resources()))
-                   for other in running)
+    def _collides(self, project: str, running: dict[Future, Unit | Task]) -> bool:
+        """Would a dbt run in `project` open a database file that a running one writes?"""
+        mine = self._resources_of(project)
+        return any(mine.conflicts(self._resources_of(other.project)) for other in running.values()
+                   if isinstance(other, Unit) or other.touches_warehouse)
+
+    def _resources_of(self, project: str) -> Resources:
+        if project not in self._resources:
+            self._resources[project] = project_resources(self.mesh.project(project), self.options.target)
+        return self._resources[project]
 
     # -- one unit --------------------------------------------------------------------------
     def _run_unit(self, unit: Unit) -> UnitOutcome:
@@ -110,7 +127,7 @@ class Executor:
         if not runnable:
             return UnitOutcome(unit, [], 0)
         project = self.mesh.project(unit.project)
-        prepare(self._resources[unit.project])
+        prepare(self._resources_of(unit.project))
         args = ["build", "--target", self.options.target, "--select",
                 *[_selector(self.plan.graph.nodes[uid]) for uid in runnable]]
         if self.options.full_refresh:

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Callable
 
 from meshkit.config import Environment, Mesh, Project
+from meshkit.dbt.artifacts import decode_manifest
 from meshkit.dbt.runner import needs_deps, run_dbt, strip_ansi
 from meshkit.errors import MeshError
-from meshkit.orchestrate.fingerprint import project_fingerprint
+from meshkit.graph.mesh_graph import MeshGraph, ProjectState
+from meshkit.orchestrate.fingerprint import node_fingerprints, project_fingerprint
 from meshkit.orchestrate.history import History
-from meshkit.store.store import Store
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,26 @@ def dbt_environment(mesh: Mesh, env: Environment, lenient: bool = True) -> dict[
     return {MESH_ENV_VAR: str(mesh.file), ENV_VAR: env.name, LENIENT_VAR: "1" if lenient else "0"}
 
 
-def parse_projects(mesh: Mesh, env: Environment, store: Store, history: History,
+def parse_projects(mesh: Mesh, env: Environment, history: History,
                    projects: list[str], workers: int = 2,
                    on_line: Callable[[str, str], None] | None = None) -> dict[str, ParsedProject]:
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {name: pool.submit(_parse_one, mesh, env, store, history, mesh.project(name), on_line)
+        futures = {name: pool.submit(parse_project, mesh, env, history, mesh.project(name), on_line)
                    for name in projects}
         return {name: future.result() for name, future in futures.items()}
 
 
-def _parse_one(mesh: Mesh, env: Environment, store: Store, history: History, project: Project,
-               on_line) -> ParsedProject:
+def add_to_graph(graph: MeshGraph, parsed: ParsedProject, environment: str) -> dict[str, str]:
+    """Add a parsed project to the graph; returns the fingerprints of the nodes it builds."""
+    data = parsed.manifest_path.read_bytes()
+    graph.add_project(ProjectState(parsed.name, decode_manifest(data, source=str(parsed.manifest_path)),
+                                   environment=environment, origin=str(parsed.manifest_path)))
+    return {uid: fp for uid, fp in node_fingerprints(data).items()
+            if graph.owner.get(uid) == parsed.name}
+
+
+def parse_project(mesh: Mesh, env: Environment, history: History, project: Project,
+                  on_line=None) -> ParsedProject:
     # Upstream publications are not part of the key: a planning parse only needs the
     # upstream's node ids, which stay the same from run to run (placeholders included).
     key = project_fingerprint(project.path, extra=f"{env.name}|{env.target}")

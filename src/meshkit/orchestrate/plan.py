@@ -100,15 +100,15 @@ def make_plan(graph: MeshGraph, environment: str, select: list[str] | None,
     order = check_cycles(graph)
     chosen = Selector(graph, frozenset(modified)).select(select, exclude)
     selected = [uid for uid in order if uid in chosen]
-    _check_unresolved(graph, selected)
-    _check_upstream_available(graph, selected, chosen, available, inputs,
-                              producer_envs or {}, environment)
+    check_unresolved(graph, selected)
+    check_upstream_available(graph, selected, chosen, available, inputs,
+                             producer_envs or {}, environment)
     decisions = decide(graph, selected, inputs)
-    units, depends = _units(graph, selected, decisions)
+    units, depends = assign_units(graph, selected, decisions, {})
     return Plan(environment, graph, selected, decisions, units, depends)
 
 
-def _check_unresolved(graph: MeshGraph, selected: list[str]) -> None:
+def check_unresolved(graph: MeshGraph, selected: list[str]) -> None:
     for uid in selected:
         for parent in graph.parents.get(uid, []):
             if parent in graph.nodes or parent in graph.sources or not parent.startswith("model."):
@@ -122,9 +122,9 @@ def _check_unresolved(graph: MeshGraph, selected: list[str]) -> None:
                                 hint=f"check the model name, or add it to '{project}' and make it public")
 
 
-def _check_upstream_available(graph: MeshGraph, selected: list[str], chosen: set[str],
-                              available: set[str], inputs: StateInputs,
-                              producer_envs: dict[str, str], environment: str) -> None:
+def check_upstream_available(graph: MeshGraph, selected: list[str], chosen: set[str],
+                             available: set[str], inputs: StateInputs,
+                             producer_envs: dict[str, str], environment: str) -> None:
     """Selected models whose upstream in another project is neither selected nor built."""
     for uid in selected:
         for parent in graph.parents.get(uid, []):
@@ -166,8 +166,14 @@ def _delay_to_fewer_invocations(graph: MeshGraph, selected: list[str], wave: dic
         wave[uid] = max(wave[uid], latest)
 
 
-def _units(graph: MeshGraph, selected: list[str], decisions: dict[str, Decision]):
-    wave: dict[str, int] = {}
+def assign_units(graph: MeshGraph, selected: list[str], decisions: dict[str, Decision],
+                 wave: dict[str, int]):
+    """Units for the rebuilt nodes of `selected`, each in its earliest wave after its parents.
+
+    `wave` holds the waves of nodes planned before (a staged build plans project by project);
+    it is extended with the new nodes' waves, and their units depend on those earlier units.
+    """
+    planned_before = set(wave)
     for uid in selected:
         if not decisions[uid].rebuild:
             continue
@@ -179,8 +185,9 @@ def _units(graph: MeshGraph, selected: list[str], decisions: dict[str, Decision]
         wave[uid] = level
     _delay_to_fewer_invocations(graph, selected, wave)
     grouped: dict[tuple[str, int], list[str]] = {}
-    for uid, level in wave.items():
-        grouped.setdefault((graph.owner[uid], level), []).append(uid)
+    for uid in selected:
+        if uid in wave and uid not in planned_before:
+            grouped.setdefault((graph.owner[uid], wave[uid]), []).append(uid)
     units = [Unit(project, level, tuple(nodes)) for (project, level), nodes in
              sorted(grouped.items(), key=lambda item: (item[0][1], item[0][0]))]
     depends: dict[tuple[str, int], set[tuple[str, int]]] = {u.key: set() for u in units}

@@ -43,14 +43,16 @@ class StateInputs:
     now: float = field(default_factory=time.time)
 
 
-def decide(graph: MeshGraph, order: list[str], inputs: StateInputs) -> dict[str, Decision]:
-    """Decisions for the selected nodes, parents before children (`order`)."""
-    decisions: dict[str, Decision] = {}
+def decide(graph: MeshGraph, order: list[str], inputs: StateInputs,
+           earlier: dict[str, Decision] | None = None) -> dict[str, Decision]:
+    """Decisions for the selected nodes, parents before children (`order`); `earlier`
+    holds the decisions on upstream nodes planned before these (a staged build)."""
+    decisions: dict[str, Decision] = dict(earlier or {})
     for uid in order:
         project = graph.owner[uid]
         rebuild, reason = _decide_one(graph, uid, inputs, decisions)
         decisions[uid] = Decision(uid, project, rebuild, reason)
-    return decisions
+    return {uid: decisions[uid] for uid in order}
 
 
 def _decide_one(graph: MeshGraph, uid: str, inputs: StateInputs,

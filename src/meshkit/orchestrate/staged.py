@@ -1,0 +1,162 @@
+"""Staged builds: plan each project as soon as it and its upstream projects are parsed.
+
+On a cold mesh, `dbt parse` is most of the planning time. When the projects' declared
+dependencies form no cycle and the selection only looks upstream, nothing downstream of a
+project can change its decisions, so its dbt invocations may start while the projects after
+it are still being parsed. Otherwise (projects depending on each other both ways, `+x` or
+`@x` selectors, `--verify-relations`) build.py plans the whole mesh before running it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
+from typing import Callable
+
+from meshkit.config import Mesh
+from meshkit.graph.mesh_graph import MeshGraph
+from meshkit.graph.projects import project_dependencies
+from meshkit.graph.selection import EXECUTABLE, Selector
+from meshkit.orchestrate.context import BuildOptions, PlanningContext
+from meshkit.orchestrate.freshness import source_loaded_at, tracked_sources
+from meshkit.orchestrate.history import History
+from meshkit.orchestrate.parse import ParsedProject, add_to_graph, dbt_environment, parse_project
+from meshkit.orchestrate.plan import (Plan, Unit, assign_units, check_unresolved,
+                                      check_upstream_available, resolve_placeholders)
+from meshkit.orchestrate.state import decide
+
+# Selector terms whose matches depend on a node's descendants: `+x`, `2+x`, `@x`.
+_LOOKS_DOWNSTREAM = re.compile(r"^(@|\d*\+)")
+
+
+def staging_order(mesh: Mesh, ctx: PlanningContext,
+                  options: BuildOptions) -> dict[str, list[str]] | None:
+    """The projects in build order, each with its upstream projects, when they can be
+    planned one by one; else None."""
+    if options.verify_relations:
+        return None
+    terms = [part for expression in (ctx.select or []) + (ctx.exclude or [])
+             for term in expression.split() for part in term.split(",")]
+    if any(_LOOKS_DOWNSTREAM.match(term) for term in terms):
+        return None
+    declared = project_dependencies(mesh)
+    graph = {name: [d for d in declared.get(name, []) if d in ctx.names] for name in ctx.names}
+    try:
+        return {name: graph[name] for name in TopologicalSorter(graph).static_order()}
+    except CycleError:
+        return None
+
+
+@dataclass(frozen=True)
+class Task:
+    """Planning work for a worker slot: parse a project, or read its sources' freshness."""
+
+    kind: str                          # parse | freshness
+    project: str
+    run: Callable[[], object]
+    touches_warehouse: bool            # freshness opens the project's database files
+
+
+class StagedPlanner:
+    """Grows one plan project by project; the executor asks it for work and for new units."""
+
+    def __init__(self, mesh: Mesh, ctx: PlanningContext, history: History,
+                 upstream: dict[str, list[str]], on_line: Callable[[str, str], None] | None = None) -> None:
+        self.mesh, self.ctx, self.history, self.on_line = mesh, ctx, history, on_line
+        self.plan = Plan(ctx.env.name, MeshGraph(), [], {}, [], {})
+        self.parsed: dict[str, ParsedProject] = {}
+        self.fingerprints: dict[str, str] = {}
+        self.inputs = ctx.state_inputs(self.fingerprints)
+        self.run_id: int | None = None
+        self._upstream = upstream
+        self._to_parse = list(upstream)
+        self._in_flight: set[str] = set()
+        self._ready: dict[str, list[str]] = {}     # parsed, upstream planned: selected nodes
+        self._planned: set[str] = set()
+        self._wave: dict[str, int] = {}
+
+    # -- what the executor asks --------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return bool(self._to_parse or self._in_flight or len(self._planned) < len(self._upstream))
+
+    def next_task(self, warehouse_busy: Callable[[str], bool]) -> Task | None:
+        """Source freshness of a project waiting on it, else the next parse in build order."""
+        for name, selected in self._ready.items():
+            if name not in self._in_flight and not warehouse_busy(name):
+                self._in_flight.add(name)
+                return Task("freshness", name, lambda n=name, s=selected: self._loaded_at(n, s), True)
+        if self._to_parse:
+            name = self._to_parse.pop(0)
+            self._in_flight.add(name)
+            return Task("parse", name, lambda n=name: self._parse(n), False)
+        return None
+
+    def finish(self, task: Task, result) -> list[Unit]:
+        """Absorb a finished task; returns the units of every project it let be planned."""
+        self._in_flight.discard(task.project)
+        units: list[Unit] = []
+        if task.kind == "parse":
+            self.parsed[task.project] = result
+        else:
+            self.inputs.source_loaded_at.update(result)
+            units += self._plan_project(task.project, self._ready.pop(task.project))
+        progress = True
+        while progress:
+            progress = False
+            for name in self._upstream:
+                if name in self.parsed and name not in self._planned and name not in self._ready \
+                        and all(u in self._planned for u in self._upstream[name]):
+                    units += self._select(name)
+                    progress = True
+        return units
+
+    # -- planning one project ----------------------------------------------------------------
+    def _parse(self, name: str) -> ParsedProject:
+        return parse_project(self.mesh, self.ctx.env, self.history, self.mesh.project(name),
+                             self.on_line)
+
+    def _select(self, name: str) -> list[Unit]:
+        graph = self.plan.graph
+        self.fingerprints.update(add_to_graph(graph, self.parsed[name], self.ctx.env.name))
+        resolve_placeholders(graph)
+        selector = Selector(graph, frozenset(self.ctx.modified(self.fingerprints)),
+                            projects=frozenset(self.ctx.names))
+        chosen = selector.select(self.ctx.select, self.ctx.exclude)
+        selected = [uid for uid in _project_order(graph, name) if uid in chosen]
+        check_unresolved(graph, selected)
+        check_upstream_available(graph, selected, chosen, self.ctx.available, self.inputs,
+                                 self.ctx.producer_envs, self.ctx.env.name)
+        if not self.ctx.full and tracked_sources(graph, selected):
+            self._ready[name] = selected      # planned once its sources' freshness is known
+            return []
+        return self._plan_project(name, selected)
+
+    def _loaded_at(self, name: str, selected: list[str]) -> dict[str, str]:
+        return source_loaded_at(self.mesh, self.plan.graph, selected, self.ctx.env.target,
+                                dbt_environment(self.mesh, self.ctx.env), self.on_line)
+
+    def _plan_project(self, name: str, selected: list[str]) -> list[Unit]:
+        graph, plan = self.plan.graph, self.plan
+        decisions = decide(graph, selected, self.inputs, plan.decisions)
+        units, depends = assign_units(graph, selected, decisions, self._wave)
+        plan.selected += selected
+        plan.decisions.update(decisions)
+        plan.units += units
+        plan.depends.update(depends)
+        if self.run_id is not None:
+            self.history.record_decisions(self.run_id, [
+                (uid, d.project, "rebuild" if d.rebuild else "reuse", d.reason,
+                 None if d.rebuild else "reused") for uid, d in decisions.items()])
+        self._planned.add(name)
+        return units
+
+
+def _project_order(graph: MeshGraph, project: str) -> list[str]:
+    """The project's executable nodes, parents first (dbt refuses cycles inside a project)."""
+    own = sorted(uid for uid, owner in graph.owner.items() if owner == project
+                 and uid in graph.nodes and graph.nodes[uid].resource_type in EXECUTABLE)
+    members = set(own)
+    return list(TopologicalSorter({uid: [p for p in graph.parents.get(uid, []) if p in members]
+                                   for uid in own}).static_order())

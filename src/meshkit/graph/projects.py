@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from graphlib import CycleError, TopologicalSorter
-
 from meshkit.config import Mesh
 from meshkit.config.dependencies import declared_projects
 from meshkit.errors import MeshError
+from meshkit.graph.cycles import Cycle, dependency_order
 
 
 def project_dependencies(mesh: Mesh) -> dict[str, list[str]]:
@@ -19,10 +18,9 @@ def build_order(mesh: Mesh) -> list[str]:
     deps = project_dependencies(mesh)
     graph = {name: [d for d in upstream if d in mesh.projects] for name, upstream in deps.items()}
     try:
-        return list(TopologicalSorter(graph).static_order())
-    except CycleError as exc:
-        cycle = " → ".join(exc.args[1][::-1])
-        raise MeshError(f"projects depend on each other in a cycle: {cycle}", file=mesh.file,
+        return dependency_order(graph)
+    except Cycle as exc:
+        raise MeshError(f"projects depend on each other in a cycle: {exc}", file=mesh.file,
                         hint="build one side with --project first, or break the cycle") from None
 
 

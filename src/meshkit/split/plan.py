@@ -25,11 +25,12 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from graphlib import CycleError, TopologicalSorter
 from pathlib import PurePosixPath
 from typing import Any
 
 from meshkit.dbt.artifacts import Node
+from meshkit.graph.cycles import Cycle, dependency_order
+from meshkit.graph.cycles import cycles as _project_cycles   # the name tests/test_split_unit.py imports
 from meshkit.split.refs import find_refs
 from meshkit.split.source import SourceProject
 
@@ -694,10 +695,9 @@ class _Planner:
                         edges[p].add(q)
                         through[(q, p)] = node.name
         try:
-            list(TopologicalSorter({uid: sorted(parents) for uid, parents in sorted(edges.items())})
-                 .static_order())
-        except CycleError as exc:
-            cycle = list(reversed(exc.args[1]))
+            dependency_order({uid: sorted(parents) for uid, parents in sorted(edges.items())})
+        except Cycle as exc:
+            cycle = exc.path
             labels = [plan.label(u) for u in cycle]
             tests = [f"{through[(a, b)]}" for a, b in zip(cycle, cycle[1:]) if (a, b) in through]
             test_note = f" (the test {tests[0]} waits for it)" if tests else ""
@@ -748,43 +748,6 @@ class _Planner:
                 self.warnings.append(f"{public.project}.{public.name} looks like a staging or intermediate "
                                      f"model; other projects read it, so it becomes public. Consider "
                                      f"giving them a mart to read instead")
-
-
-def _project_cycles(upstream: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected groups of projects (Tarjan), each sorted; only those of 2 or more."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    result: list[list[str]] = []
-    counter = [0]
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = counter[0]
-        counter[0] += 1
-        stack.append(node)
-        on_stack.add(node)
-        for other in sorted(upstream.get(node, ())):
-            if other not in index:
-                visit(other)
-                low[node] = min(low[node], low[other])
-            elif other in on_stack:
-                low[node] = min(low[node], index[other])
-        if low[node] == index[node]:
-            members = []
-            while True:
-                top = stack.pop()
-                on_stack.discard(top)
-                members.append(top)
-                if top == node:
-                    break
-            if len(members) > 1:
-                result.append(sorted(members))
-
-    for node in sorted(upstream):
-        if node not in index:
-            visit(node)
-    return sorted(result)
 
 
 def make_plan(source: SourceProject, options: SplitOptions) -> SplitPlan:

@@ -51,10 +51,21 @@ def _ids(*names: str) -> set[str]:
     ("project:a,access:public", {"a.pub_core", "a.pub_late"}),
     ("a:pub_* b:other", {"a.pub_core", "a.pub_late", "b.other"}),
     ("@a:stg", {"a.stg", "a.pub_core", "b.mart", "a.pub_late", "c.report", "b.other"}),
+    ("path:models/pub_core.sql", {"a.pub_core"}),
+    ("path:models/pub", set()),                      # a folder, not a prefix of file names
+    ("project:a,path:models/", {"a.stg", "a.pub_core", "a.pub_late"}),
+    ("path:models/pub_*", {"a.pub_core", "a.pub_late"}),
 ])
 def test_selection(expression, expected):
     graph = _graph(CHAIN, tags={"b.other": ["nightly"]})
     assert Selector(graph).select([expression]) == _ids(*expected)
+
+
+def test_projects_not_in_the_graph_yet_are_known_names():
+    graph = _graph({"a.stg": []})
+    with pytest.raises(MeshError, match="neither a selector method nor a project"):
+        Selector(graph).select(["later:model+"])
+    assert Selector(graph, projects=frozenset({"a", "later"})).select(["later:model+"]) == set()
 
 
 def test_exclude_and_unknown_method():

@@ -130,7 +130,10 @@ def _method_predicate(selector: Selector, method: str, value: str) -> Callable:
     if method == "resource_type":
         return lambda uid, node: match(node.resource_type)
     if method == "path":
-        return lambda uid, node: node.original_file_path.startswith(value.rstrip("/")) \
+        folder = value.rstrip("/")
+        # A folder matches the files under it (not models/core_old for models/core), as in dbt.
+        return lambda uid, node: node.original_file_path == folder \
+            or node.original_file_path.startswith(folder + "/") \
             or fnmatch.fnmatchcase(node.original_file_path, value)
     if method == "fqn":
         return lambda uid, node: match(".".join(getattr(node, "fqn", [])))

@@ -9,9 +9,9 @@ the models form no cycle.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from graphlib import CycleError, TopologicalSorter
 
 from meshkit.errors import MeshError
+from meshkit.graph.cycles import Cycle, dependency_order
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.graph.selection import EXECUTABLE, Selector
 from meshkit.orchestrate.state import Decision, StateInputs, decide, label
@@ -84,9 +84,9 @@ def check_cycles(graph: MeshGraph) -> list[str]:
     edges = {uid: [p for p in graph.parents.get(uid, []) if p in graph.nodes
                    and graph.nodes[p].resource_type in EXECUTABLE] for uid in nodes}
     try:
-        return list(TopologicalSorter(edges).static_order())
-    except CycleError as exc:
-        cycle = [label(graph, uid) for uid in reversed(exc.args[1])]
+        return dependency_order(edges)
+    except Cycle as exc:
+        cycle = [label(graph, uid) for uid in exc.path]
         raise MeshError(f"models form a cycle across projects: {' → '.join(cycle)}",
                         hint="a model may not depend on itself through other projects; "
                              "move one of these refs or split the model") from None

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from graphlib import CycleError, TopologicalSorter
 from typing import Callable
 
 from meshkit.config import Mesh
+from meshkit.graph.cycles import Cycle, dependency_order
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.graph.projects import project_dependencies
 from meshkit.graph.selection import EXECUTABLE, Selector
@@ -43,8 +43,8 @@ def staging_order(mesh: Mesh, ctx: PlanningContext,
     declared = project_dependencies(mesh)
     graph = {name: [d for d in declared.get(name, []) if d in ctx.names] for name in ctx.names}
     try:
-        return {name: graph[name] for name in TopologicalSorter(graph).static_order()}
-    except CycleError:
+        return {name: graph[name] for name in dependency_order(graph)}
+    except Cycle:
         return None
 
 
@@ -158,5 +158,5 @@ def _project_order(graph: MeshGraph, project: str) -> list[str]:
     own = sorted(uid for uid, owner in graph.owner.items() if owner == project
                  and uid in graph.nodes and graph.nodes[uid].resource_type in EXECUTABLE)
     members = set(own)
-    return list(TopologicalSorter({uid: [p for p in graph.parents.get(uid, []) if p in members]
-                                   for uid in own}).static_order())
+    return dependency_order({uid: [p for p in graph.parents.get(uid, []) if p in members]
+                             for uid in own})

@@ -693,7 +693,7 @@ class _Planner:
                 for q in remote:
                     if q not in edges[p]:        # only the waits a test adds, not real refs
                         edges[p].add(q)
-                        through[(q, p)] = node.name
+                        through[(p, q)] = node.name   # p waits for q
         try:
             dependency_order({uid: sorted(parents) for uid, parents in sorted(edges.items())})
         except Cycle as exc:
@@ -701,7 +701,7 @@ class _Planner:
             labels = [plan.label(u) for u in cycle]
             tests = [f"{through[(a, b)]}" for a, b in zip(cycle, cycle[1:]) if (a, b) in through]
             test_note = f" (the test {tests[0]} waits for it)" if tests else ""
-            node = self.nodes.get(next((b for a, b in zip(cycle, cycle[1:]) if (a, b) in through), cycle[0]))
+            node = self.nodes.get(next((a for a, b in zip(cycle, cycle[1:]) if (a, b) in through), cycle[0]))
             self.blockers.append(Blocker(
                 f"the split would create a model-level cycle across projects: {' → '.join(labels)}{test_note}",
                 file=next((self.nodes[t].original_file_path for t in self.nodes

@@ -129,6 +129,44 @@ def test_project_key_must_match_dbt_project_name(tmp_path):
     assert "named 'finance'" in err.message and err.line == 3
 
 
+def test_internal_packages_short_and_long_form(tmp_path):
+    _project(tmp_path, "analytics")
+    _project(tmp_path, "packages/utils", name="utils")
+    _project(tmp_path, "packages/more", name="more")
+    mesh = load_mesh(_mesh(tmp_path, """
+        name: demo
+        projects:
+          analytics: analytics
+        packages:
+          utils: packages/utils
+          more: {path: packages/more}
+    """))
+    assert {p.name: p.path for p in mesh.packages.values()} == {
+        "utils": (tmp_path / "packages/utils").resolve(), "more": (tmp_path / "packages/more").resolve()}
+    assert list(mesh.projects) == ["analytics"]
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("utils: packages/nowhere", "package 'utils': path 'packages/nowhere' does not exist"),
+    ("tools: packages/utils", "package 'tools': packages/utils/dbt_project.yml is named 'utils'"),
+    ("analytics: analytics", "'analytics' is registered both as a project and as a package"),
+    ("utils: {path: packages/utils, owner: me}", "unknown field `owner` (at packages.utils)"),
+])
+def test_package_errors_name_file_and_line(tmp_path, entry, message):
+    _project(tmp_path, "analytics")
+    _project(tmp_path, "packages/utils", name="utils")
+    path = _mesh(tmp_path, f"""
+        name: demo
+        projects:
+          analytics: analytics
+        packages:
+          {entry}
+    """)
+    err = _error(path)
+    assert message in err.message
+    assert err.file == str(path.resolve()) and err.line == 5
+
+
 def test_invalid_yaml_gives_line(tmp_path):
     err = _error(_mesh(tmp_path, "name: demo\nprojects: [unclosed\n"))
     assert "invalid YAML" in err.message and err.line is not None

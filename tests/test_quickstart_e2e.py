@@ -87,6 +87,7 @@ def test_plain_dbt_finds_mesh_through_variable(built_mesh):
     text = text.replace("store: .meshkit/store", "store: ../.meshkit/store")
     text = text.replace("analytics: analytics ", "analytics: ../analytics ")
     text = text.replace("finance: finance ", "finance: ../finance ")
+    text = text.replace("mesh_utils: packages/", "mesh_utils: ../packages/")
     (config / "mesh.yml").write_text(text)
     (built_mesh / "mesh.yml").unlink()
     finance = built_mesh / "finance"

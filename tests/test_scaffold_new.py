@@ -11,6 +11,8 @@ import duckdb
 import pytest
 import yaml
 
+from meshkit.config import load_mesh
+
 from conftest import meshkit_json, run
 
 
@@ -23,6 +25,8 @@ def test_a_new_project_and_package_build_at_once_and_pass_check(tmp_path):
     assert yaml.safe_load((mesh / "mesh.yml").read_text())["projects"] == {"sales": "sales"}
     package = meshkit_json(["new", "package", "acme_utils", "--add-to", "sales"], cwd=mesh / "sales")
     assert Path(package["path"]) == mesh / "packages" / "acme_utils"
+    assert yaml.safe_load((mesh / "mesh.yml").read_text())["packages"] == {
+        "acme_utils": "packages/acme_utils"}
     assert yaml.safe_load((mesh / "sales/dependencies.yml").read_text()) == {
         "packages": [{"local": "../packages/acme_utils"}], "projects": []}
     # A model of the team's own, using the internal package's macro.
@@ -41,7 +45,7 @@ def test_a_new_project_and_package_build_at_once_and_pass_check(tmp_path):
 
     check = run(["meshkit", "check"], cwd=mesh, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "0 error(s)" in check.stdout
+    assert "0 error(s)" in check.stdout and "unregistered_internal_package" not in check.stdout
     manifest = json.loads((mesh / "sales/target/manifest.json").read_text())
     welcome = manifest["nodes"]["model.sales.sales_welcome"]
     assert welcome["config"]["group"] == "sales" and welcome["config"]["access"] == "private"
@@ -100,6 +104,8 @@ def test_registration_keeps_mesh_yml_as_written(tmp_path):
     (tmp_path / "ops").mkdir()
     (tmp_path / "ops/dbt_project.yml").write_text("name: ops\nprofile: ops\nconfig-version: 2\nversion: '1'\n")
     run(["meshkit", "new", "project", "billing", "--owner-name", "Billing"], cwd=tmp_path)
+    run(["meshkit", "new", "package", "acme_utils"], cwd=tmp_path)
+    run(["meshkit", "new", "package", "billing_utils", "--add-to", "billing"], cwd=tmp_path)
     assert mesh_yml.read_text() == textwrap.dedent("""\
         # Our mesh. Ask #data-platform before adding projects.
         name: acme
@@ -110,20 +116,31 @@ def test_registration_keeps_mesh_yml_as_written(tmp_path):
           ops: ops
           billing: billing   # group billing (Billing)
 
+        # The mesh's internal dbt packages: projects install them with `local:`.
+        packages:
+          acme_utils: packages/acme_utils
+          billing_utils: packages/billing_utils
+
         # Policies come later.
         """)
+    mesh = load_mesh(mesh_yml)
+    assert list(mesh.packages) == ["acme_utils", "billing_utils"]
+    assert mesh.packages["billing_utils"].path == (tmp_path / "packages/billing_utils").resolve()
 
 
 @pytest.mark.parametrize("args, message", [
     (["new", "project", "Sales-Team"], "'Sales-Team' is not a valid project name"),
     (["new", "project", "ops"], "the mesh already has a project 'ops'"),
+    (["new", "project", "ops_utils"], "the mesh already has a package 'ops_utils'"),
     (["new", "project", "web", "--upstream", "nope"], "--upstream nope: no such project in the mesh"),
     (["new", "project", "web", "--package", "nope"], "--package nope: no dbt package there"),
-    (["new", "package", "ops"], "the mesh has a project named 'ops'"),
+    (["new", "package", "ops"], "the mesh already has a project 'ops'"),
+    (["new", "package", "ops_utils"], "the mesh already has a package 'ops_utils'"),
     (["new", "package", "utils", "--add-to", "nope"], "--add-to nope: no such project in the mesh"),
 ])
 def test_refusals(tmp_path, args, message):
     run(["meshkit", "new", "project", "ops"], cwd=tmp_path)
+    run(["meshkit", "new", "package", "ops_utils"], cwd=tmp_path)
     before = sorted(str(p) for p in tmp_path.rglob("*"))
     mesh_text = (tmp_path / "mesh.yml").read_text()
     result = run(["meshkit", *args], cwd=tmp_path, check=False)

@@ -45,7 +45,8 @@ def _report(created, as_json: bool) -> None:
 @click.option("--owner-email", help="The owner's email (for CODEOWNERS and the catalog).")
 @click.option("--upstream", multiple=True, help="A mesh project it reads (repeatable).")
 @click.option("--package", "packages", multiple=True,
-              help="An internal package to install (repeatable): a name under packages/ or a folder.")
+              help="An internal package to install (repeatable): a registered package, a name "
+                   "under packages/, or a folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was created as JSON.")
 @reports_errors
 def new_project(name, mesh_path, path, group, owner_name, owner_email, upstream, packages, as_json):
@@ -67,7 +68,7 @@ def new_project(name, mesh_path, path, group, owner_name, owner_email, upstream,
 @click.option("--json", "as_json", is_flag=True, help="Print what was created as JSON.")
 @reports_errors
 def new_package(name, mesh_path, path, add_to, as_json):
-    """An internal package of macros for the mesh's projects, with CI."""
+    """An internal package of macros for the mesh's projects, with CI; in mesh.yml."""
     from meshkit.scaffold.create import new_package as create
 
     created = create(name, mesh_path=mesh_path, path=path, add_to=tuple(add_to))

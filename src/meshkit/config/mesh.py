@@ -1,4 +1,4 @@
-"""The mesh definition, mesh.yml: its projects, environments and artifact store."""
+"""The mesh definition, mesh.yml: its projects, internal packages, environments and store."""
 
 from __future__ import annotations
 
@@ -30,9 +30,14 @@ class _ProjectSpec(msgspec.Struct, forbid_unknown_fields=True):
     environments: list[str] | None = None
 
 
+class _PackageSpec(msgspec.Struct, forbid_unknown_fields=True):
+    path: str
+
+
 class _MeshSpec(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     projects: dict[str, Any]
+    packages: dict[str, Any] | None = None
     store: str = ".meshkit/store"
     environments: dict[str, Any] | None = None
     default_environment: str | None = None
@@ -56,6 +61,23 @@ class Project:
 
 
 @dataclass(frozen=True)
+class Package:
+    """An internal dbt package of the mesh: macros its projects install with `local:`."""
+
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class LocalInstall:
+    """One `- local: PATH` entry of a project's packages.yml or dependencies.yml."""
+
+    file: Path
+    line: int | None
+    path: Path          # the folder it names, resolved
+
+
+@dataclass(frozen=True)
 class Mesh:
     name: str
     file: Path
@@ -63,6 +85,7 @@ class Mesh:
     environments: dict[str, Environment]
     default_environment: str
     projects: dict[str, Project] = field(default_factory=dict)
+    packages: dict[str, Package] = field(default_factory=dict)
     # The `governance:` mapping as read (with line numbers); meshkit.config.policy parses it.
     policy_doc: Any = field(default=None, compare=False, repr=False)
     # The `jobs:` mapping, validated by meshkit.config.jobs (job name → Job).
@@ -133,11 +156,13 @@ def load_mesh(path: Path | None = None) -> Mesh:
                         file=file, line=line_of(doc, "$.default_environment"))
     projects = {name: _project(name, entry, spec, doc, file, environments)
                 for name, entry in spec.projects.items()}
+    packages = {name: _package(name, entry, doc, file, projects)
+                for name, entry in (spec.packages or {}).items()}
     jobs = parse_jobs(doc.get("jobs"), doc=doc, file=file, environments=environments,
                       default_environment=default, projects=projects)
     return Mesh(name=spec.name, file=file, store_url=_store_url(spec.store, file.parent),
                 environments=environments, default_environment=default, projects=projects,
-                policy_doc=doc.get("governance"), jobs=jobs)
+                packages=packages, policy_doc=doc.get("governance"), jobs=jobs)
 
 
 def _environments(spec: _MeshSpec, doc: dict, file: Path) -> dict[str, Environment]:
@@ -165,16 +190,7 @@ def _project(name: str, entry: Any, spec: _MeshSpec, doc: dict, file: Path,
     entry = convert({"path": entry} if isinstance(entry, str) else entry, _ProjectSpec,
                     file=file, doc=doc, at=f"$.projects.{name}")
     line = line_of(doc, f"$.projects.{name}")
-    path = (file.parent / entry.path).resolve()
-    if not (path / "dbt_project.yml").is_file():
-        what = "does not exist" if not path.exists() else "has no dbt_project.yml"
-        raise MeshError(f"project '{name}': path '{entry.path}' {what}", file=file, line=line,
-                        hint="point the project at the folder that holds its dbt_project.yml")
-    declared = _dbt_project_name(path)
-    if declared != name:
-        raise MeshError(f"project '{name}': {entry.path}/dbt_project.yml is named '{declared}'",
-                        file=file, line=line,
-                        hint=f"use the dbt project name as the key: '{declared}:'")
+    path = _dbt_folder("project", name, entry.path, file, line)
     envs = tuple(entry.environments or environments)
     unknown = [e for e in envs if e not in environments]
     if unknown:
@@ -183,7 +199,51 @@ def _project(name: str, entry: Any, spec: _MeshSpec, doc: dict, file: Path,
     return Project(name=name, path=path, environments=envs)
 
 
-def _dbt_project_name(path: Path) -> str | None:
+def _package(name: str, entry: Any, doc: dict, file: Path, projects: dict[str, Project]) -> Package:
+    entry = convert({"path": entry} if isinstance(entry, str) else entry, _PackageSpec,
+                    file=file, doc=doc, at=f"$.packages.{name}")
+    line = line_of(doc, f"$.packages.{name}")
+    if name in projects:
+        raise MeshError(f"'{name}' is registered both as a project and as a package", file=file,
+                        line=line, hint="a dbt project is one or the other: remove one of the entries")
+    return Package(name=name, path=_dbt_folder("package", name, entry.path, file, line))
+
+
+def _dbt_folder(kind: str, name: str, relative: str, file: Path, line: int | None) -> Path:
+    """The folder of a project or package entry, which must hold a dbt project of that name."""
+    path = (file.parent / relative).resolve()
+    if not (path / "dbt_project.yml").is_file():
+        what = "does not exist" if not path.exists() else "has no dbt_project.yml"
+        raise MeshError(f"{kind} '{name}': path '{relative}' {what}", file=file, line=line,
+                        hint=f"point the {kind} at the folder that holds its dbt_project.yml")
+    declared = dbt_project_name(path)
+    if declared != name:
+        raise MeshError(f"{kind} '{name}': {relative}/dbt_project.yml is named '{declared}'",
+                        file=file, line=line,
+                        hint=f"use the dbt project name as the key: '{declared}:'")
+    return path
+
+
+def local_installs(project_dir: Path) -> list[LocalInstall]:
+    """The `local:` packages a project installs, from the file dbt reads them from."""
+    file = project_dir / "packages.yml"
+    if not file.is_file():
+        file = project_dir / "dependencies.yml"
+        if not file.is_file():
+            return []
+    doc = read_yaml(file)
+    entries = doc.get("packages") if isinstance(doc, dict) else None
+    found = []
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        local = entry.get("local") if isinstance(entry, dict) else None
+        if isinstance(local, str) and "{{" not in local:      # a Jinja path is dbt's to render
+            found.append(LocalInstall(file, line_of(doc, f"$.packages[{index}]"),
+                                      (project_dir / local).resolve()))
+    return found
+
+
+def dbt_project_name(path: Path) -> str | None:
+    """The `name:` of a folder's dbt_project.yml."""
     doc = read_yaml(path / "dbt_project.yml")
     return doc.get("name") if isinstance(doc, dict) else None
 

@@ -4,8 +4,8 @@
 own group by default, the group with its owner, a dependencies.yml, a profile in the mesh's
 style (derived from a project the mesh already has), a first model, and a CI workflow that runs
 `meshkit check` and `meshkit diff` on pull requests; then it registers the project in mesh.yml.
-`meshkit new package NAME` writes an internal package of macros and installs it in the
-projects named with `--add-to`.
+`meshkit new package NAME` writes an internal package of macros, registers it under
+`packages:` in mesh.yml and installs it in the projects named with `--add-to`.
 
 Templates are package data under templates/: `[[key]]` placeholders (dbt's own `{{ }}` pass
 through untouched), `__name__` in a path is the new name, `dot-x` is written as `.x`.

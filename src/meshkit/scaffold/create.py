@@ -14,7 +14,7 @@ from meshkit.errors import MeshError
 from meshkit.scaffold import (Created, check_name, git_root, render_tree, write_new_folder)
 from meshkit.scaffold.profiles import (derive_profile, dump_profiles, duckdb_stem,
                                        read_profiles)
-from meshkit.split.yamltext import TextDoc, dump, guess_style, load
+from meshkit.split.yamltext import TextDoc, dump, guess_style, is_block, load
 
 
 def _mesh_file(mesh_path: Path | None, cwd: Path) -> tuple[Path, bool]:
@@ -114,29 +114,42 @@ def _profile_for(name: str, folder: Path, mesh: Mesh | None, mesh_root: Path,
 
 
 # -- mesh.yml -------------------------------------------------------------------------------------
-def _register(file: Path, name: str, relative: str, comment: str) -> None:
-    """Add `name: relative` under `projects:` of mesh.yml, keeping the rest as written."""
+_PACKAGES_HEADER = "# The mesh's internal dbt packages: projects install them with `local:`.\n"
+
+
+def _register(file: Path, section: str, name: str, relative: str, comment: str = "") -> None:
+    """Add `name: relative` under `projects:` or `packages:` of mesh.yml, keeping the rest as
+    written; a missing section goes after `projects:`."""
     text = file.read_text(encoding="utf-8")
     doc = TextDoc(text, str(file))
-    data = doc.data
-    projects = data.get("projects") if isinstance(data, CommentedMap) else None
+    data = doc.data if isinstance(doc.data, CommentedMap) else None
     entry = f"{name}: {relative}" + (f"   # {comment}" if comment else "")
-    if isinstance(projects, CommentedMap) and len(projects) and not projects.fa.flow_style():
-        last = list(projects.keys())[-1]
-        _, column = projects.lc.key(last)
-        span = doc.key_span(projects, last)
-        lines = list(doc.lines)
-        if lines and not lines[-1].endswith("\n"):
-            lines[-1] += "\n"
-        lines.insert(span.end, " " * column + entry + "\n")
-        file.write_text("".join(lines), encoding="utf-8")
+    lines = list(doc.lines)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    block = data.get(section) if data is not None else None
+    projects = data.get("projects") if data is not None else None
+    if _block_mapping(block):
+        last = list(block.keys())[-1]
+        indent = " " * block.lc.key(last)[1]
+        lines.insert(doc.key_span(block, last).end, indent + entry + "\n")
+    elif section not in (data or {}) and _block_mapping(projects) and is_block(data):
+        indent = " " * projects.lc.key(list(projects.keys())[0])[1]
+        header = [_PACKAGES_HEADER] if section == "packages" else []
+        at = doc.key_span(data, "projects").end
+        lines[at:at] = ["\n", *header, f"{section}:\n", indent + entry + "\n"]
+    else:           # flow style or an odd layout: ruamel's round trip keeps comments too
+        data = load(text, str(file))
+        if not isinstance(data.get(section), CommentedMap):
+            data[section] = CommentedMap()
+        data[section][name] = relative
+        file.write_text(dump(data, guess_style(text)), encoding="utf-8")
         return
-    style = guess_style(text)
-    data = load(text, str(file))
-    if not isinstance(data.get("projects"), CommentedMap):
-        data["projects"] = CommentedMap()
-    data["projects"][name] = relative
-    file.write_text(dump(data, style), encoding="utf-8")
+    file.write_text("".join(lines), encoding="utf-8")
+
+
+def _block_mapping(node) -> bool:
+    return isinstance(node, CommentedMap) and len(node) > 0 and is_block(node)
 
 
 def _new_mesh_text(root: Path, name: str, relative: str) -> str:
@@ -187,9 +200,8 @@ def new_project(name: str, *, mesh_path: Path | None = None, path: Path | None =
     mesh_file, creating = _mesh_file(mesh_path, cwd)
     mesh = _load(mesh_file, creating)
     mesh_root = mesh_file.parent
-    if mesh and name in mesh.projects:
-        raise MeshError(f"the mesh already has a project '{name}'", file=mesh_file,
-                        hint="choose another name")
+    if mesh:
+        _check_free(mesh, name)
     for other in upstream:
         if mesh is None or other not in mesh.projects:
             raise MeshError(f"--upstream {other}: no such project in the mesh", file=mesh_file,
@@ -201,7 +213,7 @@ def new_project(name: str, *, mesh_path: Path | None = None, path: Path | None =
     owner_name = owner_name or f"{name} team"
     package_entries = []
     for package in packages:
-        location = _package_folder(package, mesh_root, cwd)
+        location = _package_folder(package, mesh, mesh_root, cwd)
         package_entries.append(f"  - local: {_rel(location, folder)}\n")
     workflow_path, workflow_text = _workflow("project", name, folder, mesh_file, [folder],
                                              f"--project {name}",
@@ -219,6 +231,7 @@ def new_project(name: str, *, mesh_path: Path | None = None, path: Path | None =
     created = Created("project", name, folder, mesh_file, notes=notes, mesh_created=creating)
     created.files = write_new_folder(folder, files)
     warehouse = mesh_root / "warehouse"
+    mesh_text = None if creating else mesh_file.read_text(encoding="utf-8")
     try:
         if "MESHKIT_WAREHOUSE', '" in files["profiles.yml"] and not warehouse.exists():
             # The default DuckDB profile's folder: database files, never committed.
@@ -231,7 +244,7 @@ def new_project(name: str, *, mesh_path: Path | None = None, path: Path | None =
             mesh_file.write_text(_new_mesh_text(mesh_root, name, relative), encoding="utf-8")
             created.files.append(mesh_file)
         else:
-            _register(mesh_file, name, relative, f"group {group} ({owner_name})")
+            _register(mesh_file, "projects", name, relative, f"group {group} ({owner_name})")
         load_mesh(mesh_file)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
@@ -241,6 +254,8 @@ def new_project(name: str, *, mesh_path: Path | None = None, path: Path | None =
             shutil.rmtree(warehouse, ignore_errors=True)
         if creating and mesh_file.exists():
             mesh_file.unlink()
+        elif mesh_text is not None:
+            mesh_file.write_text(mesh_text, encoding="utf-8")
         raise
     return created
 
@@ -250,7 +265,17 @@ def _yaml_scalar(value: str) -> str:
         else '"' + value.replace('"', '\\"') + '"'
 
 
-def _package_folder(package: str, mesh_root: Path, cwd: Path) -> Path:
+def _check_free(mesh: Mesh, name: str) -> None:
+    """One name, one dbt project: a project and a package may not share it."""
+    for kind, taken in (("project", mesh.projects), ("package", mesh.packages)):
+        if name in taken:
+            raise MeshError(f"the mesh already has a {kind} '{name}'", file=mesh.file,
+                            hint="choose another name")
+
+
+def _package_folder(package: str, mesh: Mesh | None, mesh_root: Path, cwd: Path) -> Path:
+    if mesh and package in mesh.packages:
+        return mesh.packages[package].path
     for candidate in (mesh_root / "packages" / package, cwd / package, mesh_root / package):
         if (candidate / "dbt_project.yml").is_file():
             return candidate.resolve()
@@ -268,9 +293,7 @@ def new_package(name: str, *, mesh_path: Path | None = None, path: Path | None =
         raise MeshError("no mesh.yml here or above", hint="create the mesh's first project with "
                         "`meshkit new project NAME` (it writes mesh.yml), or pass --mesh")
     mesh = load_mesh(mesh_file)
-    if name in mesh.projects:
-        raise MeshError(f"the mesh has a project named '{name}'", file=mesh_file,
-                        hint="a package needs a name of its own")
+    _check_free(mesh, name)
     targets = []
     for project in add_to:
         if project not in mesh.projects:
@@ -283,12 +306,14 @@ def new_package(name: str, *, mesh_path: Path | None = None, path: Path | None =
     values = {"name": name, "mesh": mesh.name, "workflow": _rel(workflow_path, mesh_file.parent)}
     created = Created("package", name, folder, mesh_file)
     created.files = write_new_folder(folder, render_tree("package", values))
-    edited: list[tuple[Path, str | None]] = []
+    edited: list[tuple[Path, str | None]] = [(mesh_file, mesh_file.read_text(encoding="utf-8"))]
     try:
         _write_workflow(workflow_path, workflow_text, created)
         for project in targets:
             edited.append(_install(project.path, folder))
             created.notes.append(f"installed in {project.name}: run `dbt deps` there")
+        _register(mesh_file, "packages", name, _rel(folder, mesh_file.parent))
+        load_mesh(mesh_file)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         if workflow_path in created.files:

@@ -8,3 +8,4 @@ from meshkit.govern.rules import versions  # noqa: F401
 from meshkit.govern.rules import sources  # noqa: F401
 from meshkit.govern.rules import privacy  # noqa: F401
 from meshkit.govern.rules import structure  # noqa: F401
+from meshkit.govern.rules import packages  # noqa: F401

@@ -1,0 +1,66 @@
+"""`unregistered_internal_package`: a package inside the mesh that a project installs with
+`local:` is registered under `packages:` in mesh.yml."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from test_govern_cli import make_mesh, meshkit, two_projects
+
+RULE = "unregistered_internal_package"
+
+
+def _package(folder: Path, name: str) -> None:
+    folder.mkdir(parents=True)
+    (folder / "dbt_project.yml").write_text(f"name: {name}\nversion: '1.0'\nconfig-version: 2\n")
+
+
+def _findings(mesh: Path) -> list[dict]:
+    code, out, err = meshkit(mesh, "check", "--rule", RULE, "--format", "json")
+    assert code == 0, out + err
+    return json.loads(out)["findings"]
+
+
+def test_an_unregistered_local_package_is_reported_until_mesh_yml_registers_it(tmp_path):
+    mesh = make_mesh(tmp_path / "m", *two_projects())
+    _package(mesh / "packages" / "shared_utils", "shared_utils")
+    _package(tmp_path / "elsewhere", "elsewhere")          # outside the mesh: not an internal package
+    (mesh / "finance" / "dependencies.yml").write_text(
+        "projects:\n  - name: analytics\npackages:\n  - package: dbt-labs/dbt_utils\n"
+        "    version: 1.3.0\n  - local: ../packages/shared_utils\n  - local: ../../elsewhere\n")
+    # dbt reads packages.yml when a project has one, so that is the file named.
+    (mesh / "analytics" / "packages.yml").write_text("packages:\n  - local: ../packages/shared_utils\n")
+
+    findings = _findings(mesh)
+    assert [(f["project"], f["severity"], f["key"]) for f in findings] == [
+        ("analytics", "warn", "packages/shared_utils"), ("finance", "warn", "packages/shared_utils")]
+    assert findings[1]["message"] == (
+        "finance/dependencies.yml:6 installs the internal package packages/shared_utils, which "
+        "mesh.yml does not register: add `shared_utils: packages/shared_utils` under packages: "
+        "in mesh.yml")
+    assert findings[0]["message"].startswith("analytics/packages.yml:2 installs")
+
+    with (mesh / "mesh.yml").open("a") as file:
+        file.write("packages:\n  shared_utils: packages/shared_utils\n")
+    assert _findings(mesh) == []
+
+
+def test_silent_without_local_packages_and_listed_with_the_rules(tmp_path):
+    mesh = make_mesh(tmp_path / "m", *two_projects())
+    assert _findings(mesh) == []
+    code, out, _ = meshkit(mesh, "rules", "--json")
+    rule = next(r for r in json.loads(out) if r["id"] == RULE)
+    assert rule["category"] == "structure" and rule["default"] == "warn"
+
+
+@pytest.mark.e2e
+def test_the_example_mesh_registers_its_package(built_mesh):
+    assert _findings(built_mesh) == []
+    mesh_yml = built_mesh / "mesh.yml"
+    mesh_yml.write_text(re.sub(r"(?m)^packages:\n(  .*\n)+", "", mesh_yml.read_text()))
+    assert [f["message"].split(" installs")[0] for f in _findings(built_mesh)] == [
+        "finance/dependencies.yml:2"]

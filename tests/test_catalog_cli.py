@@ -87,6 +87,9 @@ def test_serve_answers_and_refuses_a_taken_port(built_mesh):
         assert body and body["ok"], process.stderr.read() if process.poll() is not None else ""
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/nodes/model.analytics.fct_orders.v2") as r:
             assert "fct_orders" in r.read().decode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as r:     # mesh.yml's packages
+            overview = r.read().decode()
+        assert "<h2>Internal packages</h2>" in overview and "<code>packages/mesh_utils</code>" in overview
         taken = run(["meshkit", "serve", "--port", str(port)], cwd=built_mesh, check=False)
         assert taken.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in taken.stderr
     finally:

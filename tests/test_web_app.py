@@ -13,12 +13,15 @@ from pathlib import Path
 import pytest
 
 from conftest import run
-from meshkit.catalog.live import CatalogSource
+from meshkit.catalog.live import CatalogSource, load_catalog
+from meshkit.catalog.packages import package_views
+from meshkit.config import load_mesh
 from meshkit.store.store import Store
 from meshkit.web.app import create_app, register_provider
 from meshkit.web.auth import BearerAuth
 from meshkit.web.render import render_inline, render_markdown
 from meshkit.web.server import BackgroundServer
+from meshkit.web.static_site import generate_site
 
 pytestmark = pytest.mark.e2e
 
@@ -115,6 +118,31 @@ def test_json_api(built_mesh):
         assert get_json(server.url + "/api/projects")[0]["name"] == "analytics"
         version = get_json(server.url + "/api/version")
         assert set(version["projects"]) == {"analytics", "finance"}
+
+
+def test_internal_packages_of_mesh_yml_with_the_projects_that_install_them(built_mesh, tmp_path):
+    run(["meshkit", "new", "package", "spare_utils"], cwd=built_mesh)      # installed nowhere yet
+    mesh = load_mesh(built_mesh / "mesh.yml")
+    with serve(built_mesh, settings={"mesh": mesh}) as server:
+        assert get_json(server.url + "/api/overview")["packages"] == [
+            {"name": "mesh_utils", "path": "packages/mesh_utils", "installed_by": ["finance"]},
+            {"name": "spare_utils", "path": "packages/spare_utils", "installed_by": []}]
+        _, _, html = get(server.url + "/")
+        assert re.search(r'<strong>mesh_utils</strong></td><td><code>packages/mesh_utils</code></td>'
+                         r'\s*<td><a href="/projects/finance">finance</a></td>', html)
+        assert re.search(r'<strong>spare_utils</strong>.*?no project yet', html, re.S)
+        _, _, html = get(server.url + "/projects/finance")
+        assert "<h3>Internal packages</h3>" in html and "<code>packages/mesh_utils</code>" in html
+        _, _, html = get(server.url + "/projects/analytics")
+        assert "Internal packages" not in html
+    with serve(built_mesh) as server:              # without a mesh.yml: no packages section
+        _, _, html = get(server.url + "/")
+        assert "Internal packages" not in html
+
+    catalog = load_catalog(Store(str(built_mesh / ".meshkit" / "store")), "prod")
+    generate_site(catalog, tmp_path / "site", packages=package_views(mesh))
+    html = (tmp_path / "site" / "index.html").read_text()
+    assert '<td><a href="projects/finance.html">finance</a></td>' in html
 
 
 def test_security_headers_not_found_and_redirects(built_mesh):

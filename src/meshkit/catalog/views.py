@@ -229,3 +229,12 @@ class OverviewView:
     public_models: list[NodeRef]
     public_models_total: int
     failures: list[NodeRef]
+
+
+@dataclass
+class PackageView:
+    """An internal package registered in mesh.yml, and the mesh projects that install it."""
+
+    name: str
+    path: str                     # relative to mesh.yml
+    installed_by: list[str] = field(default_factory=list)

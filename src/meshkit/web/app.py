@@ -29,6 +29,8 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from meshkit.catalog.live import CatalogSource
+from meshkit.catalog.packages import package_views
+from meshkit.catalog.views import PackageView
 from meshkit.web.auth import BearerAuth
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -51,6 +53,7 @@ class WebContext:
     source: CatalogSource
     auth: BearerAuth
     settings: dict[str, Any] = field(default_factory=dict)
+    packages: list[PackageView] = field(default_factory=list)   # of settings["mesh"]
 
     @property
     def catalog(self):
@@ -100,7 +103,10 @@ class SecurityHeaders:
 def create_app(source: CatalogSource, *, providers: Sequence[RouteProvider] | None = None,
                token: str | None = None, auth: BearerAuth | None = None,
                settings: dict[str, Any] | None = None, poll: bool = True) -> Starlette:
-    context = WebContext(source, auth or BearerAuth(token), dict(settings or {}))
+    settings = dict(settings or {})
+    mesh = settings.get("mesh")
+    context = WebContext(source, auth or BearerAuth(token), settings,
+                         package_views(mesh) if mesh is not None else [])
     routes: list[BaseRoute] = []
     for provider in (providers if providers is not None else default_providers()):
         routes.extend(provider(context))

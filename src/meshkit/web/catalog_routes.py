@@ -2,7 +2,7 @@
 
 Pages                               API (JSON)
 /                   overview        /api/version        graph version, published runs
-/projects/{name}    project         /api/overview       counts, projects, project graph
+/projects/{name}    project         /api/overview       counts, projects, project graph, packages
 /nodes/{id}         model, source…  /api/projects[/{name}]
 /lineage/{id}       lineage         /api/nodes/{id}
 /search?q=…         search          /api/lineage/{id}?up=&down=&project=&access=&materialized=&group=&tag=
@@ -27,7 +27,7 @@ from meshkit.web.render import Links
 
 
 def _renderer(ctx) -> PageRenderer:
-    return PageRenderer(ctx.source.catalog, Links(), live=True)
+    return PageRenderer(ctx.source.catalog, Links(), live=True, packages=ctx.packages)
 
 
 def _html(text: str, status: int = 200) -> HTMLResponse:
@@ -108,6 +108,7 @@ def catalog_routes(ctx) -> list[BaseRoute]:
         catalog = ctx.source.catalog
         data: dict[str, Any] = asdict(catalog.overview())
         data["project_graph"] = asdict(catalog.project_graph())
+        data["packages"] = [asdict(p) for p in ctx.packages]
         return JSONResponse(data)
 
     def api_projects(request: Request) -> Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -18,6 +18,7 @@ from meshkit import __version__
 from meshkit.catalog.lineage import Lineage, LineageFilters
 from meshkit.catalog.model import Catalog
 from meshkit.catalog.search import SearchFilters, SearchResults
+from meshkit.catalog.views import PackageView
 from meshkit.web.render import (Links, duration, embed_json, file_name, render_inline,
                                 render_markdown, short_time, time_ago)
 
@@ -61,10 +62,12 @@ def depth_text(value: int | None) -> str:
 
 
 class PageRenderer:
-    def __init__(self, catalog: Catalog, links: Links, *, live: bool = False) -> None:
+    def __init__(self, catalog: Catalog, links: Links, *, live: bool = False,
+                 packages: Sequence[PackageView] = ()) -> None:
         self.catalog = catalog
         self.links = links
         self.live = live
+        self.packages = list(packages)      # from mesh.yml: the store knows nothing of them
 
     def _render(self, template: str, depth: int, **context: Any) -> str:
         links = self.links.at(depth)
@@ -120,13 +123,14 @@ class PageRenderer:
     # -- pages -----------------------------------------------------------------------------
     def overview(self) -> str:
         return self._render("overview.html", 0, page="overview", view=self.catalog.overview(),
-                            graph=self.project_graph_data(0))
+                            graph=self.project_graph_data(0), packages=self.packages)
 
     def project(self, name: str) -> str | None:
         view = self.catalog.project(name)
         if view is None:
             return None
-        return self._render("project.html", 1, page="project", view=view)
+        return self._render("project.html", 1, page="project", view=view,
+                            packages=[p for p in self.packages if name in p.installed_by])
 
     def node(self, node_id: str) -> str | None:
         view = self.catalog.node(node_id)

@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 from meshkit import __version__
 from meshkit.catalog.lineage import LINEAGE_TYPES
 from meshkit.catalog.model import Catalog
+from meshkit.catalog.views import PackageView
 from meshkit.errors import MeshError
 from meshkit.web.app import STATIC_DIR
 from meshkit.web.pages import PageRenderer, search_index_payload
@@ -96,13 +97,14 @@ def _worker(chunk: list[str]) -> int:
 
 
 def generate_site(catalog: Catalog, out: Path, *, workers: int | None = None,
-                  progress: Callable[[str], None] | None = None) -> SiteReport:
+                  progress: Callable[[str], None] | None = None,
+                  packages: Sequence[PackageView] = ()) -> SiteReport:
     started = time.perf_counter()
     say = progress or (lambda _: None)
     out = out.resolve()
     _prepare(out)
     catalog.warm()
-    renderer = PageRenderer(catalog, Links(static=True), live=False)
+    renderer = PageRenderer(catalog, Links(static=True), live=False, packages=packages)
     pages = 0
     _write(out / "index.html", renderer.overview())
     _write(out / "search.html", renderer.search())

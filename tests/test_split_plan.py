@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from meshkit.config import load_mesh
+
 from conftest import meshkit_json, run
 
 MONOLITH = Path(__file__).parent / "fixtures" / "monolith"
@@ -127,6 +129,9 @@ def test_apply_writes_the_mesh_with_rewritten_refs_access_contracts_and_owners(p
     # mesh.yml: the projects, loadable by meshkit
     mesh = yaml.safe_load(read("mesh.yml"))
     assert mesh["projects"] == {"core": "core", "finance": "finance", "marketing": "marketing"}
+    assert mesh["packages"] == {"jaffle_shop_utils": "packages/jaffle_shop_utils"}
+    assert load_mesh(out / "mesh.yml").packages["jaffle_shop_utils"].path == \
+        (out / "packages/jaffle_shop_utils").resolve()
     # refs across the new boundaries name the producer; refs inside a project stay one-argument
     revenue = read("finance/models/finance/fct_order_revenue.sql")
     assert "from {{ ref('core', 'fct_orders') }} o" in revenue

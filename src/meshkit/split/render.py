@@ -604,6 +604,8 @@ attaches the files of the projects it reads, read-only.""")
             groups = self.plan.projects[project].groups
             note = f"   # group {', '.join(groups)}" if groups else ""
             lines.append(f"  {project}: {project}{note}")
+        if self.package:
+            lines += ["packages:", f"  {self.package}: packages/{self.package}   # shared macros"]
         self.r.files["mesh.yml"] = ("\n".join(lines) + "\n").encode()
         self.r.files["CODEOWNERS"] = self.codeowners().encode()
         self.r.files["SPLIT.md"] = self.summary().encode()

@@ -54,6 +54,38 @@ def test_bidirectional_projects_build_in_waves(tmp_path, adapter, request):
     assert meshkit_json(["build"], cwd=mesh)["status"] == "noop"
 
 
+def test_a_test_reading_another_projects_later_model_runs_after_it(tmp_path, monkeypatch):
+    """alpha's test of a_base also reads beta.b_mid, which is built from a_base in the next
+    wave: dbt would run it with a_base, before b_mid exists; meshkit runs it after b_mid."""
+    mesh = write_mesh(tmp_path / "tri", TRIANGLE, TRIANGLE_PUBLIC)
+    (mesh / "alpha" / "tests").mkdir()
+    (mesh / "alpha" / "tests" / "a_base_in_b_mid.sql").write_text(
+        "select id from {{ ref('a_base') }}\n"
+        "where id not in (select id from {{ ref('beta', 'b_mid') }})\n"
+        "   or {{ env_var('MESHKIT_TEST_FAIL_TEST', '0') }} = 1\n")
+    report = meshkit_json(["build"], cwd=mesh)
+    assert report["status"] == "success", report
+    units = {(u["project"], i): u for i, wave in enumerate(report["waves"]) for u in wave}
+    assert units[("alpha", 0)]["tests"] == []
+    assert units[("alpha", 2)] == {"project": "alpha", "nodes": ["alpha.a_top"],
+                                   "tests": ["a_base_in_b_mid"]}
+    show = meshkit_json(["runs", "show", str(report["run_id"])], cwd=mesh)
+    args = {(i["project"], i["wave"]): " ".join(json.loads(i["args"])) for i in show["invocations"]}
+    assert "--exclude fqn:alpha.a_base_in_b_mid" in args[("alpha", 0)]
+    assert "fqn:alpha.a_base_in_b_mid" in args[("alpha", 2)].split("--exclude")[0]
+
+    monkeypatch.setenv("MESHKIT_TEST_FAIL_TEST", "1")
+    failed = meshkit_json(["build", "--full"], cwd=mesh, check=False)
+    assert failed["status"] == "error"
+    base = next(n for n in failed["nodes"] if n["node"] == "alpha.a_base")
+    assert base["message"] == "test a_base_in_b_mid fail"
+    monkeypatch.setenv("MESHKIT_TEST_FAIL_TEST", "0")
+    again = meshkit_json(["build"], cwd=mesh)
+    reasons = {n["node"]: n["reason"] for n in again["nodes"]}
+    assert reasons["alpha.a_base"] == f"tests failed in run {failed['run_id']}"
+    assert again["status"] == "success"
+
+
 def test_model_cycle_across_projects_is_refused_with_path(tmp_path):
     mesh = write_mesh(tmp_path / "cycle", {
         "alpha": {"x": "select * from {{ ref('beta', 'y') }}"},

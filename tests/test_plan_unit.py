@@ -112,3 +112,44 @@ def test_state_reuse_and_propagation():
     assert reasons["model.b.mart"] == "rebuilt: a.pub_core was rebuilt"
     assert reasons["model.b.other"] == "reused: unchanged since run 7"
     assert reasons["model.c.report"] == "rebuilt: a.pub_late was rebuilt"
+
+
+def _with_test(graph: MeshGraph, project: str, name: str, parents: list[str]) -> str:
+    """Add a singular test of `project` reading `parents` (unique ids) to a built graph."""
+    uid = f"test.{project}.{name}"
+    test = Node(unique_id=uid, resource_type="test", package_name=project, name=name,
+                original_file_path=f"tests/{name}.sql", fqn=[project, name],
+                depends_on=DependsOn(nodes=parents))
+    graph.nodes[uid] = test
+    graph.owner[uid] = project
+    graph._link(uid, parents)
+    return uid
+
+
+def test_a_test_reading_a_later_model_of_another_project_is_deferred():
+    graph = _graph(CHAIN)
+    late = _with_test(graph, "a", "core_in_mart", ["model.a.pub_core", "model.b.mart"])
+    local = _with_test(graph, "a", "core_vs_stg", ["model.a.pub_core", "model.a.stg"])
+    units = {u.key: u for u in _plan(graph).units}
+    assert units[("a", 0)].excluded == (late,)
+    assert units[("a", 2)].tests == (late,)             # after b.mart (wave 1)
+    assert local not in units[("a", 0)].excluded + units[("a", 2)].tests
+    # A test reading another project's model that this plan reuses runs as dbt would run it.
+    other = _with_test(graph, "a", "stg_vs_other", ["model.a.stg", "model.b.other"])
+    cold = {u.key: u for u in _plan(graph).units}
+    assert set(cold[("a", 2)].tests) == {late, other}   # cold, b.other is built in wave 1
+    built = {uid: ModelState(uid, graph.owner[uid], "fp", 100.0, 7, "success", True, {})
+             for uid in graph.nodes if uid.startswith("model.")}
+    built["model.a.stg"].fingerprint = "old"
+    units = {u.key: u for u in _plan(graph, built).units}
+    assert "model.b.other" not in units[("b", 1)].nodes
+    assert units[("a", 0)].excluded == (late,) and units[("a", 2)].tests == (late,)
+
+
+def test_a_deferred_test_gets_an_invocation_of_its_own_when_none_is_due():
+    graph = _graph({"a.base": [], "b.mid": ["a.base"]})
+    test = _with_test(graph, "a", "base_in_mid", ["model.a.base", "model.b.mid"])
+    plan = _plan(graph)
+    assert [(u.key, u.nodes, u.tests) for u in plan.units] == [
+        (("a", 0), ("model.a.base",), ()), (("b", 1), ("model.b.mid",), ()), (("a", 2), (), (test,))]
+    assert plan.depends[("a", 2)] == {("a", 0), ("b", 1)}

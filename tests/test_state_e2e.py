@@ -116,6 +116,7 @@ def test_failed_build_and_failed_tests_are_retried(built_mesh, monkeypatch):
                           cwd=built_mesh, check=False)
     node = next(n for n in tested["nodes"] if n["node"] == AGG)
     assert node["message"] == "test agg_ok fail"
+    assert tested["status"] == "error"     # a failing test fails the run, as it fails dbt build
     monkeypatch.setenv("MESHKIT_TEST_FAIL_TEST", "0")
     again = meshkit_json(["build"], cwd=built_mesh)
     assert _reasons(again)[AGG] == f"rebuilt: tests failed in run {tested['run_id']}"

@@ -98,7 +98,8 @@ def _report_json(report) -> dict:
     graph = report.plan.graph
     return {
         "run_id": report.run_id, "status": report.status, "environment": report.plan.environment,
-        "waves": [[{"project": u.project, "nodes": [label(graph, n) for n in u.nodes]} for u in wave]
+        "waves": [[{"project": u.project, "nodes": [label(graph, n) for n in u.nodes],
+                    "tests": [graph.nodes[t].name for t in u.tests]} for u in wave]
                   for wave in report.plan.waves()],
         "nodes": [{"node": label(graph, uid), "unique_id": uid, "project": graph.owner[uid],
                    "decision": "rebuild" if d.rebuild else "reuse", "reason": d.reason,
@@ -129,7 +130,9 @@ def _print_report(report) -> None:
     for warning in plan.warnings:
         console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
     for index, wave in enumerate(plan.waves(), start=1):
-        units = ", ".join(f"{u.project} ({len(u.nodes)})" for u in wave)
+        units = ", ".join(f"{u.project} ({len(u.nodes)}"
+                          + (f" + {len(u.tests)} deferred test{'s' * (len(u.tests) > 1)}" if u.tests else "")
+                          + ")" for u in wave)
         console.print(f"  wave {index}: {units}", highlight=False)
     if plan.noop:
         console.print("  nothing to build: every selected model is up to date", highlight=False)

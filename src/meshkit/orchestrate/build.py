@@ -136,7 +136,7 @@ def build_mesh(mesh: Mesh, options: BuildOptions, on_line: Echo | None = None,
             history.finish_run(report.run_id, "interrupted", _summary(report))
             raise
         failed = any(o.status not in ("success", "reused") for o in executor.outcomes.values()) \
-            or any(u.error for u in executor.units)
+            or any(u.error for u in executor.units) or bool(executor.failed_roots)
         report.status = "noop" if plan.noop else ("error" if failed else "success")
         history.finish_run(report.run_id, report.status, _summary(report))
         return report

@@ -69,6 +69,7 @@ class Executor:
         self.outcomes: dict[str, NodeOutcome] = {}
         self.failed_roots: dict[str, str] = {}   # failed node → its own label
         self.units: list[UnitOutcome] = []
+        self._built_at: dict[str, float] = {}
         self._resources: dict[str, Resources] = {}
 
     # -- scheduling ------------------------------------------------------------------------
@@ -124,12 +125,17 @@ class Executor:
             else:
                 runnable.append(uid)
         self._record([uid for uid in unit.nodes if uid not in runnable], None)
-        if not runnable:
+        tests = [t for t in unit.tests if not any(self._blocking_failure(p) or p in self.failed_roots
+                                                  for p in self.plan.graph.parents.get(t, []))]
+        if not runnable and not tests:
             return UnitOutcome(unit, [], 0)
         project = self.mesh.project(unit.project)
         prepare(self._resources_of(unit.project))
-        args = ["build", "--target", self.options.target, "--select",
-                *[_selector(self.plan.graph.nodes[uid]) for uid in runnable]]
+        nodes = self.plan.graph.nodes
+        args = ["build", "--target", self.options.target,
+                "--select", *[_selector(nodes[uid]) for uid in runnable + tests]]
+        if unit.excluded:
+            args += ["--exclude", *[_selector(nodes[uid]) for uid in unit.excluded]]
         if self.options.full_refresh:
             args.append("--full-refresh")
         if self.options.threads:
@@ -141,8 +147,10 @@ class Executor:
         self.history.finish_invocation(invocation, result.returncode, result.output)
         results = _read_results(project.path / "target" / "run_results.json", started)
         self._absorb(unit, runnable, result, results)
-        self._record(runnable, invocation)
+        failed_by_tests = self._absorb_deferred_tests(tests, results)
+        self._record(runnable + failed_by_tests, invocation)
         self._save_states(unit, runnable, results)
+        self._save_states(unit, failed_by_tests, results)
         outcome = UnitOutcome(unit, runnable, result.returncode)
         if result.ok and not any(self.outcomes[uid].status != "success" for uid in runnable):
             if self.options.generate_docs:
@@ -190,6 +198,22 @@ class Executor:
             if self.outcomes[uid].status == "error":
                 self.failed_roots[uid] = label(graph, uid)
 
+    def _absorb_deferred_tests(self, tests: list[str], results: RunResults | None) -> list[str]:
+        """The models (of this project, built earlier in the run) whose deferred tests failed."""
+        graph = self.plan.graph
+        by_id = {r.unique_id: r for r in results.results} if results else {}
+        failed = []
+        for tid in tests:
+            item = by_id.get(tid)
+            if item is None or item.status not in FAILED_STATUSES:
+                continue
+            for uid in graph.parents.get(tid, []):
+                if graph.owner.get(uid) == graph.owner[tid] and uid in self.outcomes:
+                    self.outcomes[uid].message = f"test {graph.nodes[tid].name} {item.status}"
+                    self.failed_roots[uid] = f"{label(graph, uid)} (test {graph.nodes[tid].name})"
+                    failed.append(uid)
+        return failed
+
     def _record(self, uids: list[str], invocation: int | None) -> None:
         rows = [(uid, self.outcomes[uid].status, self.outcomes[uid].seconds, self.outcomes[uid].message)
                 for uid in uids]
@@ -198,12 +222,14 @@ class Executor:
 
     def _save_states(self, unit: Unit, runnable: list[str], results: RunResults | None) -> None:
         graph = self.plan.graph
-        finished = time.time()
+        now = time.time()
         states = []
         for uid in runnable:
             outcome = self.outcomes[uid]
             if outcome.status == "skipped":
                 continue
+            # A deferred test that failed re-saves a model built earlier: keep its build time.
+            finished = self._built_at.setdefault(uid, now)
             seen = {p: self.source_loaded_at[p] for p in graph.parents.get(uid, [])
                     if p in self.source_loaded_at}
             states.append(ModelState(uid, unit.project, self.fingerprints.get(uid, ""), finished,

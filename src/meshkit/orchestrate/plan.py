@@ -8,7 +8,7 @@ the models form no cycle.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from meshkit.errors import MeshError
 from meshkit.graph.cycles import Cycle, dependency_order
@@ -24,6 +24,8 @@ class Unit:
     project: str
     wave: int
     nodes: tuple[str, ...]
+    tests: tuple[str, ...] = ()      # tests deferred to this unit (see _defer_tests)
+    excluded: tuple[str, ...] = ()   # tests of these nodes that run in a later unit
 
     @property
     def key(self) -> tuple[str, int]:
@@ -190,12 +192,48 @@ def assign_units(graph: MeshGraph, selected: list[str], decisions: dict[str, Dec
             grouped.setdefault((graph.owner[uid], wave[uid]), []).append(uid)
     units = [Unit(project, level, tuple(nodes)) for (project, level), nodes in
              sorted(grouped.items(), key=lambda item: (item[0][1], item[0][0]))]
+    units = _defer_tests(graph, units, wave)
     depends: dict[tuple[str, int], set[tuple[str, int]]] = {u.key: set() for u in units}
     for unit in units:
-        for uid in unit.nodes:
+        for uid in unit.nodes + unit.tests:
             for parent in graph.parents.get(uid, []):
                 if parent in wave and (graph.owner[parent], wave[parent]) != unit.key:
                     depends[unit.key].add((graph.owner[parent], wave[parent]))
         # Two dbt processes must never share a project folder (target/, partial parse).
         depends[unit.key] |= {u.key for u in units if u.project == unit.project and u.wave < unit.wave}
     return units, depends
+
+
+def _defer_tests(graph: MeshGraph, units: list[Unit], wave: dict[str, int]) -> list[Unit]:
+    """Run each test after every parent this plan rebuilds, not with the first of them.
+
+    dbt runs a test with any selected parent. A test that also reads a model rebuilt in a
+    later invocation (another project's model built from the tested one, say) would then
+    run before that model exists or is current: it is excluded there, and runs in its
+    project's invocation of the wave after its last rebuilt parent (added if need be).
+    """
+    by_key = {u.key: u for u in units}
+    tests: dict[tuple[str, int], list[str]] = {}
+    excluded: dict[tuple[str, int], list[str]] = {}
+    seen: set[str] = set()
+    for unit in units:
+        for uid in unit.nodes:
+            for test in graph.tests_of(uid):
+                tid = test.unique_id
+                if tid in seen or graph.owner.get(tid) != unit.project:
+                    continue
+                seen.add(tid)
+                rebuilt = [p for p in graph.parents.get(tid, []) if p in wave]
+                due = max(wave[p] + (graph.owner[p] != unit.project) for p in rebuilt)
+                first = min(wave[p] for p in rebuilt if graph.owner[p] == unit.project)
+                if due == first:
+                    continue   # all its parents are built by then: dbt runs it with them
+                tests.setdefault((unit.project, due), []).append(tid)
+                for parent in rebuilt:
+                    if graph.owner[parent] == unit.project and wave[parent] < due:
+                        excluded.setdefault((unit.project, wave[parent]), []).append(tid)
+    for key in tests.keys() - by_key.keys():
+        by_key[key] = Unit(key[0], key[1], ())
+    return [replace(u, tests=tuple(tests.get(u.key, ())),
+                    excluded=tuple(dict.fromkeys(excluded.get(u.key, ()))))
+            for _, u in sorted(by_key.items(), key=lambda item: (item[0][1], item[0][0]))]

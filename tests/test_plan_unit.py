@@ -10,6 +10,7 @@ from meshkit.graph.mesh_graph import MeshGraph, ProjectState
 from meshkit.graph.selection import Selector
 from meshkit.orchestrate.history import ModelState
 from meshkit.orchestrate.plan import check_cycles, make_plan
+from meshkit.orchestrate.selectors import unit_selectors
 from meshkit.orchestrate.state import StateInputs
 
 
@@ -153,3 +154,22 @@ def test_a_deferred_test_gets_an_invocation_of_its_own_when_none_is_due():
     assert [(u.key, u.nodes, u.tests) for u in plan.units] == [
         (("a", 0), ("model.a.base",), ()), (("b", 1), ("model.b.mid",), ()), (("a", 2), (), (test,))]
     assert plan.depends[("a", 2)] == {("a", 0), ("b", 1)}
+
+
+def test_a_unit_names_whole_folders_once_and_other_nodes_one_by_one():
+    def node(project: str, *fqn: str, kind: str = "model") -> Node:
+        return Node(unique_id=f"{kind}.{project}.{'_'.join(fqn)}", resource_type=kind,
+                    package_name=project, name="_".join(fqn), original_file_path=f"models/{fqn[-1]}",
+                    fqn=[project, *fqn])
+    nodes = [node("p", "staging", "a"), node("p", "staging", "b"), node("p", "marts", "c"),
+             node("p", "marts", "d"), node("p", "marts", "e", "v2"), node("p", "s", kind="seed"),
+             node("p", "marts", "t", kind="test")]
+    graph = MeshGraph()
+    graph.add_project(ProjectState("p", Manifest(ManifestMetadata(project_name="p"),
+                                                  {n.unique_id: n for n in nodes})))
+    ids = [n.unique_id for n in nodes]
+    everything = unit_selectors(graph, "p", ids[:6])
+    assert everything == ["fqn:p.staging", "fqn:p.marts", "fqn:p.s"]
+    assert unit_selectors(graph, "p", [ids[0], ids[1], ids[2], ids[6]]) == [
+        "fqn:p.staging", "fqn:p.marts.c", "fqn:p.marts.t"]
+    assert unit_selectors(graph, "p", [ids[4]]) == ["fqn:p.marts.e.v2"]

@@ -21,6 +21,7 @@ from meshkit.errors import MeshError
 from meshkit.orchestrate.history import History, ModelState
 from meshkit.orchestrate.plan import Plan, Unit
 from meshkit.orchestrate.resources import Resources, prepare, project_resources
+from meshkit.orchestrate.selectors import node_selector, unit_selectors
 from meshkit.orchestrate.staged import StagedPlanner, Task
 from meshkit.orchestrate.state import label
 from meshkit.store.publish import publish_artifacts
@@ -133,9 +134,9 @@ class Executor:
         prepare(self._resources_of(unit.project))
         nodes = self.plan.graph.nodes
         args = ["build", "--target", self.options.target,
-                "--select", *[_selector(nodes[uid]) for uid in runnable + tests]]
+                "--select", *unit_selectors(self.plan.graph, unit.project, runnable + tests)]
         if unit.excluded:
-            args += ["--exclude", *[_selector(nodes[uid]) for uid in unit.excluded]]
+            args += ["--exclude", *[node_selector(nodes[uid]) for uid in unit.excluded]]
         if self.options.full_refresh:
             args.append("--full-refresh")
         if self.options.threads:
@@ -236,10 +237,6 @@ class Executor:
                                      self.run_id, "success" if outcome.status == "success" else "error",
                                      tests_passed=uid not in self.failed_roots, sources_seen=seen))
         self.history.save_model_states(self.plan.environment, states)
-
-
-def _selector(node) -> str:
-    return "fqn:" + ".".join(node.fqn) if node.fqn else node.name
 
 
 def _read_results(path, since: float) -> RunResults | None:

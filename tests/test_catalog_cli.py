@@ -34,6 +34,8 @@ def test_docs_generate_writes_a_static_catalog(built_mesh, tmp_path):
     html = (out / "nodes" / "model.finance.agg_customer_payment_journey.html").read_text()
     assert 'href="../nodes/model.analytics.fct_orders.v2.html"' in html
     assert 'href="../static/meshkit.css"' in html
+    overview = (out / "index.html").read_text()     # mesh.yml's internal packages, as served
+    assert "<h2>Internal packages</h2>" in overview and "<code>packages/mesh_utils</code>" in overview
     # Generating again replaces the folder it made.
     result = run(["meshkit", "docs", "generate", "--out", str(out)], cwd=built_mesh)
     assert "wrote the catalog of jaffle-mesh" in result.stdout

@@ -39,10 +39,12 @@ def test_an_unregistered_local_package_is_reported_until_mesh_yml_registers_it(t
     assert [(f["project"], f["severity"], f["key"]) for f in findings] == [
         ("analytics", "warn", "packages/shared_utils"), ("finance", "warn", "packages/shared_utils")]
     assert findings[1]["message"] == (
-        "finance/dependencies.yml:6 installs the internal package packages/shared_utils, which "
-        "mesh.yml does not register: add `shared_utils: packages/shared_utils` under packages: "
-        "in mesh.yml")
-    assert findings[0]["message"].startswith("analytics/packages.yml:2 installs")
+        "installs the internal package packages/shared_utils, which mesh.yml does not register: "
+        "add `shared_utils: packages/shared_utils` under packages: in mesh.yml")
+    assert (findings[1]["file"], findings[1]["line"]) == ("finance/dependencies.yml", 6)
+    assert (findings[0]["file"], findings[0]["line"]) == ("analytics/packages.yml", 2)
+    code, out, _ = meshkit(mesh, "check", "--rule", RULE, "--format", "github")
+    assert "file=finance/dependencies.yml,line=6" in out
 
     with (mesh / "mesh.yml").open("a") as file:
         file.write("packages:\n  shared_utils: packages/shared_utils\n")
@@ -62,5 +64,4 @@ def test_the_example_mesh_registers_its_package(built_mesh):
     assert _findings(built_mesh) == []
     mesh_yml = built_mesh / "mesh.yml"
     mesh_yml.write_text(re.sub(r"(?m)^packages:\n(  .*\n)+", "", mesh_yml.read_text()))
-    assert [f["message"].split(" installs")[0] for f in _findings(built_mesh)] == [
-        "finance/dependencies.yml:2"]
+    assert [(f["file"], f["line"]) for f in _findings(built_mesh)] == [("finance/dependencies.yml", 2)]

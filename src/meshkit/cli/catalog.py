@@ -28,6 +28,7 @@ def docs() -> None:
 def generate(mesh_path, out, env, workers, as_json) -> None:
     """Write a static catalog of the whole mesh (open index.html, or host the folder)."""
     from meshkit.catalog.live import load_catalog
+    from meshkit.catalog.packages import package_views
     from meshkit.store.store import Store
     from meshkit.web.static_site import generate_site
 
@@ -36,14 +37,14 @@ def generate(mesh_path, out, env, workers, as_json) -> None:
     out = out or mesh.root / ".meshkit" / "catalog"
     catalog = load_catalog(Store(mesh.store_url), environment.name, mesh_name=mesh.name)
     if as_json:
-        report = generate_site(catalog, out, workers=workers)
+        report = generate_site(catalog, out, workers=workers, packages=package_views(mesh))
         click.echo(json.dumps({"out": str(report.out), "projects": report.projects,
                                "resources": report.nodes, "pages": report.pages,
                                "seconds": round(report.seconds, 2),
                                "version": catalog.version}, indent=2))
         return
     with console.status("generating the catalog…"):
-        report = generate_site(catalog, out, workers=workers,
+        report = generate_site(catalog, out, workers=workers, packages=package_views(mesh),
                                progress=lambda text: console.log(text, highlight=False))
     console.print(f"wrote the catalog of [bold]{mesh.name}[/] ({environment.name}): "
                   f"{report.projects} projects, {report.nodes} resources, {report.pages} pages "

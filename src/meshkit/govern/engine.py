@@ -147,7 +147,8 @@ class _Run:
         finding = Finding(rule=rule.id, category=rule.category, severity=severity, subject=subject,
                           project=project, name=view.label(subject) if resource is None
                           else resource.label, message=violation.message, key=violation.key,
-                          file=file_of(view, resource, rule.category), note=setting.note(view.today))
+                          file=violation.file or file_of(view, resource, rule.category),
+                          line=violation.line, note=setting.note(view.today))
         exception, expired, refused = self.policies.exception_for(rule.id, resource, subject,
                                                                   project, view.today)
         if exception is not None:

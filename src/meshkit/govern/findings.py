@@ -13,12 +13,15 @@ class Violation:
     """One thing a rule found wrong.
 
     `subject` is the unique id it is about (default: the resource the rule was given);
-    `key` tells apart several violations on one subject (a column name, a parent id).
+    `key` tells apart several violations on one subject (a column name, a parent id);
+    `file` and `line` point at the place to fix when it is not the resource's own file.
     """
 
     message: str
     subject: str | None = None
     key: str = ""
+    file: str | None = None
+    line: int | None = None
 
 
 @dataclass(slots=True)

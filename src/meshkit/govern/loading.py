@@ -58,7 +58,7 @@ def load_view(mesh: Mesh | None, *, source: Source = "auto", env: str | None = N
                 directories[name] = path.parent.parent.resolve()
                 working.add(name)
     view = MeshView.build(graph, today=today, directories=directories, working_copies=working,
-                          root=mesh.root if mesh else Path.cwd())
+                          root=mesh.root if mesh else Path.cwd(), config=mesh)
     missing = sorted(set(mesh.projects) - set(graph.projects)) if mesh and not manifests else []
     return Loaded(view, {name: state.origin for name, state in graph.projects.items()}, missing)
 

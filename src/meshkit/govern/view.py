@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
+from meshkit.config import Mesh
 from meshkit.dbt.artifacts import Exposure as DbtExposure, Group, Node, Source
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.store.interface import access_of, version_text
@@ -148,6 +149,7 @@ class MeshView:
     graph: MeshGraph
     today: date
     root: Path | None = None          # the mesh's folder: findings name files relative to it
+    config: Mesh | None = None        # its mesh.yml (None when checking bare manifests)
     projects: dict[str, ProjectInfo] = field(default_factory=dict)
     models: dict[str, Model] = field(default_factory=dict)
     sources: dict[str, SourceTable] = field(default_factory=dict)
@@ -156,11 +158,12 @@ class MeshView:
     @classmethod
     def build(cls, graph: MeshGraph, *, today: date | None = None,
               directories: dict[str, Path] | None = None,
-              working_copies: Iterable[str] = (), root: Path | None = None) -> MeshView:
+              working_copies: Iterable[str] = (), root: Path | None = None,
+              config: Mesh | None = None) -> MeshView:
         """Wrap a graph. Nodes of installed packages are left out: their own project governs them."""
         directories = directories or {}
         working = set(working_copies)
-        view = cls(graph, today or datetime.now(timezone.utc).date(), root)
+        view = cls(graph, today or datetime.now(timezone.utc).date(), root, config)
         for name, state in graph.projects.items():
             view.projects[name] = ProjectInfo(name, state.origin, directories.get(name),
                                               name in working)

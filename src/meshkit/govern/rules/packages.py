@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from meshkit.config import Mesh, find_mesh_file, load_mesh, local_installs
+from meshkit.config import local_installs
 from meshkit.config.mesh import dbt_project_name
 from meshkit.govern.findings import Violation
 from meshkit.govern.registry import rule
@@ -16,7 +16,7 @@ from meshkit.govern.view import MeshView, project_subject
 @rule(category="structure", severity="warn", applies_to="mesh")
 def unregistered_internal_package(mesh: MeshView) -> Iterator[Violation]:
     """A project installs a package from inside the mesh that mesh.yml does not register."""
-    config = _mesh_config(mesh.root)
+    config = mesh.config
     if config is None:
         return
     known = {p.path for p in (*config.packages.values(), *config.projects.values())}
@@ -27,20 +27,11 @@ def unregistered_internal_package(mesh: MeshView) -> Iterator[Violation]:
             if folder in known or not folder.is_relative_to(config.root) \
                     or not (folder / "dbt_project.yml").is_file():
                 continue
-            # Mesh rules cannot point a finding at a file yet: the message names it.
-            where = _relative(install.file, config.root) + (f":{install.line}" if install.line else "")
             relative = folder.relative_to(config.root).as_posix()
-            yield Violation(f"{where} installs the internal package {relative}, which mesh.yml "
-                            f"does not register: add `{dbt_project_name(folder)}: {relative}` "
-                            f"under packages: in mesh.yml", project_subject(name), key=relative)
-
-
-def _mesh_config(root: Path | None) -> Mesh | None:
-    """The mesh.yml of the mesh being checked (None when the check reads bare manifests)."""
-    file = find_mesh_file(root) if root is not None else None
-    if file is None or file.resolve().parent != root.resolve():
-        return None
-    return load_mesh(file)
+            yield Violation(f"installs the internal package {relative}, which mesh.yml does not "
+                            f"register: add `{dbt_project_name(folder)}: {relative}` under "
+                            f"packages: in mesh.yml", project_subject(name), key=relative,
+                            file=_relative(install.file, config.root), line=install.line)
 
 
 def _relative(path: Path, root: Path) -> str:

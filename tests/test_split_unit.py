@@ -9,7 +9,8 @@ from ruamel.yaml.comments import CommentedMap
 
 from meshkit.scaffold.profiles import (derive_profile, duckdb_stem, dump_profiles, read_profiles,
                                       with_stem)
-from meshkit.split.plan import PublicModel, _project_cycles
+from meshkit.graph.cycles import cycles
+from meshkit.split.plan import PublicModel
 from meshkit.split.refs import (calls_in_jinja, doc_names, docs_blocks, find_refs, qualify_macros,
                                 rewrite_refs, set_sql_access)
 from meshkit.split.render import edit_models
@@ -265,6 +266,6 @@ def test_derived_duckdb_profile_writes_its_own_file_and_attaches_upstreams(tmp_p
 
 
 def test_project_cycles_are_strongly_connected_groups():
-    assert _project_cycles({"core": {"finance"}, "finance": {"core"}, "marketing": {"core", "finance"}}) == \
+    assert cycles({"core": {"finance"}, "finance": {"core"}, "marketing": {"core", "finance"}}) == \
         [["core", "finance"]]
-    assert _project_cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []

@@ -29,8 +29,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from meshkit.dbt.artifacts import Node
-from meshkit.graph.cycles import Cycle, dependency_order
-from meshkit.graph.cycles import cycles as _project_cycles   # the name tests/test_split_unit.py imports
+from meshkit.graph.cycles import Cycle, cycles, dependency_order
 from meshkit.split.refs import find_refs
 from meshkit.split.source import SourceProject
 
@@ -729,7 +728,7 @@ class _Planner:
             new.uses_package = any(project in self.macro_users.get(name, set())
                                    for name in plan.package_macros)
             plan.projects[project] = new
-        plan.project_cycles = _project_cycles({p: set(n.upstream) for p, n in plan.projects.items()})
+        plan.project_cycles = cycles({p: set(n.upstream) for p, n in plan.projects.items()})
         for uid, dests in self.dest.items():
             if len(dests) < 2:
                 continue

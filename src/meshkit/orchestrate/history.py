@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meshkit.orchestrate.processes import process_alive
+
 SCHEMA_VERSION = 1
 _SCHEMA = """
 create table if not exists schema_version (version integer not null);
@@ -128,7 +130,7 @@ class History(SharedConnection):
         host = os.uname().nodename
         stale = [row["id"] for row in self._read(
             "select id, pid, host from runs where status = 'running'")
-            if row["host"] == host and not _alive(row["pid"])]
+            if row["host"] == host and not process_alive(row["pid"])]
         with self._tx():
             for run_id in stale:
                 self.db.execute("update runs set status = 'interrupted', finished_at = ? where id = ?",
@@ -246,15 +248,3 @@ class Transaction:
             self.db.execute("commit" if kind is None else "rollback")
         finally:
             self.lock.release()
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

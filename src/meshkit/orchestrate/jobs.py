@@ -17,7 +17,8 @@ from meshkit.config import Mesh, load_mesh
 from meshkit.config.jobs import Job
 from meshkit.errors import MeshError
 from meshkit.orchestrate.jobs_exec import Outcome
-from meshkit.orchestrate.jobs_store import JobRun, JobStore, process_alive, process_token, utc_iso
+from meshkit.orchestrate.jobs_store import JobRun, JobStore, utc_iso
+from meshkit.orchestrate.processes import process_alive, process_token
 from meshkit.orchestrate.jobs_worker import HOST, SubprocessLauncher, orphaned, recover, stop
 
 Log = Callable[[str], None]

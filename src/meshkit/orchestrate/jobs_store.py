@@ -18,7 +18,6 @@ a `running` run behind, which the scheduler recovers (see meshkit.orchestrate.sc
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -550,36 +549,3 @@ class JobStore(SharedConnection):
                               (build_run_id,))
         except sqlite3.OperationalError:
             return []
-
-
-# -- processes -------------------------------------------------------------------------------
-def process_token(pid: int) -> str | None:
-    """The start time of a process (Linux), so a reused pid is not taken for the original."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            fields = handle.read().rsplit(b")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    # fields[0] is the state (field 3); the start time is field 22.
-    return fields[19].decode() if len(fields) > 19 else None
-
-
-def process_alive(pid: int | None, token: str | None = None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            fields = handle.read().rsplit(b")", 1)[1].split()
-        if fields[0] in (b"Z", b"X"):          # exited, not yet reaped
-            return False
-        if token is not None and fields[19].decode() != token:
-            return False                        # the pid now belongs to another process
-    except (OSError, IndexError):
-        pass
-    return True

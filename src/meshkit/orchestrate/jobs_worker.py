@@ -30,7 +30,8 @@ from typing import Callable
 from meshkit.config import Mesh, load_mesh
 from meshkit.errors import MeshError
 from meshkit.orchestrate.jobs_exec import Outcome, RunContext, resolve_runner
-from meshkit.orchestrate.jobs_store import Completion, JobRun, JobStore, process_alive, process_token
+from meshkit.orchestrate.jobs_store import Completion, JobRun, JobStore
+from meshkit.orchestrate.processes import process_alive, process_token
 from meshkit.orchestrate.notify import deliver_pending, plan_notifications
 
 Log = Callable[[str], None]

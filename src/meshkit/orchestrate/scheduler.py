@@ -30,7 +30,8 @@ from typing import Callable
 
 from meshkit.config import Mesh
 from meshkit.orchestrate.jobs import Footprints, LiveMesh, _supervise_one
-from meshkit.orchestrate.jobs_store import JobStore, process_token
+from meshkit.orchestrate.jobs_store import JobStore
+from meshkit.orchestrate.processes import process_token
 from meshkit.orchestrate.jobs_worker import (HOST, Handle, SubprocessLauncher, ThreadLauncher,
                                              orphaned, recover)
 from meshkit.orchestrate.notify import deliver_pending

@@ -19,8 +19,9 @@ runs, the one that completed later wins.
   publisher lists the complete runs and, if a run that completed later exists (a concurrent
   publisher whose pointer write it may have overwritten), points at that one instead.
 
-Remote reads of run files go through a local cache keyed by checksum (the record's), so an
-unchanged upstream is downloaded once per machine; only the small pointer is read each time.
+Remote reads of run files go through a local cache keyed by checksum (the record's; see
+cache.py), so an unchanged upstream is downloaded once per machine; only the small pointer
+is read each time.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import msgspec
 from fsspec.implementations.local import LocalFileSystem
 
 from meshkit.errors import MeshError
+from meshkit.store.cache import BlobCache, default_cache_dir
 from meshkit.store.interface import Interface, decode_interface
 from meshkit.store.records import (INTERFACE, POINTER, RUN_RECORD, STORE_FORMAT, ArtifactFile,
                                    Pointer, RunRecord)
@@ -109,7 +111,7 @@ class Store:
                             hint="use a folder, or a URL such as s3://bucket/mesh") from None
         self.root = root.rstrip("/")
         self.is_local = isinstance(self.fs, LocalFileSystem)
-        self.cache_dir = cache_dir or _default_cache_dir()
+        self.cache = BlobCache(cache_dir or default_cache_dir())
         self.downloads = 0  # remote file reads that missed the local cache
 
     # -- paths ---------------------------------------------------------------------------
@@ -174,8 +176,8 @@ class Store:
                             hint="publish again")
         # This machine has every file of the run: seed the cache so reading it back is free.
         for name, data in payloads.items():
-            self._cache_put(record.files[name].sha256, data)
-        self._cache_put(self._path_key(record_path), encoded)
+            self.cache.put(record.files[name].sha256, data)
+        self.cache.put(self._path_key(record_path), encoded)
 
     def _check_files(self, record: RunRecord, paths: dict[str, str]) -> None:
         for name, path in paths.items():
@@ -298,7 +300,7 @@ class Store:
         try:
             record = _record_decoder.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError):
-            self._cache_drop(self._path_key(path))
+            self.cache.drop(self._path_key(path))
             raise MeshError(f"the record of run {run_id} of project '{project}' in environment "
                             f"'{env}' is corrupt", file=self.describe(project, env, name),
                             hint=_repair_hint(project, env)) from None
@@ -384,23 +386,6 @@ class Store:
         """Cache key of a file whose checksum is not known in advance (a run's record)."""
         return sha256(f"{self.url}|{path}".encode())
 
-    def _cache_path(self, key: str) -> Path:
-        return self.cache_dir / key[:2] / key
-
-    def _cache_put(self, key: str, data: bytes) -> None:
-        cached = self._cache_path(key)
-        if cached.is_file():
-            return
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            _replace_atomically(cached, data, durable=False)
-        except OSError:
-            pass  # a cache that cannot be written only costs a download next time
-
-    def _cache_drop(self, key: str) -> None:
-        with contextlib.suppress(OSError):
-            self._cache_path(key).unlink()
-
     def _read_immutable(self, path: str, key: str, *, verified: bool = True) -> bytes:
         """Read a file of a run folder; remote reads go through the local cache.
 
@@ -409,16 +394,13 @@ class Store:
         """
         if self.is_local:
             return self.fs.cat_file(path)
-        cached = self._cache_path(key)
-        if cached.is_file():
-            with contextlib.suppress(OSError):
-                data = cached.read_bytes()
-                if not verified or sha256(data) == key:
-                    return data
+        data = self.cache.get(key)
+        if data is not None and (not verified or sha256(data) == key):
+            return data
         data = self._remote(self.fs.cat_file, path)
         self.downloads += 1
         if not verified or sha256(data) == key:
-            self._cache_put(key, data)
+            self.cache.put(key, data)
         return data
 
     def _remote(self, method, *args):
@@ -549,7 +531,7 @@ class Store:
                 os.unlink(path)
             else:
                 self._remote(self.fs.rm_file, path)
-                self._cache_drop(self._path_key(path))
+                self.cache.drop(self._path_key(path))
         except FileNotFoundError:
             pass
 
@@ -676,9 +658,3 @@ def _timestamp(value: object) -> float | None:
         with contextlib.suppress(ValueError):
             return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     return None
-
-
-def _default_cache_dir() -> Path:
-    base = os.environ.get("MESHKIT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "meshkit")
-    return Path(base) / "blobs"

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meshkit.errors import MeshError
 from meshkit.orchestrate.processes import process_alive
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-create table if not exists schema_version (version integer not null);
+# Each entry brings the tables one version further; append, never edit, an entry.
+_MIGRATIONS = ["""
 create table if not exists runs (
     id integer primary key autoincrement,
     kind text not null default 'build',
@@ -77,7 +77,8 @@ create table if not exists parse_cache (
     created_at real not null,
     primary key (project, environment)
 );
-"""
+"""]
+_VERSIONS = "create table if not exists schema_versions (component text primary key, version integer not null)"
 
 
 @dataclass
@@ -114,14 +115,38 @@ class SharedConnection:
     def _tx(self) -> "Transaction":
         return Transaction(self.db, self._lock)
 
+    def migrate(self, component: str, steps: list[str]) -> None:
+        """Bring a component's tables to the last of `steps` (SQL scripts, oldest first), each
+        step once; a file written by a newer meshkit is refused rather than misread."""
+        if self._version(component, len(steps)) == len(steps):
+            return
+        with self._tx():   # another process may be migrating too: decide under the lock
+            self.db.execute(_VERSIONS)
+            current = self._version(component, len(steps))
+            for step in steps[current:]:
+                for statement in _statements(step):
+                    self.db.execute(statement)
+            self.db.execute("insert or replace into schema_versions values (?, ?)",
+                            (component, len(steps)))
+
+    def _version(self, component: str, known: int) -> int:
+        try:
+            row = self._read("select version from schema_versions where component = ?", (component,))
+        except sqlite3.OperationalError:   # no such table: nothing migrated yet
+            return 0
+        version = row[0][0] if row else 0
+        if version > known:
+            raise MeshError(f"{self.path.name} holds {component} tables of version {version}, "
+                            f"written by a newer meshkit (this one knows version {known})",
+                            file=self.path, hint="upgrade meshkit (pip install -U dbt-meshkit)")
+        return version
+
 
 class History(SharedConnection):
     def __init__(self, path: Path) -> None:
         super().__init__(path, timeout=30)
         self.db.execute("pragma journal_mode=wal")
-        self.db.executescript(_SCHEMA)
-        if not self.db.execute("select 1 from schema_version").fetchone():
-            self.db.execute("insert into schema_version values (?)", (SCHEMA_VERSION,))
+        self.migrate("history", _MIGRATIONS)
         self.mark_interrupted()
 
     # -- runs ------------------------------------------------------------------------------
@@ -248,3 +273,14 @@ class Transaction:
             self.db.execute("commit" if kind is None else "rollback")
         finally:
             self.lock.release()
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a script, split where SQLite says one is complete."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements + ([current.strip()] if current.strip() else [])

@@ -33,7 +33,8 @@ FINISHED = ("success", "error", "canceled", "skipped", "interrupted")
 TRIGGER_STATUS = {"success": "success", "error": "error", "canceled": "canceled",
                   "interrupted": "error"}
 
-_SCHEMA = """
+# Each entry brings the tables one version further; append, never edit, an entry.
+_MIGRATIONS = ["""
 create table if not exists job_runs (
     id integer primary key autoincrement,
     job text not null,
@@ -104,7 +105,7 @@ create table if not exists job_schedulers (
     heartbeat real not null,
     primary key (host, pid)
 );
-"""
+"""]
 
 
 @dataclass
@@ -183,13 +184,8 @@ def utc_iso(epoch: float) -> str:
 class JobStore(SharedConnection):
     def __init__(self, path: Path) -> None:
         super().__init__(path, timeout=60)
-        statements = [s.strip() for s in _SCHEMA.split(";") if s.strip()]
-        names = {row[0] for row in self.db.execute("select name from sqlite_master")}
-        if not all(s.split(" if not exists ")[1].split()[0] in names for s in statements):
-            self.db.execute("pragma journal_mode=wal")
-            with self._tx():
-                for statement in statements:
-                    self.db.execute(statement)
+        self.db.execute("pragma journal_mode=wal")
+        self.migrate("jobs", _MIGRATIONS)
 
     @classmethod
     def for_mesh(cls, mesh) -> "JobStore":

@@ -114,9 +114,7 @@ def build_mesh(mesh: Mesh, options: BuildOptions, on_line: Echo | None = None,
             ["meshkit", *sys.argv[1:]]), kind=options.kind)
         if planner:
             planner.run_id = report.run_id   # it records each project's decisions as it plans
-        history.record_decisions(report.run_id, [
-            (uid, d.project, "rebuild" if d.rebuild else "reuse", d.reason,
-             None if d.rebuild else "reused") for uid, d in plan.decisions.items()])
+        history.record_decisions(report.run_id, [d.history_row for d in plan.decisions.values()])
         executor = Executor(mesh, ctx.store, history, report.run_id, plan,
                             ExecutionOptions(workers=options.workers,
                                              full_refresh=options.full_refresh,

@@ -148,7 +148,7 @@ class Executor:
         self.history.finish_invocation(invocation, result.returncode, result.output)
         results = _read_results(project.path / "target" / "run_results.json", started)
         self._absorb(unit, runnable, result, results)
-        failed_by_tests = self._absorb_deferred_tests(tests, results)
+        failed_by_tests = self._absorb_deferred_tests(tests, runnable, results)
         self._record(runnable + failed_by_tests, invocation)
         self._save_states(unit, runnable, results)
         self._save_states(unit, failed_by_tests, results)
@@ -194,26 +194,31 @@ class Executor:
             for test in graph.tests_of(uid):
                 test_result = by_id.get(test.unique_id)
                 if test_result and test_result.status in FAILED_STATUSES:
-                    self.outcomes[uid].message = f"test {test.name} {test_result.status}"
-                    self.failed_roots[uid] = f"{label(graph, uid)} (test {test.name})"
+                    self._fail_by_test(uid, test.name, test_result.status)
             if self.outcomes[uid].status == "error":
                 self.failed_roots[uid] = label(graph, uid)
 
-    def _absorb_deferred_tests(self, tests: list[str], results: RunResults | None) -> list[str]:
-        """The models (of this project, built earlier in the run) whose deferred tests failed."""
+    def _absorb_deferred_tests(self, tests: list[str], runnable: list[str],
+                               results: RunResults | None) -> list[str]:
+        """The models built by earlier units of this project whose deferred tests failed
+        (those this unit built are `_absorb`'s)."""
         graph = self.plan.graph
         by_id = {r.unique_id: r for r in results.results} if results else {}
-        failed = []
+        failed: dict[str, None] = {}
         for tid in tests:
             item = by_id.get(tid)
             if item is None or item.status not in FAILED_STATUSES:
                 continue
             for uid in graph.parents.get(tid, []):
-                if graph.owner.get(uid) == graph.owner[tid] and uid in self.outcomes:
-                    self.outcomes[uid].message = f"test {graph.nodes[tid].name} {item.status}"
-                    self.failed_roots[uid] = f"{label(graph, uid)} (test {graph.nodes[tid].name})"
-                    failed.append(uid)
-        return failed
+                if graph.owner.get(uid) == graph.owner[tid] and uid in self.outcomes \
+                        and uid not in runnable:
+                    self._fail_by_test(uid, graph.nodes[tid].name, item.status)
+                    failed[uid] = None
+        return list(failed)
+
+    def _fail_by_test(self, uid: str, test: str, status: str) -> None:
+        self.outcomes[uid].message = f"test {test} {status}"
+        self.failed_roots[uid] = f"{label(self.plan.graph, uid)} (test {test})"
 
     def _record(self, uids: list[str], invocation: int | None) -> None:
         rows = [(uid, self.outcomes[uid].status, self.outcomes[uid].seconds, self.outcomes[uid].message)

@@ -146,9 +146,7 @@ class StagedPlanner:
         plan.units += units
         plan.depends.update(depends)
         if self.run_id is not None:
-            self.history.record_decisions(self.run_id, [
-                (uid, d.project, "rebuild" if d.rebuild else "reuse", d.reason,
-                 None if d.rebuild else "reused") for uid, d in decisions.items()])
+            self.history.record_decisions(self.run_id, [d.history_row for d in decisions.values()])
         self._planned.add(name)
         return units
 

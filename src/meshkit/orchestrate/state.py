@@ -31,6 +31,12 @@ class Decision:
     def label(self) -> str:
         return f"{'rebuilt' if self.rebuild else 'reused'}: {self.reason}"
 
+    @property
+    def history_row(self) -> tuple[str, str, str, str, str | None]:
+        """(unique_id, project, decision, reason, status), as run history records it."""
+        return (self.unique_id, self.project, "rebuild" if self.rebuild else "reuse", self.reason,
+                None if self.rebuild else "reused")
+
 
 @dataclass
 class StateInputs:

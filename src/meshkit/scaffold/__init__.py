@@ -82,19 +82,25 @@ def write_new_folder(folder: Path, files: dict[str, str]) -> list[Path]:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise MeshError("this folder already exists and is not empty", file=folder,
                         hint="choose another name or --path")
+    write_folder(folder, {relative: text.encode("utf-8") for relative, text in files.items()})
+    return [folder / relative for relative in files]
+
+
+def write_folder(folder: Path, files: dict[str, bytes]) -> None:
+    """Write a new (absent or empty) folder's files into a staging folder beside it, then
+    rename that into place; on any error the staging folder goes and nothing else changed."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f".{folder.name}.meshkit-new-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        for relative, text in files.items():
+        for relative, data in files.items():
             path = staging / relative
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            path.write_bytes(data)
         if folder.exists():
             folder.rmdir()
         os.replace(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return [folder / relative for relative in files]
 

@@ -7,11 +7,10 @@ destination must not exist yet (or be empty) and must not lie inside the project
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 from meshkit.errors import MeshError
+from meshkit.scaffold import write_folder
 from meshkit.split.render import Rendered
 
 
@@ -32,19 +31,5 @@ def check_destination(out: Path, source_root: Path) -> Path:
 
 def write_mesh(rendered: Rendered, out: Path, source_root: Path) -> Path:
     out = check_destination(out, source_root)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.meshkit-split-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    try:
-        for relative, data in rendered.files.items():
-            path = staging / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        if out.exists():
-            out.rmdir()
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    write_folder(out, rendered.files)
     return out

@@ -262,6 +262,18 @@ def case_project_dependency_cycle(bad):
     return [a, f], "project:analytics"
 
 
+def case_model_dependency_cycle(bad):
+    a, stg, mart = staged(bad, access="public")
+    f = ProjectBuilder("finance")
+    f.inject(mart)
+    revenue = f.model("revenue", depends_on=[mart], refs=[("orders", "analytics")],
+                      access="public", description="d")
+    if bad:   # analytics' orders reads finance's revenue, which reads orders
+        a.inject(revenue)
+        a.nodes[mart]["depends_on"]["nodes"].append(revenue)
+    return [a, f], "analytics.orders"
+
+
 CASES = {name.removeprefix("case_"): fn for name, fn in globals().items() if name.startswith("case_")}
 
 
@@ -335,3 +347,86 @@ def test_deprecated_ref_suggests_the_latest_version():
     projects, _ = case_ref_to_deprecated_model(True)
     [finding] = run_rule("ref_to_deprecated_model", *projects)
     assert "2025-06-30" in finding.message and "v=2" in finding.message
+
+
+# -- what dbt-project-evaluator flags and meshkit used to pass (issue 15) ----------------------
+KEY = {"id": {"description": "k", "data_type": "integer"}}
+
+
+def pk_model(materialized="table", contract=False, column_constraints=(), adapter="duckdb",
+             tests=(), model_constraints=None):
+    a = ProjectBuilder("analytics", adapter=adapter)
+    columns = {"id": {**KEY["id"], "constraints": [{"type": t} for t in column_constraints]}}
+    uid = a.model("orders", materialized=materialized, contract=contract, columns=columns,
+                  constraints=model_constraints, description="d")
+    for test in tests:
+        a.test(uid, test, "id")
+    return a
+
+
+@pytest.mark.parametrize("case, flagged, words", [
+    (dict(materialized="ephemeral"), True, "ephemeral"),
+    (dict(materialized="ephemeral", tests=("unique", "not_null")), False, ""),
+    (dict(materialized="view", contract=True, column_constraints=("primary_key",)), True,
+     "primary_key constraint is not applied: dbt applies constraints to tables and incremental "
+     "models only, and this is a view"),
+    (dict(column_constraints=("unique", "not_null")), True,
+     "unique constraint is not applied: dbt applies constraints only with an enforced contract"),
+    (dict(contract=True, column_constraints=("unique", "not_null")), False, ""),
+    (dict(contract=True, column_constraints=("primary_key",)), False, ""),
+    (dict(contract=True, column_constraints=("primary_key",), adapter="snowflake"), True,
+     "primary_key constraint is not enforced by snowflake"),
+    (dict(contract=True, column_constraints=("not_null",), tests=("unique",)), False, ""),
+    (dict(contract=True, model_constraints=[{"type": "unique", "columns": ["id"]}],
+          column_constraints=("not_null",)), False, ""),
+])
+def test_primary_key_counts_only_what_the_warehouse_holds(case, flagged, words):
+    findings = run_rule("missing_primary_key_test", pk_model(**case))
+    assert bool(findings) == flagged, [f.message for f in findings]
+    if flagged:
+        assert words in findings[0].message
+
+
+def test_time_spine_is_not_a_root_model():
+    a = ProjectBuilder("analytics")
+    a.model("all_days", description="d")
+    a.nodes["model.analytics.all_days"]["time_spine"] = {"standard_granularity_column": "date_day"}
+    a.model("metricflow_time_spine", description="d")
+    a.model("hardcoded", description="d")
+    assert [f.name for f in run_rule("root_model", a)] == ["analytics.hardcoded"]
+
+
+def test_an_analysis_does_not_use_a_source():
+    a = ProjectBuilder("analytics")
+    src = a.source("shop", "refunds", description="d", source_description="d")
+    a.nodes["analysis.analytics.refund_report"] = {
+        "unique_id": "analysis.analytics.refund_report", "resource_type": "analysis",
+        "package_name": "analytics", "name": "refund_report",
+        "original_file_path": "analyses/refund_report.sql",
+        "depends_on": {"nodes": [src], "macros": []}}
+    assert [f.name for f in run_rule("unused_source", a)] == ["analytics.shop.refunds"]
+    a.nodes["snapshot.analytics.refunds_snapshot"] = {
+        **a.nodes["analysis.analytics.refund_report"], "resource_type": "snapshot",
+        "unique_id": "snapshot.analytics.refunds_snapshot", "name": "refunds_snapshot",
+        "original_file_path": "snapshots/refunds_snapshot.sql"}
+    assert run_rule("unused_source", a) == []
+
+
+def test_a_model_cycle_across_projects_is_an_error_with_its_path():
+    projects, _ = case_model_dependency_cycle(True)
+    [finding] = run_rule("model_dependency_cycle", *projects)
+    assert finding.severity == "error"
+    assert "analytics.orders → finance.revenue → analytics.orders" in finding.message
+
+
+@pytest.mark.parametrize("rule_id, code, line", [
+    ("ref_to_deprecated_model",
+     "-- revenue\nselect * from {{ ref('analytics', 'orders', v=2) }}\n"
+     "join {{ ref(\"analytics\", \"orders\", v=1) }} using (id)\n", 3),
+    ("cross_project_ref_unpinned", "select *\nfrom {{ ref('analytics','orders') }}\n", 2),
+])
+def test_ref_findings_point_at_the_ref(rule_id, code, line):
+    projects, _ = CASES[rule_id](True)
+    projects[-1].nodes["model.finance.revenue"]["raw_code"] = code
+    [finding] = run_rule(rule_id, *projects)
+    assert (finding.file, finding.line) == ("models/marts/revenue.sql", line)

@@ -123,6 +123,8 @@ class Node(msgspec.Struct):
     compiled_code: str | None = None
     language: str | None = None
     fqn: list[str] = msgspec.field(default_factory=list)
+    # Models only: MetricFlow's time spine settings (`time_spine:` in the model's YAML, dbt 1.9+).
+    time_spine: dict[str, Any] | None = None
     # Tests only: what they test.
     attached_node: str | None = None
     column_name: str | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Iterable
@@ -176,7 +176,7 @@ def _normalize(outcome: Any, default_subject: str | None) -> Iterable[Violation]
         if item.subject is None:
             if default_subject is None:
                 raise MeshError("a mesh rule must name the subject of each Violation")
-            item = Violation(item.message, default_subject, item.key)
+            item = replace(item, subject=default_subject)
         result.append(item)
     return result
 

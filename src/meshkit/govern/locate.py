@@ -49,3 +49,35 @@ def _entry_line(lines: list[str], name: str) -> int | None:
         if pattern.match(text):
             return number
     return None
+
+
+_REF_CALL = re.compile(r"\bref\s*\(([^)]*)\)")
+_QUOTED = re.compile(r"""['"]([^'"]+)['"]""")
+_VERSION = re.compile(r"""\b(?:v|version)\s*=\s*['"]?([\w.]+)""")
+
+
+def ref_line(code: str, project: str, name: str, version: str | None) -> int | None:
+    """The line of `code` (1-based) with the ref() call to project's model `name`: the call
+    pinning `version` if there is one, else an unpinned call, else any call to it."""
+    best: tuple[int, int] | None = None           # (preference, line)
+    for match in _REF_CALL.finditer(code):
+        args = match.group(1)
+        names = _QUOTED.findall(_VERSION.sub("", args))
+        if not names or names[-1] != name or (len(names) > 1 and names[0] != project):
+            continue
+        pinned = _VERSION.search(args)
+        preference = 0 if pinned and version is not None and pinned.group(1) == version \
+            else 1 if not pinned else 2
+        line = code.count("\n", 0, match.start()) + 1
+        if best is None or preference < best[0]:
+            best = (preference, line)
+    return best[1] if best else None
+
+
+def at_ref(view, model, target_project: str, target_name: str,
+           version: str | None) -> dict[str, object]:
+    """`file` and `line` for a Violation about one of a model's refs: its SQL file, at the ref."""
+    from meshkit.govern.engine import file_of
+
+    return {"file": file_of(view, model, "modeling"),
+            "line": ref_line(model.node.raw_code, target_project, target_name, version)}

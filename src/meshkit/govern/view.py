@@ -78,6 +78,12 @@ class Model:
         return version_text(self.node.latest_version)
 
     @property
+    def is_time_spine(self) -> bool:
+        """MetricFlow's time spine: `time_spine:` in its YAML (dbt 1.9+), or the name dbt
+        looked for before that (`metricflow_time_spine`)."""
+        return self.node.time_spine is not None or self.name == "metricflow_time_spine"
+
+    @property
     def label(self) -> str:
         """How people name it: analytics.fct_orders.v2."""
         suffix = f".v{self.version}" if self.version is not None else ""
@@ -206,6 +212,18 @@ class MeshView:
                 grouped.setdefault(resource.project, []).append(resource)
             cache[kind] = grouped
         return cache[kind]
+
+    def adapter_of(self, project: str) -> str | None:
+        """The dbt adapter type the project's manifest was parsed with (`duckdb`), if known."""
+        state = self.graph.projects.get(project)
+        return state.manifest.metadata.adapter_type if state is not None else None
+
+    def enforced_constraints(self, project: str) -> frozenset[str]:
+        """Constraint types the project's warehouse enforces (the adapter's own table)."""
+        from meshkit.dbt.adapters import constraint_support
+
+        support = constraint_support(self.adapter_of(project))
+        return frozenset(kind for kind, level in support.items() if level == "enforced")
 
     # -- lookups ---------------------------------------------------------------------------
     def resource(self, unique_id: str) -> Resource | None:

@@ -14,6 +14,8 @@ from meshkit.govern.registry import rule
 from meshkit.govern.view import MeshView, Model, SourceTable
 
 PRIMARY_KEY_TESTS = ("unique_combination_of_columns", "primary_key")
+# What counts as using a source: analyses and tests read it but build nothing from it.
+_READERS = ("model.", "snapshot.", "exposure.")
 
 
 @rule(category="modeling", severity="warn")
@@ -50,6 +52,8 @@ def multiple_sources_joined(model: Model, mesh: MeshView):
 @rule(category="modeling", severity="warn")
 def root_model(model: Model, mesh: MeshView):
     """A model has no parents: it reads tables by hard-coded name instead of ref or source."""
+    if model.is_time_spine:
+        return None        # MetricFlow's time spine is generated from nothing, by design
     if not model.node.depends_on.nodes:
         return "has no parents: use ref() or source() instead of hard-coded table names"
 
@@ -65,7 +69,7 @@ def source_fanout(source: SourceTable, mesh: MeshView):
 @rule(category="modeling", severity="warn", applies_to="source")
 def unused_source(source: SourceTable, mesh: MeshView):
     """A source is not read by any model, snapshot or exposure."""
-    if not [c for c in mesh.children(source.unique_id) if not c.startswith("test.")]:
+    if not any(c.startswith(_READERS) for c in mesh.children(source.unique_id)):
         return "is declared but nothing reads it"
 
 
@@ -84,13 +88,22 @@ def exposure_parents_materializations(exposure, mesh: MeshView):
 
 @rule(category="testing", severity="warn")
 def missing_primary_key_test(model: Model, mesh: MeshView):
-    """A model's grain is not tested: no unique + not_null column (tests or constraints)."""
-    if model.materialized == "ephemeral" or has_primary_key_test(model, mesh):
+    """A model's grain is not tested: no unique + not_null key (tests, or constraints the warehouse enforces)."""
+    if has_primary_key_test(model, mesh):
         return None
+    unapplied = unapplied_key_constraints(model, mesh)
+    if unapplied:
+        return f"has no primary key test: its {unapplied}; add unique and not_null tests to its key column"
+    if model.materialized == "ephemeral":
+        return ("has no primary key test (tests run on ephemeral models too): add unique and "
+                "not_null to its key column")
     return "has no primary key test: add unique and not_null to its key column"
 
 
 def has_primary_key_test(model: Model, mesh: MeshView) -> bool:
+    """unique + not_null on one column (tests, or constraints dbt applies and the warehouse
+    enforces), or a unique_combination_of_columns / primary_key test — dbt-project-evaluator's
+    default `primary_key_test_macros`, with constraints counted only where they hold."""
     unique: set[str] = set()
     not_null: set[str] = set()
     for test in mesh.tests_of(model.unique_id):
@@ -101,18 +114,56 @@ def has_primary_key_test(model: Model, mesh: MeshView) -> bool:
             unique.add(test.column_name.lower())
         elif name == "not_null" and test.column_name:
             not_null.add(test.column_name.lower())
-    for constraint in model.node.constraints:
-        if constraint.type == "primary_key":
-            return True
-    for column in model.columns.values():
-        for constraint in column.constraints:
-            if constraint.type == "primary_key":
+    keys = [{column} for column in unique]
+    if _constraints_applied(model):
+        enforced = mesh.enforced_constraints(model.project)
+        for columns, kind in _key_constraints(model):
+            if kind not in enforced:
+                continue
+            if kind == "primary_key":
                 return True
-            if constraint.type == "unique":
-                unique.add(column.name.lower())
-            elif constraint.type == "not_null":
-                not_null.add(column.name.lower())
-    return bool(unique & not_null)
+            if kind == "unique":
+                keys.append(columns)
+            else:
+                not_null.update(columns)
+    return any(key and key <= not_null for key in keys)
+
+
+def unapplied_key_constraints(model: Model, mesh: MeshView) -> str:
+    """Why the model's key constraints do not test its grain ('' when it has none or they do)."""
+    kinds = sorted({kind for _, kind in _key_constraints(model) if kind != "not_null"})
+    if not kinds:
+        return ""
+    named = " and ".join(f"{k} constraint" for k in kinds)
+    if model.materialized not in _CONSTRAINED_MATERIALIZATIONS:
+        return (f"{named} is not applied: dbt applies constraints to tables and incremental "
+                f"models only, and this is a {model.materialized}")
+    if not model.contract_enforced:
+        return f"{named} is not applied: dbt applies constraints only with an enforced contract"
+    enforced = mesh.enforced_constraints(model.project)
+    loose = [k for k in kinds if k not in enforced]
+    if loose:
+        adapter = mesh.adapter_of(model.project) or "this adapter"
+        return f"{' and '.join(loose)} constraint is not enforced by {adapter}: duplicates can be loaded"
+    return ""
+
+
+_CONSTRAINED_MATERIALIZATIONS = ("table", "incremental")
+
+
+def _constraints_applied(model: Model) -> bool:
+    """dbt applies constraints only to contracted tables and incremental models."""
+    return model.contract_enforced and model.materialized in _CONSTRAINED_MATERIALIZATIONS
+
+
+def _key_constraints(model: Model) -> list[tuple[set[str], str]]:
+    """(lower-cased columns, constraint type) of the model's and its columns' constraints."""
+    found = [({c.lower() for c in constraint.columns}, constraint.type)
+             for constraint in model.node.constraints]
+    for column in model.columns.values():
+        found.extend(({column.name.lower()}, c.type) for c in column.constraints)
+    return [(columns, kind) for columns, kind in found
+            if kind in ("primary_key", "unique", "not_null")]
 
 
 @rule(category="documentation", severity="warn")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from meshkit.govern.findings import Violation
+from meshkit.govern.locate import at_ref
 from meshkit.govern.registry import rule
 from meshkit.govern.view import MeshView, Model
 from meshkit.store.interface import version_text
@@ -16,7 +17,8 @@ def restricted_model_used_across_projects(model: Model, mesh: MeshView):
         if target is not None and not target.is_public:
             yield Violation(f"refs {target.label}, which is {target.access} to project "
                             f"{target.project}: ask its owner to make it public, or stop using it",
-                            key=parent)
+                            key=parent, **at_ref(mesh, model, target.project, target.name,
+                                                 target.version))
 
 
 @rule(category="governance", severity="error")
@@ -27,7 +29,8 @@ def cross_project_ref_missing(model: Model, mesh: MeshView):
         if parent not in mesh.graph.nodes and producer in mesh.projects:
             name = mesh.label(parent).split(".", 1)[-1]
             yield Violation(f"refs {name} of project {producer}, which no longer exists there: "
-                            "the next build of this model will fail", key=parent)
+                            "the next build of this model will fail", key=parent,
+                            **at_ref(mesh, model, producer, parent.split(".")[2], None))
 
 
 @rule(category="versions", severity="warn")
@@ -42,7 +45,7 @@ def cross_project_ref_unpinned(model: Model, mesh: MeshView):
                 pin = "{{ ref('%s', '%s', v=%s) }}" % (target.project, target.name, target.version)
                 yield Violation(f"refs {target.project}.{target.name} without a version: it moves "
                                 f"when a new version becomes latest; pin it with {pin}",
-                                key=parent)
+                                key=parent, **at_ref(mesh, model, target.project, target.name, None))
                 break
 
 
@@ -56,7 +59,8 @@ def ref_to_deprecated_model(model: Model, mesh: MeshView):
             continue
         if target.deprecation_date <= mesh.today:
             yield Violation(f"refs {target.label}, deprecated on {target.deprecation_date}"
-                            f"{_migrate_hint(target)}", key=parent)
+                            f"{_migrate_hint(target)}", key=parent,
+                            **at_ref(mesh, model, target.project, target.name, target.version))
 
 
 @rule(category="versions", severity="warn")
@@ -69,7 +73,8 @@ def ref_to_deprecating_model(model: Model, mesh: MeshView):
             continue
         if target.deprecation_date > mesh.today:
             yield Violation(f"refs {target.label}, which will be deprecated on "
-                            f"{target.deprecation_date}{_migrate_hint(target)}", key=parent)
+                            f"{target.deprecation_date}{_migrate_hint(target)}", key=parent,
+                            **at_ref(mesh, model, target.project, target.name, target.version))
 
 
 def _same_model(model: Model, target: Model) -> bool:

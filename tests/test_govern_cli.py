@@ -130,6 +130,37 @@ def test_check_plain_manifests_without_a_mesh(tmp_path):
     assert results == {"public_model_missing_contract": "error", "public_model_unused": "note"}
 
 
+def test_a_manifest_is_not_judged_by_the_mesh_above_the_current_folder(tmp_path):
+    mesh = make_mesh(tmp_path / "m", *two_projects(contract=False), governance="""
+        governance:
+          rules:
+            public_model_missing_contract: off
+    """)
+    code, out, _ = meshkit(mesh, "check", "--format", "json")
+    assert code == 0, out
+    manifest = str(mesh / "analytics" / "target" / "manifest.json")
+    code, out, _ = meshkit(mesh, "check", "--manifest", manifest, "--format", "json")
+    assert code == 1
+    assert "public_model_missing_contract" in {f["rule"] for f in json.loads(out)["findings"]}
+    code, out, _ = meshkit(mesh, "check", "--manifest", manifest, "--mesh", "mesh.yml")
+    assert code == 0, out      # named on purpose, the mesh's policy applies
+
+
+def test_check_needs_no_production_environment(tmp_path):
+    mesh = make_mesh(tmp_path / "m", *two_projects(), governance="""
+        environments:
+          dev: {target: dev, type: development}
+    """)
+    code, out, err = meshkit(mesh, "check")
+    assert code == 0, out + err
+    assert "meshkit check passed" in out
+    (mesh / "finance" / "target" / "manifest.json").unlink()
+    code, out, err = meshkit(mesh, "check")
+    assert code == 0 and "not read (no target/manifest.json, nothing published): finance" in out
+    code, _, err = meshkit(mesh, "check", "--from", "store")
+    assert code == 2 and "no production environment" in err and "--env" in err
+
+
 def test_rules_lists_builtin_and_custom_rules(tmp_path):
     mesh = make_mesh(tmp_path / "m", *two_projects(), governance="""
         governance:
@@ -160,8 +191,9 @@ def test_score_working_copies_as_json(tmp_path):
     missing = {s["id"] for s in orders["steps"] if s["passed"] is False}
     assert missing == {"access"} and orders["score"] == 4.3
     assert code == 0
-    code, _, _ = meshkit(mesh, "score", "--from", "working", "--json", "--fail-under", "4.5")
+    code, _, err = meshkit(mesh, "score", "--from", "working", "--json", "--fail-under", "4.5")
     assert code == 1
+    assert "1 public model(s) score below 4.5: analytics.orders (4.3)" in err
 
 
 def test_diff_of_two_manifests(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -33,12 +34,18 @@ output_option = click.option("--output", "-o", type=click.Path(path_type=Path, d
                              help="Write the report to this file instead of standard output.")
 
 
-def _mesh(mesh_path: Path | None, required: bool):
+def _mesh(mesh_path: Path | None, required: bool, manifests=()):
+    """The mesh to govern by. Given manifest files, only a mesh named on purpose (--mesh or
+    MESHKIT_MESH) applies: a mesh.yml that merely sits above the current folder does not.
+    Governance reads artifacts only, so a mesh without a production environment will do."""
     from meshkit.config import find_mesh_file, load_mesh
+    from meshkit.config.mesh import MESH_ENV_VAR
 
+    if manifests and mesh_path is None and not os.environ.get(MESH_ENV_VAR):
+        return None
     if mesh_path is None and not required and find_mesh_file() is None:
         return None
-    return load_mesh(mesh_path)
+    return load_mesh(mesh_path, require_production=False)
 
 
 def _policies(mesh):
@@ -88,7 +95,7 @@ def check(mesh_path, env, source, manifests, projects, select, rules, baseline, 
     from meshkit.govern.locate import add_lines
     from meshkit.govern.report import Report, RuleInfo, render
 
-    mesh = _mesh(mesh_path, required=not manifests)
+    mesh = _mesh(mesh_path, required=not manifests, manifests=manifests)
     policies = _policies(mesh)
     loaded = load_view(mesh, source=source, env=env, manifests=manifests, today=as_of)
     for project in projects:
@@ -173,7 +180,7 @@ def score(mesh_path, env, source, manifests, projects, no_write, fail_under, as_
     from meshkit.govern.loading import load_view
     from meshkit.govern.score import score_models
 
-    mesh = _mesh(mesh_path, required=not manifests)
+    mesh = _mesh(mesh_path, required=not manifests, manifests=manifests)
     policies = _policies(mesh)
     settings = policies.mesh.score if mesh is not None else ScoreSettings()
     loaded = load_view(mesh, source=source, env=env, manifests=manifests, with_extras=True)
@@ -185,7 +192,10 @@ def score(mesh_path, env, source, manifests, projects, no_write, fail_under, as_
         click.echo(json.dumps([_score_json(s) for s in scores], indent=2))
     else:
         _print_scores(scores, written)
-    if fail_under is not None and any(s.score < fail_under for s in scores):
+    below = [s for s in scores if fail_under is not None and s.score < fail_under]
+    if below:
+        click.echo(f"{len(below)} public model(s) score below {fail_under:g}: "
+                   + ", ".join(f"{s.model.label} ({s.score:.1f})" for s in below), err=True)
         sys.exit(1)
 
 
@@ -276,7 +286,7 @@ def diff(mesh_path, against_env, against_store, source, env, store_url, old_mani
     if bool(old_manifests) != bool(new_manifests):
         raise MeshError("--old and --new go together", hint="give the manifests of both sides")
     if old_manifests:
-        mesh = _mesh(mesh_path, required=False)
+        mesh = _mesh(mesh_path, required=False, manifests=old_manifests)
         old = load_view(mesh, manifests=old_manifests, today=as_of, with_extras=True)
         new = load_view(mesh, manifests=new_manifests, today=as_of, with_extras=True)
     else:

@@ -83,7 +83,7 @@ class Mesh:
     file: Path
     store_url: str
     environments: dict[str, Environment]
-    default_environment: str
+    default_environment: str | None     # None only when loaded without a production environment
     projects: dict[str, Project] = field(default_factory=dict)
     packages: dict[str, Package] = field(default_factory=dict)
     # The `governance:` mapping as read (with line numbers); meshkit.config.policy parses it.
@@ -102,6 +102,10 @@ class Mesh:
 
     def environment(self, name: str | None) -> Environment:
         name = name or self.default_environment
+        if name is None:
+            raise MeshError("this mesh has no production environment to read by default",
+                            file=self.file, hint="pass --env NAME, or give one environment "
+                                                 "`type: production` in mesh.yml")
         if name not in self.environments:
             raise MeshError(f"unknown environment '{name}'", file=self.file,
                             hint=f"environments in this mesh: {', '.join(self.environments)}")
@@ -133,8 +137,12 @@ def find_mesh_file(start: Path | None = None) -> Path | None:
     return None
 
 
-def load_mesh(path: Path | None = None) -> Mesh:
-    """Load and validate mesh.yml; `path` may be the file or None to search for it."""
+def load_mesh(path: Path | None = None, *, require_production: bool = True) -> Mesh:
+    """Load and validate mesh.yml; `path` may be the file or None to search for it.
+
+    `require_production=False` (governance, which only reads artifacts) accepts a mesh whose
+    environments include no production one; it then has no default environment unless
+    `default_environment` names one, and its jobs are not read."""
     file = path if path is not None else find_mesh_file()
     if file is None:
         raise MeshError(f"no {MESH_FILE} found in this folder or any folder above it",
@@ -148,10 +156,10 @@ def load_mesh(path: Path | None = None) -> Mesh:
     if not isinstance(doc, dict):
         raise MeshError("expected a mapping with 'name' and 'projects'", file=file, line=1)
     spec = convert(doc, _MeshSpec, file=file)
-    environments = _environments(spec, doc, file)
+    environments = _environments(spec, doc, file, require_production)
     default = spec.default_environment or next(
-        e.name for e in environments.values() if e.type == "production")
-    if default not in environments:
+        (e.name for e in environments.values() if e.type == "production"), None)
+    if default is not None and default not in environments:
         raise MeshError(f"default_environment '{default}' is not one of the environments",
                         file=file, line=line_of(doc, "$.default_environment"))
     projects = {name: _project(name, entry, spec, doc, file, environments)
@@ -159,13 +167,14 @@ def load_mesh(path: Path | None = None) -> Mesh:
     packages = {name: _package(name, entry, doc, file, projects)
                 for name, entry in (spec.packages or {}).items()}
     jobs = parse_jobs(doc.get("jobs"), doc=doc, file=file, environments=environments,
-                      default_environment=default, projects=projects)
+                      default_environment=default, projects=projects) if default else {}
     return Mesh(name=spec.name, file=file, store_url=_store_url(spec.store, file.parent),
                 environments=environments, default_environment=default, projects=projects,
                 packages=packages, policy_doc=doc.get("governance"), jobs=jobs)
 
 
-def _environments(spec: _MeshSpec, doc: dict, file: Path) -> dict[str, Environment]:
+def _environments(spec: _MeshSpec, doc: dict, file: Path,
+                  require_production: bool = True) -> dict[str, Environment]:
     if not spec.environments:
         return {"prod": Environment("prod", "prod", "production")}
     result = {}
@@ -174,7 +183,7 @@ def _environments(spec: _MeshSpec, doc: dict, file: Path) -> dict[str, Environme
         kind = env.type or ("production" if name in ("prod", "production") else "development")
         result[name] = Environment(name, env.target or name, kind, env.upstream_environment)
     production = [e.name for e in result.values() if e.type == "production"]
-    if len(production) != 1:
+    if len(production) > 1 or (require_production and not production):
         raise MeshError(f"exactly one environment must have type: production (found {len(production)})",
                         file=file, line=line_of(doc, "$.environments"))
     for env in result.values():

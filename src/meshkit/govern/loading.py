@@ -65,7 +65,9 @@ def load_view(mesh: Mesh | None, *, source: Source = "auto", env: str | None = N
 
 def _load_mesh(mesh: Mesh, source: Source, env: str | None, store_url: str | None,
                with_extras: bool) -> tuple[MeshGraph, set[str]]:
-    environment = mesh.environment(env).name
+    # Without a production environment (nor --env) only working copies can be read.
+    read_store = source == "store" or (source == "auto" and (env or mesh.default_environment))
+    environment = mesh.environment(env).name if read_store else None
     local: list[ProjectState] = []
     if source in ("auto", "working"):
         for name, project in mesh.projects.items():
@@ -78,7 +80,7 @@ def _load_mesh(mesh: Mesh, source: Source, env: str | None, store_url: str | Non
                                 hint=f"run `dbt parse` in {project.path}, or check with --from store")
     working = {state.name for state in local}
     graph = MeshGraph()
-    if source in ("auto", "store"):
+    if read_store:
         store = Store(store_url or mesh.store_url)
         names = [n for n in store.projects() if n not in working]
         graph = load_from_store(store, environment, names, with_extras=with_extras)

@@ -276,6 +276,31 @@ def test_diff_a_changed_contract_against_prod(built_mesh):
     assert "date → timestamp" in changes[("column_type_changed", "analytics.fct_orders.v2")]["message"]
 
 
+@pytest.mark.e2e
+def test_diff_of_unchanged_code_built_with_docs_reports_nothing(built_mesh):
+    """A contract typed `int` (catalog.json says INTEGER) and a public model that declares no
+    columns: unchanged code is no change; a rename not yet built is named as not compared."""
+    analytics = built_mesh / "analytics"
+    yml = analytics / "models" / "core" / "core.yml"
+    yml.write_text(yml.read_text().replace("data_type: integer", "data_type: int"))
+    (analytics / "models" / "core" / "customers.sql").write_text(
+        "select customer_id, first_name from {{ ref('stg_customers') }}\n")
+    (analytics / "models" / "core" / "customers.yml").write_text(
+        "models:\n  - name: customers\n    access: public\n    group: core\n")
+    run(["meshkit", "build", "-q", "--docs"], cwd=built_mesh)
+    code, out, err = meshkit(built_mesh, "diff", "--against", "prod", "--format", "json")
+    assert (code, json.loads(out)["findings"]) == (0, []), err
+    sql = analytics / "models" / "core" / "customers.sql"
+    sql.write_text(sql.read_text().replace("first_name", "first_name as given_name"))
+    code, out, err = meshkit(built_mesh, "diff", "--against", "prod", "--format", "json")
+    assert "analytics: models/core/customers.sql changed after target/manifest.json" in err
+    assert code == 0
+    [note] = json.loads(out)["findings"]
+    assert (note["rule"], note["name"], note["severity"]) == \
+        ("columns_not_compared", "analytics.customers", "info")
+    assert "declares no columns" in note["message"]
+
+
 def _publish(mesh: Path, project: ProjectBuilder, store: Path | None = None) -> None:
     """Publish a builder's manifest (with an empty, successful run) as `meshkit publish` does."""
     folder = mesh / project.name

@@ -56,10 +56,15 @@ def finance() -> ProjectBuilder:
     return f
 
 
+def breaking(old, new):
+    """The breaking changes, without the notes on what could not be compared."""
+    return [c for c in breaking_changes(old, new) if c.kind != "columns_not_compared"]
+
+
 def diff(change: str):
     old = view_of(analytics(), finance(), today=TODAY)
     new = view_of(analytics(change), finance(), today=TODAY)
-    return breaking_changes(old, new)
+    return breaking(old, new)
 
 
 @pytest.mark.parametrize("kind, subject, downstream", [
@@ -84,7 +89,7 @@ def test_each_breaking_change_lists_its_downstream(kind, subject, downstream):
 def test_every_kind_is_tested():
     tested = {"model_removed", "access_downgraded", "contract_removed", "column_removed",
               "column_type_changed", "constraint_removed", "version_removed",
-              "latest_version_changed"}
+              "latest_version_changed", "columns_not_compared"}
     assert set(KINDS) == tested
 
 
@@ -119,10 +124,10 @@ def test_removal_after_the_deprecation_date_is_not_breaking():
                     deprecation_date="2025-12-31" if v == 1 else None)
         return a
     old, new = view_of(mesh(True), today=TODAY), view_of(mesh(False), today=TODAY)
-    assert breaking_changes(old, new) == []
+    assert breaking(old, new) == []
     early_old = view_of(mesh(True), today=date(2025, 12, 1))
     early_new = view_of(mesh(False), today=date(2025, 12, 1))
-    [change] = breaking_changes(early_old, early_new)
+    [change] = breaking(early_old, early_new)
     assert change.kind == "version_removed" and "2025-12-31" in change.detail
 
 
@@ -140,3 +145,63 @@ def test_projects_absent_from_the_new_side_are_not_reported_as_removed():
     old = view_of(analytics(), finance())
     new = view_of(finance())
     assert breaking_changes(old, new) == []
+
+
+# -- like with like: never a change on unchanged code (issue 15) ---------------------------------
+def published(columns: dict, *, contract: bool, catalog: dict | None,
+              adapter: str = "duckdb") -> ProjectBuilder:
+    a = ProjectBuilder("analytics", adapter=adapter)
+    uid = a.model("orders", access="public", contract=contract, description="d", columns=columns)
+    if catalog is not None:
+        a.catalog[uid] = catalog
+    return a
+
+
+INT_COLUMNS = {"order_id": {"description": "k", "data_type": "int"},
+               "status": {"description": "s", "data_type": "varchar"}}
+BUILT = {"ORDER_ID": "INTEGER", "STATUS": "VARCHAR"}
+
+
+def test_a_contract_read_from_yaml_matches_its_published_catalog():
+    old = published(INT_COLUMNS, contract=True, catalog=BUILT)
+    new = published(INT_COLUMNS, contract=True, catalog=None)
+    assert breaking_changes(view_of(old), view_of(new)) == []
+
+
+def test_a_respelled_type_is_no_change_but_a_new_type_is():
+    old = published(INT_COLUMNS, contract=True, catalog=None)
+    respelled = published({**INT_COLUMNS, "order_id": {"data_type": "INTEGER"}}, contract=True,
+                          catalog=None)
+    assert breaking_changes(view_of(old), view_of(respelled)) == []
+    widened = published({**INT_COLUMNS, "order_id": {"data_type": "bigint"}}, contract=True,
+                        catalog=None)
+    [change] = breaking_changes(view_of(old), view_of(widened))
+    assert change.detail == "column order_id changed type: integer → bigint"
+
+
+def test_a_type_only_the_new_yaml_states_is_compared_with_the_warehouse():
+    old = published({"order_id": "k"}, contract=False, catalog={"order_id": "INTEGER"})
+    same = published({"order_id": {"data_type": "int4"}}, contract=True, catalog=None)
+    assert breaking(view_of(old), view_of(same)) == []
+    other = published({"order_id": {"data_type": "varchar"}}, contract=True, catalog=None)
+    [change] = breaking(view_of(old), view_of(other))
+    assert change.detail == "column order_id changed type: integer → varchar"
+
+
+def test_undeclared_columns_are_not_reported_removed_but_named_as_not_compared():
+    old = published({}, contract=False, catalog=BUILT)
+    new = published({}, contract=False, catalog=None)
+    [note] = breaking_changes(view_of(old), view_of(new))
+    assert (note.kind, note.severity, note.label) == ("columns_not_compared", "info",
+                                                      "analytics.orders")
+    assert "declares no columns" in note.message and "meshkit build --docs" in note.message
+
+
+def test_catalogs_on_both_sides_catch_a_renamed_undeclared_column():
+    old = published({}, contract=False, catalog=BUILT)
+    same = published({}, contract=False, catalog=BUILT)
+    assert breaking_changes(view_of(old), view_of(same)) == []
+    renamed = published({}, contract=False, catalog={"ORDER_ID": "INTEGER", "STATE": "VARCHAR"})
+    [change] = breaking_changes(view_of(old), view_of(renamed))
+    assert (change.kind, change.detail, change.severity) == \
+        ("column_removed", "column STATUS was removed", "warn")

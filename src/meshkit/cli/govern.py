@@ -104,6 +104,8 @@ def check(mesh_path, env, source, manifests, projects, select, rules, baseline, 
                             hint="projects read: " + ", ".join(sorted(loaded.view.projects)))
     options = CheckOptions(projects=tuple(projects), select=tuple(select), rules=tuple(rules),
                            baseline=read_baseline(baseline) if baseline else None)
+    if mesh is not None and not manifests and source != "store":
+        _warn_stale(mesh, loaded.view)
     result = run_check(loaded.view, policies, options)
     if fmt in ("text", "sarif", "github", "junit"):
         add_lines(result.findings, loaded.view.root)
@@ -294,6 +296,8 @@ def diff(mesh_path, against_env, against_store, source, env, store_url, old_mani
             raise MeshError("say what to compare with: --against ENV (or --old/--new manifests)",
                             hint="e.g. `meshkit diff --against prod` in CI")
         mesh = _mesh(mesh_path, required=True)
+        if source != "store":
+            _parse_stale(mesh, env or against_env)
         old = load_view(mesh, source="store", env=against_env, store_url=against_store,
                         today=as_of, with_extras=True)
         new = load_view(mesh, source=source, env=env or against_env, store_url=store_url,
@@ -306,13 +310,45 @@ def diff(mesh_path, against_env, against_store, source, env, store_url, old_mani
                 for c in changes]
     if fmt in ("text", "sarif", "github", "junit"):
         add_lines(findings, new.view.root)
-    kinds = [RuleInfo(kind, text, "breaking-change", "error") for kind, text in KINDS.items()]
+    kinds = [RuleInfo(kind, text, "breaking-change",
+                      "info" if kind == "columns_not_compared" else "error")
+             for kind, text in KINDS.items()]
     origins = {name: f"{old.origins.get(name, 'absent')} → {new.origins.get(name, 'absent')}"
                for name in sorted(set(old.origins) | set(new.origins))}
     report = Report("diff", findings, kinds, new.view.today, origins)
     _emit(render(report, fmt), output, report.summary())
     if any(f.severity == "error" for f in findings):
         sys.exit(1)
+
+
+def _warn_stale(mesh, view) -> None:
+    """Name the working copies whose code changed after the manifest this check reads."""
+    from meshkit.govern.loading import stale_working_copies
+
+    for name, changed in stale_working_copies(mesh).items():
+        info = view.projects.get(name)
+        if info is not None and info.from_working_copy:
+            where = changed.relative_to(mesh.projects[name].path).as_posix()
+            click.secho(f"warning: {name}/{where} changed after {name}/target/manifest.json was "
+                        f"written: this checks the code as last parsed (run `dbt parse` in "
+                        f"{name} to check the current code)", fg="yellow", err=True)
+
+
+def _parse_stale(mesh, env_name: str | None) -> None:
+    """Parse each working copy whose code changed after its manifest: diff compares the
+    current code, not what the last `dbt parse` saw."""
+    from meshkit.govern.loading import stale_working_copies
+    from meshkit.orchestrate.parse import parse_in_place
+
+    stale = stale_working_copies(mesh)
+    if not stale:
+        return
+    environment = mesh.environment(env_name)
+    for name, changed in stale.items():
+        where = changed.relative_to(mesh.projects[name].path).as_posix()
+        click.echo(f"{name}: {where} changed after target/manifest.json: running `dbt parse`",
+                   err=True)
+        parse_in_place(mesh, environment, mesh.projects[name])
 
 
 def _file(new, old, unique_id: str) -> str | None:

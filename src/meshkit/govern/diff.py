@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from meshkit.dbt.adapters import normalize_type
 from meshkit.govern.view import MeshView, Model
 
 KINDS: dict[str, str] = {
@@ -22,6 +23,7 @@ KINDS: dict[str, str] = {
     "column_type_changed": "A column of a public model changed its data type",
     "constraint_removed": "A constraint of a public model was removed",
     "latest_version_changed": "Another version became latest: refs without v= move to it",
+    "columns_not_compared": "The columns of a public model could not be compared (info)",
 }
 
 
@@ -32,11 +34,13 @@ class BreakingChange:
     project: str
     label: str
     detail: str
-    severity: str                  # error (the model had an enforced contract) or warn
+    severity: str                  # error (the model had an enforced contract), warn, or info
     downstream: tuple[str, ...]    # models and exposures of other projects that read it
 
     @property
     def message(self) -> str:
+        if self.kind == "columns_not_compared":
+            return self.detail
         readers = (f"; read by {', '.join(self.downstream)}" if self.downstream
                    else "; no other project reads it")
         return self.detail + readers
@@ -85,32 +89,101 @@ def _compare(before: Model, after: Model | None, old: MeshView, new: MeshView) -
         found.append(change("access_downgraded", f"access went from public to {after.access}"))
     if before.contract_enforced and not after.contract_enforced:
         found.append(change("contract_removed", "the contract is no longer enforced"))
-    old_columns = _columns(before, old)
-    new_columns = _columns(after, new)
-    for key, (name, old_type) in old_columns.items():
-        if key not in new_columns:
-            found.append(change("column_removed", f"column {name} was removed"))
-            continue
-        new_type = new_columns[key][1]
-        if old_type and new_type and old_type != new_type:
-            found.append(change("column_type_changed", f"column {name} changed type: "
-                                                       f"{old_type} → {new_type}"))
-    kept = {k for k in old_columns if k in new_columns}
+    old_shape, new_shape = _Shape.of(before, old), _Shape.of(after, new)
+    kept, removed, retyped, missing = _column_changes(old_shape, new_shape)
+    if missing:
+        found.append(BreakingChange("columns_not_compared", before.unique_id, before.project,
+                                    before.label, missing, "info", ()))
+    found.extend(change("column_removed", f"column {name} was removed") for name in removed)
+    found.extend(change("column_type_changed", f"column {name} changed type: {was} → {now}")
+                 for name, was, now in retyped)
     for constraint in sorted(_constraints(before, kept) - _constraints(after, kept)):
         found.append(change("constraint_removed", f"constraint {constraint} was removed"))
     return found
 
 
-def _columns(model: Model, view: MeshView) -> dict[str, tuple[str, str | None]]:
-    """Lower-cased name → (name, normalized type): from catalog.json when known, else YAML."""
-    state = view.graph.projects.get(model.project)
-    entry = state.catalog.nodes.get(model.unique_id) if state and state.catalog else None
-    if entry is not None and entry.columns:
-        return {n.lower(): (c.name, _type(c.type)) for n, c in entry.columns.items()}
-    return {n.lower(): (c.name, _type(c.data_type)) for n, c in model.columns.items()}
+@dataclass(frozen=True)
+class _Shape:
+    """What one side knows of a model's columns: declared in YAML and/or seen in catalog.json."""
+
+    label: str
+    declared: dict[str, tuple[str, str | None]]        # lower name → (name, data_type)
+    built: dict[str, tuple[str, str]] | None           # from catalog.json, when there is one
+    contracted: bool                                   # YAML then lists every column
+    adapter: str | None
+
+    @classmethod
+    def of(cls, model: Model, view: MeshView) -> _Shape:
+        state = view.graph.projects.get(model.project)
+        entry = state.catalog.nodes.get(model.unique_id) if state and state.catalog else None
+        built = ({n.lower(): (c.name, c.type) for n, c in entry.columns.items()}
+                 if entry is not None and entry.columns else None)
+        declared = {n.lower(): (c.name, c.data_type) for n, c in model.columns.items()}
+        return cls(view.projects[model.project].origin, declared, built,
+                   model.contract_enforced, view.adapter_of(model.project))
+
+    @property
+    def complete(self) -> dict[str, tuple[str, str | None]] | None:
+        """Every column of the model, where this side knows them all."""
+        if self.built is not None:
+            return self.built
+        return self.declared if self.contracted and self.declared else None
 
 
-def _type(text: str | None) -> str | None:
+def _column_changes(old: _Shape, new: _Shape):
+    """(kept column names, removed names, (name, old type, new type) changes, why columns
+    could not be compared or ""), comparing like with like.
+
+    Names: a column is removed when the new side knows every column and lacks it, or when
+    both sides declare columns in YAML and the new YAML drops it. Types: warehouse types on
+    both sides when both have catalog.json, YAML against YAML when both declare one, else
+    both spellings normalised through the adapter (meshkit.dbt.adapters.normalize_type).
+    """
+    everything = new.complete
+    if everything is not None:
+        known = {**old.declared, **(old.built or {})}
+        present = everything
+    elif old.declared and new.declared:
+        known, present = old.declared, new.declared
+    else:
+        known, present = {}, {}
+    missing = ""
+    if not known:
+        has = "declares no columns" if not new.declared else \
+            "declares only some of its columns (no contract)"
+        missing = (f"columns not compared: as read from {new.label}, it {has} and has no "
+                   "catalog.json newer than its manifest; declare its columns with a contract, "
+                   "or build with docs (`meshkit build --docs`) before comparing")
+    kept = {key for key in known if key in present}
+    removed = [known[key][0] for key in known if key not in present]
+    retyped = []
+    for key in sorted(kept):
+        was, now = _types(key, old, new)
+        if was and now and was != now:
+            retyped.append((known[key][0], was, now))
+    return kept, removed, retyped, missing
+
+
+def _types(key: str, old: _Shape, new: _Shape) -> tuple[str | None, str | None]:
+    """The column's type on each side, spelled comparably (like with like)."""
+    if old.built is not None and new.built is not None and key in old.built and key in new.built:
+        return _lower(old.built[key][1]), _lower(new.built[key][1])
+    old_declared = old.declared.get(key, (None, None))[1]
+    new_declared = new.declared.get(key, (None, None))[1]
+    if old_declared and new_declared:
+        was, now = old_declared, new_declared
+    else:
+        was = old_declared or (old.built or {}).get(key, (None, None))[1]
+        now = new_declared or (new.built or {}).get(key, (None, None))[1]
+    if not was or not now:
+        return None, None
+    was, now = normalize_type(old.adapter, was), normalize_type(new.adapter or old.adapter, now)
+    if ("(" in was) != ("(" in now):          # one side gives no length/precision: names only
+        was, now = was.split("(")[0], now.split("(")[0]
+    return was, now
+
+
+def _lower(text: str | None) -> str | None:
     return " ".join(text.lower().split()) if text else None
 
 

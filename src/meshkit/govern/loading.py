@@ -17,7 +17,8 @@ from meshkit.config import Mesh
 from meshkit.errors import MeshError
 from meshkit.govern.view import MeshView
 from meshkit.graph.mesh_graph import (MeshGraph, ProjectState, load_from_store, load_manifest_file)
-from meshkit.dbt.artifacts import decode_manifest
+from meshkit.dbt.artifacts import decode_catalog, decode_manifest
+from meshkit.dbt.files import changed_since
 from meshkit.store.store import Store
 
 Source = Literal["auto", "store", "working"]
@@ -63,6 +64,32 @@ def load_view(mesh: Mesh | None, *, source: Source = "auto", env: str | None = N
     return Loaded(view, {name: state.origin for name, state in graph.projects.items()}, missing)
 
 
+def stale_working_copies(mesh: Mesh) -> dict[str, Path]:
+    """Project → a file of its working copy changed after its target/manifest.json was
+    written (projects without a manifest are left out: there is nothing stale to read)."""
+    stale = {}
+    for name, project in mesh.projects.items():
+        manifest = project.path / "target" / "manifest.json"
+        if manifest.is_file():
+            changed = changed_since(project.path, manifest.stat().st_mtime)
+            if changed is not None:
+                stale[name] = changed
+    return stale
+
+
+def _working_copy(name: str, folder: Path, with_extras: bool) -> ProjectState:
+    """A project as its target/ holds it; catalog.json only when written after the manifest
+    (`dbt docs generate` after the last parse): otherwise it describes older code."""
+    target = folder / "target"
+    manifest = target / "manifest.json"
+    state = ProjectState(name, decode_manifest(manifest.read_bytes(), source=str(manifest)),
+                         origin=f"{folder.name}/target")
+    catalog = target / "catalog.json"
+    if with_extras and catalog.is_file() and catalog.stat().st_mtime >= manifest.stat().st_mtime:
+        state.catalog = decode_catalog(catalog.read_bytes(), source=str(catalog))
+    return state
+
+
 def _load_mesh(mesh: Mesh, source: Source, env: str | None, store_url: str | None,
                with_extras: bool) -> tuple[MeshGraph, set[str]]:
     # Without a production environment (nor --env) only working copies can be read.
@@ -73,8 +100,7 @@ def _load_mesh(mesh: Mesh, source: Source, env: str | None, store_url: str | Non
         for name, project in mesh.projects.items():
             path = project.path / "target" / "manifest.json"
             if path.is_file():
-                manifest = decode_manifest(path.read_bytes(), source=str(path))
-                local.append(ProjectState(name, manifest, origin=f"{project.path.name}/target"))
+                local.append(_working_copy(name, project.path, with_extras))
             elif source == "working":
                 raise MeshError(f"project '{name}' has no target/manifest.json", file=path,
                                 hint=f"run `dbt parse` in {project.path}, or check with --from store")

@@ -8,18 +8,17 @@ fingerprint is what "code or config changed" means for a state-aware run.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import msgspec
 
-_SKIPPED_DIRS = {"target", "logs", ".git", "__pycache__", "node_modules"}
+from meshkit.dbt.files import project_files
 
 
 def project_fingerprint(project_dir: Path, extra: str = "") -> str:
     """Hash of every file dbt could read from the project (installed packages included)."""
     digest = hashlib.sha256(extra.encode())
-    for path in sorted(_project_files(project_dir)):
+    for path in sorted(project_files(project_dir)):
         digest.update(str(path.relative_to(project_dir)).encode())
         digest.update(b"\0")
         try:
@@ -27,14 +26,6 @@ def project_fingerprint(project_dir: Path, extra: str = "") -> str:
         except OSError:
             digest.update(b"unreadable")
     return digest.hexdigest()
-
-
-def _project_files(project_dir: Path):
-    for folder, dirs, files in os.walk(project_dir, followlinks=True):
-        dirs[:] = [d for d in dirs if d not in _SKIPPED_DIRS and not d.startswith(".")]
-        for name in files:
-            if not name.startswith(".") and name != "package-lock.yml":
-                yield Path(folder) / name
 
 
 class _Macro(msgspec.Struct):

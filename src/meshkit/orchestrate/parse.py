@@ -88,6 +88,20 @@ def parse_project(mesh: Mesh, env: Environment, history: History, project: Proje
     return ParsedProject(project.name, cache, from_cache=False, seconds=seconds)
 
 
+def parse_in_place(mesh: Mesh, env: Environment, project: Project) -> None:
+    """`dbt parse` in the project's folder, so its target/manifest.json describes its current
+    code (no cache: the caller reads that file). Raises MeshError with dbt's words on failure."""
+    variables = dbt_environment(mesh, env)
+    if needs_deps(project.path):
+        deps = run_dbt(["deps"], project.path, variables)
+        if not deps.ok:
+            raise MeshError(f"`dbt deps` failed in project '{project.name}'",
+                            file=project.path / "dependencies.yml", hint=_tail(deps.output))
+    result = run_dbt(["parse", "--target", env.target], project.path, variables)
+    if not result.ok:
+        raise _parse_error(project, result.output)
+
+
 def _parse_error(project: Project, output: str) -> MeshError:
     """The plugin's own refusal verbatim; any other dbt error with dbt's words."""
     text = strip_ansi(output)

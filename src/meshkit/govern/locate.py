@@ -44,7 +44,9 @@ def _entry_name(finding: Finding) -> str:
 
 
 def _entry_line(lines: list[str], name: str) -> int | None:
-    pattern = re.compile(r"^\s*-?\s*name:\s*['\"]?" + re.escape(name) + r"['\"]?\s*(#.*)?$")
+    # block style (`- name: orders`) or a flow mapping on one line (`- {name: orders, ...}`)
+    pattern = re.compile(r"^\s*-?\s*\{?\s*name:\s*['\"]?" + re.escape(name)
+                         + r"['\"]?\s*([,}].*)?(#.*)?$")
     for number, text in enumerate(lines, start=1):
         if pattern.match(text):
             return number

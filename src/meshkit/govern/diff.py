@@ -127,7 +127,7 @@ class _Shape:
         """Every column of the model, where this side knows them all."""
         if self.built is not None:
             return self.built
-        return self.declared if self.contracted and self.declared else None
+        return self.declared if self.contracted else None     # dbt enforces exactly these
 
 
 def _column_changes(old: _Shape, new: _Shape):
@@ -148,7 +148,7 @@ def _column_changes(old: _Shape, new: _Shape):
     else:
         known, present = {}, {}
     missing = ""
-    if not known:
+    if everything is None and not (old.declared and new.declared):
         has = "declares no columns" if not new.declared else \
             "declares only some of its columns (no contract)"
         missing = (f"columns not compared: as read from {new.label}, it {has} and has no "
@@ -177,6 +177,8 @@ def _types(key: str, old: _Shape, new: _Shape) -> tuple[str | None, str | None]:
         now = new_declared or (new.built or {}).get(key, (None, None))[1]
     if not was or not now:
         return None, None
+    if _lower(was) == _lower(now):
+        return _lower(was), _lower(now)
     was, now = normalize_type(old.adapter, was), normalize_type(new.adapter or old.adapter, now)
     if ("(" in was) != ("(" in now):          # one side gives no length/precision: names only
         was, now = was.split("(")[0], now.split("(")[0]

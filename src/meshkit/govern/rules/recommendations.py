@@ -115,9 +115,10 @@ def has_primary_key_test(model: Model, mesh: MeshView) -> bool:
         elif name == "not_null" and test.column_name:
             not_null.add(test.column_name.lower())
     keys = [{column} for column in unique]
-    if _constraints_applied(model):
+    constraints = _key_constraints(model)
+    if constraints and _constraints_applied(model):
         enforced = mesh.enforced_constraints(model.project)
-        for columns, kind in _key_constraints(model):
+        for columns, kind in constraints:
             if kind not in enforced:
                 continue
             if kind == "primary_key":

@@ -430,3 +430,19 @@ def test_ref_findings_point_at_the_ref(rule_id, code, line):
     projects[-1].nodes["model.finance.revenue"]["raw_code"] = code
     [finding] = run_rule(rule_id, *projects)
     assert (finding.file, finding.line) == ("models/marts/revenue.sql", line)
+
+
+def test_a_ref_line_counts_the_blank_lines_dbt_strips(tmp_path):
+    """dbt's raw_code loses the file's leading blank lines: the line comes from the file."""
+    projects, _ = case_ref_to_deprecated_model(True)
+    code = "\n\nselect * from {{ ref('analytics', 'orders', v=1) }}\n"
+    projects[-1].nodes["model.finance.revenue"]["raw_code"] = code.lstrip()
+    sql = tmp_path / "finance" / "models" / "marts" / "revenue.sql"
+    sql.parent.mkdir(parents=True)
+    sql.write_text(code)
+    view = view_of(*projects, today=TODAY, directories={"finance": tmp_path / "finance"})
+    view.root = tmp_path
+    result = check(view, PolicySet.from_policies(Policy("mesh")),
+                   CheckOptions(rules=("ref_to_deprecated_model",)))
+    [finding] = result.findings
+    assert (finding.file, finding.line) == ("finance/models/marts/revenue.sql", 3)

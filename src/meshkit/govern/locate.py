@@ -81,5 +81,19 @@ def at_ref(view, model, target_project: str, target_name: str,
     """`file` and `line` for a Violation about one of a model's refs: its SQL file, at the ref."""
     from meshkit.govern.engine import file_of
 
-    return {"file": file_of(view, model, "modeling"),
-            "line": ref_line(model.node.raw_code, target_project, target_name, version)}
+    file = file_of(view, model, "modeling")
+    return {"file": file, "line": ref_line(_source_text(view, model, file), target_project,
+                                           target_name, version)}
+
+
+def _source_text(view, model, file: str | None) -> str:
+    """The model's file as written (dbt strips leading blank lines from raw_code, which
+    would shift every line), or raw_code where the file cannot be read."""
+    info = view.projects.get(model.project)
+    if file and info is not None and info.from_working_copy:
+        path = Path(file) if view.root is None else view.root / file
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            pass
+    return model.node.raw_code

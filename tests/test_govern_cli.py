@@ -287,7 +287,7 @@ def test_diff_of_unchanged_code_built_with_docs_reports_nothing(built_mesh):
         "select customer_id, first_name from {{ ref('stg_customers') }}\n")
     (analytics / "models" / "core" / "customers.yml").write_text(
         "models:\n  - name: customers\n    access: public\n    group: core\n")
-    run(["meshkit", "build", "-q", "--docs"], cwd=built_mesh)
+    run(["meshkit", "build", "-q", "--docs", "--project", "analytics"], cwd=built_mesh)
     code, out, err = meshkit(built_mesh, "diff", "--against", "prod", "--format", "json")
     assert (code, json.loads(out)["findings"]) == (0, []), err
     sql = analytics / "models" / "core" / "customers.sql"

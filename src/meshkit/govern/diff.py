@@ -136,8 +136,9 @@ def _column_changes(old: _Shape, new: _Shape):
 
     Names: a column is removed when the new side knows every column and lacks it, or when
     both sides declare columns in YAML and the new YAML drops it. Types: warehouse types on
-    both sides when both have catalog.json, YAML against YAML when both declare one, else
-    both spellings normalised through the adapter (meshkit.dbt.adapters.normalize_type).
+    both sides when both have catalog.json from the same kind of warehouse, YAML against
+    YAML when both declare one, else both spellings normalised through the adapter
+    (meshkit.dbt.adapters.normalize_type).
     """
     everything = new.complete
     if everything is not None:
@@ -166,7 +167,8 @@ def _column_changes(old: _Shape, new: _Shape):
 
 def _types(key: str, old: _Shape, new: _Shape) -> tuple[str | None, str | None]:
     """The column's type on each side, spelled comparably (like with like)."""
-    if old.built is not None and new.built is not None and key in old.built and key in new.built:
+    same_warehouse = old.adapter == new.adapter
+    if same_warehouse and old.built and new.built and key in old.built and key in new.built:
         return _lower(old.built[key][1]), _lower(new.built[key][1])
     old_declared = old.declared.get(key, (None, None))[1]
     new_declared = new.declared.get(key, (None, None))[1]

@@ -134,27 +134,19 @@ def _column_changes(old: _Shape, new: _Shape):
     """(kept column names, removed names, (name, old type, new type) changes, why columns
     could not be compared or ""), comparing like with like.
 
-    Names: a column is removed when the new side knows every column and lacks it, or when
-    both sides declare columns in YAML and the new YAML drops it. Types: warehouse types on
-    both sides when both have catalog.json from the same kind of warehouse, YAML against
-    YAML when both declare one, else both spellings normalised through the adapter
+    Names: both sides' whole column sets when both know them (catalog.json, or a contract's
+    YAML, which dbt enforces), else YAML against YAML when both declare columns; otherwise
+    nothing is compared and the reason is returned. Types: warehouse types on both sides when
+    both have catalog.json from the same kind of warehouse, YAML against YAML when both
+    declare one, else both spellings normalised through the adapter
     (meshkit.dbt.adapters.normalize_type).
     """
-    everything = new.complete
-    if everything is not None:
-        known = {**old.declared, **(old.built or {})}
-        present = everything
+    if old.complete is not None and new.complete is not None:
+        known, present = old.complete, new.complete
     elif old.declared and new.declared:
         known, present = old.declared, new.declared
     else:
-        known, present = {}, {}
-    missing = ""
-    if everything is None and not (old.declared and new.declared):
-        has = "declares no columns" if not new.declared else \
-            "declares only some of its columns (no contract)"
-        missing = (f"columns not compared: as read from {new.label}, it {has} and has no "
-                   "catalog.json newer than its manifest; declare its columns with a contract, "
-                   "or build with docs (`meshkit build --docs`) before comparing")
+        return set(), [], [], _not_compared(old, new)
     kept = {key for key in known if key in present}
     removed = [known[key][0] for key in known if key not in present]
     retyped = []
@@ -162,7 +154,16 @@ def _column_changes(old: _Shape, new: _Shape):
         was, now = _types(key, old, new)
         if was and now and was != now:
             retyped.append((known[key][0], was, now))
-    return kept, removed, retyped, missing
+    return kept, removed, retyped, ""
+
+
+def _not_compared(old: _Shape, new: _Shape) -> str:
+    side = new if new.complete is None else old
+    has = ("declares no columns" if not side.declared
+           else "declares only some of its columns (no contract)")
+    return (f"columns not compared: as read from {side.label}, it {has} and has no catalog.json "
+            "newer than its manifest; declare its columns with a contract, or build with docs "
+            "(`meshkit build --docs`) before comparing")
 
 
 def _types(key: str, old: _Shape, new: _Shape) -> tuple[str | None, str | None]:
@@ -174,6 +175,8 @@ def _types(key: str, old: _Shape, new: _Shape) -> tuple[str | None, str | None]:
     new_declared = new.declared.get(key, (None, None))[1]
     if old_declared and new_declared:
         was, now = old_declared, new_declared
+    elif not same_warehouse:
+        return None, None             # a warehouse's type against another's spelling
     else:
         was = old_declared or (old.built or {}).get(key, (None, None))[1]
         now = new_declared or (new.built or {}).get(key, (None, None))[1]
@@ -181,7 +184,7 @@ def _types(key: str, old: _Shape, new: _Shape) -> tuple[str | None, str | None]:
         return None, None
     if _lower(was) == _lower(now):
         return _lower(was), _lower(now)
-    was, now = normalize_type(old.adapter, was), normalize_type(new.adapter or old.adapter, now)
+    was, now = normalize_type(old.adapter, was), normalize_type(new.adapter, now)
     if ("(" in was) != ("(" in now):          # one side gives no length/precision: names only
         was, now = was.split("(")[0], now.split("(")[0]
     return was, now

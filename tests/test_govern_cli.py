@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -159,6 +160,20 @@ def test_check_needs_no_production_environment(tmp_path):
     assert code == 0 and "not read (no target/manifest.json, nothing published): finance" in out
     code, _, err = meshkit(mesh, "check", "--from", "store")
     assert code == 2 and "no production environment" in err and "--env" in err
+
+
+def test_check_says_when_a_working_copy_changed_after_its_manifest(tmp_path):
+    mesh = make_mesh(tmp_path / "m", *two_projects())
+    code, _, err = meshkit(mesh, "check")
+    assert code == 0 and "changed after" not in err
+    model = mesh / "finance" / "models" / "revenue.sql"
+    model.parent.mkdir()
+    model.write_text("select 1 as id\n")
+    manifest = mesh / "finance" / "target" / "manifest.json"
+    os.utime(model, (manifest.stat().st_mtime + 5,) * 2)
+    code, _, err = meshkit(mesh, "check")
+    assert code == 0
+    assert "finance/models/revenue.sql changed after finance/target/manifest.json" in err
 
 
 def test_rules_lists_builtin_and_custom_rules(tmp_path):

@@ -36,8 +36,9 @@ def test_the_twelve_recommendations_find_exactly_what_is_expected(explorer_manif
     for item in json.loads(result.stdout)["runs"][0]["results"]:
         [where] = item["locations"]
         place = where["physicalLocation"]
+        line = place.get("region", {}).get("startLine")
         found.append({"rule": item["ruleId"],
                       "name": where["logicalLocations"][0]["fullyQualifiedName"],
-                      "at": f"{place['artifactLocation']['uri']}:{place.get('region', {}).get('startLine')}"})
+                      "at": f"{place['artifactLocation']['uri']}:{line}"})
     key = lambda f: (f["rule"], f["name"])  # noqa: E731
     assert sorted(found, key=key) == sorted(expected["findings"], key=key)

@@ -88,12 +88,13 @@ def exposure_parents_materializations(exposure, mesh: MeshView):
 
 @rule(category="testing", severity="warn")
 def missing_primary_key_test(model: Model, mesh: MeshView):
-    """A model's grain is not tested: no unique + not_null key (tests, or constraints the warehouse enforces)."""
+    """A model's grain is not tested: no unique + not_null key (tests, or constraints that hold)."""
     if has_primary_key_test(model, mesh):
         return None
     unapplied = unapplied_key_constraints(model, mesh)
     if unapplied:
-        return f"has no primary key test: its {unapplied}; add unique and not_null tests to its key column"
+        return (f"has no primary key test: its {unapplied}; add unique and not_null tests to its "
+                "key column")
     if model.materialized == "ephemeral":
         return ("has no primary key test (tests run on ephemeral models too): add unique and "
                 "not_null to its key column")
@@ -145,7 +146,8 @@ def unapplied_key_constraints(model: Model, mesh: MeshView) -> str:
     loose = [k for k in kinds if k not in enforced]
     if loose:
         adapter = mesh.adapter_of(model.project) or "this adapter"
-        return f"{' and '.join(loose)} constraint is not enforced by {adapter}: duplicates can be loaded"
+        return (f"{' and '.join(loose)} constraint is not enforced by {adapter}: duplicates can "
+                "be loaded")
     return ""
 
 

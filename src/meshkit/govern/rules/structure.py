@@ -28,7 +28,7 @@ def project_dependency_cycle(mesh: MeshView) -> Iterator[Violation]:
 
 @rule(category="structure", severity="error", applies_to="mesh")
 def model_dependency_cycle(mesh: MeshView) -> Iterator[Violation]:
-    """Models of several projects depend on each other in a cycle: `meshkit build` refuses to run it."""
+    """Models of several projects depend on each other in a cycle (`meshkit build` refuses it)."""
     nodes = mesh.graph.nodes
     upstream = {uid: [p for p in mesh.parents(uid) if p in nodes
                       and nodes[p].resource_type in EXECUTABLE]

@@ -89,11 +89,16 @@ def _file(project_dir: Path, path) -> str | None:
 
 
 def prepare(resources: Resources) -> None:
-    """Create empty database files a run attaches but no project has written yet.
+    """Create the folders of the database files a run writes, and empty files it attaches
+    that no project has written yet.
 
-    In a mesh whose projects depend on each other both ways, the first project to run
-    attaches a file its counterpart has not created; an empty file is exactly that state.
+    dbt-duckdb creates a missing file but not its folder ("Cannot open file"): a freshly split
+    or cloned mesh has no warehouse folder yet. In a mesh whose projects depend on each other
+    both ways, the first project to run attaches a file its counterpart has not created; an
+    empty file is exactly that state.
     """
+    for path in resources.writes:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     for path in resources.reads:
         if not Path(path).exists():
             import duckdb  # only reached for DuckDB targets, where dbt-duckdb brings it

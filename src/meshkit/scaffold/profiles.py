@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import io
+import os
+import posixpath
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -24,7 +26,9 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from meshkit.errors import MeshError
 from meshkit.scaffold.yamlcomments import move_trailing_comment, trailing_holder
 
-_DUCKDB_FILE_RE = re.compile(r"(?P<stem>[^/\\'\"{}]+)\.duckdb(?P<tail>\s*)$")
+# The file name at the end of a DuckDB path, whatever its suffix (`.duckdb`, `.db`, none): a
+# name after the last slash, outside Jinja, with no scheme (`md:`, `s3://`).
+_DUCKDB_FILE_RE = re.compile(r"(?:^|[/\\}])(?P<stem>[^/\\'\"{}:]+?)(?P<suffix>\.\w+)?(?P<tail>\s*)$")
 
 
 def _yaml() -> YAML:
@@ -46,9 +50,16 @@ def read_profiles(path: Path) -> CommentedMap | None:
 
 
 def duckdb_stem(path_value: str) -> str | None:
-    """`{{ env_var('X', '../warehouse') }}/jaffle.duckdb` → `jaffle`."""
-    match = _DUCKDB_FILE_RE.search(str(path_value).strip())
-    return match.group("stem") if match else None
+    """`{{ env_var('X', '../warehouse') }}/jaffle.duckdb` → `jaffle`; `./database.db` → `database`.
+
+    None for a path that names no file meshkit can give a sibling: `:memory:`, MotherDuck
+    (`md:…`), a remote URL, or a path that is all Jinja (`{{ env_var('DB') }}`).
+    """
+    value = str(path_value).strip()
+    if not value or ":memory:" in value or "://" in value or value.startswith("md:"):
+        return None
+    match = _DUCKDB_FILE_RE.search(value)
+    return match.group("stem") if match and match.group("stem").strip(".") else None
 
 
 def with_stem(path_value: str, stem: str) -> str:
@@ -57,6 +68,49 @@ def with_stem(path_value: str, stem: str) -> str:
     if not match:
         return value
     return value[:match.start("stem")] + stem + value[match.end("stem"):]
+
+
+def _render(path: str) -> str | None:
+    """A path as dbt will render it from the environment (None when it needs more than env_var)."""
+    if "{{" not in path and "{%" not in path:
+        return path
+    import jinja2
+
+    env = jinja2.Environment()
+    env.globals["env_var"] = lambda name, default=None: os.environ.get(name, default)
+    try:
+        return env.from_string(path).render()
+    except Exception:   # an undefined macro, a missing env var without a default, …
+        return None
+
+
+def upstream_file(path: str, consumer_folder: str, producer_folder: str) -> str:
+    """The path a consumer attaches for the file a producer writes at `path` (its own profile's
+    value, relative to the producer's folder). Folders are relative to the mesh's root, posix.
+
+    dbt-duckdb opens a relative path from the folder dbt runs in — each project's own — so
+    `shop.duckdb` is two different files for two projects while `../warehouse/x.duckdb` of
+    sibling projects is one. A path that means the same from both folders is kept as written.
+    """
+    rendered = _render(path)
+    if rendered is None or Path(rendered).is_absolute() or rendered.startswith("~"):
+        return path
+    up = posixpath.relpath(producer_folder, consumer_folder)
+    here = posixpath.normpath(posixpath.join(consumer_folder, rendered))
+    there = posixpath.normpath(posixpath.join(producer_folder, rendered))
+    if here == there:
+        return path
+    if rendered == path:
+        return posixpath.normpath(posixpath.join(up, path))
+    return f"{up}/{path}"
+
+
+def _line(mapping: Any, key: str) -> int | None:
+    """The 1-based line of a key in a mapping ruamel loaded (None when not known)."""
+    try:
+        return mapping.lc.key(key)[0] + 1
+    except (AttributeError, KeyError, TypeError):
+        return None
 
 
 def _plain_relative(path: str) -> bool:
@@ -72,7 +126,9 @@ def _same_style(original: Any, text: str) -> Any:
 def derive_profile(profile: CommentedMap, new_name: str, *, upstream: list[str],
                    database_of: dict[str, str] | None = None, replace_stems: set[str] | None = None,
                    relocate: Callable[[str], str] | None = None,
-                   rename_schema: tuple[str, str] | None = None) -> tuple[CommentedMap, list[str]]:
+                   rename_schema: tuple[str, str] | None = None,
+                   folder_of: dict[str, str] | None = None,
+                   strict: bool = False) -> tuple[CommentedMap, list[str]]:
     """A copy of one profile (its `target` and `outputs`) for project `new_name`.
 
     `upstream`: projects whose DuckDB files to attach; `database_of`: project → file stem
@@ -80,7 +136,13 @@ def derive_profile(profile: CommentedMap, new_name: str, *, upstream: list[str],
     the attachments (they belong to other projects); `relocate`: rewrites a plain relative path
     of an attachment kept as it was (raw data) for the new project's folder; `rename_schema`
     (old, new): an output whose schema is named after the old project gets the new one's name
-    (a schema per project, as on PostgreSQL). Returns (profile, notes).
+    (a schema per project, as on PostgreSQL); `folder_of`: project → its folder relative to the
+    mesh's root (default: the project's name), so that a relative path attaches the file the
+    upstream project writes from its own folder. Returns (profile, notes).
+
+    Raises MeshError, with `strict`, for a DuckDB output whose path names no file this can
+    derive another from (`:memory:`, MotherDuck, a path that is all Jinja); without `strict`
+    that output is left as it is and a note says so.
     """
     database_of = database_of or {}
     replace_stems = replace_stems or set()
@@ -90,6 +152,8 @@ def derive_profile(profile: CommentedMap, new_name: str, *, upstream: list[str],
     if not isinstance(outputs, dict):
         raise MeshError("the profile has no `outputs:`", hint="check profiles.yml")
     stem = database_of.get(new_name, new_name)
+    folder_of = folder_of or {}
+    own_folder = folder_of.get(new_name, new_name)
     for target, output in outputs.items():
         if not isinstance(output, dict):
             continue
@@ -98,8 +162,13 @@ def derive_profile(profile: CommentedMap, new_name: str, *, upstream: list[str],
         if output.get("type") != "duckdb":
             continue
         path = output.get("path")
-        if not path or ":memory:" in str(path) or duckdb_stem(path) is None:
-            notes.append(f"target {target}: DuckDB path {path!r} is not a file; left as it is")
+        if not path or duckdb_stem(path) is None:
+            message = (f"target {target}: the DuckDB path {str(path or '')!r} names no file that "
+                       f"a project of its own could write beside the others")
+            if strict:
+                raise MeshError(message, line=_line(output, "path"), hint="give the target a file path (such as "
+                                "`path: ../warehouse/shop.duckdb`) before splitting, or remove it")
+            notes.append(message + "; left as it is")
             continue
         output["path"] = _same_style(path, with_stem(path, stem))
         if "database" in output:
@@ -115,8 +184,9 @@ def derive_profile(profile: CommentedMap, new_name: str, *, upstream: list[str],
                 entry["path"] = _same_style(entry_path, relocate(entry_path))
             kept.append(entry)
         for project in upstream:
-            kept.append(CommentedMap([("path", _same_style(path, with_stem(path, database_of.get(project, project)))),
-                                      ("read_only", True)]))
+            theirs = upstream_file(with_stem(path, database_of.get(project, project)), own_folder,
+                                   folder_of.get(project, project))
+            kept.append(CommentedMap([("path", _same_style(path, theirs)), ("read_only", True)]))
         move_trailing_comment(last, trailing_holder(kept))
         if kept or attach is not None:
             output["attach"] = kept

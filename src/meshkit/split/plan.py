@@ -30,7 +30,7 @@ from typing import Any
 
 from meshkit.dbt.artifacts import Node
 from meshkit.graph.cycles import Cycle, cycles, dependency_order
-from meshkit.split.refs import find_refs
+from meshkit.split.refs import dispatched_names, find_refs
 from meshkit.split.source import SourceProject
 
 PACKAGE_KIND = "package"
@@ -204,6 +204,7 @@ class _Planner:
         own = source.name
         self.nodes = {uid: n for uid, n in m.nodes.items() if n.package_name == own}
         self.disabled = [n for nodes in m.disabled.values() for n in nodes if n.package_name == own]
+        self.disabled_ids = {n.unique_id for n in self.disabled}
         self.sources = {uid: s for uid, s in m.sources.items() if s.package_name == own}
         self.exposures = {uid: e for uid, e in m.exposures.items() if e.package_name == own}
         self.macros = {uid: mc for uid, mc in m.macros.items() if mc.package_name == own}
@@ -248,6 +249,7 @@ class _Planner:
         self.assign_snapshots_and_seeds()
         self.assign_leaves()
         self.assign_sources()
+        self.assign_raw_data()
         macro_dest, package_macros = self.assign_macros(names)
         package = self.o.package or f"{self.s.name}_utils"
         plan = SplitPlan(source=self.s, by=self.o.by, projects={}, package=package,
@@ -289,7 +291,8 @@ class _Planner:
             for node in models:
                 group = group_of(node)
                 if not group:
-                    missing.append(node)
+                    if node.unique_id not in self.disabled_ids:
+                        missing.append(node)
                     continue
                 project = self.o.names.get(group) or project_name(group)
                 names[group] = project
@@ -367,6 +370,14 @@ class _Planner:
             return self.o.names.get(group) or project_name(group)
         return None
 
+    def input_home(self, node: Node) -> str | None:
+        """A seed's or snapshot's own project: by group, its group's; with --select, the new
+        project's when selected, else the rest's (what is not split off stays)."""
+        if self.o.by == "group":
+            return self.home_of(node)
+        chosen = self.dest.get(node.unique_id)
+        return next(iter(chosen)) if chosen else (self.o.rest or self.s.name)
+
     def assign_snapshots_and_seeds(self) -> None:
         homes = self.model_homes_by_file()
         snapshots = [n for n in self.nodes.values() if n.resource_type == "snapshot"]
@@ -379,7 +390,8 @@ class _Planner:
             if home is None:
                 home = next(iter(readers)) if len(readers) == 1 else None
             if home is None and not readers:
-                home = folder_home(self.s, node.original_file_path, homes) or self._sole_project()
+                home = folder_home(self.s, node.original_file_path, homes) or self._sole_project() \
+                    or (self.input_home(node) if self.o.by == "select" else None)
             if home is None:
                 self.blockers.append(Blocker(
                     f"snapshot '{node.name}' has no group and is read by several projects "
@@ -402,14 +414,15 @@ class _Planner:
         for node in self.nodes.values():
             if node.resource_type != "seed":
                 continue
-            home = self.home_of(node) if self.o.by == "group" else next(iter(self.dest.get(node.unique_id, set())), None)
+            home = self.input_home(node) if self.o.by == "group" or node.unique_id in self.dest else None
             projects = {p for c in self.children.get(node.unique_id, [])
                         if self.nodes[c].resource_type in ("model", "snapshot")
                         for p in self.dest.get(c, set())}
             if home:
                 projects.add(home)
             if not projects:
-                fallback = folder_home(self.s, node.original_file_path, homes) or self._sole_project()
+                fallback = self.input_home(node) if self.o.by == "select" else \
+                    folder_home(self.s, node.original_file_path, homes) or self._sole_project()
                 if fallback is None:
                     self.blockers.append(Blocker(
                         f"seed '{node.name}' has no group and nothing reads it", file=node.original_file_path,
@@ -473,7 +486,7 @@ class _Planner:
                     if self.kind(parent) == "seed" and parent in self.dest:
                         self.dest[parent] |= self.dest[uid]
         for node in self.disabled:
-            if node.unique_id not in self.dest:
+            if node.unique_id not in self.dest and node.resource_type != "seed":
                 home = self.home_of(node) or folder_home(self.s, node.original_file_path,
                                                          self.model_homes_by_file())
                 if home:
@@ -509,6 +522,53 @@ class _Planner:
                 continue
             self.dest[uid] = {home}
 
+    def assign_raw_data(self) -> None:
+        """Seeds disabled by default hold raw data loaded by hand (`dbt seed --vars …`): each
+        goes to the projects whose sources read its table, else to its group's or folder's
+        project, else to every project — raw CSVs are never lost. Sources that read the
+        monolith's own database (tables no enabled seed or model of the project builds) are
+        flagged: each split project writes a new database file, which lacks them."""
+        readers_of: dict[str, set[str]] = defaultdict(set)
+        for uid, source in self.sources.items():
+            readers_of[(source.identifier or source.name).lower()] |= self.dest.get(uid, set())
+        everywhere = {p for uid, d in self.dest.items() if uid.startswith(("model.", "seed."))
+                      for p in d}
+        homes = self.model_homes_by_file()
+        for node in self.disabled:
+            if node.resource_type != "seed" or node.unique_id in self.dest:
+                continue
+            projects = readers_of.get((node.alias or node.name).lower()) or (
+                {h} if (h := self.home_of(node) or folder_home(self.s, node.original_file_path, homes))
+                else set(everywhere))
+            if projects:
+                self.dest[node.unique_id] = set(projects)
+        own_db = self._own_database()
+        built = {(n.alias or n.name).lower() for n in self.nodes.values()
+                 if n.resource_type in ("seed", "model", "snapshot")}
+        loaded_by_hand = {(n.alias or n.name).lower(): n for n in self.disabled if n.resource_type == "seed"}
+        for uid, source in sorted(self.sources.items()):
+            table = (source.identifier or source.name).lower()
+            if not own_db or (source.database or "").lower() != own_db.lower() or table in built:
+                continue
+            where = ", ".join(sorted(self.dest.get(uid, set()))) or "no project"
+            seed = loaded_by_hand.get(table)
+            how = (f"the seed {seed.name} (disabled by default) is copied into {where}: load it there "
+                   f"as you loaded it into the monolith" if seed else
+                   "load it into the database of each project that reads it, or attach the "
+                   "monolith's file read-only and give the source that `database:`")
+            self.warnings.append(f"source {source.source_name}.{source.name} reads {source.schema_}."
+                                 f"{source.identifier or source.name} from the monolith's own "
+                                 f"database '{own_db}', which no split project writes ({where} reads "
+                                 f"it): {how}")
+
+    def _own_database(self) -> str | None:
+        """The database the monolith's models are built in (its default target's)."""
+        counts: dict[str, int] = defaultdict(int)
+        for node in self.nodes.values():
+            if node.resource_type in ("model", "seed") and node.database:
+                counts[node.database] += 1
+        return max(counts, key=counts.get) if counts else None
+
     def assign_macros(self, names: dict[str, str]) -> tuple[dict[str, set[str]], set[str]]:
         m = self.s.manifest
         adapter = self.s.adapter
@@ -517,6 +577,11 @@ class _Planner:
         own_by_id = self.macros
         callees: dict[str, set[str]] = {uid: {c for c in mc.depends_on.macros if c in own_by_id}
                                         for uid, mc in own_by_id.items()}
+        # adapter.dispatch('m') runs `<adapter>__m` or `default__m`: they go where m goes.
+        for uid, mc in own_by_id.items():
+            for name in dispatched_names(mc.macro_sql):
+                callees[uid] |= {c for c, other in own_by_id.items()
+                                 if other.name.endswith(f"__{name}") and c != uid}
 
         def closure(start: list[str]) -> set[str]:
             seen: set[str] = set()
@@ -576,9 +641,6 @@ class _Planner:
         package = self.o.package or f"{self.s.name}_utils"
         for uid in package_ids:
             dest[uid] = {package}
-            if "adapter.dispatch" in own_by_id[uid].macro_sql:
-                self.warnings.append(f"macro {own_by_id[uid].name} dispatches with adapter.dispatch; "
-                                     f"check its macro_namespace now that it lives in {package}")
         for uid, macro in own_by_id.items():
             if any(ref is not None for ref, _ in find_refs(macro.macro_sql)):
                 self.warnings.append(f"macro {macro.name} ({macro.original_file_path}) calls ref(); "

@@ -174,6 +174,42 @@ def qualify_macros(text: str, package: str, names: set[str], *, jinja_only: bool
     return _JINJA_RE.sub(lambda m: fix(m.group(0)), text)
 
 
+_DISPATCH_RE = re.compile(
+    r"""(?P<head>adapter\.dispatch\(\s*(?P<q>['"])(?P<name>\w+)(?P=q))"""
+    r"""(?P<ns>\s*,\s*(?:macro_namespace\s*=\s*)?(?P<q2>['"])(?P<namespace>\w+)(?P=q2))?"""
+    r"""(?P<close>\s*\))""")
+
+
+def dispatched_names(text: str) -> set[str]:
+    """Macro names a text dispatches with `adapter.dispatch('name', …)`."""
+    return {m.group("name") for m in _DISPATCH_RE.finditer(text)}
+
+
+def rewrite_dispatch(text: str, namespaces: dict[str | None, str], names: set[str] | None = None) -> str:
+    """Point `adapter.dispatch('name'[, 'namespace'])` calls at the package holding the macro.
+
+    `namespaces` maps a namespace as written (None: none written, so dbt searches only the
+    root project and dbt itself) to the one to write; `names` limits a missing namespace to
+    these dispatched names. dbt looks a namespaced dispatch up in that package (or the
+    packages the root project's `dispatch:` config lists for it) — dbt/context/providers.py,
+    BaseDatabaseWrapper.dispatch.
+    """
+    def fix(match: re.Match) -> str:
+        namespace = match.group("namespace")
+        if namespace is None and names is not None and match.group("name") not in names:
+            return match.group(0)
+        new = namespaces.get(namespace)
+        if new is None or new == namespace:
+            return match.group(0)
+        q = match.group("q2") or match.group("q")
+        if namespace is None:
+            return f"{match.group('head')}, {q}{new}{q}{match.group('close')}"
+        ns = match.group("ns")
+        start = ns.rfind(namespace)
+        return f"{match.group('head')}{ns[:start]}{new}{ns[start + len(namespace):]}{match.group('close')}"
+    return _DISPATCH_RE.sub(fix, text)
+
+
 def calls_in_jinja(text: str, names: set[str]) -> set[str]:
     """Which of `names` a text calls (bare) inside Jinja."""
     if not names:

@@ -17,11 +17,12 @@ from typing import Any, Callable
 import yaml as pyyaml
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from meshkit.errors import MeshError
 from meshkit.scaffold.profiles import derive_profile, dump_profiles, read_profiles
 from meshkit.scaffold.yamlcomments import move_trailing_comment, trailing_holder
 from meshkit.split.plan import Blocker, PublicModel, SplitPlan, folder_home
-from meshkit.split.refs import (docs_blocks, doc_names, qualify_macros, rewrite_refs,
-                                set_sql_access)
+from meshkit.split.refs import (docs_blocks, doc_names, qualify_macros, rewrite_dispatch,
+                                rewrite_refs, set_sql_access)
 from meshkit.split.yamltext import (TextDoc, dump, entry_names, filter_entries, guess_style,
                                     load)
 
@@ -65,6 +66,10 @@ class _Renderer:
                 if public.yaml_file:
                     self.public_by_file[(public.project, public.yaml_file)].append(public)
         self.file_dest = self._file_destinations()
+        enabled = {n.original_file_path for n in self.s.manifest.nodes.values()
+                   if n.package_name == self.s.name}
+        self.disabled_files = {n.original_file_path for ns in self.s.manifest.disabled.values()
+                               for n in ns if n.package_name == self.s.name} - enabled
 
     # -- where files go ------------------------------------------------------------------------
     def _file_destinations(self) -> dict[str, set[str]]:
@@ -99,6 +104,19 @@ class _Renderer:
                 return ""
             return None
         return resolve
+
+    def disabled_resolver(self, dest: str, path: str, resolve: Callable[[str, str | None], str | None]):
+        """A disabled node's refs stay as written: dbt never resolves them, and a cross-project
+        ref would need its target public. Enabling the node later means writing that ref."""
+        def keep(name: str, package: str | None) -> str | None:
+            target = resolve(name, package)
+            if target:
+                self.r.warnings.append(
+                    f"{path} (disabled) refs {name}, which is in {target} now: if you enable it, "
+                    f"write ref('{target}', '{name}') and make {name} public")
+                return None
+            return target
+        return keep
 
     # -- main ----------------------------------------------------------------------------------
     def run(self) -> Rendered:
@@ -166,18 +184,32 @@ class _Renderer:
     # -- code ----------------------------------------------------------------------------------
     def code(self, dest: str, path: str, text: str, kind: str) -> str:
         mode = "python" if path.endswith(".py") else "sql"
-        result = rewrite_refs(text, self.resolver(dest), mode=mode)
+        resolve = self.resolver(dest)
+        if path in self.disabled_files:
+            resolve = self.disabled_resolver(dest, path, resolve)
+        result = rewrite_refs(text, resolve, mode=mode)
         self.rewritten[(dest, path)].update(name for name, _, _ in result.rewritten)
         self.r.rewritten_refs += len(result.rewritten)
         text = result.text
         if self.package and mode == "sql":
             text = qualify_macros(text, self.package, self.plan.package_macros)
+        if mode == "sql":
+            text = self.dispatch_namespaces(dest, text)
         for public in self.plan.public:
             if public.project == dest and public.becomes_public and kind == "model":
                 node = self.s.manifest.nodes.get(public.unique_id)
                 if node is not None and node.original_file_path == path:
                     text, _ = set_sql_access(text, "public")
         return text
+
+    def dispatch_namespaces(self, dest: str, text: str) -> str:
+        """`adapter.dispatch('m')` finds `default__m` only in the project it runs in: in the
+        internal package it must name the package; a namespace that named the monolith names
+        the macro's new home."""
+        if dest == self.package:
+            implemented = {n.split("__", 1)[1] for n in self.plan.package_macros if "__" in n}
+            text = rewrite_dispatch(text, {None: dest}, implemented)
+        return rewrite_dispatch(text, {self.s.name: dest})
 
     def check_literal_refs(self) -> None:
         for cross in self.plan.cross_refs:
@@ -431,9 +463,16 @@ class _Renderer:
         if self.out is not None:
             def relocate(path: str) -> str:
                 return os.path.relpath((self.s.root / path).resolve(), self.out / project)
-        derived, notes = derive_profile(profile, project, upstream=self.plan.projects[project].upstream,
-                                        database_of=stems, replace_stems=set(stems.values()),
-                                        relocate=relocate)
+        try:
+            derived, notes = derive_profile(profile, project, upstream=self.plan.projects[project].upstream,
+                                            database_of=stems, replace_stems=set(stems.values()),
+                                            relocate=relocate, strict=True)
+        except MeshError as exc:
+            blocker = Blocker(f"profile '{self.s.profile}' cannot be derived for the split projects: "
+                              f"{exc.message}", file="profiles.yml", line=exc.line, hint=exc.hint)
+            if not any(b.message == blocker.message for b in self.r.blockers):
+                self.r.blockers.append(blocker)
+            return None
         for note in notes:
             self.r.warnings.append(f"{project}/profiles.yml: {note}")
         return dump_profiles({project: derived}, f"""

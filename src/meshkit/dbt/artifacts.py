@@ -155,6 +155,7 @@ class Source(msgspec.Struct):
     meta: dict[str, Any] = msgspec.field(default_factory=dict)
     tags: list[str] = msgspec.field(default_factory=list)
     columns: dict[str, Column] = msgspec.field(default_factory=dict)
+    fqn: list[str] = msgspec.field(default_factory=list)
 
 
 class Owner(msgspec.Struct):
@@ -177,6 +178,7 @@ class Exposure(msgspec.Struct):
     original_file_path: str = ""
     tags: list[str] = msgspec.field(default_factory=list)
     meta: dict[str, Any] = msgspec.field(default_factory=dict)
+    fqn: list[str] = msgspec.field(default_factory=list)
 
 
 class Group(msgspec.Struct):
@@ -229,6 +231,7 @@ class UnitTest(msgspec.Struct):
     model: str = ""
     original_file_path: str = ""
     depends_on: DependsOn = msgspec.field(default_factory=DependsOn)
+    fqn: list[str] = msgspec.field(default_factory=list)
 
 
 class ProjectManifest(Manifest):

@@ -56,6 +56,7 @@ class CrossRef:
     producer: str          # project.name of the model it refs
     file: str
     line: int | None
+    unique_id: str = ""    # of the resource that refs
 
 
 @dataclass
@@ -411,6 +412,7 @@ class _Planner:
                     f"snapshot '{node.name}' ({home}) is read by models of {', '.join(sorted(others))}; "
                     f"a snapshot cannot be shared across projects", file=node.original_file_path,
                     hint=f"add a public model in {home} that selects from it, and ref that instead"))
+        by_table = self.source_readers_by_table()
         for node in self.nodes.values():
             if node.resource_type != "seed":
                 continue
@@ -418,6 +420,8 @@ class _Planner:
             projects = {p for c in self.children.get(node.unique_id, [])
                         if self.nodes[c].resource_type in ("model", "snapshot")
                         for p in self.dest.get(c, set())}
+            # Raw data as a seed that models read through a source: it goes where they are.
+            projects |= by_table.get((node.alias or node.name).lower(), set())
             if home:
                 projects.add(home)
             if not projects:
@@ -430,6 +434,16 @@ class _Planner:
                     continue
                 projects = {fallback}
             self.dest[node.unique_id] = projects
+
+    def source_readers_by_table(self) -> dict[str, set[str]]:
+        """Table name (a source's identifier) → the projects of the models and snapshots that
+        read it through `source()`."""
+        found: dict[str, set[str]] = defaultdict(set)
+        for uid, source in self.sources.items():
+            for child in self.children.get(uid, []):
+                if self.nodes[child].resource_type in ("model", "snapshot"):
+                    found[(source.identifier or source.name).lower()] |= self.dest.get(child, set())
+        return found
 
     def _sole_project(self) -> str | None:
         projects = {p for d in self.dest.values() for p in d}
@@ -528,9 +542,7 @@ class _Planner:
         project, else to every project — raw CSVs are never lost. Sources that read the
         monolith's own database (tables no enabled seed or model of the project builds) are
         flagged: each split project writes a new database file, which lacks them."""
-        readers_of: dict[str, set[str]] = defaultdict(set)
-        for uid, source in self.sources.items():
-            readers_of[(source.identifier or source.name).lower()] |= self.dest.get(uid, set())
+        readers_of = self.source_readers_by_table()
         everywhere = {p for uid, d in self.dest.items() if uid.startswith(("model.", "seed."))
                       for p in d}
         homes = self.model_homes_by_file()
@@ -683,7 +695,7 @@ class _Planner:
                     line = next((ln for ref, ln in find_refs(texts[file])
                                  if ref is not None and ref.name == pnode.name), None)
                     plan.cross_refs.append(CrossRef(f"{consumer_project}.{_node_name(self.s, uid)}", kind,
-                                                    f"{producer}.{pnode.name}", file, line))
+                                                    f"{producer}.{pnode.name}", file, line, uid))
                     readers[parent].add(f"{consumer_project}.{_node_name(self.s, uid)}")
                     upstream[consumer_project].add(producer)
                     if pnode.config.materialized == "ephemeral":

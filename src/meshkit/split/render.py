@@ -21,13 +21,16 @@ from meshkit.errors import MeshError
 from meshkit.scaffold.profiles import derive_profile, dump_profiles, read_profiles
 from meshkit.scaffold.yamlcomments import move_trailing_comment, trailing_holder
 from meshkit.split.plan import Blocker, PublicModel, SplitPlan, folder_home
-from meshkit.split.refs import (docs_blocks, doc_names, qualify_macros, rewrite_dispatch,
+from meshkit.split.refs import (docs_blocks, doc_names, find_refs, qualify_macros, rewrite_dispatch,
                                 rewrite_refs, set_sql_access)
 from meshkit.split.yamltext import (TextDoc, dump, entry_names, filter_entries, guess_style,
-                                    load)
+                                    load, publish_model)
 
-_RESOURCE_SECTIONS = {"models": "model", "seeds": "seed", "snapshots": "snapshot",
-                      "analyses": "analysis"}
+# dbt_project.yml sections whose config paths follow the resources' fqns (semantic models,
+# metrics and saved queries are kept as written).
+_SECTION_KINDS = {"models": ("model",), "seeds": ("seed",), "snapshots": ("snapshot",),
+                  "analyses": ("analysis",), "data_tests": ("test",), "tests": ("test",),
+                  "sources": ("source",), "exposures": ("exposure",), "unit_tests": ("unit_test",)}
 _RENAMED_SECTIONS = ("models", "seeds", "snapshots", "data_tests", "tests", "sources", "exposures",
                      "unit_tests", "analyses", "vars", "semantic-models", "metrics", "saved-queries")
 _YAML_SUFFIXES = (".yml", ".yaml")
@@ -202,6 +205,15 @@ class _Renderer:
                     text, _ = set_sql_access(text, "public")
         return text
 
+    def _macro_offset(self, macro: Any) -> int:
+        """Lines above a macro's definition in its file (macro_sql is the definition alone)."""
+        try:
+            text = self.s.read(macro.original_file_path)
+        except OSError:
+            return 0
+        start = text.find(macro.macro_sql)
+        return text.count("\n", 0, start) if start > 0 else 0
+
     def dispatch_namespaces(self, dest: str, text: str) -> str:
         """`adapter.dispatch('m')` finds `default__m` only in the project it runs in: in the
         internal package it must name the package; a namespace that named the monolith names
@@ -211,16 +223,53 @@ class _Renderer:
             text = rewrite_dispatch(text, {None: dest}, implemented)
         return rewrite_dispatch(text, {self.s.name: dest})
 
+    def macro_refs(self, unique_id: str, name: str) -> list[tuple[Any, int | None]]:
+        """The project's own macros a node calls (directly or not) that ref model `name`, with
+        the line of that ref."""
+        m, own = self.s.manifest, self.s.name
+        node = m.nodes.get(unique_id) or m.unit_tests.get(unique_id)
+        stack, seen, found = list(node.depends_on.macros if node else []), set(), []
+        while stack:
+            uid = stack.pop()
+            macro = m.macros.get(uid)
+            if uid in seen or macro is None or macro.package_name != own:
+                continue
+            seen.add(uid)
+            stack.extend(macro.depends_on.macros)
+            line = next((ln for ref, ln in find_refs(macro.macro_sql) if ref and ref.name == name), None)
+            if line is not None:
+                found.append((macro, line))
+        return found
+
     def check_literal_refs(self) -> None:
         for cross in self.plan.cross_refs:
             dest = cross.consumer.split(".", 1)[0]
             producer = cross.producer.split(".", 1)[1]
-            if producer not in self.rewritten.get((dest, cross.file), set()):
-                self.r.blockers.append(Blocker(
-                    f"{cross.consumer} refs {cross.producer} in a way meshkit cannot rewrite "
-                    f"(not a literal ref('{producer}'))", file=cross.file, line=cross.line,
-                    hint=f"write it as {{{{ ref('{producer}') }}}} before splitting, or as "
-                         f"{{{{ ref('{cross.producer.split('.')[0]}', '{producer}') }}}} after"))
+            if producer in self.rewritten.get((dest, cross.file), set()):
+                continue
+            in_macros = self.macro_refs(cross.unique_id, producer)
+            if in_macros and all(producer in self.rewritten.get((dest, mc.original_file_path), set())
+                                 for mc, _ in in_macros):
+                continue    # the macro is this project's own copy, and its ref was rewritten
+            if in_macros:
+                macro, line = in_macros[0]
+                home = ", ".join(sorted(self.plan.macro_destinations.get(macro.name, ()))) or "?"
+                owner = cross.producer.split(".")[0]
+                message = (f"macro {macro.name} refs {producer}, which moves to {owner}; "
+                           f"{cross.consumer} calls it, and the macro lands in {home}, where "
+                           f"the ref cannot be rewritten for every caller")
+                if not any(b.message == message for b in self.r.blockers):
+                    self.r.blockers.append(Blocker(
+                        message, file=macro.original_file_path, line=line + self._macro_offset(macro),
+                        hint=f"pass the relation to {macro.name} as an argument (callers write "
+                             f"ref('{producer}')), or write ref('{owner}', '{producer}') in it once "
+                             f"split"))
+                continue
+            self.r.blockers.append(Blocker(
+                f"{cross.consumer} refs {cross.producer} in a way meshkit cannot rewrite "
+                f"(not a literal ref('{producer}'))", file=cross.file, line=cross.line,
+                hint=f"write it as {{{{ ref('{producer}') }}}} before splitting, or as "
+                     f"{{{{ ref('{cross.producer.split('.')[0]}', '{producer}') }}}} after"))
 
     # -- properties files ---------------------------------------------------------------------
     def predicates(self, dest: str, primary: str) -> dict[str, Any]:
@@ -408,17 +457,19 @@ class _Renderer:
                     line, start, end = position
                     quote = doc.lines[line][start] if doc.lines[line][start] in "'\"" else ""
                     replace.append((line, start, end, f"{quote}{new}{quote}"))
-        # Folder configs apply to the resources of a folder, not to the YAML or docs beside them.
-        files = {f for f in set(self.texts[project]) | set(self.binary[project])
-                 if not f.endswith((*_YAML_SUFFIXES, ".md"))}
         for section in _RENAMED_SECTIONS:
             block = data.get(section)
+            kinds = _SECTION_KINDS.get(section)
+            if isinstance(block, CommentedMap) and kinds and self._fqns(kinds, None) \
+                    and not self._fqns(kinds, project):
+                remove.append(doc.key_span(data, section))     # none of its resources are here
+                continue
             if not isinstance(block, CommentedMap) or own not in block:
                 continue
-            kind = _RESOURCE_SECTIONS.get(section)
             pruned = []
-            if kind and isinstance(block[own], CommentedMap):
-                pruned = self._prune(doc, block[own], self.s.paths.get(kind, []), "", files)
+            if kinds and isinstance(block[own], CommentedMap):
+                pruned = self._prune(doc, block[own], (own,), self._fqns(kinds, None),
+                                     self._fqns(kinds, project))
             settings = [k for k in block[own]] if isinstance(block[own], CommentedMap) else [None]
             if isinstance(block[own], CommentedMap) and len(pruned) == len(settings) and len(block) == 1:
                 remove.append(doc.key_span(data, section))     # nothing of it applies here
@@ -432,21 +483,44 @@ class _Renderer:
         header = f"# Split out of the dbt project '{own}' by `meshkit split apply`.\n"
         return header + out
 
-    def _prune(self, doc: TextDoc, block: CommentedMap, folders: list[str], prefix: str,
-               files: set[str]) -> list:
-        """Config keys of folders that no longer hold any of this project's files."""
+    def _fqns(self, kinds: tuple[str, ...], project: str | None) -> set[tuple[str, ...]]:
+        """The fqns of the monolith's resources of these kinds (those that land in `project`,
+        or all), disabled ones of any kind included — what dbt matches config paths against
+        (dbt/parser/manifest.py, _warn_for_unused_resource_config_paths)."""
+        m, own, dest = self.s.manifest, self.s.name, self.plan.destinations
+        found: set[tuple[str, ...]] = set()
+        tables = (m.nodes, m.sources, m.exposures, m.unit_tests)
+        items = [r for table in tables for r in table.values()]
+        disabled = [n for ns in m.disabled.values() for n in ns]
+        for item in items + disabled:
+            if item.package_name != own or not item.fqn:
+                continue
+            if item.unique_id in m.disabled:
+                pass            # dbt counts disabled fqns for every section
+            elif getattr(item, "resource_type", "unit_test") not in kinds:
+                continue
+            if project is None or project in dest.get(item.unique_id, set()):
+                found.add(tuple(item.fqn))
+        return found
+
+    def _prune(self, doc: TextDoc, block: CommentedMap, path: tuple[str, ...],
+               before: set[tuple[str, ...]], here: set[tuple[str, ...]]) -> list:
+        """Config paths that configured resources of the monolith but none of this project's.
+
+        A key is a path, as dbt reads it, when its value is a mapping and it has no `+`
+        (dbt/config/runtime.py, _get_config_paths); a path is used when it prefixes an fqn."""
         spans = []
         for key, value in block.items():
             if str(key).startswith("+") or not isinstance(value, CommentedMap):
                 continue
-            candidates = [f"{folder}/{prefix}{key}" for folder in folders]
-            exists = [c for c in candidates if any(f.startswith(c + "/") for f in self.s.files)]
-            if not exists:
-                continue
-            if not any(f.startswith(c + "/") for c in exists for f in files):
+            sub = path + (str(key),)
+            used_before = any(f[:len(sub)] == sub for f in before)
+            if not used_before:
+                continue        # it configured nothing in the monolith either
+            if not any(f[:len(sub)] == sub for f in here):
                 spans.append(doc.key_span(block, key))
             else:
-                spans.extend(self._prune(doc, value, folders, f"{prefix}{key}/", files))
+                spans.extend(self._prune(doc, value, sub, before, here))
         return spans
 
     def profile_name(self, project: str) -> str:
@@ -703,10 +777,14 @@ attaches the files of the projects it reads, read-only.""")
             lines += [f"- `{p.project}.{p.name}`: {p.detail}" for p in todo]
             lines.append("")
         if plan.project_cycles:
-            lines += ["## Projects that depend on each other", ""]
-            lines += [f"- {' ↔ '.join(c)}: `meshkit build` builds them in waves, model by model"
+            lines += ["## Projects that depend on each other", "",
+                      "Each of these projects reads tables the other builds, so neither can be "
+                      "built first with plain `dbt build`: start them with `meshkit build`, which "
+                      "builds them in waves, model by model. From this folder:", ""]
+            lines += [f"- {' ↔ '.join(c)}: `meshkit build {' '.join('--project ' + p for p in c)}`"
                       for c in plan.project_cycles]
-            lines.append("")
+            lines += ["", "(or `meshkit build` for the whole mesh). Once both are built, each "
+                      "can also be run on its own.", ""]
         if (self.s.root / "profiles.yml").is_file():
             lines += ["## Before the first build", "",
                       f"Each project's profiles.yml comes from the profile '{self.s.profile}' of "
@@ -724,7 +802,16 @@ attaches the files of the projects it reads, read-only.""")
 
 # -- model entries that become public -------------------------------------------------------------
 def edit_models(text: str, file: str, publics: list[PublicModel]) -> str:
-    """Make models public and give them contracts, keeping the rest of the file."""
+    """Make models public and give them contracts, keeping the rest of the file: by inserting
+    lines where the file is block YAML, else by a round-trip dump."""
+    edited: str | None = text
+    for public in publics:
+        edited = publish_model(edited, file, public.name, access=public.becomes_public,
+                               columns=public.columns if public.adds_contract else None)
+        if edited is None:
+            break
+    if edited is not None:
+        return edited
     style = guess_style(text)
     data = load(text, file)
     models = data.get("models") if isinstance(data, CommentedMap) else None
@@ -774,19 +861,29 @@ def _add_contract(entry: CommentedMap, columns: list[tuple[str, str]]) -> None:
     if not isinstance(listed, CommentedSeq):
         listed = CommentedSeq()
         entry["columns"] = listed
+    # An enforced contract builds the table with its columns in the contract's order: keep the
+    # table's order (the catalog's), moving documented columns into it.
     by_name = {str(c.get("name")).lower(): c for c in listed if isinstance(c, CommentedMap)}
-    position = 0
+    ordered = []
     for name, data_type in columns:
-        existing = by_name.get(name.lower())
-        if existing is not None:
-            if "data_type" not in existing:
-                keys = list(existing.keys())
-                existing.insert(keys.index("name") + 1 if "name" in keys else 0, "data_type", data_type)
-            position = listed.index(existing) + 1
+        existing = by_name.pop(name.lower(), None)
+        if existing is None:
+            ordered.append(CommentedMap([("name", name), ("data_type", data_type)]))
             continue
-        column = CommentedMap([("name", name), ("data_type", data_type)])
-        listed.insert(position, column)
-        position += 1
+        if "data_type" not in existing:
+            keys = list(existing.keys())
+            existing.insert(keys.index("name") + 1 if "name" in keys else 0, "data_type", data_type)
+        ordered.append(existing)
+    ordered += [c for c in listed if not (isinstance(c, CommentedMap) and str(c.get("name")).lower()
+                                          in {n.lower() for n, _ in columns})]
+    if [id(c) for c in ordered] != [id(c) for c in listed]:
+        comments = {id(listed[i]): ca for i, ca in listed.ca.items.items() if i < len(listed)}
+        del listed[:]
+        listed.ca.items.clear()
+        for index, column in enumerate(ordered):
+            listed.append(column)
+            if id(column) in comments:
+                listed.ca.items[index] = comments[id(column)]
 
 
 def render(plan: SplitPlan, out: Path | None = None) -> Rendered:

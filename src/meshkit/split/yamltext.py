@@ -314,3 +314,157 @@ def entry_names(text: str, file: str) -> dict[str, list[str]]:
             else:
                 names.setdefault(key, []).append(str(entry.get("name")))
     return names
+
+
+def publish_model(text: str, file: str, name: str, *, access: bool,
+                  columns: list[tuple[str, str]] | None) -> str | None:
+    """A model entry made public (`access: public`) and given an enforced contract with these
+    (column, data type) pairs in this order — by inserting lines, so every other byte of the file
+    stays as written. Documented columns keep their text and move into the table's order (an
+    enforced contract builds the table in the contract's order). None when the entry is not
+    plain block YAML (flow style), for the caller to fall back to a round-trip dump.
+    """
+    doc = TextDoc(text, file)
+    models = doc.data.get("models") if isinstance(doc.data, CommentedMap) else None
+    if not isinstance(models, CommentedSeq) or not is_block(models):
+        return None
+    index = next((i for i, e in enumerate(models) if isinstance(e, CommentedMap) and e.get("name") == name), None)
+    if index is None:
+        return text
+    entry = models[index]
+    config = entry.get("config")
+    if not is_block(entry) or "name" not in entry or (config is not None and not (
+            isinstance(config, CommentedMap) and (is_block(config) or not config))):
+        return None
+    key_col = entry.lc.key("name")[1]
+    step = _mapping_step(entry, key_col)
+    inserts: list[tuple[int, list[str]]] = []          # (before line, lines)
+    replace: list[tuple[int, int, int, str]] = []
+    region: tuple[int, int, list[str]] | None = None   # columns block rewritten in order
+
+    def set_value(mapping: CommentedMap, key: str, value: str) -> bool:
+        position = doc.value_position(mapping, key)
+        if position is None:
+            return False
+        replace.append((*position, value))
+        return True
+
+    wanted: list[tuple[str, str]] = []                  # config keys to add: (key, value or "")
+    if access:
+        if "access" in entry:
+            if not set_value(entry, "access", "public"):
+                return None
+        elif isinstance(config, CommentedMap) and "access" in config:
+            if not set_value(config, "access", "public"):
+                return None
+        else:
+            wanted.append(("access", "public"))
+    if columns is not None:
+        contract = config.get("contract") if isinstance(config, CommentedMap) else None
+        if isinstance(contract, CommentedMap) and is_block(contract) and contract:
+            if "enforced" in contract:
+                if not set_value(contract, "enforced", "true"):
+                    return None
+            else:
+                line, col = contract.lc.key(next(iter(contract)))
+                inserts.append((line, [" " * col + "enforced: true\n"]))
+        elif contract is not None:
+            return None
+        else:
+            wanted.append(("contract", ""))
+    if wanted:
+        if isinstance(config, CommentedMap) and config:
+            base = config.lc.key(next(iter(config)))[1]
+            at = _last_content(doc, doc.key_span(entry, "config")) + 1   # after what it has
+            lines = []
+        else:
+            at, base = entry.lc.key("name")[0] + 1, key_col + step
+            lines = [" " * key_col + "config:\n"]
+            if isinstance(config, CommentedMap):        # `config: {}`: replace that line
+                return None
+        for key, value in wanted:
+            if key == "contract":
+                lines += [" " * base + "contract:\n", " " * (base + step) + "enforced: true\n"]
+            else:
+                lines.append(" " * base + f"{key}: {value}\n")
+        inserts.append((at, lines))
+    if columns is not None:
+        listed = entry.get("columns")
+        if listed is None:
+            dash = key_col + _dash_offset(doc, models)
+            lines = [" " * key_col + "columns:\n"]
+            for column, data_type in columns:
+                lines += [" " * dash + f"- name: {column}\n", " " * (dash + 2) + f"data_type: {data_type}\n"]
+            inserts.append((_last_content(doc, doc.item_spans(models)[index]) + 1, lines))
+        elif isinstance(listed, CommentedSeq) and is_block(listed) and listed and \
+                all(isinstance(c, CommentedMap) and is_block(c) and "name" in c for c in listed):
+            region = _ordered_columns(doc, listed, columns)
+        else:
+            return None
+    lines = list(doc.lines)
+    for line, start, end, new in replace:
+        lines[line] = lines[line][:start] + new + lines[line][end:]
+    edits: list[tuple[int, int, list[str]]] = [(at, at, new) for at, new in inserts]
+    if region:
+        edits.append(region)
+    for start, end, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        lines[start:end] = new
+    return "".join(lines)
+
+
+def _mapping_step(entry: CommentedMap, key_col: int) -> int:
+    """How far this file indents a nested mapping (2 unless the entry shows otherwise)."""
+    for key, value in entry.items():
+        if isinstance(value, CommentedMap) and value and is_block(value):
+            return max(1, value.lc.key(next(iter(value)))[1] - entry.lc.key(key)[1])
+    return 2
+
+
+def _dash_offset(doc: TextDoc, seq: CommentedSeq) -> int:
+    """Columns from a key to the dashes of its sequence items, as `models:` writes them."""
+    line, column = seq.lc.item(0)
+    dash = doc.lines[line].rfind("-", 0, column)
+    parent = doc.data.lc.key("models")[1] if isinstance(doc.data, CommentedMap) else 0
+    return max(0, (dash if dash >= 0 else column) - parent)
+
+
+def _last_content(doc: TextDoc, span: Span) -> int:
+    end = span.end - 1
+    while end > span.start and (doc._blank(end) or doc._comment(end)):
+        end -= 1
+    return end
+
+
+def _ordered_columns(doc: TextDoc, listed: CommentedSeq,
+                     columns: list[tuple[str, str]]) -> tuple[int, int, list[str]]:
+    """The lines of a columns list in the table's order, each documented column's text kept
+    (with a `data_type` added) and undocumented ones appended in the same style."""
+    spans = doc.item_spans(listed)
+    start, end = spans[0].start, _last_content(doc, spans[-1]) + 1
+    gap = any(doc._blank(i) for s in spans[:-1] for i in range(s.start, s.end))
+    dash = doc.lines[listed.lc.item(0)[0]].rfind("-", 0, listed.lc.item(0)[1])
+    inner = listed[0].lc.key("name")[1]
+    blocks: dict[str, list[str]] = {}
+    for column, span in zip(listed, spans):
+        stop = span.end if span is not spans[-1] else end
+        body = list(doc.lines[span.start:stop])
+        while body and not body[-1].strip():
+            body.pop()
+        if "data_type" not in column and "data_type" not in {k for k in column}:
+            typed = next((t for n, t in columns if n.lower() == str(column["name"]).lower()), None)
+            if typed is not None:
+                at = column.lc.key("name")[0] - span.start + 1
+                body.insert(at, " " * column.lc.key("name")[1] + f"data_type: {typed}\n")
+        blocks[str(column["name"]).lower()] = body
+    ordered: list[list[str]] = []
+    for column, data_type in columns:
+        body = blocks.pop(column.lower(), None)
+        ordered.append(body if body is not None else
+                       [" " * dash + f"- name: {column}\n", " " * inner + f"data_type: {data_type}\n"])
+    ordered += list(blocks.values())
+    out: list[str] = []
+    for index, body in enumerate(ordered):
+        if index and gap:
+            out.append("\n")
+        out += body
+    return start, end, out

@@ -156,6 +156,8 @@ def test_apply_writes_the_mesh_with_rewritten_refs_access_contracts_and_owners(p
     assert finance_models["fct_order_revenue"]["config"]["access"] == "public"
     assert "contract" not in finance_models["fct_order_revenue"]["config"]
     assert "`finance.fct_order_revenue`: types unknown" in read("SPLIT.md")
+    # core and finance read each other: only meshkit build can start them, and SPLIT.md says how
+    assert "- core ↔ finance: `meshkit build --project core --project finance`" in read("SPLIT.md")
     # staging stays protected, finance's models private through dbt_project.yml
     assert "access" not in str(yaml.safe_load(read("core/models/core/staging/_staging.yml")))
     # dependencies.yml: upstream projects, the internal package where its macros are called

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
 from ruamel.yaml.comments import CommentedMap
 
+from meshkit.errors import MeshError
 from meshkit.scaffold.profiles import (derive_profile, duckdb_stem, dump_profiles, read_profiles,
-                                      with_stem)
+                                      upstream_file, with_stem)
 from meshkit.graph.cycles import cycles
 from meshkit.split.plan import PublicModel
-from meshkit.split.refs import (calls_in_jinja, doc_names, docs_blocks, find_refs, qualify_macros,
-                                rewrite_refs, set_sql_access)
+from meshkit.split.refs import (calls_in_jinja, dispatched_names, doc_names, docs_blocks, find_refs,
+                                qualify_macros, rewrite_dispatch, rewrite_refs, set_sql_access)
 from meshkit.split.render import edit_models
 from meshkit.split.yamltext import filter_entries
 
@@ -269,3 +271,55 @@ def test_project_cycles_are_strongly_connected_groups():
     assert cycles({"core": {"finance"}, "finance": {"core"}, "marketing": {"core", "finance"}}) == \
         [["core", "finance"]]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_duckdb_files_of_any_suffix_and_the_paths_that_name_none():
+    assert [duckdb_stem(p) for p in ("./database.db", "shop.duckdb", "data/warehouse", "a/my.data.ddb")] \
+        == ["database", "shop", "warehouse", "my.data"]
+    assert [duckdb_stem(p) for p in (":memory:", "md:jaffle", "s3://b/x.duckdb",
+                                      "{{ env_var('DB') }}")] == [None] * 4
+    assert with_stem("./database.db", "database_core") == "./database_core.db"
+
+
+@pytest.mark.parametrize("path, attach", [
+    ("shop_core.duckdb", "../core/shop_core.duckdb"),              # in each project's folder
+    ("./database_core.db", "../core/database_core.db"),
+    ("../warehouse/shop_core.duckdb", "../warehouse/shop_core.duckdb"),     # one shared folder
+    ("/data/shop_core.duckdb", "/data/shop_core.duckdb"),
+    ("{{ env_var('NO_SUCH_VAR_X', '../warehouse') }}/s_core.duckdb",
+     "{{ env_var('NO_SUCH_VAR_X', '../warehouse') }}/s_core.duckdb"),
+    ("{{ env_var('NO_SUCH_VAR_X', '.') }}/s_core.duckdb",
+     "../core/{{ env_var('NO_SUCH_VAR_X', '.') }}/s_core.duckdb"),
+])
+def test_a_consumer_attaches_the_file_its_upstream_writes_from_its_own_folder(path, attach):
+    assert upstream_file(path, "finance", "core") == attach
+
+
+def test_a_duckdb_path_without_a_file_is_refused_with_its_line(tmp_path):
+    (tmp_path / "profiles.yml").write_text("shop:\n  target: dev\n  outputs:\n    dev:\n"
+                                           "      type: duckdb\n      path: ':memory:'\n")
+    profile = read_profiles(tmp_path / "profiles.yml")["shop"]
+    with pytest.raises(MeshError) as caught:
+        derive_profile(profile, "core", upstream=[], strict=True)
+    assert caught.value.line == 6 and "':memory:'" in caught.value.message
+    _, notes = derive_profile(profile, "core", upstream=[])
+    assert notes and "left as it is" in notes[0]
+
+
+def test_dispatch_calls_name_the_package_that_holds_the_macro():
+    text = ("{{ adapter.dispatch('m')() }} {{ adapter.dispatch(\"n\", 'shop')(x) }} "
+            "{{ adapter.dispatch('o', macro_namespace='shop')() }} {{ adapter.dispatch('d', 'dbt')() }}")
+    assert rewrite_dispatch(text, {None: "utils", "shop": "utils"}, {"m", "n", "o"}) == (
+        "{{ adapter.dispatch('m', 'utils')() }} {{ adapter.dispatch(\"n\", 'utils')(x) }} "
+        "{{ adapter.dispatch('o', macro_namespace='utils')() }} {{ adapter.dispatch('d', 'dbt')() }}")
+    assert rewrite_dispatch("{{ adapter.dispatch('other')() }}", {None: "utils"}, {"m"}) == \
+        "{{ adapter.dispatch('other')() }}"
+    assert dispatched_names(text) == {"m", "n", "o", "d"}
+
+
+def test_a_build_creates_the_folder_of_the_database_it_writes(tmp_path):
+    from meshkit.orchestrate.resources import Resources, prepare
+
+    target = tmp_path / "warehouse" / "shop_core.duckdb"
+    prepare(Resources(writes=frozenset({str(target)})))
+    assert target.parent.is_dir() and not target.exists()

@@ -570,8 +570,8 @@ class _Planner:
                    "monolith's file read-only and give the source that `database:`")
             self.warnings.append(f"source {source.source_name}.{source.name} reads {source.schema_}."
                                  f"{source.identifier or source.name} from the monolith's own "
-                                 f"database '{own_db}', which no split project writes ({where} reads "
-                                 f"it): {how}")
+                                 f"database '{own_db}', which no split project writes (it is defined "
+                                 f"in {where}): {how}")
 
     def _own_database(self) -> str | None:
         """The database the monolith's models are built in (its default target's)."""
@@ -654,6 +654,8 @@ class _Planner:
         for uid in package_ids:
             dest[uid] = {package}
         for uid, macro in own_by_id.items():
+            if len(dest.get(uid, ())) == 1 and uid not in package_ids:
+                continue    # one home: its refs are rewritten for that project
             if any(ref is not None for ref, _ in find_refs(macro.macro_sql)):
                 self.warnings.append(f"macro {macro.name} ({macro.original_file_path}) calls ref(); "
                                      f"check it still resolves in {', '.join(sorted(dest.get(uid, ())))}")

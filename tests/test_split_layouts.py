@@ -113,3 +113,16 @@ def test_a_ref_in_a_macro_of_several_projects_names_the_macro(tmp_path):
     blockers = plan["blockers"]
     assert [(b["file"], b["line"]) for b in blockers] == [("macros/orders_relation.sql", 2)]
     assert blockers[0]["message"].startswith("macro orders_relation refs x")
+
+
+def test_a_duckdb_profile_outside_the_project_gives_each_project_its_own(edges, tmp_path):
+    project = tmp_path / "shop"
+    shutil.copytree(EDGES, project, ignore=shutil.ignore_patterns("target", "logs", "*.db"))
+    home = tmp_path / "dot-dbt"
+    home.mkdir()
+    (project / "profiles.yml").rename(home / "profiles.yml")
+    run(["meshkit", "split", "apply", str(project), "--out", str(tmp_path / "out"),
+         "--manifest", str(edges / "target" / "manifest.json")], cwd=tmp_path,
+        env={"DBT_PROFILES_DIR": str(home)})
+    assert "profile: gb" in (tmp_path / "out/gb/dbt_project.yml").read_text()
+    assert "- path: ../ga/shop_ga.db" in (tmp_path / "out/gb/profiles.yml").read_text()

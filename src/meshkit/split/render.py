@@ -433,9 +433,9 @@ class _Renderer:
     # -- project files -------------------------------------------------------------------------
     def project_files(self, project: str) -> None:
         self.texts[project]["dbt_project.yml"] = self.dbt_project(project)
-        profiles = read_profiles(self.s.root / "profiles.yml")
-        if profiles is not None:
-            text = self.profiles(project, profiles)
+        found = self.source_profiles()
+        if found is not None:
+            text = self.profiles(project, found[1])
             if text:
                 self.texts[project]["profiles.yml"] = text
         for name, text in self.dependencies(project).items():
@@ -523,8 +523,32 @@ class _Renderer:
                 spans.extend(self._prune(doc, value, sub, before, here))
         return spans
 
+    def source_profiles(self) -> tuple[Path, CommentedMap] | None:
+        """The profiles.yml the split projects' profiles come from: the project's own, else the
+        one dbt would read (DBT_PROFILES_DIR, ~/.dbt) when the profile is DuckDB only — those
+        hold file paths, not credentials, and every project needs a file of its own. A profile
+        of another warehouse there is left where it is: the projects share it."""
+        if not hasattr(self, "_profiles"):
+            self._profiles = None
+            own = self.s.root / "profiles.yml"
+            if own.is_file():
+                self._profiles = (own, read_profiles(own))
+            for folder in (os.environ.get("DBT_PROFILES_DIR"), Path.home() / ".dbt"):
+                if self._profiles is not None or not folder:
+                    continue
+                path = Path(folder) / "profiles.yml"
+                data = read_profiles(path)
+                profile = data.get(self.s.profile) if data is not None else None
+                outputs = profile.get("outputs") if isinstance(profile, dict) else None
+                if isinstance(outputs, dict) and outputs and all(
+                        isinstance(o, dict) and o.get("type") == "duckdb" for o in outputs.values()):
+                    self._profiles = (path, data)
+            if self._profiles is not None and self._profiles[1] is None:
+                self._profiles = None
+        return self._profiles
+
     def profile_name(self, project: str) -> str:
-        return project if (self.s.root / "profiles.yml").is_file() else self.s.profile
+        return project if self.source_profiles() is not None else self.s.profile
 
     def profiles(self, project: str, profiles: CommentedMap) -> str | None:
         profile = profiles.get(self.s.profile)
@@ -543,7 +567,8 @@ class _Renderer:
                                             relocate=relocate, strict=True)
         except MeshError as exc:
             blocker = Blocker(f"profile '{self.s.profile}' cannot be derived for the split projects: "
-                              f"{exc.message}", file="profiles.yml", line=exc.line, hint=exc.hint)
+                              f"{exc.message}", file=self._profiles_label(), line=exc.line,
+                              hint=exc.hint)
             if not any(b.message == blocker.message for b in self.r.blockers):
                 self.r.blockers.append(blocker)
             return None
@@ -553,6 +578,10 @@ class _Renderer:
 dbt reads ./profiles.yml when it runs from this folder. Derived by `meshkit split` from the
 profile '{self.s.profile}' of '{self.s.name}': on DuckDB this project writes its own file and
 attaches the files of the projects it reads, read-only.""")
+
+    def _profiles_label(self) -> str:
+        path = self.source_profiles()[0]
+        return "profiles.yml" if path.parent == self.s.root else str(path)
 
     def database_files(self, profile: CommentedMap) -> dict[str, str]:
         """Project → DuckDB file stem: the monolith's stem plus the project (`jaffle_core`).
@@ -785,10 +814,10 @@ attaches the files of the projects it reads, read-only.""")
                       for c in plan.project_cycles]
             lines += ["", "(or `meshkit build` for the whole mesh). Once both are built, each "
                       "can also be run on its own.", ""]
-        if (self.s.root / "profiles.yml").is_file():
+        if self.source_profiles() is not None:
             lines += ["## Before the first build", "",
                       f"Each project's profiles.yml comes from the profile '{self.s.profile}' of "
-                      f"`{self.s.name}`. Paths in it are read from the project's own folder, one level "
+                      f"`{self.s.name}` ({self._profiles_label()}). Paths in it are read from the project's own folder, one level "
                       f"below this one; a path built with `env_var()` is kept as written, so data the "
                       f"monolith attached (such as raw data) must be where that path points from here.",
                       ""]

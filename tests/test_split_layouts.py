@@ -109,10 +109,18 @@ def test_a_ref_in_a_macro_of_several_projects_names_the_macro(tmp_path):
     project = tmp_path / "shop"
     shutil.copytree(EDGES, project, ignore=shutil.ignore_patterns("target", "logs", "*.db"))
     (project / "models/a/x_total.sql").write_text("select count(*) as n from {{ orders_relation() }}\n")
+    # raw data as a seed that a model of gb reads through a source: the seed goes with it
+    (project / "seeds/a/raw_codes.csv").write_text("code\n1\n")
+    (project / "models/b/codes.sql").write_text("select * from {{ source('legacy', 'raw_codes') }}\n")
+    with (project / "models/a/sources.yml").open("a") as sources:
+        sources.write("      - name: raw_codes\n")
     plan = meshkit_json(["split", "plan", str(project)], cwd=tmp_path, check=False)
     blockers = plan["blockers"]
     assert [(b["file"], b["line"]) for b in blockers] == [("macros/orders_relation.sql", 2)]
     assert blockers[0]["message"].startswith("macro orders_relation refs x")
+    counts = {p["name"]: p["counts"] for p in plan["projects"]}
+    assert counts["gb"]["seed"] == 2 and counts["ga"]["seed"] == 2     # raw_codes with its reader
+    assert any("seeds raw_codes are read through source()" in w for w in plan["warnings"])
 
 
 def test_a_duckdb_profile_outside_the_project_gives_each_project_its_own(edges, tmp_path):

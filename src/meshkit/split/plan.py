@@ -554,6 +554,14 @@ class _Planner:
                 else set(everywhere))
             if projects:
                 self.dest[node.unique_id] = set(projects)
+        fed = sorted(n.name for n in self.nodes.values() if n.resource_type == "seed"
+                     and (n.alias or n.name).lower() in readers_of
+                     and not any(self.kind(c) in ("model", "snapshot") for c in self.children.get(n.unique_id, [])))
+        if fed:
+            self.warnings.append(
+                f"the seeds {', '.join(fed)} are read through source(), not ref(), so dbt does not "
+                f"build them before their readers: load them first with `meshkit build --select "
+                f"resource_type:seed`, then run `meshkit build`")
         own_db = self._own_database()
         built = {(n.alias or n.name).lower() for n in self.nodes.values()
                  if n.resource_type in ("seed", "model", "snapshot")}

@@ -87,9 +87,11 @@ def _profile_for(name: str, folder: Path, mesh: Mesh | None, mesh_root: Path,
         def relocate(path: str, base: Path = project.path) -> str:
             return _rel((base / path).resolve(), folder)
 
+        folder_of = {p.name: _rel(p.path, mesh_root) for p in mesh.projects.values()}
+        folder_of[name] = _rel(folder, mesh_root)
         derived, notes = derive_profile(profile, name, upstream=upstream, database_of=database_of,
                                         replace_stems=set(stems.values()), relocate=relocate,
-                                        rename_schema=(project.name, name))
+                                        rename_schema=(project.name, name), folder_of=folder_of)
         header = (f"dbt reads ./profiles.yml when it runs from this folder. Made by `meshkit new` in\n"
                   f"the style of {project.name}'s profile: this project writes its own database\n"
                   f"and, on DuckDB, attaches the files of the projects it reads, read-only.")

@@ -538,8 +538,8 @@ class _Planner:
 
     def assign_raw_data(self) -> None:
         """Seeds disabled by default hold raw data loaded by hand (`dbt seed --vars …`): each
-        goes to the projects whose sources read its table, else to its group's or folder's
-        project, else to every project — raw CSVs are never lost. Sources that read the
+        goes to its group's project and to the projects whose sources read its table, else to
+        its folder's project, else to every project — raw CSVs are never lost. Sources that read the
         monolith's own database (tables no enabled seed or model of the project builds) are
         flagged: each split project writes a new database file, which lacks them."""
         readers_of = self.source_readers_by_table()
@@ -549,9 +549,12 @@ class _Planner:
         for node in self.disabled:
             if node.resource_type != "seed" or node.unique_id in self.dest:
                 continue
-            projects = readers_of.get((node.alias or node.name).lower()) or (
-                {h} if (h := self.home_of(node) or folder_home(self.s, node.original_file_path, homes))
-                else set(everywhere))
+            group_home = self.home_of(node)
+            projects = set(readers_of.get((node.alias or node.name).lower(), set())) | (
+                {group_home} if group_home else set())
+            if not projects:
+                home = folder_home(self.s, node.original_file_path, homes)
+                projects = {home} if home else set(everywhere)
             if projects:
                 self.dest[node.unique_id] = set(projects)
         fed = sorted(n.name for n in self.nodes.values() if n.resource_type == "seed"

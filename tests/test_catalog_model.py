@@ -236,3 +236,37 @@ def test_freshness_of_upstream_sources():
         [("source.sales.crm.accounts", "warn", "12 hour", "1 day")]
     assert view.worst == "warn"
     assert catalog.node("source.sales.crm.accounts").freshness.sources[0].status == "warn"
+
+
+def test_one_owner_for_governance_notifications_and_the_catalog():
+    """A model owned only through meta.owner is owned in all three places, the same way; a
+    group's owner comes first; a group that names no one falls back to meta.owner."""
+    from meshkit.govern.view import MeshView
+    from meshkit.orchestrate.notify import owner_of as notify_owner
+
+    groups = [Group("group.sales.revenue", "revenue", "sales", Owner("Rev Team", "rev@x.io")),
+              Group("group.sales.empty", "empty", "sales", Owner())]
+    only_meta = _model("sales", "only_meta")
+    only_meta.config.meta["owner"] = "ana@x.io"
+    grouped = _model("sales", "grouped", group="revenue")
+    grouped.config.meta["owner"] = "ignored@x.io"
+    empty_group = _model("sales", "empty_group", group="empty")
+    empty_group.meta["owner"] = {"name": "Bo", "email": "bo@x.io"}
+    nobody = _model("sales", "nobody")
+    catalog = catalog_from_states([_state("sales", [only_meta, grouped, empty_group, nobody],
+                                          groups=groups)], now=NOW)
+    view = MeshView.build(catalog.graph)
+    expected = {"only_meta": (None, "ana@x.io", None), "grouped": ("Rev Team", "rev@x.io", "revenue"),
+                "empty_group": ("Bo", "bo@x.io", "empty"), "nobody": None}
+    for name, want in expected.items():
+        uid = f"model.sales.{name}"
+        shown = catalog.node(uid).owner
+        notified = notify_owner(catalog.graph, uid)
+        governed = view.owner_of(view.models[uid])
+        if want is None:
+            assert (shown, notified, governed) == (None, None, None)
+            continue
+        owner_name, email, group = want
+        assert (shown.name, shown.email, shown.group) == want
+        assert notified == {"group": group, "name": owner_name, "emails": [email]}
+        assert governed == (owner_name or email)

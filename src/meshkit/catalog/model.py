@@ -24,6 +24,7 @@ from meshkit.catalog.views import (ColumnView, ConstraintView, FreshnessView, Gr
                                    RunView, SourceFreshnessView, TestView, VersionView)
 from meshkit.dbt.artifacts import FAILED_STATUSES, Column, Constraint, FreshnessResult, Node, RunResult
 from meshkit.graph.mesh_graph import MeshGraph, ProjectState
+from meshkit.graph.owners import exposure_owner, owner_of_node
 from meshkit.store.interface import access_of, version_text
 
 SEARCHABLE_TYPES = frozenset({"model", "seed", "snapshot", "source", "exposure"})
@@ -232,18 +233,12 @@ class Catalog:
             return self._exposure_view(node_id)
         return None
 
-    def _owner(self, group: str | None, package: str) -> OwnerView | None:
-        if not group:
+    def _owner(self, node: Node) -> OwnerView | None:
+        """The model's owner as governance and notifications name it (graph/owners.py)."""
+        owner = owner_of_node(self.graph, node)
+        if owner is None:
             return None
-        found = self.graph.groups.get(f"group.{package}.{group}")
-        if found is None:
-            found = next((g for g in self.graph.groups.values() if g.name == group), None)
-        if found is None:
-            return OwnerView(group)
-        email = found.owner.email
-        if isinstance(email, list):
-            email = ", ".join(email)
-        return OwnerView(group, found.owner.name, email, found.description)
+        return OwnerView(owner.group, owner.name, owner.email, owner.group_description)
 
     def _related(self, distances: dict[str, int], sign: int) -> RelatedSummary:
         wanted = {n: d for n, d in distances.items()
@@ -347,7 +342,7 @@ class Catalog:
             description=self.resolve_docs(node.description, node.package_name),
             original_file_path=node.original_file_path, relation_name=node.relation_name,
             access=ref.access, materialized=node.config.materialized,
-            owner=self._owner(node.group or node.config.group, node.package_name),
+            owner=self._owner(node),
             contract_enforced=node.config.contract.enforced, tags=self.tags_of(node_id),
             meta={**node.config.meta, **node.meta}, version=ref.version,
             latest_version=version_text(node.latest_version),
@@ -391,15 +386,14 @@ class Catalog:
         project = self.project_of(node_id)
         ref = self.ref(node_id)
         upstream = self.graph.upstream(node_id)
-        email = exposure.owner.email
-        if isinstance(email, list):
-            email = ", ".join(email)
+        owner = exposure_owner(exposure.owner)
         return NodeView(
             id=node_id, name=exposure.name, label=ref.label, project=project,
             resource_type="exposure", package=exposure.package_name,
             description=self.resolve_docs(exposure.description, exposure.package_name),
             original_file_path=exposure.original_file_path, relation_name=None, access=None,
-            materialized=None, owner=OwnerView(None, exposure.owner.name, email),
+            materialized=None,
+            owner=OwnerView(None, owner.name, owner.email) if owner is not None else None,
             contract_enforced=False, tags=self.tags_of(node_id), meta=dict(exposure.meta),
             version=None, latest_version=None, deprecation_date=None, deprecated=False,
             versions=[], columns=[], constraints=[], language=None, raw_code="",

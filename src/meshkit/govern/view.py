@@ -19,6 +19,7 @@ from typing import Any, Iterable
 from meshkit.config import Mesh
 from meshkit.dbt.artifacts import Exposure as DbtExposure, Group, Node, Source
 from meshkit.graph.mesh_graph import MeshGraph
+from meshkit.graph.owners import owner_of_node
 from meshkit.store.interface import access_of, version_text
 
 
@@ -311,15 +312,9 @@ class MeshView:
         return {(g.package_name, g.name): g for g in self.graph.groups.values()}
 
     def owner_of(self, model: Model) -> str | None:
-        """Who answers for a model: its group's owner, else `meta.owner`."""
-        group = self.group(model.project, model.group)
-        if group is not None:
-            email = group.owner.email
-            email = ", ".join(email) if isinstance(email, list) else email
-            if group.owner.name or email:
-                return group.owner.name or email
-        owner = model.meta.get("owner")
-        return str(owner) if owner else None
+        """Who answers for a model (graph/owners.py: its group's owner, else `meta.owner`)."""
+        owner = owner_of_node(self.graph, model.node)
+        return owner.label if owner is not None and owner.named else None
 
     def versions_of(self, model: Model) -> list[Model]:
         """Every version of a model, oldest first (just the model if it is unversioned)."""

@@ -1,6 +1,7 @@
 """Notifications of finished job runs: to the owners of the models, by email and webhook.
 
-A model's owner is its dbt group's `owner` (name and email), read from the manifests. On a
+A model's owner is its dbt group's `owner` (name and email), else its `meta.owner`, read from
+the manifests (graph/owners.py, as governance and the catalog name it). On a
 failure each owner gets **one message per run** listing their failed models; with
 `notify: {on: [success]}` owners of the models a run rebuilt hear about those. Addresses in
 `notify.to` get every model of the run (and hear about failures no model explains, such as
@@ -30,6 +31,7 @@ from email.message import EmailMessage
 from typing import Any, Callable, Iterable
 
 from meshkit.config.jobs import Job
+from meshkit.graph import owners
 from meshkit.orchestrate.jobs_store import JobRun, JobStore, utc_iso
 
 SMTP_VARS = ("MESHKIT_SMTP_HOST", "MESHKIT_SMTP_PORT", "MESHKIT_SMTP_FROM", "MESHKIT_SMTP_TLS",
@@ -38,16 +40,11 @@ SMTP_VARS = ("MESHKIT_SMTP_HOST", "MESHKIT_SMTP_PORT", "MESHKIT_SMTP_FROM", "MES
 
 # -- who owns a model --------------------------------------------------------------------------
 def owner_of(graph, unique_id: str) -> dict[str, Any] | None:
-    """{"group", "name", "emails"} of the node's group owner, from the manifests; None if none."""
-    node = graph.nodes.get(unique_id)
-    if node is None or not node.group:
+    """{"group", "name", "emails"} of the node's owner (graph/owners.py); None if no one."""
+    owner = owners.owner_of(graph, unique_id)
+    if owner is None or not owner.named:
         return None
-    group = graph.groups.get(f"group.{node.package_name}.{node.group}")
-    if group is None:
-        return None
-    emails = group.owner.email
-    emails = [emails] if isinstance(emails, str) else list(emails or [])
-    return {"group": group.name, "name": group.owner.name, "emails": [e for e in emails if e]}
+    return {"group": owner.group, "name": owner.name, "emails": list(owner.emails)}
 
 
 def model_entry(graph, unique_id: str, status: str, message: str | None) -> dict[str, Any]:
@@ -128,7 +125,8 @@ def _email(job: Job, run: JobRun, address: str, models: list[dict], kind: str,
     if models:
         lines += ["", "Your models that failed:" if kind == "failure" else "Your models this run built:"]
         for model in models:
-            group = f" (group {model['owner']['group']})" if model.get("owner") else ""
+            group = (f" (group {model['owner']['group']})"
+                     if (model.get("owner") or {}).get("group") else "")
             detail = f": {model['status']}" + (f" — {model['message']}" if model.get("message") else "")
             lines.append(f"  - {model['node']}{group}{detail if kind == 'failure' else ''}")
     lines += ["", f"Details: {_run_link(run)}"]

@@ -332,7 +332,8 @@ def test_a_bad_selector_in_a_scope_is_reported_when_policies_load(tmp_path):
               rules:
                 root_model: {scope: {select: ["colour:blue"]}}
         """)
-    assert "unknown selector method 'colour:'" in caught.value.message and caught.value.line == 6
+    assert "'colour' is neither a selector method nor a project" in caught.value.message
+    assert caught.value.line == 6
 
 
 # -- exceptions written beside the model (meta) --------------------------------------------------
@@ -365,3 +366,118 @@ def test_meta_exception_to_a_mesh_rule_does_not_count(tmp_path):
 def test_meta_exception_needs_a_reason(tmp_path):
     with pytest.raises(MeshError, match="needs a rule and a reason"):
         findings(load(tmp_path), projects=meta_exception(rule="undocumented_model"))
+
+
+# -- one selector grammar with meshkit build -------------------------------------------------------
+def chain_mesh() -> list[ProjectBuilder]:
+    """analytics.stg_orders → analytics.orders (public) → finance.revenue → finance.report."""
+    a = ProjectBuilder("analytics")
+    a.group("core", "Core")
+    stg = a.model("stg_orders", description="", folder="staging", materialized="view")
+    orders = a.model("orders", description="", depends_on=[stg], access="public", group="core",
+                     tags=["certified"])
+    f = ProjectBuilder("finance")
+    f.inject(orders)
+    revenue = f.model("revenue", description="", depends_on=[orders])
+    f.model("report", description="", depends_on=[revenue], tags=["certified"])
+    f.exposure("weekly", [revenue])
+    return [a, f]
+
+
+def load_for_mesh(tmp_path: Path, mesh: str) -> PolicySet:
+    """Policies of a mesh.yml listing the projects of chain_mesh() (none has governance.yml)."""
+    mesh_file = tmp_path / "mesh.yml"
+    mesh_file.write_text("name: m\nprojects: {}\n" + textwrap.dedent(mesh))
+    return PolicySet.load(read_yaml(mesh_file).get("governance"), mesh_file,
+                          {"analytics": tmp_path / "analytics", "finance": tmp_path / "finance"})
+
+
+SELECTORS = ["+finance:revenue", "analytics:orders+", "analytics:orders", "orders",
+             "analytics.orders", "1+finance:report", "@analytics:stg_orders", "stg_*",
+             "tag:certified+", "group:core", "path:models/staging", "project:finance",
+             "fqn:analytics.marts.*", "config.materialized:view", "access:public,project:analytics",
+             "+exposure:weekly", "models/staging", "analytics.orders finance.report"]
+
+
+@pytest.mark.parametrize("selector", SELECTORS)
+def test_check_and_policy_scopes_select_what_build_selects(tmp_path, selector):
+    """`meshkit check -s`, a policy's scope.select and `meshkit build -s` read one grammar."""
+    from fixtures.govern.builder import graph_of
+    from meshkit.graph.selection import Selector
+
+    projects = chain_mesh()
+    view = view_of(*projects)
+    built = Selector(graph_of(*projects)).select([selector])
+    expected = sorted(view.models[uid].label for uid in built)
+    assert expected, f"{selector} selects nothing to build: not a useful case"
+    checked = check(view, load(tmp_path), CheckOptions(rules=("undocumented_model",),
+                                                       select=(selector,)))
+    assert names(checked) == expected
+    scoped = check(view, load_for_mesh(tmp_path, f"""
+        governance:
+          rules:
+            undocumented_model: {{severity: error, scope: {{select: ["{selector}"]}}}}
+    """), CheckOptions(rules=("undocumented_model",)))
+    assert names(scoped) == expected
+
+
+def test_project_selector_keeps_project_and_exposure_findings(tmp_path):
+    """`-s project:finance` reports the project's own findings (subject project:finance) and
+    its exposures'; a name selector reports neither."""
+    projects = chain_mesh()
+    view = view_of(*projects)
+    policies = load(tmp_path)
+    every = check(view, policies, CheckOptions())
+    levels = {f.subject.split(".")[0].split(":")[0] for f in every.findings if f.project == "finance"}
+    assert {"model", "exposure"} <= levels
+    selected = check(view, policies, CheckOptions(select=("project:finance",)))
+    assert sorted(f.fingerprint for f in selected.findings) == sorted(
+        f.fingerprint for f in every.findings if f.project == "finance")
+    by_name = check(view, policies, CheckOptions(select=("finance:revenue",)))
+    assert {f.subject for f in by_name.findings} == {"model.finance.revenue"}
+
+
+def test_project_level_findings_follow_project_selectors():
+    from meshkit.govern.scope import Selection
+
+    graph = view_of(*chain_mesh()).graph
+    assert Selection.parse(["project:finance"]).matches(None, "project:finance", "finance", graph)
+    assert Selection.parse(["project:fin*"]).matches(None, "project:finance", "finance", graph)
+    assert not Selection.parse(["tag:certified"]).matches(None, "project:finance", "finance", graph)
+    assert not Selection.parse(["+project:finance"]).matches(None, "project:finance", "finance",
+                                                             graph)
+
+
+@pytest.mark.parametrize("where, text, message", [
+    ("select", "state:modified", "state: has no meaning in governance"),
+    ("select", "+", "cannot read selector '+'"),
+    ("select", "nope:orders", "'nope' is neither a selector method nor a project"),
+    ("nodes", "+analytics.orders", "is a selector; an exception names the resources"),
+    ("nodes", "tag:legacy", "is a selector; an exception names the resources"),
+])
+def test_an_operator_that_makes_no_sense_is_refused_with_its_line(tmp_path, where, text, message):
+    body = (f"""
+        governance:
+          rules:
+            undocumented_model: {{scope: {{select: ["{text}"]}}}}
+    """ if where == "select" else f"""
+        governance:
+          exceptions:
+            - {{rule: undocumented_model, nodes: ["{text}"], reason: legacy}}
+    """)
+    with pytest.raises(MeshError) as caught:
+        load(tmp_path, body)
+    assert message in caught.value.message and caught.value.line == (6 if where == "select" else 6)
+
+
+def test_exception_nodes_still_name_findings(tmp_path):
+    """`analytics.orders`, a glob and project:NAME in exception nodes, as before."""
+    policies = load(tmp_path, """
+        governance:
+          exceptions:
+            - {rule: "*", nodes: [analytics.orders, "finance.rev*", "project:finance"], reason: x}
+    """)
+    result = check(view_of(*chain_mesh()), policies, CheckOptions())
+    excepted = {f.subject for f, _ in result.excepted}
+    assert {"model.analytics.orders", "model.finance.revenue"} <= excepted
+    assert "model.finance.report" not in excepted

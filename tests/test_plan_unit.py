@@ -56,10 +56,29 @@ def _ids(*names: str) -> set[str]:
     ("path:models/pub", set()),                      # a folder, not a prefix of file names
     ("project:a,path:models/", {"a.stg", "a.pub_core", "a.pub_late"}),
     ("path:models/pub_*", {"a.pub_core", "a.pub_late"}),
+    # names as governance writes them, and dbt's fqn method: one grammar everywhere
+    ("a.pub_core", {"a.pub_core"}),
+    ("+b.mart", {"b.mart", "a.pub_core", "a.stg"}),
+    ("model.c.report", {"c.report"}),
+    ("fqn:a", {"a.stg", "a.pub_core", "a.pub_late"}),
+    ("fqn:b.m*", {"b.mart"}),
+    ("models/pub_core.sql", {"a.pub_core"}),         # a bare value with a / is a path, as in dbt
 ])
 def test_selection(expression, expected):
     graph = _graph(CHAIN, tags={"b.other": ["nightly"]})
     assert Selector(graph).select([expression]) == _ids(*expected)
+
+
+@pytest.mark.parametrize("expression, message", [
+    ("@+a:stg", "cannot read selector"),
+    ("tag:", "'tag:' needs a value"),
+    ("state:old", "state:old is not supported"),
+    ("a.b:x", "neither a selector method nor a project name"),
+])
+def test_unreadable_selectors_are_refused_before_anything_runs(expression, message):
+    with pytest.raises(MeshError) as caught:
+        Selector(_graph(CHAIN)).select([expression])
+    assert message in caught.value.message
 
 
 def test_projects_not_in_the_graph_yet_are_known_names():

@@ -48,6 +48,7 @@ def check(view: MeshView, policies: PolicySet, options: CheckOptions = CheckOpti
     unknown = [r for r in options.rules if r not in policies.rules]
     if unknown:
         raise MeshError(f"unknown rule '{unknown[0]}'", hint="`meshkit rules` lists every rule")
+    policies.bind(view.graph)
     run = _Run(view, policies, options, Selection.parse(options.select))
     ran = []
     for rule in policies.rules:
@@ -135,7 +136,7 @@ class _Run:
         project = resource.project if resource is not None else view.project_of(subject)
         if self.projects and project not in self.projects:
             return
-        if self.selection and not self.selection.matches(resource, subject, project):
+        if self.selection and not self.selection.matches(resource, subject, project, view.graph):
             return
         if setting is None or subject != evaluated:
             setting = self.policies.setting(rule, resource, subject, project)

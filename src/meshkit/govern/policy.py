@@ -27,8 +27,9 @@ import msgspec
 from meshkit.config.policy import (LEVELS, MESH, Policy, PolicyException, RulePolicy, mesh_policy,
                                    project_policy)
 from meshkit.errors import MeshError
+from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.govern.registry import Rule, RuleSet, builtin_rules, load_rule_file
-from meshkit.govern.scope import CompiledScope, matches_name
+from meshkit.govern.scope import CompiledScope, check_exception_nodes, matches_name
 from meshkit.govern.view import Model, Resource, SourceTable
 
 _RANK = {level: index for index, level in enumerate(LEVELS)}
@@ -71,6 +72,8 @@ class PolicySet:
     projects: dict[str, Policy] = field(default_factory=dict)
     local_rules: dict[str, str] = field(default_factory=dict)   # rule id → the project defining it
     _cache: dict[tuple[str, str | None], Setting | None] = field(default_factory=dict, repr=False)
+    mesh_projects: frozenset[str] | None = None
+    _graph: MeshGraph | None = field(default=None, repr=False)   # set by bind(): what scopes select in
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -83,10 +86,13 @@ class PolicySet:
             found = project_policy(name, directory)
             if found is not None:
                 projects[name] = found
-        return cls.from_policies(mesh, projects)
+        return cls.from_policies(mesh, projects, frozenset(project_dirs or {}))
 
     @classmethod
-    def from_policies(cls, mesh: Policy, projects: dict[str, Policy] | None = None) -> PolicySet:
+    def from_policies(cls, mesh: Policy, projects: dict[str, Policy] | None = None,
+                      mesh_projects: frozenset[str] | None = None) -> PolicySet:
+        """mesh_projects: the projects mesh.yml lists, which a selector may name (`finance:x`);
+        None when checking bare manifests (scopes are then checked against the graph)."""
         projects = projects or {}
         rules = builtin_rules()
         extra: list[Rule] = []
@@ -98,7 +104,7 @@ class PolicySet:
                 for item in load_rule_file(path):
                     extra.append(item)
                     local[item.id] = name
-        policies = cls(rules.with_rules(extra), mesh, projects, local)
+        policies = cls(rules.with_rules(extra), mesh, projects, local, mesh_projects=mesh_projects)
         policies.validate()
         return policies
 
@@ -118,7 +124,7 @@ class PolicySet:
                                     "set in mesh.yml", file=entry.file, line=entry.line)
                 if entry.scope is not None:
                     try:
-                        CompiledScope.of(entry.scope)
+                        self._compiled(entry).check_names(self.mesh_projects)
                     except MeshError as exc:
                         raise MeshError(f"rule '{rule_id}': scope: {exc.message}", file=entry.file,
                                         line=entry.line, hint=exc.hint) from None
@@ -128,6 +134,11 @@ class PolicySet:
                 for rule_id in exception.rules:
                     if rule_id != "*":          # "*": every rule, for these nodes
                         self._known_rule(rule_id, exception.file, exception.line)
+                try:
+                    check_exception_nodes(exception.nodes)
+                except MeshError as exc:
+                    raise MeshError(exc.message, file=exception.file, line=exception.line,
+                                    hint=exc.hint) from None
         self.mesh = replace(self.mesh, rules={r: converted[(MESH, r)] for r in self.mesh.rules})
         self.projects = {name: replace(p, rules={r: converted[(name, r)] for r in p.rules})
                          for name, p in self.projects.items()}
@@ -196,6 +207,26 @@ class PolicySet:
         return _overlay(setting, entry) if entry is not None else setting
 
     # -- resolution ------------------------------------------------------------------------
+    def bind(self, graph: MeshGraph) -> None:
+        """Evaluate every scope's selectors over the graph a check reads; a `name:` that is
+        neither a selector method nor a project is reported with its file and line."""
+        self._graph = graph
+        for policy in (self.mesh, *self.projects.values()):
+            for rule_id, entry in policy.rules.items():
+                if entry.scope is None:
+                    continue
+                try:
+                    self._compiled(entry).bind(graph)
+                except MeshError as exc:
+                    raise MeshError(f"rule '{rule_id}': scope: {exc.message}", file=entry.file,
+                                    line=entry.line, hint=exc.hint) from None
+
+    def _compiled(self, entry: RulePolicy) -> CompiledScope:
+        cache = self.__dict__.setdefault("_scopes", {})
+        if id(entry) not in cache:
+            cache[id(entry)] = (entry, CompiledScope.of(entry.scope))
+        return cache[id(entry)][1]
+
     def setting(self, rule: Rule, resource: Resource | None, unique_id: str,
                 project: str | None) -> Setting | None:
         """The setting for one resource, or None where the rule does not apply."""
@@ -213,6 +244,9 @@ class PolicySet:
         """Whether the rule's setting in this project depends on the resource (a scope)."""
         return any(layer.scope is not None for layer in self._layers(rule, project))
 
+    def _scope_of(self, entry: RulePolicy) -> CompiledScope | None:
+        return self._compiled(entry) if entry.scope is not None else None
+
     def _layers(self, rule: Rule, project: str | None) -> list[_Layer]:
         cache = self.__dict__.setdefault("_layer_cache", {})
         key = (rule.id, project)
@@ -220,10 +254,10 @@ class PolicySet:
             layers = []
             mesh_entry = self.mesh.rules.get(rule.id)
             if mesh_entry is not None:
-                layers.append(_Layer(mesh_entry, _compile(mesh_entry), True))
+                layers.append(_Layer(mesh_entry, self._scope_of(mesh_entry), True))
             own = self.projects.get(project) if project else None
             if own is not None and rule.id in own.rules:
-                layers.append(_Layer(own.rules[rule.id], _compile(own.rules[rule.id]), False))
+                layers.append(_Layer(own.rules[rule.id], self._scope_of(own.rules[rule.id]), False))
             cache[key] = layers
         return cache[key]
 
@@ -234,7 +268,8 @@ class PolicySet:
             return None
         setting: Setting | None = Setting(rule.severity, None, rule.defaults())
         for layer in layers:
-            if layer.scope is None or layer.scope.matches(resource, unique_id, project):
+            if layer.scope is None or layer.scope.matches(resource, unique_id, project,
+                                                          self._graph):
                 setting = _overlay(setting or Setting("off", None, rule.defaults()), layer.entry)
             elif layer.is_mesh:
                 setting = None          # the mesh scoped the rule away from this resource
@@ -289,8 +324,7 @@ class PolicySet:
             for exception in policy.exceptions:
                 if rule_id not in exception.rules and "*" not in exception.rules:
                     continue
-                if not matches_name(exception.nodes, resource, unique_id) and not (
-                        resource is None and project and matches_name(exception.nodes, None, project)):
+                if not matches_name(exception.nodes, resource, unique_id, project):
                     continue
                 if exception.expires is not None and exception.expires < today:
                     expired = expired or exception
@@ -335,10 +369,6 @@ def _meta_of(resource: Resource | None) -> dict:
     if isinstance(resource, SourceTable):
         return resource.source.meta
     return resource.exposure.meta
-
-
-def _compile(entry: RulePolicy) -> CompiledScope | None:
-    return CompiledScope.of(entry.scope) if entry.scope is not None else None
 
 
 def _overlay(setting: Setting, entry: RulePolicy) -> Setting:

@@ -1,26 +1,34 @@
-"""Which resources a rule setting, an exception or `--select` applies to.
+"""Which resources a rule setting, an exception or `meshkit check -s` applies to.
 
-Selector terms follow dbt's methods, without graph operators:
+`scope: {select, exclude}` and `-s` are selectors in meshkit's one grammar
+(graph/selection.py, the same as `meshkit build -s`): graph operators included, so
+`+finance:agg_orders` scopes a rule to that model and everything upstream of it, in every
+project. Selectors are evaluated over the mesh graph the check loads.
 
-    fct_orders  analytics.fct_orders  analytics.fct_orders.v2  stg_*     names (globs)
-    project:finance  group:core  tag:pii  access:public  path:models/marts
-    resource_type:source  package:analytics  materialized:view  version:2
+A finding about a whole project (subject `project:finance`, e.g. a dependency cycle)
+belongs to no node: a selector selects it when one of its alternatives consists only of
+`project:` / `package:` terms without graph operators that match the project. So
+`-s project:finance` reports the project's own findings too; `-s tag:pii` does not.
 
-Space-separated terms are a union, comma-joined terms an intersection, as in dbt.
+An exception's `nodes:` names resources, without operators or methods: any name a bare
+selector uses (`finance.legacy_revenue`, `legacy_*`, a unique id), or `project:finance`
+(or just `finance`) for the project's own findings.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Callable, Iterable
+from typing import Iterable
 
 from meshkit.config.policy import Scope
 from meshkit.errors import MeshError
+from meshkit.graph.mesh_graph import MeshGraph
+from meshkit.graph.selection import METHODS, Expression, Selector, Term, name_matches
 from meshkit.govern.view import Exposure, Model, Resource, SourceTable
 
-_METHODS = ("project", "group", "tag", "access", "path", "resource_type", "package",
-            "materialized", "config.materialized", "version", "fqn")
+_NOT_IN_CHECK = ("state",)
+_NOT_IN_CHECK_HINT = ("state:modified compares a build with its last run; `meshkit check` has no "
+                      "such state: select by name, tag, group, path or project")
 
 
 def resource_type(resource: Resource | None) -> str:
@@ -33,20 +41,75 @@ def resource_type(resource: Resource | None) -> str:
     return "project"
 
 
-def names_of(resource: Resource, unique_id: str) -> tuple[str, ...]:
-    """Every name a pattern may use for a resource."""
-    names = [unique_id, resource.name, resource.label]
-    if isinstance(resource, Model) and resource.version is not None:
-        names.append(f"{resource.project}.{resource.name}")
-        names.append(f"{resource.name}.v{resource.version}")
+def _dbt_object(resource: Resource):
+    if isinstance(resource, Model):
+        return resource.node
     if isinstance(resource, SourceTable):
-        names.append(f"{resource.source_name}.{resource.name}")
-    return tuple(names)
+        return resource.source
+    return resource.exposure
 
 
-def matches_name(patterns: Iterable[str], resource: Resource | None, unique_id: str) -> bool:
-    candidates = names_of(resource, unique_id) if resource is not None else (unique_id,)
-    return any(fnmatchcase(name, pattern) for pattern in patterns for name in candidates)
+def matches_name(patterns: Iterable[str], resource: Resource | None, unique_id: str,
+                 project: str | None = None) -> bool:
+    """Whether an exception's `nodes:` names this subject (see the module)."""
+    for pattern in patterns:
+        if resource is not None:
+            if name_matches(pattern, _dbt_object(resource), resource.project):
+                return True
+        elif fnmatchcase(unique_id, pattern) or (project and fnmatchcase(project, pattern)):
+            return True
+    return False
+
+
+def check_exception_nodes(patterns: Iterable[str]) -> None:
+    """Raise MeshError for a `nodes:` entry that is a selector rather than a name."""
+    for pattern in patterns:
+        term = Term.parse(pattern)
+        if term.has_graph_operator or term.method not in (None, "project"):
+            raise MeshError(f"exception nodes: '{pattern}' is a selector; an exception names "
+                            "the resources it covers",
+                            hint="list names (finance.legacy_revenue, legacy_*) or project:NAME "
+                                 "for a project's own findings")
+
+
+class Selection:
+    """Parsed selectors, evaluated over a mesh graph on first use (then cached)."""
+
+    def __init__(self, expression: Expression) -> None:
+        self.expression = expression
+        self._graph: MeshGraph | None = None
+        self._selected: set[str] = set()
+
+    @classmethod
+    def parse(cls, expressions: Iterable[str]) -> Selection:
+        """Raises MeshError for a term that cannot be read or has no meaning in a check."""
+        expression = Expression.parse(expressions)
+        expression.refuse(_NOT_IN_CHECK, where="in governance", hint=_NOT_IN_CHECK_HINT)
+        return cls(expression)
+
+    def __bool__(self) -> bool:
+        return bool(self.expression)
+
+    def selected(self, graph: MeshGraph) -> set[str]:
+        """Ids of the nodes, sources and exposures selected in this graph (raises MeshError
+        for a `name:` prefix that is neither a method nor a project of the mesh)."""
+        if self._graph is not graph:
+            self._selected = Selector(graph).evaluate(self.expression)
+            self._graph = graph
+        return self._selected
+
+    def matches(self, resource: Resource | None, unique_id: str, project: str | None,
+                graph: MeshGraph) -> bool:
+        if unique_id in self.selected(graph):
+            return True
+        return resource is None and project is not None and any(
+            all(_selects_project(term, project) for term in terms)
+            for terms in self.expression.alternatives)
+
+
+def _selects_project(term: Term, project: str) -> bool:
+    return (term.method in ("project", "package") and not term.has_graph_operator
+            and fnmatchcase(project, term.value))
 
 
 def _path_matches(pattern: str, path: str) -> bool:
@@ -55,81 +118,35 @@ def _path_matches(pattern: str, path: str) -> bool:
     return fnmatchcase(path, pattern) or path.startswith(pattern.rstrip("/") + "/") or path == pattern
 
 
-def _term(text: str) -> Callable[[Resource | None, str, str | None], bool]:
-    method, sep, value = text.partition(":")
-    if not sep:
-        return lambda resource, uid, project: matches_name([text], resource, uid)
-    if method not in _METHODS:
-        raise MeshError(f"unknown selector method '{method}:' in '{text}'",
-                        hint="use one of " + ", ".join(f"{m}:" for m in _METHODS))
-
-    def test(resource: Resource | None, uid: str, project: str | None) -> bool:
-        if method == "project":
-            return project is not None and fnmatchcase(project, value)
-        if resource is None:
-            return False
-        if method == "resource_type":
-            return resource_type(resource) == value
-        if method == "package":
-            return fnmatchcase(resource.project, value)
-        if method == "path":
-            return _path_matches(value, resource.path or "")
-        if method == "fqn":
-            return matches_name([value], resource, uid)
-        if not isinstance(resource, Model):
-            if method == "tag":
-                tags = resource.source.tags if isinstance(resource, SourceTable) else resource.exposure.tags
-                return value in tags
-            return False
-        if method == "group":
-            return resource.group is not None and fnmatchcase(resource.group, value)
-        if method == "tag":
-            return value in resource.tags or value in (resource.node.config.tags or [])
-        if method == "access":
-            return resource.access == value
-        if method in ("materialized", "config.materialized"):
-            return resource.materialized == value
-        if method == "version":
-            return resource.version == value or (value == "latest"
-                                                 and resource.version == resource.latest_version)
-        return False
-
-    return test
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Compiled selector expressions: a union of intersections of terms."""
-
-    alternatives: tuple[tuple[Callable, ...], ...]
-
-    @classmethod
-    def parse(cls, expressions: Iterable[str]) -> Selection:
-        alternatives = []
-        for expression in expressions:
-            for union_part in expression.split():
-                alternatives.append(tuple(_term(t) for t in union_part.split(",") if t))
-        return cls(tuple(alternatives))
-
-    def __bool__(self) -> bool:
-        return bool(self.alternatives)
-
-    def matches(self, resource: Resource | None, unique_id: str, project: str | None) -> bool:
-        return any(all(test(resource, unique_id, project) for test in terms)
-                   for terms in self.alternatives)
-
-
-@dataclass(frozen=True)
 class CompiledScope:
-    scope: Scope
-    select: Selection
-    exclude: Selection
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.select = Selection.parse(scope.select)
+        self.exclude = Selection.parse(scope.exclude)
 
     @classmethod
     def of(cls, scope: Scope) -> CompiledScope:
-        return cls(scope, Selection.parse(scope.select), Selection.parse(scope.exclude))
+        return cls(scope)
 
-    def matches(self, resource: Resource | None, unique_id: str, project: str | None) -> bool:
+    def check_names(self, projects: frozenset[str] | None) -> None:
+        """Raise MeshError for a `name:` prefix that is neither a method nor one of these
+        projects (skipped when the projects are not known)."""
+        if projects is None:
+            return
+        for term in (*self.select.expression.terms(), *self.exclude.expression.terms()):
+            if term.method is not None and term.method not in METHODS \
+                    and not term.method.startswith("config.") and term.method not in projects:
+                raise MeshError(f"selector '{term.text}': '{term.method}' is neither a selector "
+                                "method nor a project of the mesh",
+                                hint="methods: " + ", ".join(METHODS))
+
+    def bind(self, graph: MeshGraph) -> None:
+        """Evaluate the selectors now, so that an unknown `name:` is reported up front."""
+        self.select.selected(graph)
+        self.exclude.selected(graph)
+
+    def matches(self, resource: Resource | None, unique_id: str, project: str | None,
+                graph: MeshGraph) -> bool:
         scope = self.scope
         if scope.projects and not (project and any(fnmatchcase(project, p) for p in scope.projects)):
             return False
@@ -141,6 +158,6 @@ class CompiledScope:
                 return False
         if scope.paths and not any(_path_matches(p, resource.path or "") for p in scope.paths):
             return False
-        if self.select and not self.select.matches(resource, unique_id, project):
+        if self.select and not self.select.matches(resource, unique_id, project, graph):
             return False
-        return not (self.exclude and self.exclude.matches(resource, unique_id, project))
+        return not (self.exclude and self.exclude.matches(resource, unique_id, project, graph))

@@ -1,31 +1,150 @@
-"""dbt's node selection syntax, extended to the mesh.
+"""dbt's node selection syntax, extended to the mesh: the one grammar of every selector.
+
+`meshkit build -s`, jobs' `select:`, `split --select`, `meshkit check -s` and a policy's
+`scope: {select, exclude}` all read selectors here:
 
     finance:agg_customer_payment_journey     a node of one project
     +finance:agg_customer_payment_journey    it and its upstream, in every project
     analytics:fct_orders+   2+x   x+1        downstream / bounded depth
     @analytics:stg_orders                    descendants and their ancestors
     project:finance  group:core  tag:nightly  access:public  resource_type:seed
-    config.materialized:table  path:models/core  state:modified
+    config.materialized:table  path:models/core  fqn:analytics.staging.*  source:raw
+    version:latest  state:modified  exposure:weekly_kpis
     a b       union          a,b      intersection          names may use * wildcards
 
-`+` crosses project boundaries because the graph's edges do.
+A bare name matches a node's name (`fct_orders`, `fct_orders.v2`, `fct_orders_v2`), its
+mesh label (`analytics.fct_orders`, `analytics.fct_orders.v2`; a source table
+`raw.customers` or `analytics.raw.customers`), its dbt fqn (`analytics.marts.fct_orders`) or
+its unique id; a bare value with a `/` is a path, as in dbt. Unlike dbt, a bare project name
+does not select the whole project: write `project:finance` (or `fqn:finance`).
+
+`+` crosses project boundaries because the graph's edges do. Sources and exposures are
+selectable; a build keeps only what it can run (models, seeds, snapshots).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from meshkit.errors import MeshError
 from meshkit.graph.mesh_graph import MeshGraph
 
 EXECUTABLE = frozenset({"model", "seed", "snapshot"})
-_TERM_RE = re.compile(r"^(?P<at>@)?(?:(?P<up_depth>\d*)(?P<up>\+))?(?P<body>.+?)"
+_TERM_RE = re.compile(r"^(?P<at>@)?(?:(?P<up_depth>\d*)(?P<up>\+))?(?P<body>[^@+]+?)"
                       r"(?:(?P<down>\+)(?P<down_depth>\d*))?$")
-_METHODS = {"project", "package", "group", "tag", "access", "state", "resource_type", "path",
-            "fqn", "config.materialized", "source", "version"}
+METHODS = ("project", "package", "group", "tag", "access", "state", "resource_type", "path",
+           "fqn", "config.materialized", "materialized", "source", "exposure", "version")
+_PROJECT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One selector term: a method and value, with graph operators around it."""
+
+    text: str
+    method: str | None          # None: a bare name (or a path, when it holds a `/`)
+    value: str
+    up: int | None = None       # ancestors to this depth (-1: all); None: no `+` before
+    down: int | None = None     # descendants likewise
+    at: bool = False
+
+    @property
+    def has_graph_operator(self) -> bool:
+        return self.at or self.up is not None or self.down is not None
+
+    @classmethod
+    def parse(cls, text: str) -> Term:
+        match = _TERM_RE.match(text)
+        if not match or (match.group("at") and match.group("up")):
+            raise MeshError(f"cannot read selector '{text}'",
+                            hint="a term is [@ or N+]method:value[+N], e.g. +finance:orders, "
+                                 "tag:nightly+1, @stg_orders")
+        body = match.group("body")
+        method, sep, value = body.partition(":")
+        if not sep:
+            method, value = (("path", body) if "/" in body else (None, body))
+        elif not value:
+            raise MeshError(f"selector '{text}': '{method}:' needs a value")
+        elif method not in METHODS and not method.startswith("config.") \
+                and not _PROJECT_RE.match(method):
+            raise MeshError(f"selector '{text}': '{method}' is neither a selector method nor a "
+                            "project name", hint="methods: " + ", ".join(METHODS))
+        if method == "state" and value not in ("modified", "new"):
+            raise MeshError(f"state:{value} is not supported; use state:modified")
+
+        def depth(operator: str, size: str) -> int | None:
+            if not match.group(operator):
+                return None
+            return int(match.group(size)) if match.group(size) else -1
+
+        return cls(text, method, value, depth("up", "up_depth"), depth("down", "down_depth"),
+                   bool(match.group("at")))
+
+
+@dataclass(frozen=True)
+class Expression:
+    """Selector expressions as written: a union (spaces, or several expressions) of
+    intersections (commas) of terms. Parsing checks the syntax; meaning needs a graph."""
+
+    alternatives: tuple[tuple[Term, ...], ...] = ()
+
+    @classmethod
+    def parse(cls, expressions: Iterable[str] | None) -> Expression:
+        """Raises MeshError naming the first term that cannot be read."""
+        alternatives = []
+        for expression in expressions or ():
+            for union_part in str(expression).split():
+                terms = tuple(Term.parse(t) for t in union_part.split(",") if t)
+                if terms:
+                    alternatives.append(terms)
+        return cls(tuple(alternatives))
+
+    def __bool__(self) -> bool:
+        return bool(self.alternatives)
+
+    def terms(self) -> Iterable[Term]:
+        return (term for terms in self.alternatives for term in terms)
+
+    def refuse(self, methods: Iterable[str] = (), graph_operators: bool = False,
+               where: str = "here", hint: str | None = None) -> None:
+        """Raise MeshError for the first term using an operator or method that makes no
+        sense where the expression is used (`state:` outside a build, `+` without a graph)."""
+        banned = set(methods)
+        for term in self.terms():
+            if graph_operators and term.has_graph_operator:
+                raise MeshError(f"selector '{term.text}': graph operators (+, @) have no meaning "
+                                f"{where}", hint=hint)
+            if term.method in banned:
+                raise MeshError(f"selector '{term.text}': {term.method}: has no meaning {where}",
+                                hint=hint)
+
+
+def node_names(node, project: str | None) -> tuple[str, ...]:
+    """Every name a bare selector may use for a node, source or exposure (see the module)."""
+    names = [node.unique_id, node.name]
+    if getattr(node, "resource_type", None) == "source":
+        names.append(f"{node.source_name}.{node.name}")
+        if project:
+            names.append(f"{project}.{node.source_name}.{node.name}")
+        return tuple(names)
+    if project:
+        names.append(f"{project}.{node.name}")
+    version = getattr(node, "version", None)
+    if version is not None:
+        names += [f"{node.name}.v{version}", f"{node.name}_v{version}"]
+        if project:
+            names.append(f"{project}.{node.name}.v{version}")
+    fqn = getattr(node, "fqn", None)
+    if fqn:
+        names.append(".".join(fqn))
+    return tuple(names)
+
+
+def name_matches(pattern: str, node, project: str | None) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for name in node_names(node, project))
 
 
 @dataclass(frozen=True)
@@ -35,74 +154,78 @@ class Selector:
     # Mesh projects that may not be in the graph yet (a staged build adds them one by one):
     # their names are valid in selectors and simply match nothing until then.
     projects: frozenset[str] = frozenset()
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
 
-    def select(self, select: Iterable[str] | None, exclude: Iterable[str] | None = None,
-               resource_types: frozenset[str] = EXECUTABLE) -> set[str]:
-        """Node ids matching dbt-style --select / --exclude expressions."""
-        chosen = self._union(select) if select else set(self.graph.nodes)
+    def select(self, select: Iterable[str] | Expression | None,
+               exclude: Iterable[str] | Expression | None = None,
+               resource_types: frozenset[str] | None = EXECUTABLE) -> set[str]:
+        """Unique ids matching dbt-style --select / --exclude expressions, of the given
+        resource types (None: every node, source and exposure). Raises MeshError for a
+        selector that cannot be read or names neither a method nor a project."""
+        select = select if isinstance(select, Expression) else Expression.parse(select)
+        exclude = exclude if isinstance(exclude, Expression) else Expression.parse(exclude)
+        chosen = self.evaluate(select) if select else set(self._ids())
         if exclude:
-            chosen -= self._union(exclude)
+            chosen -= self.evaluate(exclude)
+        if resource_types is None:
+            return chosen
         return {uid for uid in chosen
                 if uid in self.graph.nodes and self.graph.nodes[uid].resource_type in resource_types}
 
-    def _union(self, expressions: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        for expression in expressions:
-            for term in expression.split():
-                found |= self._intersection(term)
+    def evaluate(self, expression: Expression) -> set[str]:
+        """Every node, source and exposure id the expression selects (memoized)."""
+        found = self._memo.get(expression)
+        if found is None:
+            found = set()
+            for terms in expression.alternatives:
+                parts = [self._term(term) for term in terms]
+                found |= set.intersection(*parts)
+            self._memo[expression] = found
         return found
 
-    def _intersection(self, term: str) -> set[str]:
-        parts = [self._term(part) for part in term.split(",") if part]
-        return set.intersection(*parts) if parts else set()
+    def _ids(self) -> Iterable[str]:
+        yield from self.graph.nodes
+        yield from self.graph.sources
+        yield from self.graph.exposures
 
-    def _term(self, term: str) -> set[str]:
-        match = _TERM_RE.match(term)
-        if not match:
-            raise MeshError(f"cannot read selector '{term}'")
-        seeds = self._atoms(match.group("body"))
+    def _term(self, term: Term) -> set[str]:
+        seeds = self._atoms(term)
         result = set(seeds)
-        if match.group("at"):
+        if term.at:
             for uid in seeds:
                 below = set(self.graph.downstream(uid))
                 result |= below
                 for child in below:
                     result |= set(self.graph.upstream(child))
             return result
-        if match.group("up"):
-            depth = int(match.group("up_depth")) if match.group("up_depth") else None
+        if term.up is not None:
             for uid in seeds:
-                result |= set(self.graph.upstream(uid, depth))
-        if match.group("down"):
-            depth = int(match.group("down_depth")) if match.group("down_depth") else None
+                result |= set(self.graph.upstream(uid, None if term.up < 0 else term.up))
+        if term.down is not None:
             for uid in seeds:
-                result |= set(self.graph.downstream(uid, depth))
+                result |= set(self.graph.downstream(uid, None if term.down < 0 else term.down))
         return result
 
-    def _atoms(self, body: str) -> set[str]:
-        method, sep, value = body.partition(":")
-        if not sep:
-            return self._by_name(None, body)
-        if method in _METHODS or method.startswith("config."):
+    def _atoms(self, term: Term) -> set[str]:
+        method, value = term.method, term.value
+        if method is None:
+            return self._by_name(None, value)
+        if method in METHODS or method.startswith("config."):
             return self._by_method(method, value)
         if method in self.graph.projects or method in self.projects:
             return self._by_name(method, value)
-        raise MeshError(f"selector '{body}': '{method}' is neither a selector method nor a project "
-                        "of the mesh", hint=f"projects: {', '.join(sorted(self.graph.projects))}; "
-                        f"methods: {', '.join(sorted(_METHODS))}")
+        raise MeshError(f"selector '{term.text}': '{method}' is neither a selector method nor a "
+                        "project of the mesh", hint=f"projects: {', '.join(sorted(self.graph.projects))}; "
+                        f"methods: {', '.join(METHODS)}")
 
     def _by_name(self, project: str | None, pattern: str) -> set[str]:
+        owner = self.graph.owner
         found = set()
         for uid, node in self._candidates():
-            if project and self.graph.owner.get(uid) != project:
+            if project and owner.get(uid) != project:
                 continue
-            if node.resource_type == "source":
-                names = {f"{node.source_name}.{node.name}"}
-            else:
-                names = {node.name}
-                if node.version is not None:
-                    names |= {f"{node.name}.v{node.version}", f"{node.name}_v{node.version}"}
-            if any(fnmatch.fnmatchcase(name, pattern) for name in names):
+            if project and name_matches(pattern, node, None) or \
+                    not project and name_matches(pattern, node, owner.get(uid)):
                 found.add(uid)
         return found
 
@@ -113,6 +236,7 @@ class Selector:
     def _candidates(self):
         yield from self.graph.nodes.items()
         yield from self.graph.sources.items()
+        yield from self.graph.exposures.items()
 
 
 def _method_predicate(selector: Selector, method: str, value: str) -> Callable:
@@ -136,15 +260,18 @@ def _method_predicate(selector: Selector, method: str, value: str) -> Callable:
             or node.original_file_path.startswith(folder + "/") \
             or fnmatch.fnmatchcase(node.original_file_path, value)
     if method == "fqn":
-        return lambda uid, node: match(".".join(getattr(node, "fqn", [])))
+        return lambda uid, node: bool(getattr(node, "fqn", None)) and fqn_selected(
+            node.fqn, value, getattr(node, "version", None) is not None)
+    if method == "exposure":
+        return lambda uid, node: node.resource_type == "exposure" and match(node.name)
+    if method == "materialized":         # governance's older spelling of config.materialized
+        return lambda uid, node: match(_config(node, "materialized"))
     if method == "source":
         return lambda uid, node: node.resource_type == "source" and (
             match(node.source_name) or match(f"{node.source_name}.{node.name}"))
     if method == "version":
         return lambda uid, node: node.resource_type == "model" and _version_matches(node, value)
     if method == "state":
-        if value not in ("modified", "new"):
-            raise MeshError(f"state:{value} is not supported; use state:modified")
         return lambda uid, node: uid in selector.modified
     if method.startswith("config."):
         key = method.removeprefix("config.")
@@ -172,3 +299,28 @@ def _version_matches(node, value: str) -> bool:
         older = float(node.version) < float(node.latest_version)
         return older if value == "old" else not older and str(node.version) != str(node.latest_version)
     return str(node.version) == value
+
+
+def fqn_selected(fqn: list[str], selector: str, versioned: bool) -> bool:
+    """dbt's fqn method (dbt/graph/selector_methods.py, is_selected_node), as dbt 1.11 has it:
+    the leaf name, a dotted prefix of the fqn, or a glob from the first wildcard part on."""
+    if versioned:
+        if len(fqn) >= 2 and (fqn[-2] == selector
+                              or "_".join(fqn[-2:]) == "_".join(selector.split(".")[-2:])):
+            return True
+    elif fqn[-1] == selector:
+        return True
+    flat = [item for segment in fqn for item in segment.split(".")]
+    parts = selector.split(".")
+    if len(flat) < len(parts):
+        return False
+    for index, part in enumerate(parts):
+        if any(w in part for w in "*?[]"):
+            if fnmatch.fnmatch(".".join(flat[index:]), ".".join(parts[index:])):
+                return True
+            if "." not in selector:
+                return fnmatch.fnmatch(fqn[-2] if versioned else fqn[-1], selector)
+            return False
+        if flat[index] != part:
+            return False
+    return True

@@ -270,3 +270,69 @@ def test_one_owner_for_governance_notifications_and_the_catalog():
         assert (shown.name, shown.email, shown.group) == want
         assert notified == {"group": group, "name": owner_name, "emails": [email]}
         assert governed == (owner_name or email)
+
+
+def _publish(store, tmp_path, builder, built: dict[str, str], at: str, catalog: bool = False) -> str:
+    """Publish the builder's manifest with run results for `built` (id → status) at `at`."""
+    import json
+
+    from meshkit.store.publish import publish_artifacts
+
+    target = tmp_path / f"run-{at.replace(':', '')}" / "target"
+    builder.write(target.parent)
+    timing = [{"name": "execute", "started_at": at, "completed_at": at}]
+    (target / "run_results.json").write_text(json.dumps({
+        "metadata": {"generated_at": at, "invocation_id": at},
+        "results": [{"unique_id": uid, "status": status, "execution_time": 0.5, "timing": timing}
+                    for uid, status in built.items()]}))
+    if catalog:
+        (target / "catalog.json").write_text(json.dumps({
+            "metadata": {}, "sources": {}, "nodes": {uid: {
+                "unique_id": uid, "metadata": {}, "stats": {},
+                "columns": {"id": {"name": "id", "type": "INTEGER", "index": 1}}}
+                for uid in built if uid.startswith("model.")}}))
+    return publish_artifacts(store, target, "prod").run_id
+
+
+def test_a_reused_model_shows_its_last_successful_build_and_tests(tmp_path):
+    """A state-aware run (or a later wave of one build) publishes only what it built; the
+    catalog shows the other models' last successful build and tests from the earlier run."""
+    from fixtures.govern.builder import ProjectBuilder
+    from meshkit.catalog.live import load_catalog
+    from meshkit.store.store import Store
+    from meshkit.web.pages import PageRenderer
+    from meshkit.web.render import Links
+
+    a = ProjectBuilder("analytics")
+    reused = a.model("reused", columns={"id": "an id"})
+    rebuilt = a.model("rebuilt", depends_on=[reused], columns={"id": "an id"})
+    test = a.test(reused, "unique", "id")
+    store = Store(str(tmp_path / "store"))
+    first = _publish(store, tmp_path, a, {reused: "success", test: "pass", rebuilt: "success"},
+                     "2026-01-01T10:00:00Z")
+    last = _publish(store, tmp_path, a, {rebuilt: "success"}, "2026-01-02T10:00:00Z")
+    catalog = load_catalog(store, "prod")
+    view = catalog.node(reused)
+    assert view.result.status == "success" and view.result.earlier_run == first
+    assert view.run.run_id == last
+    assert [(t.kind, t.result.status, t.result.earlier_run) for t in view.tests] == [
+        ("unique", "pass", first)]
+    assert catalog.node(rebuilt).result.earlier_run is None
+    html = PageRenderer(catalog, Links(), live=True).node(reused)
+    assert "Not in the project" not in html and "not run" not in html and first in html
+
+
+def test_blank_column_types_say_why(tmp_path):
+    from fixtures.govern.builder import ProjectBuilder
+    from meshkit.catalog.live import load_catalog
+    from meshkit.store.store import Store
+
+    a = ProjectBuilder("finance")
+    model = a.model("revenue", columns={"id": "an id"})
+    store = Store(str(tmp_path / "store"))
+    _publish(store, tmp_path, a, {model: "success"}, "2026-01-01T10:00:00Z")
+    note = load_catalog(store, "prod").node(model).types_note
+    assert "no catalog.json" in note and "meshkit build --docs" in note
+    _publish(store, tmp_path, a, {model: "success"}, "2026-01-02T10:00:00Z", catalog=True)
+    view = load_catalog(store, "prod").node(model)
+    assert view.types_note is None and view.columns[0].data_type == "INTEGER"

@@ -64,10 +64,12 @@ class Catalog:
         self._refs: dict[str, NodeRef] = {}
         self._results: dict[str, RunResult] = {}
         self._freshness: dict[str, FreshnessResult] = {}
+        self._result_runs: dict[str, str] = {}     # id → the earlier run its result is from
         for state in graph.projects.values():
             if state.run_results:
                 for result in state.run_results.results:
                     self._results[result.unique_id] = result
+            self._add_earlier(state)
             if state.freshness:
                 for fresh in state.freshness.results:
                     self._freshness[fresh.unique_id] = fresh
@@ -89,6 +91,24 @@ class Catalog:
         self._overview: OverviewView | None = None
         self._project_views: dict[str, ProjectView | None] = {}
         self._run_views: dict[str, RunView | None] = {}
+
+    def _add_earlier(self, state: ProjectState) -> None:
+        """Results of earlier runs for what the last run did not build (a model reused by a
+        state-aware build, or built in an earlier wave): its last successful build, and
+        each test's last result."""
+        for record, results in state.earlier:
+            for result in results.results:
+                node = self.graph.nodes.get(result.unique_id)
+                if node is None or self.graph.owner.get(result.unique_id) != state.name:
+                    continue
+                current = self._results.get(result.unique_id)
+                if current is not None and (current.status == "success"
+                                            or node.resource_type == "test"):
+                    continue
+                if node.resource_type != "test" and result.status != "success":
+                    continue
+                self._results[result.unique_id] = result
+                self._result_runs[result.unique_id] = record.run_id
 
     # -- small lookups -------------------------------------------------------------------
     def resource_type_of(self, node_id: str) -> str:
@@ -140,7 +160,7 @@ class Catalog:
             return None
         completed = next((t.completed_at for t in result.timing if t.name == "execute"), None)
         return ResultView(result.status, round(result.execution_time, 3), completed,
-                          result.message, result.failures)
+                          result.message, result.failures, self._result_runs.get(node_id))
 
     def ref(self, node_id: str, distance: int | None = None) -> NodeRef:
         cached = self._refs.get(node_id)
@@ -283,6 +303,24 @@ class Catalog:
                                     [t for t in tests if (t.column or "").lower() == extra.name.lower()]))
         return views
 
+    def types_note(self, node_id: str, columns: list[ColumnView]) -> str | None:
+        """Why the warehouse types of a model's or source's columns are not shown, or None."""
+        if columns and all(c.data_type for c in columns):
+            return None
+        state = self.graph.projects.get(self.project_of(node_id))
+        if state is None:
+            return None
+        if state.catalog is None:
+            where = (f"the last published run of {state.name}" if state.run is not None
+                     else f"{state.name}'s target folder")
+            return (f"Column types come from the warehouse, and {where} has no catalog.json: "
+                    "build with `meshkit build --docs` (or run `dbt docs generate` before "
+                    "`meshkit publish`).")
+        if node_id not in state.catalog.nodes and node_id not in state.catalog.sources:
+            return ("catalog.json does not list this relation (it did not exist when "
+                    "`dbt docs generate` ran): the next build with --docs adds it.")
+        return None
+
     def _versions_of(self, node: Node) -> list[VersionView]:
         siblings = self._versions.get((node.package_name, node.name), [])
         latest = version_text(node.latest_version)
@@ -336,6 +374,7 @@ class Catalog:
         down = self._related(downstream, 1)
         used_by = sorted({p for p in (self.project_of(n) for n in downstream
                                       if self.resource_type_of(n) in LINEAGE_TYPES) if p != project})
+        columns = self._columns(node_id, node.columns, node.constraints, tests, node.package_name)
         return NodeView(
             id=node_id, name=node.name, label=ref.label, project=project,
             resource_type=node.resource_type, package=node.package_name,
@@ -348,13 +387,14 @@ class Catalog:
             latest_version=version_text(node.latest_version),
             deprecation_date=node.deprecation_date, deprecated=self.is_deprecated(node_id),
             versions=self._versions_of(node) if node.version is not None else [],
-            columns=self._columns(node_id, node.columns, node.constraints, tests, node.package_name),
-            constraints=[_constraint(c) for c in node.constraints],
+            columns=columns, constraints=[_constraint(c) for c in node.constraints],
             language=node.language, raw_code=node.raw_code, compiled_code=node.compiled_code,
             upstream=self._related(upstream, -1), downstream=down, used_by=used_by,
             result=self.result_of(node_id), tests=tests,
             freshness=self._freshness_of(node_id, upstream, node),
-            run=self.run_view(project))
+            run=self.run_view(project),
+            types_note=None if node.resource_type not in MODEL_LIKE
+            or node.config.materialized == "ephemeral" else self.types_note(node_id, columns))
 
     def _source_view(self, node_id: str) -> NodeView:
         source = self.graph.sources[node_id]
@@ -364,6 +404,7 @@ class Catalog:
         tests = self._tests(node_id)
         description = source.description or source.source_description
         freshness = FreshnessView(sources=[self._source_freshness(node_id, None)])
+        columns = self._columns(node_id, source.columns, [], tests, source.package_name)
         return NodeView(
             id=node_id, name=ref.name, label=ref.label, project=project, resource_type="source",
             package=source.package_name,
@@ -372,7 +413,7 @@ class Catalog:
             access=None, materialized=None, owner=None, contract_enforced=False,
             tags=self.tags_of(node_id), meta=dict(source.meta), version=None,
             latest_version=None, deprecation_date=None, deprecated=False, versions=[],
-            columns=self._columns(node_id, source.columns, [], tests, source.package_name),
+            columns=columns, types_note=self.types_note(node_id, columns),
             constraints=[], language=None, raw_code="", compiled_code=None,
             upstream=RelatedSummary(0, {}, []), downstream=self._related(downstream, 1),
             used_by=sorted({self.project_of(n) for n in downstream} - {project}),

@@ -30,6 +30,7 @@ class ResultView:
     completed_at: str | None = None
     message: str | None = None
     failures: int | None = None
+    earlier_run: str | None = None   # the earlier run it is from (the last run did not build it)
 
 
 @dataclass
@@ -163,6 +164,7 @@ class NodeView:
     freshness: FreshnessView | None
     run: RunView | None
     extra: dict[str, Any] = field(default_factory=dict)  # source/exposure specifics
+    types_note: str | None = None   # why column types are missing, when some are
 
 
 @dataclass

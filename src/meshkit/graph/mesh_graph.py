@@ -35,6 +35,9 @@ class ProjectState:
     catalog: Catalog | None = None
     freshness: SourceFreshnessResults | None = None
     origin: str = ""   # the store location or the target folder it was read from
+    # Earlier published runs, newest first, for what the last run did not build: a model a
+    # state-aware build reused, or built in an earlier wave of the same meshkit build.
+    earlier: list[tuple[RunRecord, RunResults]] = field(default_factory=list)
 
 
 @dataclass
@@ -146,7 +149,48 @@ def _state_from_store(store: Store, record: RunRecord, with_extras: bool) -> Pro
         if "sources.json" in record.files:
             state.freshness = decode_source_freshness(store.read(record, "sources.json"),
                                                       source=f"{where}/sources.json")
+        state.earlier = _earlier_results(store, record, manifest, state.run_results)
     return state
+
+
+LOOKBACK_RUNS = 30   # earlier runs read, at most, for results the last run does not have
+
+
+def _earlier_results(store: Store, record: RunRecord, manifest: Manifest,
+                     latest: RunResults) -> list[tuple[RunRecord, RunResults]]:
+    """Earlier runs' results, newest first, read until every model, seed, snapshot and test
+    of the manifest has a result (a model: a successful one) or LOOKBACK_RUNS were read."""
+    wanted = {uid for uid, n in manifest.nodes.items() if n.original_file_path
+              and n.resource_type in ("model", "seed", "snapshot", "test")}
+    wanted -= _covered(latest, manifest)
+    found: list[tuple[RunRecord, RunResults]] = []
+    if not wanted:
+        return found
+    older = [r for r in store.runs(record.project, record.environment)
+             if r.order_key < record.order_key]
+    for earlier in reversed(older[-LOOKBACK_RUNS:]):
+        where = store.describe(earlier.project, earlier.environment, f"runs/{earlier.run_id}")
+        try:
+            results = decode_run_results(store.read(earlier, "run_results.json"),
+                                         source=f"{where}/run_results.json")
+        except MeshError:
+            continue           # a pruned or damaged older run: the newer ones still count
+        covered = _covered(results, manifest) & wanted
+        if covered:
+            found.append((earlier, results))
+            wanted -= covered
+        if not wanted:
+            break
+    return found
+
+
+def _covered(results: RunResults | None, manifest: Manifest) -> set[str]:
+    """Ids with a result that counts: a test's any result, a model's a successful build."""
+    if results is None:
+        return set()
+    return {r.unique_id for r in results.results
+            if r.status == "success" or manifest.nodes.get(r.unique_id) is not None
+            and manifest.nodes[r.unique_id].resource_type == "test"}
 
 
 def load_from_working_copies(mesh: Mesh, projects: Iterable[str] | None = None,

@@ -217,3 +217,28 @@ def test_cli_reports_bad_mesh_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "mesh.yml:3: project 'analytics': path 'analytics' does not exist" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("setting, expected", [
+    ("", ()),
+    ("catalog: {remote_images: false}", ()),
+    ("catalog: {remote_images: true}", ("https:",)),
+    ("catalog: {remote_images: [https://IMG.example.com/, 'https://cdn.example.org']}",
+     ("https://img.example.com", "https://cdn.example.org")),
+])
+def test_catalog_remote_images_opt_in(tmp_path, setting, expected):
+    _project(tmp_path, "analytics")
+    mesh = load_mesh(_mesh(tmp_path, "name: demo\nprojects: {analytics: analytics}\n" + setting))
+    assert mesh.remote_images == expected
+
+
+def test_catalog_remote_images_must_be_https_origins(tmp_path):
+    _project(tmp_path, "analytics")
+    error = _error(_mesh(tmp_path, """
+        name: demo
+        projects: {analytics: analytics}
+        catalog:
+          remote_images:
+            - http://img.example.com
+    """))
+    assert "'http://img.example.com' is not an https origin" in error.message and error.line == 5

@@ -225,3 +225,34 @@ def test_markdown_and_inline_rendering_neutralise_html():
     assert 'href="javascript' not in html
     inline = str(render_inline('<svg onload="alert(4)"> *x*'))
     assert "<svg" not in inline and "<em>x</em>" in inline
+
+
+def test_remote_images_load_only_where_the_mesh_opts_in(tmp_path):
+    """A tracking pixel in a description: shown as a link, and the CSP refuses remote images,
+    unless mesh.yml's catalog.remote_images allows them (served and static alike)."""
+    import html as html_text
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_catalog_model import _model, _state
+
+    from meshkit.catalog.model import catalog_from_states
+
+    pixel = "https://tracker.example/p.gif"
+    node = _model("sales", "orders", description=f"Orders ![pixel]({pixel}) and ![logo](logo.png)")
+    catalog = catalog_from_states([_state("sales", [node])])
+    for allowed, shown in (((), False), (("https://tracker.example",), True), (("https:",), True)):
+        with BackgroundServer(create_app(CatalogSource.fixed(catalog), poll=False,
+                                         settings={"remote_images": allowed})) as server:
+            _, headers, html = get(server.url + "/nodes/model.sales.orders")
+        images = re.search(r"img-src ([^;]*)", headers["content-security-policy"]).group(1)
+        assert (f'<img src="{pixel}"' in html) is shown and '<img src="logo.png"' in html
+        assert ("https:" in images or "tracker.example" in images) is shown
+        if not shown:
+            assert f'<a href="{pixel}"' in html and "image: pixel" in html
+        out = tmp_path / f"site-{len(allowed)}-{shown}"
+        generate_site(catalog, out, workers=1, remote_images=allowed)
+        page = (out / "nodes" / "model.sales.orders.html").read_text()
+        meta = html_text.unescape(
+            re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page).group(1))
+        assert ("tracker.example" in meta or "https:" in meta.split("img-src")[1].split(";")[0]) is shown

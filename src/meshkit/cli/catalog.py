@@ -37,7 +37,8 @@ def generate(mesh_path, out, env, workers, as_json) -> None:
     out = out or mesh.root / ".meshkit" / "catalog"
     catalog = load_catalog(Store(mesh.store_url), environment.name, mesh_name=mesh.name)
     if as_json:
-        report = generate_site(catalog, out, workers=workers, packages=package_views(mesh))
+        report = generate_site(catalog, out, workers=workers, packages=package_views(mesh),
+                               remote_images=mesh.remote_images)
         click.echo(json.dumps({"out": str(report.out), "projects": report.projects,
                                "resources": report.nodes, "pages": report.pages,
                                "seconds": round(report.seconds, 2),
@@ -45,6 +46,7 @@ def generate(mesh_path, out, env, workers, as_json) -> None:
         return
     with console.status("generating the catalog…"):
         report = generate_site(catalog, out, workers=workers, packages=package_views(mesh),
+                               remote_images=mesh.remote_images,
                                progress=lambda text: console.log(text, highlight=False))
     console.print(f"wrote the catalog of [bold]{mesh.name}[/] ({environment.name}): "
                   f"{report.projects} projects, {report.nodes} resources, {report.pages} pages "

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -34,6 +35,11 @@ class _PackageSpec(msgspec.Struct, forbid_unknown_fields=True):
     path: str
 
 
+class _CatalogSpec(msgspec.Struct, forbid_unknown_fields=True):
+    # true: every https image; a list: these origins (https://img.example.com); false: none
+    remote_images: bool | list[str] = False
+
+
 class _MeshSpec(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     projects: dict[str, Any]
@@ -43,6 +49,7 @@ class _MeshSpec(msgspec.Struct, forbid_unknown_fields=True):
     default_environment: str | None = None
     governance: dict[str, Any] | None = None
     jobs: dict[str, Any] | None = None
+    catalog: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,8 @@ class Mesh:
     policy_doc: Any = field(default=None, compare=False, repr=False)
     # The `jobs:` mapping, validated by meshkit.config.jobs (job name → Job).
     jobs: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # `catalog: {remote_images}`: origins whose images catalog pages load ("https:": any).
+    remote_images: tuple[str, ...] = ()
 
     @property
     def root(self) -> Path:
@@ -170,7 +179,30 @@ def load_mesh(path: Path | None = None, *, require_production: bool = True) -> M
                       default_environment=default, projects=projects) if default else {}
     return Mesh(name=spec.name, file=file, store_url=_store_url(spec.store, file.parent),
                 environments=environments, default_environment=default, projects=projects,
-                packages=packages, policy_doc=doc.get("governance"), jobs=jobs)
+                packages=packages, policy_doc=doc.get("governance"), jobs=jobs,
+                remote_images=_remote_images(spec, doc, file))
+
+
+def _remote_images(spec: _MeshSpec, doc: dict, file: Path) -> tuple[str, ...]:
+    """`catalog.remote_images` as origins; "https:" stands for every https image."""
+    if spec.catalog is None:
+        return ()
+    entry = convert(spec.catalog, _CatalogSpec, file=file, doc=doc, at="$.catalog")
+    if entry.remote_images is True:
+        return ("https:",)
+    if entry.remote_images is False:
+        return ()
+    origins = []
+    for index, text in enumerate(entry.remote_images):
+        parts = urlsplit(text.strip())
+        if parts.scheme != "https" or not parts.netloc or parts.path.strip("/") or parts.query:
+            raise MeshError(f"catalog.remote_images: '{text}' is not an https origin", file=file,
+                            line=line_of(doc, f"$.catalog.remote_images[{index}]")
+                            or line_of(doc, "$.catalog"),
+                            hint="write origins such as https://images.example.com, or true for "
+                                 "every https image")
+        origins.append(f"https://{parts.netloc.lower()}")
+    return tuple(origins)
 
 
 def _environments(spec: _MeshSpec, doc: dict, file: Path,

@@ -32,20 +32,26 @@ from meshkit.catalog.live import CatalogSource
 from meshkit.catalog.packages import package_views
 from meshkit.catalog.views import PackageView
 from meshkit.web.auth import BearerAuth
+from meshkit.web.render import content_security_policy
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 # Scripts only from this server and never inline: what a description could smuggle into a
-# page would not run even if it got past the escaping and the sanitizer.
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                           "img-src 'self' data: https:; connect-src 'self'; object-src 'none'; "
-                           "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-SECURITY_HEADERS = [
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-]
+# page would not run even if it got past the escaping and the sanitizer. Remote images only
+# from the origins mesh.yml allows (render.content_security_policy).
+CONTENT_SECURITY_POLICY = content_security_policy()
+
+
+def security_headers(remote_images: Sequence[str] = ()) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-security-policy", content_security_policy(tuple(remote_images)).encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+    ]
+
+
+SECURITY_HEADERS = security_headers()
 
 
 @dataclass
@@ -54,6 +60,12 @@ class WebContext:
     auth: BearerAuth
     settings: dict[str, Any] = field(default_factory=dict)
     packages: list[PackageView] = field(default_factory=list)   # of settings["mesh"]
+
+    @property
+    def remote_images(self) -> tuple[str, ...]:
+        """Origins of remote images pages may load (mesh.yml catalog.remote_images)."""
+        mesh = self.settings.get("mesh")
+        return tuple(getattr(mesh, "remote_images", ()) or self.settings.get("remote_images", ()))
 
     @property
     def catalog(self):
@@ -81,8 +93,9 @@ def default_providers() -> list[RouteProvider]:
 class SecurityHeaders:
     """Pure ASGI middleware: security headers on every HTTP response."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, headers: list[tuple[bytes, bytes]] = SECURITY_HEADERS) -> None:
         self.app = app
+        self.headers = headers
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -94,7 +107,7 @@ class SecurityHeaders:
                 names = {k.lower() for k, _ in message.get("headers", [])}
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [
-                    (k, v) for k, v in SECURITY_HEADERS if k not in names]
+                    (k, v) for k, v in self.headers if k not in names]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -127,10 +140,11 @@ def create_app(source: CatalogSource, *, providers: Sequence[RouteProvider] | No
         from meshkit.web.pages import PageRenderer
         from meshkit.web.render import Links
 
-        html = PageRenderer(source.catalog, Links(), live=True).not_found("such page")
+        html = PageRenderer(source.catalog, Links(), live=True,
+                            remote_images=context.remote_images).not_found("such page")
         return HTMLResponse(html, status_code=404)
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, headers=security_headers(context.remote_images))
     app.state.context = context
     return app

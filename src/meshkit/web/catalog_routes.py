@@ -27,7 +27,8 @@ from meshkit.web.render import Links
 
 
 def _renderer(ctx) -> PageRenderer:
-    return PageRenderer(ctx.source.catalog, Links(), live=True, packages=ctx.packages)
+    return PageRenderer(ctx.source.catalog, Links(), live=True, packages=ctx.packages,
+                        remote_images=ctx.remote_images)
 
 
 def _html(text: str, status: int = 200) -> HTMLResponse:

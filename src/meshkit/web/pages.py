@@ -12,15 +12,15 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
 from meshkit import __version__
 from meshkit.catalog.lineage import Lineage, LineageFilters
 from meshkit.catalog.model import Catalog
 from meshkit.catalog.search import SearchFilters, SearchResults
 from meshkit.catalog.views import PackageView
-from meshkit.web.render import (Links, duration, embed_json, file_name, render_inline,
-                                render_markdown, short_time, time_ago)
+from meshkit.web.render import (Links, content_security_policy, duration, embed_json, file_name,
+                                render_inline, render_markdown, short_time, time_ago)
 
 DEPTH_CHOICES = ("0", "1", "2", "3", "4", "5", "8", "all")
 MINI_DEPTH = 1
@@ -31,8 +31,10 @@ def make_environment() -> Environment:
     env = Environment(loader=PackageLoader("meshkit.web", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["md"] = render_markdown
-    env.filters["md_inline"] = render_inline
+    # The remote images a page may load come from its renderer (mesh.yml), via the context.
+    env.filters["md"] = pass_context(lambda ctx, text: render_markdown(text, ctx.get("remote_images", ())))
+    env.filters["md_inline"] = pass_context(
+        lambda ctx, text: render_inline(text, ctx.get("remote_images", ())))
     env.filters["embed_json"] = embed_json
     env.filters["ago"] = time_ago
     env.filters["when"] = short_time
@@ -63,16 +65,19 @@ def depth_text(value: int | None) -> str:
 
 class PageRenderer:
     def __init__(self, catalog: Catalog, links: Links, *, live: bool = False,
-                 packages: Sequence[PackageView] = ()) -> None:
+                 packages: Sequence[PackageView] = (), remote_images: Sequence[str] = ()) -> None:
         self.catalog = catalog
         self.links = links
         self.live = live
+        self.remote_images = tuple(remote_images)   # mesh.yml catalog.remote_images
         self.packages = list(packages)      # from mesh.yml: the store knows nothing of them
 
     def _render(self, template: str, depth: int, **context: Any) -> str:
         links = self.links.at(depth)
         return _ENV.get_template(template).render(
             catalog=self.catalog, links=links, live=self.live, meshkit_version=__version__,
+            remote_images=self.remote_images,
+            csp=content_security_policy(self.remote_images, server=False),
             generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **context)
 

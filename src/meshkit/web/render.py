@@ -5,7 +5,11 @@ through one of three doors, each safe on its own:
 
 * Jinja2 with autoescape on: every `{{ value }}` is HTML-escaped;
 * Markdown through markdown-it-py with raw HTML disabled, then nh3 (an allow-list HTML
-  sanitizer) as a second line: no tag, attribute or URL scheme outside the list survives;
+  sanitizer) as a second line: no tag, attribute or URL scheme outside the list survives.
+  An image on another host loads only where mesh.yml opts in (`catalog: {remote_images:
+  ...}`): otherwise a description could make every reader's browser call a tracking pixel.
+  A remote image not allowed becomes a link to it (nothing is fetched until it is clicked),
+  and the Content-Security-Policy's img-src says the same to the browser;
 * JSON for scripts through `embed_json`: served in `<script type="application/json">`, which
   the browser never executes, with `<`, `>`, `&` and line separators escaped so no value can
   close the element.
@@ -18,10 +22,11 @@ import json
 import re
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml as escape_html
 from markupsafe import Markup
 
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
@@ -35,27 +40,72 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"},
 URL_SCHEMES = {"http", "https", "mailto"}
 
 
-def _clean(html: str) -> str:
+ANY_HTTPS = "https:"      # remote_images: true — every https image
+
+
+def image_allowed(src: str, allowed: tuple[str, ...]) -> bool:
+    """Whether an <img src> may load: same-host (relative) images always; remote ones when
+    `allowed` holds ANY_HTTPS (https only) or the image's origin (`https://img.example.com`)."""
+    parts = urlsplit(src.strip())
+    if not parts.scheme and not parts.netloc:
+        return True
+    if parts.scheme not in ("http", "https"):
+        return False
+    if parts.scheme == "https" and ANY_HTTPS in allowed:
+        return True
+    return f"{parts.scheme}://{parts.netloc}".lower() in allowed
+
+
+def content_security_policy(allowed: tuple[str, ...] = (), *, server: bool = True) -> str:
+    """The catalog's CSP: scripts only from its own files, never inline; images from its own
+    host (and data: icons) plus the remote origins mesh.yml allows."""
+    images = " ".join(["'self'", "data:", *allowed])
+    policy = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+              f"img-src {images}; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+              "form-action 'self'")
+    # frame-ancestors is ignored in a <meta> policy (the static site): headers only.
+    return policy + ("; frame-ancestors 'none'" if server else "")
+
+
+def _render_image(self, tokens, idx, options, env):
+    token = tokens[idx]
+    src = token.attrGet("src") or ""
+    if image_allowed(src, (env or {}).get("images", ())):
+        return self.image(tokens, idx, options, env)
+    alt = self.renderInlineAsText(token.children or [], options, env) or "image"
+    return (f'<a href="{escape_html(src)}" title="a remote image: the catalog loads images from '
+            f'other hosts only where mesh.yml allows them">image: {escape_html(alt)}</a>')
+
+
+_md.add_render_rule("image", _render_image)
+
+
+def _clean(html: str, images: tuple[str, ...]) -> str:
+    def keep(tag: str, attribute: str, value: str) -> str | None:
+        if tag == "img" and attribute == "src" and not image_allowed(value, images):
+            return None
+        return value
+
     return nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
                      url_schemes=URL_SCHEMES, link_rel="noopener noreferrer nofollow",
-                     strip_comments=True,
+                     strip_comments=True, attribute_filter=keep,
                      filter_style_properties={"text-align"})
 
 
 @functools.lru_cache(maxsize=8192)
-def render_markdown(text: str | None) -> Markup:
-    """A description as sanitized HTML (block level)."""
+def render_markdown(text: str | None, images: tuple[str, ...] = ()) -> Markup:
+    """A description as sanitized HTML (block level); `images`: remote images allowed."""
     if not text or not text.strip():
         return Markup("")
-    return Markup(_clean(_md.render(text)))
+    return Markup(_clean(_md.render(text, {"images": images}), images))
 
 
 @functools.lru_cache(maxsize=16384)
-def render_inline(text: str | None) -> Markup:
+def render_inline(text: str | None, images: tuple[str, ...] = ()) -> Markup:
     """A short description (a column's) as sanitized inline HTML."""
     if not text or not text.strip():
         return Markup("")
-    return Markup(_clean(_md.renderInline(" ".join(text.split()))))
+    return Markup(_clean(_md.renderInline(" ".join(text.split()), {"images": images}), images))
 
 
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",

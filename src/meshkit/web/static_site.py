@@ -72,8 +72,9 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def _render_nodes(catalog: Catalog, out: Path, ids: Sequence[str]) -> int:
-    renderer = PageRenderer(catalog, Links(static=True), live=False)
+def _render_nodes(catalog: Catalog, out: Path, ids: Sequence[str],
+                  remote_images: Sequence[str] = ()) -> int:
+    renderer = PageRenderer(catalog, Links(static=True), live=False, remote_images=remote_images)
     written = 0
     for node_id in ids:
         name = file_name(node_id)
@@ -93,18 +94,23 @@ _SHARED: dict[str, object] = {}
 
 
 def _worker(chunk: list[str]) -> int:
-    return _render_nodes(_SHARED["catalog"], _SHARED["out"], chunk)  # type: ignore[arg-type]
+    return _render_nodes(_SHARED["catalog"], _SHARED["out"], chunk,  # type: ignore[arg-type]
+                         _SHARED["remote_images"])  # type: ignore[arg-type]
 
 
 def generate_site(catalog: Catalog, out: Path, *, workers: int | None = None,
                   progress: Callable[[str], None] | None = None,
-                  packages: Sequence[PackageView] = ()) -> SiteReport:
+                  packages: Sequence[PackageView] = (),
+                  remote_images: Sequence[str] = ()) -> SiteReport:
+    """Write the static catalog to `out`; remote_images: origins of remote images its pages
+    may load (mesh.yml catalog.remote_images; none by default)."""
     started = time.perf_counter()
     say = progress or (lambda _: None)
     out = out.resolve()
     _prepare(out)
     catalog.warm()
-    renderer = PageRenderer(catalog, Links(static=True), live=False, packages=packages)
+    renderer = PageRenderer(catalog, Links(static=True), live=False, packages=packages,
+                            remote_images=remote_images)
     pages = 0
     _write(out / "index.html", renderer.overview())
     _write(out / "search.html", renderer.search())
@@ -120,7 +126,7 @@ def generate_site(catalog: Catalog, out: Path, *, workers: int | None = None,
     say(f"rendering {len(ids)} resource pages and their lineage")
     count = workers if workers is not None else min(os.cpu_count() or 1, 8)
     if count > 1 and len(ids) >= PARALLEL_THRESHOLD and "fork" in multiprocessing.get_all_start_methods():
-        _SHARED.update(catalog=catalog, out=out)
+        _SHARED.update(catalog=catalog, out=out, remote_images=tuple(remote_images))
         size = max(50, len(ids) // (count * 8))
         chunks = [ids[i:i + size] for i in range(0, len(ids), size)]
         try:
@@ -130,7 +136,7 @@ def generate_site(catalog: Catalog, out: Path, *, workers: int | None = None,
             _SHARED.clear()
     else:
         count = 1
-        pages += _render_nodes(catalog, out, ids)
+        pages += _render_nodes(catalog, out, ids, remote_images)
     meta = {"generator": f"meshkit {__version__}", "mesh": catalog.mesh_name,
             "environment": catalog.environment, "version": catalog.version,
             "projects": {name: (state.run.run_id if state.run else None)

@@ -234,6 +234,7 @@ def test_remote_images_load_only_where_the_mesh_opts_in(tmp_path):
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
+    from test_catalog_cli import static_page
     from test_catalog_model import _model, _state
 
     from meshkit.catalog.model import catalog_from_states
@@ -252,7 +253,9 @@ def test_remote_images_load_only_where_the_mesh_opts_in(tmp_path):
             assert f'<a href="{pixel}"' in html and "image: pixel" in html
         out = tmp_path / f"site-{len(allowed)}-{shown}"
         generate_site(catalog, out, workers=1, remote_images=allowed)
-        page = (out / "nodes" / "model.sales.orders.html").read_text()
+        main = static_page(out, "model.sales.orders")
+        assert (f'<img src="{pixel}"' in main) is shown and '<img src="logo.png"' in main
+        page = (out / "node.html").read_text()
         meta = html_text.unescape(
             re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page).group(1))
         assert ("tracker.example" in meta or "https:" in meta.split("img-src")[1].split(";")[0]) is shown

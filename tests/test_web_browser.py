@@ -174,14 +174,14 @@ def test_static_catalog_from_disk(built_mesh, browser, tmp_path):
     results = page.locator("a.result-title")
     expect(results.first).to_have_text("finance.agg_customer_payment_journey")
     results.first.click()
-    page.wait_for_url(f"**/nodes/{AGG}.html")
+    page.wait_for_url(f"**/node.html?id={AGG}")
     w.graph_ready()
     w.click_node(FCT_V2)
-    page.wait_for_url(f"**/nodes/{FCT_V2}.html")
+    page.wait_for_url(f"**/node.html?id={FCT_V2}")
     expect(page.locator("#node-badges .access-public")).to_have_text("public")
     expect(page.locator('#versions tr[data-version="1"]')).to_contain_text("deprecated")
     page.click("text=Open lineage")
-    page.wait_for_url(f"**/lineage/{FCT_V2}.html")
+    page.wait_for_url(f"**/lineage.html?id={FCT_V2}")
     w.graph_ready()
     assert AGG in w.graph_nodes()
     assert not w.problems
@@ -210,17 +210,19 @@ def test_script_payloads_in_descriptions_never_run(built_mesh, browser, tmp_path
     out = tmp_path / "site"
     run(["meshkit", "docs", "generate", "--out", str(out)], cwd=built_mesh)
     with serve(built_mesh) as server:
-        for url in (server.url + f"/nodes/{AGG}", (out / "nodes" / f"{AGG}.html").as_uri(),
+        for url in (server.url + f"/nodes/{AGG}", (out / "node.html").as_uri() + f"?id={AGG}",
                     server.url + "/search?q=journey", server.url + f"/lineage/{AGG}"):
             w = Watched(browser)
             page = w.page
             page.goto(url)
             page.wait_for_load_state("load")
+            if "node.html" in url:
+                page.wait_for_selector("html[data-page-ready]", state="attached")
             page.wait_for_timeout(400)
             assert page.evaluate("() => window.__xss") is None, url
             assert not w.dialogs, url
             assert not w.problems, (url, w.problems)
-            if "/nodes/" in url:
+            if "/nodes/" in url or "node.html" in url:
                 description = page.locator("#description")
                 expect(description).to_contain_text("<script>window.__xss")   # shown as text
                 expect(description.locator("strong")).to_have_text("Bold from a doc block")

@@ -19,7 +19,7 @@ from meshkit.catalog.lineage import Lineage, LineageFilters
 from meshkit.catalog.model import Catalog
 from meshkit.catalog.search import SearchFilters, SearchResults
 from meshkit.catalog.views import PackageView
-from meshkit.web.render import (Links, content_security_policy, duration, embed_json, file_name,
+from meshkit.web.render import (Links, content_security_policy, duration, embed_json,
                                 render_inline, render_markdown, short_time, time_ago)
 
 DEPTH_CHOICES = ("0", "1", "2", "3", "4", "5", "8", "all")
@@ -142,8 +142,9 @@ class PageRenderer:
         if view is None:
             return None
         lineage = self.catalog.lineage(node_id, MINI_DEPTH, MINI_DEPTH, limit=MINI_LIMIT)
-        return self._render("node.html", 1, page="node", view=view,
-                            graph=self.lineage_graph(lineage, 1), lineage=lineage)
+        depth = self._resource_depth
+        return self._render("node.html", depth, page="node", view=view,
+                            graph=self.lineage_graph(lineage, depth), lineage=lineage)
 
     def lineage(self, node_id: str, up: int | None = 2, down: int | None = 2,
                 filters: LineageFilters | None = None) -> str | None:
@@ -151,11 +152,23 @@ class PageRenderer:
             return None
         filters = filters or LineageFilters()
         lineage = self.catalog.lineage(node_id, up, down, filters)
-        return self._render("lineage.html", 1, page="lineage", centre=self.catalog.ref(node_id),
-                            lineage=lineage, graph=self.lineage_graph(lineage, 1),
+        depth = self._resource_depth
+        return self._render("lineage.html", depth, page="lineage",
+                            centre=self.catalog.ref(node_id),
+                            lineage=lineage, graph=self.lineage_graph(lineage, depth),
                             up=depth_text(up), down=depth_text(down), filters=filters,
                             depth_choices=DEPTH_CHOICES,
                             facets=self.catalog.facets() if self.live else None)
+
+    @property
+    def _resource_depth(self) -> int:
+        """Folder depth of a resource page: /nodes/<id> live; node.html?id= in a static folder."""
+        return 0 if self.links.static else 1
+
+    def shell(self, kind: str, shards: int) -> str:
+        """A static folder's node.html or lineage.html: meshkit.js fills <main> with the page
+        of `?id=` from its shard (static_site.py)."""
+        return self._render("shell.html", 0, page=kind, shards=shards, graph=None)
 
     def search(self, query: str = "", filters: SearchFilters | None = None,
                limit: int = 50, offset: int = 0) -> str:
@@ -182,5 +195,5 @@ def search_index_payload(catalog: Catalog) -> list[list[Any]]:
         rows.append([doc.id, doc.name, doc.label, doc.project, doc.resource_type, doc.access or "",
                      doc.materialized or "", doc.group or "", doc.tags,
                      " ".join(doc.description.split())[:400], list(doc.columns),
-                     1 if doc.is_latest else 0, f"nodes/{file_name(doc.id)}.html"])
+                     1 if doc.is_latest else 0, Links(static=True).node(doc.id)])
     return rows

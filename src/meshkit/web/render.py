@@ -141,7 +141,7 @@ def file_name(unique_id: str) -> str:
 
 
 class Links:
-    """Where pages live: `/nodes/<id>` when served, `nodes/<id>.html` in a static folder."""
+    """Where pages live: `/nodes/<id>` when served, `node.html?id=<id>` in a static folder."""
 
     def __init__(self, static: bool = False, depth: int = 0) -> None:
         self.static = static
@@ -160,12 +160,12 @@ class Links:
 
     def node(self, unique_id: str) -> str:
         if self.static:
-            return f"{self.prefix}nodes/{file_name(unique_id)}.html"
+            return f"{self.prefix}node.html?id={quote(unique_id, safe='')}"
         return f"/nodes/{quote(unique_id, safe='')}"
 
     def lineage(self, unique_id: str, **params: Any) -> str:
         if self.static:
-            return f"{self.prefix}lineage/{file_name(unique_id)}.html"
+            return f"{self.prefix}lineage.html?id={quote(unique_id, safe='')}"
         query = urlencode([(k, v) for k, v in params.items() if v is not None], doseq=True)
         return f"/lineage/{quote(unique_id, safe='')}" + (f"?{query}" if query else "")
 

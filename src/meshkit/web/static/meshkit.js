@@ -317,8 +317,71 @@
     document.documentElement.setAttribute("data-search-ready", "1");
   }
 
-  function start() {
+  /* ---- a static catalog's resource pages, kept in data/<n>.js (see static_site.py) ---- */
+
+  function shardOf(id, count) {
+    // 32-bit FNV-1a of the UTF-8 id, as static_site.shard_of computes it
+    var bytes = new TextEncoder().encode(id), hash = 0x811c9dc5;
+    for (var i = 0; i < bytes.length; i++) {
+      hash ^= bytes[i];
+      hash = Math.imul(hash, 0x01000193) >>> 0;
+    }
+    return hash % count;
+  }
+
+  function shellStatus(text) {
+    var status = document.getElementById("shell-status");
+    if (status) status.textContent = text;
+  }
+
+  function showPage(id, text) {
+    var entry = JSON.parse(text)[id];
+    var at = document.body.getAttribute("data-page") === "lineage" ? 2 : 0;
+    if (!entry || !entry[at]) {
+      shellStatus("There is no resource " + id + " in this catalog.");
+      return;
+    }
+    document.title = entry[at];
+    // The page as meshkit rendered it when it wrote the folder: escaped and sanitized there,
+    // the same HTML a served page has (innerHTML runs no script).
+    document.querySelector("main").innerHTML = entry[at + 1];
     drawAll();
+    document.documentElement.setAttribute("data-page-ready", "1");
+  }
+
+  function loadShell() {
+    var count = parseInt(document.body.getAttribute("data-shards") || "0", 10);
+    if (!count) return false;
+    var id = new URLSearchParams(window.location.search).get("id");
+    if (!id) {
+      shellStatus("Which resource? This page is opened as node.html?id=<unique id>.");
+      return true;
+    }
+    if (typeof DecompressionStream !== "function") {
+      shellStatus("This browser cannot read the catalog's compressed pages: use a current browser, or `meshkit serve`.");
+      return true;
+    }
+    var index = shardOf(id, count);
+    window.meshkitShard = function (n, packed) {
+      if (n !== index) return;
+      var raw = atob(packed), bytes = new Uint8Array(raw.length);
+      for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+      var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+      new Response(stream).text().then(function (text) { showPage(id, text); }, function () {
+        shellStatus("data/" + index + ".js is damaged: generate the catalog again.");
+      });
+    };
+    var script = document.createElement("script");
+    script.src = (document.body.getAttribute("data-root") || "") + "data/" + index + ".js";
+    script.onerror = function () {
+      shellStatus("Cannot load data/" + index + ".js: is the catalog folder complete?");
+    };
+    document.body.appendChild(script);
+    return true;
+  }
+
+  function start() {
+    if (!loadShell()) drawAll();
     staticSearch();
   }
 

@@ -336,3 +336,29 @@ def test_blank_column_types_say_why(tmp_path):
     _publish(store, tmp_path, a, {model: "success"}, "2026-01-02T10:00:00Z", catalog=True)
     view = load_catalog(store, "prod").node(model)
     assert view.types_note is None and view.columns[0].data_type == "INTEGER"
+
+
+def test_a_static_catalog_stays_hostable_at_scale(tmp_path):
+    """benchmarks/catalog.py's budget, per resource: 40 MB for ~10,350 resources at 10,000
+    models (the fixed static/ assets aside). One HTML file per resource made it 289 MB."""
+    from meshkit.web.static_site import generate_site
+
+    columns = {f"col_{i}": Column(f"col_{i}", f"Column {i}: what it holds, in a sentence.",
+                                  "integer") for i in range(8)}
+    states = []
+    for p in range(3):
+        nodes, previous = [], []
+        for i in range(50):
+            parents = sorted({previous[i // 2], previous[i // 3]}) if i else []   # a wide DAG
+            node = _model(f"p{p}", f"model_{i:03d}", parents, columns=dict(columns),
+                          description=f"Model {i} of project {p}: grain, keys and how it is built.",
+                          tags=["daily"])
+            nodes.append(node)
+            previous.append(node.unique_id)
+        states.append(_state(f"p{p}", nodes, results=[(n.unique_id, "success") for n in nodes]))
+    catalog = catalog_from_states(states, now=NOW)
+    report = generate_site(catalog, tmp_path / "site", workers=1)
+    size = sum(f.stat().st_size for f in (tmp_path / "site").rglob("*")
+               if f.is_file() and "static" not in f.relative_to(tmp_path / "site").parts)
+    assert report.nodes == 150
+    assert size / report.nodes <= 40 * 2**20 / 10_350, f"{size / report.nodes:.0f} bytes a resource"

@@ -481,3 +481,15 @@ def test_exception_nodes_still_name_findings(tmp_path):
     excepted = {f.subject for f, _ in result.excepted}
     assert {"model.analytics.orders", "model.finance.revenue"} <= excepted
     assert "model.finance.report" not in excepted
+
+
+def test_a_mesh_project_the_check_could_not_read_is_still_a_valid_name(tmp_path):
+    """finance is in mesh.yml but has no manifest yet: `finance:revenue` selects nothing
+    instead of being called neither a method nor a project."""
+    analytics_only = view_of(chain_mesh()[0])
+    policies = load_for_mesh(tmp_path, """
+        governance:
+          rules:
+            undocumented_model: {severity: error, scope: {select: ["+finance:revenue"]}}
+    """)
+    assert names(check(analytics_only, policies, CheckOptions(rules=("undocumented_model",)))) == []

@@ -49,7 +49,8 @@ def check(view: MeshView, policies: PolicySet, options: CheckOptions = CheckOpti
     if unknown:
         raise MeshError(f"unknown rule '{unknown[0]}'", hint="`meshkit rules` lists every rule")
     policies.bind(view.graph)
-    run = _Run(view, policies, options, Selection.parse(options.select))
+    mesh_projects = view.config.projects if view.config is not None else ()
+    run = _Run(view, policies, options, Selection.parse(options.select, mesh_projects))
     ran = []
     for rule in policies.rules:
         if options.rules and rule.id not in options.rules:

@@ -224,7 +224,7 @@ class PolicySet:
     def _compiled(self, entry: RulePolicy) -> CompiledScope:
         cache = self.__dict__.setdefault("_scopes", {})
         if id(entry) not in cache:
-            cache[id(entry)] = (entry, CompiledScope.of(entry.scope))
+            cache[id(entry)] = (entry, CompiledScope.of(entry.scope, self.mesh_projects or ()))
         return cache[id(entry)][1]
 
     def setting(self, rule: Rule, resource: Resource | None, unique_id: str,

@@ -75,17 +75,18 @@ def check_exception_nodes(patterns: Iterable[str]) -> None:
 class Selection:
     """Parsed selectors, evaluated over a mesh graph on first use (then cached)."""
 
-    def __init__(self, expression: Expression) -> None:
+    def __init__(self, expression: Expression, projects: frozenset[str] = frozenset()) -> None:
         self.expression = expression
-        self._graph: MeshGraph | None = None
+        self.projects = projects          # mesh.yml's projects: valid `name:` prefixes even
+        self._graph: MeshGraph | None = None   # when the check could not read them
         self._selected: set[str] = set()
 
     @classmethod
-    def parse(cls, expressions: Iterable[str]) -> Selection:
+    def parse(cls, expressions: Iterable[str], projects: Iterable[str] = ()) -> Selection:
         """Raises MeshError for a term that cannot be read or has no meaning in a check."""
         expression = Expression.parse(expressions)
         expression.refuse(_NOT_IN_CHECK, where="in governance", hint=_NOT_IN_CHECK_HINT)
-        return cls(expression)
+        return cls(expression, frozenset(projects))
 
     def __bool__(self) -> bool:
         return bool(self.expression)
@@ -94,7 +95,7 @@ class Selection:
         """Ids of the nodes, sources and exposures selected in this graph (raises MeshError
         for a `name:` prefix that is neither a method nor a project of the mesh)."""
         if self._graph is not graph:
-            self._selected = Selector(graph).evaluate(self.expression)
+            self._selected = Selector(graph, projects=self.projects).evaluate(self.expression)
             self._graph = graph
         return self._selected
 
@@ -119,14 +120,15 @@ def _path_matches(pattern: str, path: str) -> bool:
 
 
 class CompiledScope:
-    def __init__(self, scope: Scope) -> None:
+    def __init__(self, scope: Scope, projects: Iterable[str] = ()) -> None:
         self.scope = scope
-        self.select = Selection.parse(scope.select)
-        self.exclude = Selection.parse(scope.exclude)
+        self.select = Selection.parse(scope.select, projects)
+        self.exclude = Selection.parse(scope.exclude, projects)
 
     @classmethod
-    def of(cls, scope: Scope) -> CompiledScope:
-        return cls(scope)
+    def of(cls, scope: Scope, projects: Iterable[str] = ()) -> CompiledScope:
+        """projects: mesh.yml's, which `name:` may name though the check did not read them."""
+        return cls(scope, projects)
 
     def check_names(self, projects: frozenset[str] | None) -> None:
         """Raise MeshError for a `name:` prefix that is neither a method nor one of these

@@ -108,15 +108,11 @@ class Expression:
     def terms(self) -> Iterable[Term]:
         return (term for terms in self.alternatives for term in terms)
 
-    def refuse(self, methods: Iterable[str] = (), graph_operators: bool = False,
-               where: str = "here", hint: str | None = None) -> None:
-        """Raise MeshError for the first term using an operator or method that makes no
-        sense where the expression is used (`state:` outside a build, `+` without a graph)."""
+    def refuse(self, methods: Iterable[str], where: str, hint: str | None = None) -> None:
+        """Raise MeshError for the first term using a method that has no meaning where the
+        expression is used (`state:` outside a build)."""
         banned = set(methods)
         for term in self.terms():
-            if graph_operators and term.has_graph_operator:
-                raise MeshError(f"selector '{term.text}': graph operators (+, @) have no meaning "
-                                f"{where}", hint=hint)
             if term.method in banned:
                 raise MeshError(f"selector '{term.text}': {term.method}: has no meaning {where}",
                                 hint=hint)
@@ -154,6 +150,8 @@ class Selector:
     # Mesh projects that may not be in the graph yet (a staged build adds them one by one):
     # their names are valid in selectors and simply match nothing until then.
     projects: frozenset[str] = frozenset()
+    # Results by expression: a Selector is made for a graph that no longer changes (a staged
+    # build makes a new one after each project joins the graph).
     _memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def select(self, select: Iterable[str] | Expression | None,

@@ -61,6 +61,7 @@ def _ids(*names: str) -> set[str]:
     ("+b.mart", {"b.mart", "a.pub_core", "a.stg"}),
     ("model.c.report", {"c.report"}),
     ("fqn:a", {"a.stg", "a.pub_core", "a.pub_late"}),
+    ("b", {"b.mart", "b.other"}),                    # dbt's bare term: an fqn prefix
     ("fqn:b.m*", {"b.mart"}),
     ("models/pub_core.sql", {"a.pub_core"}),         # a bare value with a / is a path, as in dbt
 ])

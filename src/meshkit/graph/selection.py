@@ -12,11 +12,12 @@
     version:latest  state:modified  exposure:weekly_kpis
     a b       union          a,b      intersection          names may use * wildcards
 
-A bare name matches a node's name (`fct_orders`, `fct_orders.v2`, `fct_orders_v2`), its
-mesh label (`analytics.fct_orders`, `analytics.fct_orders.v2`; a source table
-`raw.customers` or `analytics.raw.customers`), its dbt fqn (`analytics.marts.fct_orders`) or
-its unique id; a bare value with a `/` is a path, as in dbt. Unlike dbt, a bare project name
-does not select the whole project: write `project:finance` (or `fqn:finance`).
+A bare term is dbt's default, the fqn method: a model's name (`fct_orders`, `fct_orders.v2`,
+`fct_orders_v2`), a dotted prefix of its fqn with or without the project (`analytics`,
+`core`, `analytics.core.fct_orders`), globs from the first wildcard part. meshkit adds the
+mesh labels (`analytics.fct_orders`, `analytics.fct_orders.v2`; a source table
+`raw.customers` or `analytics.raw.customers`) and unique ids. A bare value with a `/` is a
+path, as in dbt.
 
 `+` crosses project boundaries because the graph's edges do. Sources and exposures are
 selectable; a build keeps only what it can run (models, seeds, snapshots).
@@ -140,7 +141,19 @@ def node_names(node, project: str | None) -> tuple[str, ...]:
 
 
 def name_matches(pattern: str, node, project: str | None) -> bool:
+    """Whether the pattern (a glob) is one of the node's names (node_names)."""
     return any(fnmatch.fnmatchcase(name, pattern) for name in node_names(node, project))
+
+
+def fqn_matches(pattern: str, node) -> bool:
+    """dbt's fqn method: the node's fqn, or the fqn without its package (dbt matches both,
+    QualifiedNameSelectorMethod). Sources are not selected this way, as in dbt."""
+    fqn = getattr(node, "fqn", None)
+    if not fqn or getattr(node, "resource_type", None) == "source":
+        return False
+    versioned = getattr(node, "version", None) is not None
+    return fqn_selected(fqn, pattern, versioned) or (
+        len(fqn) > 1 and fqn_selected(fqn[1:], pattern, versioned))
 
 
 @dataclass(frozen=True)
@@ -222,8 +235,8 @@ class Selector:
         for uid, node in self._candidates():
             if project and owner.get(uid) != project:
                 continue
-            if project and name_matches(pattern, node, None) or \
-                    not project and name_matches(pattern, node, owner.get(uid)):
+            if project and name_matches(pattern, node, None) or not project and (
+                    name_matches(pattern, node, owner.get(uid)) or fqn_matches(pattern, node)):
                 found.add(uid)
         return found
 
@@ -258,8 +271,7 @@ def _method_predicate(selector: Selector, method: str, value: str) -> Callable:
             or node.original_file_path.startswith(folder + "/") \
             or fnmatch.fnmatchcase(node.original_file_path, value)
     if method == "fqn":
-        return lambda uid, node: bool(getattr(node, "fqn", None)) and fqn_selected(
-            node.fqn, value, getattr(node, "version", None) is not None)
+        return lambda uid, node: fqn_matches(value, node)
     if method == "exposure":
         return lambda uid, node: node.resource_type == "exposure" and match(node.name)
     if method == "materialized":         # governance's older spelling of config.materialized
@@ -314,10 +326,10 @@ def fqn_selected(fqn: list[str], selector: str, versioned: bool) -> bool:
         return False
     for index, part in enumerate(parts):
         if any(w in part for w in "*?[]"):
-            if fnmatch.fnmatch(".".join(flat[index:]), ".".join(parts[index:])):
+            if fnmatch.fnmatchcase(".".join(flat[index:]), ".".join(parts[index:])):
                 return True
             if "." not in selector:
-                return fnmatch.fnmatch(fqn[-2] if versioned else fqn[-1], selector)
+                return fnmatch.fnmatchcase(fqn[-2] if versioned else fqn[-1], selector)
             return False
         if flat[index] != part:
             return False

@@ -278,7 +278,7 @@ def _publish(store, tmp_path, builder, built: dict[str, str], at: str, catalog: 
 
     from meshkit.store.publish import publish_artifacts
 
-    target = tmp_path / f"run-{at.replace(':', '')}" / "target"
+    target = tmp_path / f"run-{at.replace(':', '').replace('.', '')}" / "target"
     builder.write(target.parent)
     timing = [{"name": "execute", "started_at": at, "completed_at": at}]
     (target / "run_results.json").write_text(json.dumps({
@@ -308,9 +308,12 @@ def test_a_reused_model_shows_its_last_successful_build_and_tests(tmp_path):
     rebuilt = a.model("rebuilt", depends_on=[reused], columns={"id": "an id"})
     test = a.test(reused, "unique", "id")
     store = Store(str(tmp_path / "store"))
-    first = _publish(store, tmp_path, a, {reused: "success", test: "pass", rebuilt: "success"},
-                     "2026-01-01T10:00:00Z")
-    last = _publish(store, tmp_path, a, {rebuilt: "success"}, "2026-01-02T10:00:00Z")
+    _publish(store, tmp_path, a, {reused: "success", test: "warn", rebuilt: "success"},
+             "2026-01-01T10:00:00Z")
+    # Two waves of one build, in the same second: run ids alone cannot order them.
+    first = _publish(store, tmp_path, a, {reused: "success", test: "pass"},
+                     "2026-01-02T10:00:00.100000Z")
+    last = _publish(store, tmp_path, a, {rebuilt: "success"}, "2026-01-02T10:00:00.900000Z")
     catalog = load_catalog(store, "prod")
     view = catalog.node(reused)
     assert view.result.status == "success" and view.result.earlier_run == first

@@ -153,22 +153,22 @@ def _state_from_store(store: Store, record: RunRecord, with_extras: bool) -> Pro
     return state
 
 
-LOOKBACK_RUNS = 30   # earlier runs read, at most, for results the last run does not have
+LOOKBACK_RUNS = 20   # earlier runs read, at most, for results the last run does not have
 
 
 def _earlier_results(store: Store, record: RunRecord, manifest: Manifest,
                      latest: RunResults) -> list[tuple[RunRecord, RunResults]]:
     """Earlier runs' results, newest first, read until every model, seed, snapshot and test
-    of the manifest has a result (a model: a successful one) or LOOKBACK_RUNS were read."""
+    of the manifest has a result (a model: a successful one) or LOOKBACK_RUNS were read.
+    Ephemeral models are never built, so never looked for."""
     wanted = {uid for uid, n in manifest.nodes.items() if n.original_file_path
-              and n.resource_type in ("model", "seed", "snapshot", "test")}
+              and (n.resource_type in ("seed", "snapshot", "test")
+                   or n.resource_type == "model" and n.config.materialized != "ephemeral")}
     wanted -= _covered(latest, manifest)
     found: list[tuple[RunRecord, RunResults]] = []
     if not wanted:
         return found
-    older = [r for r in store.runs(record.project, record.environment)
-             if r.order_key < record.order_key]
-    for earlier in reversed(older[-LOOKBACK_RUNS:]):
+    for earlier in _runs_before(store, record):
         where = store.describe(earlier.project, earlier.environment, f"runs/{earlier.run_id}")
         try:
             results = decode_run_results(store.read(earlier, "run_results.json"),
@@ -182,6 +182,23 @@ def _earlier_results(store: Store, record: RunRecord, manifest: Manifest,
         if not wanted:
             break
     return found
+
+
+def _runs_before(store: Store, record: RunRecord) -> list[RunRecord]:
+    """Up to LOOKBACK_RUNS complete runs that completed before `record`, newest first. Run
+    ids start with their completion second, so only the newest few records are read."""
+    second = record.run_id.split("-", 1)[0]
+    ids = sorted((r for r in store.run_ids(record.project, record.environment)
+                  if r != record.run_id and r.split("-", 1)[0] <= second), reverse=True)
+    runs = []
+    for run_id in ids[:LOOKBACK_RUNS + 5]:           # a few more: same-second ties
+        try:
+            earlier = store.record(record.project, record.environment, run_id)
+        except MeshError:
+            continue           # an incomplete or damaged run folder
+        if earlier.order_key < record.order_key:
+            runs.append(earlier)
+    return sorted(runs, key=lambda r: r.order_key, reverse=True)[:LOOKBACK_RUNS]
 
 
 def _covered(results: RunResults | None, manifest: Manifest) -> set[str]:

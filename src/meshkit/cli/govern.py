@@ -78,7 +78,8 @@ def _emit(text: str, output: Path | None, summary: str) -> None:
               help="Check these manifest.json files instead (repeatable; no mesh.yml needed).")
 @click.option("--project", "projects", multiple=True, help="Report only on this project (repeatable).")
 @click.option("--select", "-s", "select", multiple=True,
-              help="Report only on resources these selectors match (tag:x, group:y, path:..., names).")
+              help="Report only on resources these selectors match, in `meshkit build -s` syntax "
+                   "(+finance:orders, tag:x, project:y — which includes y's own findings).")
 @click.option("--rule", "rules", multiple=True, help="Run only this rule (repeatable).")
 @click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False),
               help="A JSON report of an earlier check: report only findings new since then.")

@@ -73,7 +73,7 @@ class PolicySet:
     local_rules: dict[str, str] = field(default_factory=dict)   # rule id → the project defining it
     _cache: dict[tuple[str, str | None], Setting | None] = field(default_factory=dict, repr=False)
     mesh_projects: frozenset[str] | None = None
-    _graph: MeshGraph | None = field(default=None, repr=False)   # set by bind(): what scopes select in
+    _graph: MeshGraph | None = field(default=None, repr=False)   # what scopes select in: bind()
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod

@@ -225,8 +225,9 @@ class Selector:
             return self._by_method(method, value)
         if method in self.graph.projects or method in self.projects:
             return self._by_name(method, value)
+        projects = ", ".join(sorted(set(self.graph.projects) | self.projects))
         raise MeshError(f"selector '{term.text}': '{method}' is neither a selector method nor a "
-                        "project of the mesh", hint=f"projects: {', '.join(sorted(self.graph.projects))}; "
+                        "project of the mesh", hint=f"projects: {projects}; "
                         f"methods: {', '.join(METHODS)}")
 
     def _by_name(self, project: str | None, pattern: str) -> set[str]:

@@ -32,7 +32,8 @@ def make_environment() -> Environment:
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
     # The remote images a page may load come from its renderer (mesh.yml), via the context.
-    env.filters["md"] = pass_context(lambda ctx, text: render_markdown(text, ctx.get("remote_images", ())))
+    env.filters["md"] = pass_context(
+        lambda ctx, text: render_markdown(text, ctx.get("remote_images", ())))
     env.filters["md_inline"] = pass_context(
         lambda ctx, text: render_inline(text, ctx.get("remote_images", ())))
     env.filters["embed_json"] = embed_json

@@ -15,7 +15,7 @@ from pathlib import Path
 from meshkit.config import Mesh, find_mesh_file, load_mesh
 from meshkit.config.dependencies import declared_projects
 from meshkit.errors import MeshError
-from meshkit.store.interface import Interface
+from meshkit.store.interface import Interface, version_text
 from meshkit.store.resolve import producer_environment
 from meshkit.store.store import Store
 
@@ -23,9 +23,12 @@ ENV_VAR = "MESHKIT_ENV"
 # Set by meshkit's orchestrator: an upstream that has not published yet (or lacks a model the
 # working copy refs) gets placeholders instead of an error, because the plan builds it first.
 LENIENT_VAR = "MESHKIT_LENIENT"
+# Starts the plugin's refusal of a ref, inside dbt's own error output.
+REFUSAL_MARKER = "meshkit refused: "
 # ref('project', 'model'...) with literal names; refs built by Jinja are left to dbt.
 _REF_RE = re.compile(r"""\bref\(\s*(['"])(\w+)\1\s*,\s*(['"])([\w.]+)\3"""
                      r"""(?:\s*,\s*(?:v|version)\s*=\s*['"]?([\w.]+))?""")
+_JINJA_COMMENT_RE = re.compile(r"\{#.*?#\}", re.S)
 _SKIP_DIRS = {"target", "dbt_packages", "dbt_modules", "logs", "node_modules"}
 _SCANNED = (".sql", ".yml", ".yaml", ".py")
 
@@ -45,10 +48,7 @@ class CrossRef:
     project: str
     model: str
     version: str | None = None  # None: the model's latest version
-
-    @property
-    def consumer(self) -> str:
-        return self.file.stem
+    in_jinja_comment: bool = False
 
 
 def find_consumer_mesh(project_dir: Path) -> Mesh | None:
@@ -100,7 +100,10 @@ def _publish_hint(mesh: Mesh, producer: str, env: str) -> str:
 
 
 def scan_cross_refs(project_dir: Path) -> list[CrossRef]:
-    """Two-argument refs written literally in the project's SQL and YAML files."""
+    """Text that looks like a two-argument ref in the project's SQL, YAML and Python files.
+
+    Candidates only: a mention in a comment, a description or a disabled model is no ref.
+    The plugin decides from the refs dbt records (see `plan_stand_ins`)."""
     found = []
     for folder, dirs, files in os.walk(project_dir):
         dirs[:] = [d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".")]
@@ -114,50 +117,113 @@ def scan_cross_refs(project_dir: Path) -> list[CrossRef]:
                 continue
             if "ref(" not in text:
                 continue
+            comments = [m.span() for m in _JINJA_COMMENT_RE.finditer(text)]
             for match in _REF_RE.finditer(text):
                 line = text.count("\n", 0, match.start()) + 1
-                found.append(CrossRef(path, line, match.group(2), match.group(4), match.group(5)))
+                commented = any(a <= match.start() < b for a, b in comments)
+                found.append(CrossRef(path, line, match.group(2), match.group(4), match.group(5),
+                                      commented))
     return found
 
 
-def check_cross_refs(refs: list[CrossRef], consumer: str, declared: list[str],
-                     upstreams: list[Upstream], mesh: Mesh, store: Store, project_dir: Path) -> None:
-    """Refuse refs to non-public models and to projects missing from dependencies.yml."""
-    restricted_of = {u.project: u.interface.restricted_by_name() for u in upstreams}
-    public_of = {u.project: u.interface.public_names() for u in upstreams}
+@dataclass(frozen=True)
+class StandIn:
+    """A node the plugin injects so that dbt can parse a ref it would otherwise not resolve.
+
+    `kind` says why: "unpublished" (the orchestrator's lenient parse: the plan builds the real
+    model first; it stays in the manifest) or "restricted" / "undeclared" (a text mention of a
+    model the mesh forbids: refused only if a node dbt parsed really depends on it, and
+    removed from the manifest otherwise).
+    """
+
+    project: str
+    model: str
+    version: str | None
+    kind: str
+    mentions: tuple[CrossRef, ...]
+    access: str = "protected"
+    group: str | None = None
+
+    @property
+    def unique_id(self) -> str:
+        """dbt's id for a model node (ModelNodeArgs.unique_id: `.vN` only when versioned)."""
+        return f"model.{self.project}.{self.model}" + (f".v{self.version}" if self.version else "")
+
+    @property
+    def identifier(self) -> str:
+        """Distinct per version: dbt refuses two nodes with one database representation."""
+        return f"{self.project}__{self.model}" + (f"__v{self.version}" if self.version else "")
+
+    @property
+    def refused(self) -> bool:
+        return self.kind != "unpublished"
+
+
+def plan_stand_ins(refs: list[CrossRef], consumer: str, declared: list[str],
+                   upstreams: list[Upstream], mesh: Mesh, store: Store,
+                   lenient: bool) -> list[StandIn]:
+    """One stand-in per (project, model, version) mentioned that the injected public models do
+    not answer: refused ones for non-public models and undeclared mesh projects, and, when
+    `lenient`, placeholders for declared projects that have not published them yet."""
+    by_project = {u.project: u for u in upstreams}
+    found: dict[tuple[str, str, str | None], list[CrossRef]] = {}
     for ref in refs:
-        where = dict(file=_relative(ref.file, project_dir.parent), line=ref.line)
-        if ref.project == consumer:
+        if ref.project != consumer:
+            found.setdefault((ref.project, ref.model, version_text(ref.version)), []).append(ref)
+    stand_ins = []
+    for (project, model, version), mentions in found.items():
+        upstream = by_project.get(project)
+        if project not in declared:
+            if project in mesh.projects or store.environments(project):
+                stand_ins.append(StandIn(project, model, version, "undeclared", tuple(mentions)))
             continue
-        if ref.project not in declared:
-            if ref.project in mesh.projects or store.environments(ref.project):
-                raise MeshError(
-                    f"'{ref.consumer}' refs {ref.project}.{ref.model}, but project "
-                    f"'{ref.project}' is not declared in {consumer}/dependencies.yml", **where,
-                    hint=f"add it under `projects:` in dependencies.yml:  - name: {ref.project}")
+        if upstream is not None and _answers(upstream.interface, model, version):
             continue
-        if ref.project not in restricted_of:
-            continue
-        restricted = restricted_of[ref.project].get(ref.model)
-        if restricted and ref.model not in public_of[ref.project]:
-            scope = (f"private to the '{restricted.group}' group" if restricted.access == "private"
-                     else f"protected to project '{ref.project}'")
-            public = sorted(public_of[ref.project])
-            raise MeshError(
-                f"'{ref.consumer}' refs {ref.project}.{ref.model}, which is {scope}; only public "
-                f"models can be referenced from another project", **where,
-                hint=f"ask the owners of '{ref.project}' to set `access: public` on {ref.model} and "
-                     f"publish again, or ref a public model ({', '.join(public) or 'none yet'})")
+        restricted = upstream.interface.restricted_by_name().get(model) if upstream else None
+        if restricted is not None:
+            stand_ins.append(StandIn(project, model, version, "restricted", tuple(mentions),
+                                     restricted.access, restricted.group))
+        elif lenient:
+            stand_ins.append(StandIn(project, model, version, "unpublished", tuple(mentions)))
+    return stand_ins
 
 
-def unresolved_refs(refs: list[CrossRef], declared: list[str],
-                    upstreams: list[Upstream]) -> list[CrossRef]:
-    """Literal refs to declared projects that no published interface answers (yet)."""
-    public = {u.project: u.interface.public_names() for u in upstreams}
-    restricted = {u.project: set(u.interface.restricted_by_name()) for u in upstreams}
-    return [r for r in refs if r.project in declared
-            and r.model not in public.get(r.project, set())
-            and r.model not in restricted.get(r.project, set())]
+def _answers(interface: Interface, model: str, version: str | None) -> bool:
+    """Does an injected public model resolve this ref (dbt: unpinned → latest version)?"""
+    return any(m.name == model and (version is None or m.version == version)
+               for m in interface.models)
+
+
+def refusal(stand_in: StandIn, node_name: str, node_file: str, consumer: str,
+            project_dir: Path, public: set[str]) -> MeshError:
+    """The message for a node dbt parsed that depends on a refused stand-in.
+
+    `node_file` is the node's path inside its project (dbt's original_file_path); the line is
+    that of the mention in this file outside a Jinja comment, where the text scan found one.
+    """
+    where = _mention_in(stand_in.mentions, node_file)
+    file = (_relative(where.file, project_dir.parent) if where
+            else f"{project_dir.name}/{node_file}")
+    line = where.line if where else None
+    target = f"{stand_in.project}.{stand_in.model}"
+    if stand_in.kind == "undeclared":
+        return MeshError(
+            f"'{node_name}' refs {target}, but project '{stand_in.project}' is not declared in "
+            f"{consumer}/dependencies.yml", file=file, line=line,
+            hint=f"add it under `projects:` in dependencies.yml:  - name: {stand_in.project}")
+    scope = (f"private to the '{stand_in.group}' group" if stand_in.access == "private"
+             else f"protected to project '{stand_in.project}'")
+    return MeshError(
+        f"'{node_name}' refs {target}, which is {scope}; only public models can be referenced "
+        f"from another project", file=file, line=line,
+        hint=f"ask the owners of '{stand_in.project}' to set `access: public` on {stand_in.model} "
+             f"and publish again, or ref a public model ({', '.join(sorted(public)) or 'none yet'})")
+
+
+def _mention_in(mentions: tuple[CrossRef, ...], node_file: str) -> CrossRef | None:
+    here = [m for m in mentions if m.file.as_posix().endswith("/" + node_file.lstrip("/"))]
+    live = [m for m in here if not m.in_jinja_comment]
+    return (live or here or [None])[0]
 
 
 def _relative(path: Path, base: Path) -> str:

@@ -3,39 +3,91 @@
 dbt imports every top-level `dbt_*` module and instantiates the classes in its `plugins`
 list on each invocation; `dbt_meshkit` re-exports this one. It reads each project listed
 under `projects:` in the consumer's dependencies.yml from the mesh's artifact store and
-hands dbt one `ModelNodeArgs` per public model version. It never patches dbt: access is
-enforced by injecting public models only and refusing non-public refs with a clear message.
+hands dbt one `ModelNodeArgs` per public model version. It never patches dbt.
+
+Access is decided from the refs dbt records, not from text: text that looks like a ref to a
+non-public model (or to an undeclared mesh project) gets a stand-in node, dbt resolves refs,
+and `get_manifest_artifacts` (dbt calls it after parsing, when it writes manifest.json)
+refuses only the stand-ins an enabled node really depends on, as dbt's DbtReferenceError.
+A mention in a comment, a description or a disabled model is no ref; unused stand-ins are
+removed from the manifest dbt runs with and from the manifest.json it wrote.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
+
+import msgspec
 
 from dbt.contracts.graph.node_args import ModelNodeArgs
+from dbt.exceptions import DbtReferenceError
+from dbt.node_types import AccessType
 from dbt.plugins.manager import dbtPlugin, dbt_hook
 from dbt.plugins.manifest import PluginNodes
+from dbt_common.exceptions import DbtRuntimeError
 
 from meshkit.config.dependencies import declared_projects
-from meshkit.consumer import (CrossRef, Upstream, check_cross_refs, consumer_environment,
-                              find_consumer_mesh, is_lenient, load_upstreams, scan_cross_refs,
-                              unresolved_refs)
+from meshkit.consumer import (REFUSAL_MARKER, CrossRef, StandIn, Upstream, consumer_environment,
+                              find_consumer_mesh, is_lenient, load_upstreams, plan_stand_ins,
+                              refusal, scan_cross_refs)
+from meshkit.errors import MeshError
 from meshkit.store.interface import PublicModel, version_text
 from meshkit.store.store import Store
 
 # Decoded node arguments per (project, run): a long-lived process (dbtRunner) that invokes
 # dbt many times converts each published interface once.
 _NODE_CACHE: dict[tuple[str, str, str], list[ModelNodeArgs]] = {}
+# A fixed time for stand-ins: dbt hashes `generated_at` into an injected node's checksum.
+_EPOCH = datetime(2000, 1, 1)
+
+
+class MeshReferenceError(DbtReferenceError):
+    """dbt's error kind for a forbidden ref (tools catching it behave as with dbt's own),
+    carrying meshkit's message: file, line, the owning project or group, and the fix."""
+
+    def __init__(self, error: MeshError, unique_id: str, ref_unique_id: str,
+                 access: AccessType, scope: str) -> None:
+        self.mesh_error = error
+        super().__init__(unique_id, ref_unique_id, access, scope)
+
+    def get_message(self) -> str:
+        return REFUSAL_MARKER + self.mesh_error.render()
+
+
+def _reference_hook(func):
+    """dbt's `dbt_hook`, except that a refused ref stays a DbtReferenceError (dbt_hook turns
+    every exception into a DbtRuntimeError). dbt registers any method marked `is_dbt_hook`."""
+    @functools.wraps(func)
+    def inner(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DbtReferenceError:
+            raise
+        except Exception as exc:
+            raise DbtRuntimeError(f"{func.__name__}: {exc}") from exc
+
+    inner.is_dbt_hook = True  # type: ignore[attr-defined]
+    return inner
 
 
 class MeshkitPlugin(dbtPlugin):
     def initialize(self) -> None:
-        """Nothing here: dbt builds plugins even for `deps` and `debug`."""
+        """Nothing to read here: dbt builds plugins even for `deps` and `debug`."""
+        self._refused: list[StandIn] = []
+        self._public: dict[str, set[str]] = {}
+        self._event_times: dict[str, str] = {}
+        self._project_dir: Path | None = None
+        self._previous_manifest: tuple[Path, bytes | None] | None = None
 
     @dbt_hook
     def get_nodes(self) -> PluginNodes:
         nodes = PluginNodes()
+        self.initialize()
         project_dir, target = _invocation_context()
         mesh = find_consumer_mesh(project_dir)
         if mesh is None:
@@ -46,17 +98,110 @@ class MeshkitPlugin(dbtPlugin):
         upstreams = load_upstreams(mesh, store, self.project_name, env, declared,
                                    project_dir / "dependencies.yml")
         refs = scan_cross_refs(project_dir)
-        check_cross_refs(refs, self.project_name, declared, upstreams, mesh, store, project_dir)
         for upstream in upstreams:
             used = _versions_used(refs, upstream)
             for args in _node_args(upstream):
                 nodes.add_model(_quiet_if_unused(args, used))
-        if is_lenient():
-            for ref in unresolved_refs(refs, declared, upstreams):
-                placeholder = _placeholder(ref)
-                if placeholder.unique_id not in nodes.models:
-                    nodes.add_model(placeholder)
+            self._event_times.update({args.unique_id: m.event_time for args, m in zip(
+                _node_args(upstream), upstream.interface.models) if m.event_time})
+        self._project_dir = project_dir
+        self._public = {u.project: u.interface.public_names() for u in upstreams}
+        # Without dbt's post-parse hook no stand-in could be refused: leave real refs to
+        # non-public models unresolved instead, and dbt refuses them as "not found".
+        checked = _checked_after_parse()
+        for stand_in in plan_stand_ins(refs, self.project_name, declared, upstreams, mesh, store,
+                                       is_lenient()):
+            if stand_in.unique_id in nodes.models or (stand_in.refused and not checked):
+                continue
+            nodes.add_model(_stand_in_args(stand_in))
+            if stand_in.refused:
+                self._refused.append(stand_in)
+        if self._refused:
+            self._previous_manifest = _keep_manifest()
         return nodes
+
+    @_reference_hook
+    def get_manifest_artifacts(self, manifest) -> dict:
+        """After dbt resolved refs: refuse what really depends on a refused stand-in, else
+        drop the stand-ins and rewrite manifest.json (dbt wrote it just before this call)."""
+        for uid, event_time in self._event_times.items():
+            node = manifest.nodes.get(uid)
+            if node is not None and node.is_external_node:
+                node.config.event_time = event_time
+        if not self._refused:
+            return {}
+        by_id = {s.unique_id: s for s in self._refused}
+        for node, parent in _dependents(manifest, set(by_id)):
+            self._restore_manifest()
+            raise self._reference_error(node, by_id[parent])
+        for uid in by_id:
+            manifest.nodes.pop(uid, None)
+        manifest.rebuild_ref_lookup()
+        if self._previous_manifest is None:
+            return {}
+        return {str(self._previous_manifest[0]): manifest.writable_manifest()}
+
+    def _reference_error(self, node, stand_in: StandIn) -> MeshReferenceError:
+        assert self._project_dir is not None
+        error = refusal(stand_in, node.name, node.original_file_path, self.project_name,
+                        self._project_dir, self._public.get(stand_in.project, set()))
+        private = stand_in.access == "private"
+        return MeshReferenceError(error, node.unique_id, stand_in.unique_id,
+                                  AccessType.Private if private else AccessType.Protected,
+                                  (stand_in.group or "") if private else stand_in.project)
+
+    def _restore_manifest(self) -> None:
+        """A refused parse leaves target/ as dbt leaves it after a failed parse."""
+        if self._previous_manifest is None:
+            return
+        path, data = self._previous_manifest
+        if data is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_bytes(data)
+
+
+def _dependents(manifest, ids: set[str]) -> Iterator[tuple[object, str]]:
+    """(enabled node, stand-in id) for every resource dbt parsed whose refs resolved to one."""
+    collections = (manifest.nodes, manifest.exposures, manifest.metrics, manifest.semantic_models,
+                   manifest.saved_queries, manifest.functions, manifest.unit_tests)
+    found = []
+    for collection in collections:
+        for node in collection.values():
+            config = getattr(node, "config", None)
+            if config is not None and getattr(config, "enabled", True) is False:
+                continue
+            depends_on = getattr(node, "depends_on", None)
+            for parent in getattr(depends_on, "nodes", None) or ():
+                if parent in ids:
+                    found.append((node, parent))
+    yield from sorted(found, key=lambda item: (getattr(item[0], "original_file_path", ""),
+                                               item[0].unique_id))
+
+
+def _checked_after_parse() -> bool:
+    """dbt calls `get_manifest_artifacts` only when it writes manifest.json after parsing:
+    not with --no-write-json, nor for `docs generate` (dbt/cli/main.py: write=False)."""
+    from dbt.flags import get_flags
+
+    flags = get_flags()
+    return bool(getattr(flags, "WRITE_JSON", True)) and getattr(flags, "WHICH", None) != "generate"
+
+
+def _keep_manifest() -> tuple[Path, bytes | None] | None:
+    """target/manifest.json as it was before this parse (None: there was none)."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    obj = context.obj if context is not None and isinstance(context.obj, dict) else {}
+    config = obj.get("runtime_config")
+    if config is None:
+        return None
+    path = Path(config.project_target_path) / "manifest.json"
+    try:
+        return path, path.read_bytes()
+    except OSError:
+        return path, None
 
 
 def _node_args(upstream: Upstream) -> list[ModelNodeArgs]:
@@ -84,17 +229,15 @@ def _quiet_if_unused(args: ModelNodeArgs, used: set[tuple[str, str | None]]) -> 
     return replace(args, deprecation_date=None)
 
 
-def _placeholder(ref: CrossRef) -> ModelNodeArgs:
-    """Stands in for a model its project has not published yet, so the consumer parses.
-
-    Only meshkit's orchestrator allows this; its plan builds the real model first, and a
-    relation named like this one never exists, so a mistake fails loudly instead of reading
-    stale data.
-    """
-    return ModelNodeArgs(name=ref.model, package_name=ref.project, identifier=ref.model,
-                         schema="meshkit_unpublished", version=version_text(ref.version),
-                         relation_name=f'"meshkit_unpublished"."{ref.project}__{ref.model}"',
-                         access="public")
+def _stand_in_args(stand_in: StandIn) -> ModelNodeArgs:
+    """A node dbt can resolve a ref to, whose relation never exists (a mistake fails loudly
+    instead of reading stale data); one per version, so two never share a relation name."""
+    schema = "meshkit_unpublished" if stand_in.kind == "unpublished" else "meshkit_refused"
+    return ModelNodeArgs(name=stand_in.model, package_name=stand_in.project,
+                         identifier=stand_in.identifier, schema=schema, version=stand_in.version,
+                         relation_name=f'"{schema}"."{stand_in.identifier}"',
+                         access="public" if stand_in.kind == "unpublished" else "protected",
+                         generated_at=_EPOCH)
 
 
 def _model_args(project: str, model: PublicModel) -> ModelNodeArgs:
@@ -103,7 +246,15 @@ def _model_args(project: str, model: PublicModel) -> ModelNodeArgs:
         schema=model.schema_, database=model.database, relation_name=model.relation_name,
         version=model.version, latest_version=model.latest_version,
         deprecation_date=_as_datetime(model.deprecation_date), access="public",
-        depends_on_nodes=list(model.depends_on))
+        depends_on_nodes=list(model.depends_on), generated_at=_content_time(model))
+
+
+def _content_time(model: PublicModel) -> datetime:
+    """`generated_at`, which dbt only hashes into the injected node's checksum
+    (ModelNode.from_args): derived from what was published, so a consumer's
+    `state:modified` sees an upstream model change when it did, not on every invocation."""
+    digest = hashlib.sha256(msgspec.json.encode(model)).digest()
+    return _EPOCH + timedelta(seconds=int.from_bytes(digest[:4], "big"))
 
 
 def _as_datetime(value: str | None) -> datetime | None:

@@ -48,6 +48,7 @@ class NodeConfig(msgspec.Struct):
     grants: dict[str, Any] = msgspec.field(default_factory=dict)
     table_format: str | None = None
     file_format: str | None = None
+    event_time: str | None = None      # the column microbatch models and --sample filter on
 
 
 class DependsOn(msgspec.Struct):

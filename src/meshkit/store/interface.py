@@ -28,6 +28,8 @@ class PublicModel(msgspec.Struct, frozen=True):
     # Public ancestors in the same project, transitively: lets dbt see the producer's
     # internal ordering of public models without exposing anything private.
     depends_on: list[str] = msgspec.field(default_factory=list)
+    # config.event_time: consumers' microbatch models (and --sample) filter this model by it.
+    event_time: str | None = None
 
 
 class RestrictedModel(msgspec.Struct, frozen=True):
@@ -81,7 +83,7 @@ def _public_model(node: Node, depends_on: list[str]) -> PublicModel:
         relation_name=node.relation_name, version=version_text(node.version),
         latest_version=version_text(node.latest_version), deprecation_date=node.deprecation_date,
         group=node.group or node.config.group, contract_enforced=node.config.contract.enforced,
-        depends_on=depends_on)
+        depends_on=depends_on, event_time=node.config.event_time)
 
 
 def _public_ancestors(models: dict[str, Node], public: set[str]) -> dict[str, set[str]]:

@@ -94,7 +94,8 @@ class TestMetadata(msgspec.Struct):
 
 
 class Node(msgspec.Struct):
-    """A model, seed, snapshot, test, analysis or operation of the manifest's `nodes`."""
+    """A model, seed, snapshot, test, analysis or operation of the manifest's `nodes`, or a
+    function of its `functions`."""
 
     unique_id: str
     resource_type: str
@@ -214,6 +215,8 @@ class Manifest(msgspec.Struct):
     exposures: dict[str, Exposure] = msgspec.field(default_factory=dict)
     groups: dict[str, Group] = msgspec.field(default_factory=dict)
     docs: dict[str, Doc] = msgspec.field(default_factory=dict)
+    # dbt 1.11 user-defined functions: built by `dbt build` like models, kept apart from nodes.
+    functions: dict[str, Node] = msgspec.field(default_factory=dict)
 
 
 class Macro(msgspec.Struct):
@@ -248,7 +251,6 @@ class ProjectManifest(Manifest):
     semantic_models: dict[str, msgspec.Raw] = msgspec.field(default_factory=dict)
     metrics: dict[str, msgspec.Raw] = msgspec.field(default_factory=dict)
     saved_queries: dict[str, msgspec.Raw] = msgspec.field(default_factory=dict)
-    functions: dict[str, msgspec.Raw] = msgspec.field(default_factory=dict)
 
 
 class _GroupOwner(msgspec.Struct):

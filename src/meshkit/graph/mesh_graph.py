@@ -57,7 +57,8 @@ class MeshGraph:
         manifest = state.manifest
         # Injected upstream models have no file; everything else (the project's own nodes
         # and those of packages it installs) is built by this project.
-        own = [n for n in manifest.nodes.values() if n.original_file_path]
+        own = [n for n in (*manifest.nodes.values(), *manifest.functions.values())
+               if n.original_file_path]
         for node in own:
             self.nodes[node.unique_id] = node
             self.owner[node.unique_id] = state.name

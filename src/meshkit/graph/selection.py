@@ -33,7 +33,12 @@ from typing import Callable, Iterable
 from meshkit.errors import MeshError
 from meshkit.graph.mesh_graph import MeshGraph
 
-EXECUTABLE = frozenset({"model", "seed", "snapshot"})
+# What `dbt build` builds as a node, tests aside (dbt/task/build.py's runners; saved queries
+# and exposures only report there). Functions: dbt 1.11's user-defined functions.
+EXECUTABLE = frozenset({"model", "seed", "snapshot", "function"})
+# Built by dbt when it runs, but never selected for its own sake: a selected node needs the
+# ones it calls to exist (a model calling `{{ function('f') }}`).
+NEEDED = frozenset({"function"})
 _TERM_RE = re.compile(r"^(?P<at>@)?(?:(?P<up_depth>\d*)(?P<up>\+))?(?P<body>[^@+]+?)"
                       r"(?:(?P<down>\+)(?P<down_depth>\d*))?$")
 METHODS = ("project", "package", "group", "tag", "access", "state", "resource_type", "path",
@@ -182,6 +187,18 @@ class Selector:
             return chosen
         return {uid for uid in chosen
                 if uid in self.graph.nodes and self.graph.nodes[uid].resource_type in resource_types}
+
+    def with_needed(self, chosen: set[str]) -> set[str]:
+        """`chosen` and the NEEDED nodes (functions) they call, transitively: dbt builds
+        what it selects only, so a selected model's function would otherwise never exist."""
+        result, stack = set(chosen), list(chosen)
+        while stack:
+            for parent in self.graph.parents.get(stack.pop(), []):
+                node = self.graph.nodes.get(parent)
+                if node is not None and node.resource_type in NEEDED and parent not in result:
+                    result.add(parent)
+                    stack.append(parent)
+        return result
 
     def evaluate(self, expression: Expression) -> set[str]:
         """Every node, source and exposure id the expression selects (memoized)."""

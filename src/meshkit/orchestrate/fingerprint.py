@@ -50,6 +50,7 @@ class _StateNode(msgspec.Struct):
 class _StateManifest(msgspec.Struct):
     nodes: dict[str, _StateNode] = msgspec.field(default_factory=dict)
     macros: dict[str, _Macro] = msgspec.field(default_factory=dict)
+    functions: dict[str, _StateNode] = msgspec.field(default_factory=dict)
 
 
 _decoder = msgspec.json.Decoder(_StateManifest)
@@ -60,8 +61,8 @@ def node_fingerprints(manifest_bytes: bytes) -> dict[str, str]:
     manifest = _decoder.decode(manifest_bytes)
     macro_hash = _macro_hasher(manifest.macros)
     result = {}
-    for uid, node in manifest.nodes.items():
-        if node.resource_type not in ("model", "seed", "snapshot", "test"):
+    for uid, node in (*manifest.nodes.items(), *manifest.functions.items()):
+        if node.resource_type not in ("model", "seed", "snapshot", "test", "function"):
             continue
         digest = hashlib.sha256()
         for part in (node.checksum, node.config, node.columns, node.constraints):

@@ -100,7 +100,8 @@ def make_plan(graph: MeshGraph, environment: str, select: list[str] | None,
     """`available`: nodes already built and published (usable without rebuilding);
     `producer_envs`: the environment each project's consumers read it from."""
     order = check_cycles(graph)
-    chosen = Selector(graph, frozenset(modified)).select(select, exclude)
+    selector = Selector(graph, frozenset(modified))
+    chosen = selector.with_needed(selector.select(select, exclude))
     selected = [uid for uid in order if uid in chosen]
     check_unresolved(graph, selected)
     check_upstream_available(graph, selected, chosen, available, inputs,

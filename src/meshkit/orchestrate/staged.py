@@ -123,7 +123,7 @@ class StagedPlanner:
         resolve_placeholders(graph)
         selector = Selector(graph, frozenset(self.ctx.modified(self.fingerprints)),
                             projects=frozenset(self.ctx.names))
-        chosen = selector.select(self.ctx.select, self.ctx.exclude)
+        chosen = selector.with_needed(selector.select(self.ctx.select, self.ctx.exclude))
         selected = [uid for uid in _project_order(graph, name) if uid in chosen]
         check_unresolved(graph, selected)
         check_upstream_available(graph, selected, chosen, self.ctx.available, self.inputs,

@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from meshkit.config import Mesh, find_mesh_file, load_mesh
 from meshkit.config.dependencies import declared_projects
@@ -23,6 +24,9 @@ ENV_VAR = "MESHKIT_ENV"
 # Set by meshkit's orchestrator: an upstream that has not published yet (or lacks a model the
 # working copy refs) gets placeholders instead of an error, because the plan builds it first.
 LENIENT_VAR = "MESHKIT_LENIENT"
+# The version of a stand-in for an unpinned ref next to pinned ones (`model.p.m.vlatest`):
+# the orchestrator points its edges at the model's real latest version.
+UNPINNED_VERSION = "latest"
 # Starts the plugin's refusal of a ref, inside dbt's own error output.
 REFUSAL_MARKER = "meshkit refused: "
 # ref('project', 'model'...) with literal names; refs built by Jinja are left to dbt.
@@ -143,6 +147,7 @@ class StandIn:
     mentions: tuple[CrossRef, ...]
     access: str = "protected"
     group: str | None = None
+    latest_version: str | None = None
 
     @property
     def unique_id(self) -> str:
@@ -160,31 +165,40 @@ class StandIn:
 
 
 def plan_stand_ins(refs: list[CrossRef], consumer: str, declared: list[str],
-                   upstreams: list[Upstream], mesh: Mesh, store: Store,
+                   upstreams: list[Upstream], is_mesh_project: Callable[[str], bool],
                    lenient: bool) -> list[StandIn]:
     """One stand-in per (project, model, version) mentioned that the injected public models do
-    not answer: refused ones for non-public models and undeclared mesh projects, and, when
-    `lenient`, placeholders for declared projects that have not published them yet."""
+    not answer: refused ones for non-public models and undeclared mesh projects
+    (`is_mesh_project`: in mesh.yml or in the store), and, when `lenient`, placeholders for
+    declared projects that have not published them yet."""
     by_project = {u.project: u for u in upstreams}
     found: dict[tuple[str, str, str | None], list[CrossRef]] = {}
     for ref in refs:
         if ref.project != consumer:
             found.setdefault((ref.project, ref.model, version_text(ref.version)), []).append(ref)
     stand_ins = []
+    pinned = {(p, m) for p, m, v in found if v is not None}
     for (project, model, version), mentions in found.items():
+        # dbt refuses a versioned and an unversioned node of one name: with pinned mentions
+        # around, the unpinned one is a version of its own that is the latest.
+        latest = UNPINNED_VERSION if (project, model) in pinned else None
+        version = version or latest
         upstream = by_project.get(project)
         if project not in declared:
-            if project in mesh.projects or store.environments(project):
-                stand_ins.append(StandIn(project, model, version, "undeclared", tuple(mentions)))
+            if is_mesh_project(project):
+                stand_ins.append(StandIn(project, model, version, "undeclared", tuple(mentions),
+                                     latest_version=latest))
             continue
-        if upstream is not None and _answers(upstream.interface, model, version):
+        if upstream is not None and _answers(upstream.interface, model,
+                                             None if version == latest else version):
             continue
         restricted = upstream.interface.restricted_by_name().get(model) if upstream else None
         if restricted is not None:
             stand_ins.append(StandIn(project, model, version, "restricted", tuple(mentions),
-                                     restricted.access, restricted.group))
+                                     restricted.access, restricted.group, latest))
         elif lenient:
-            stand_ins.append(StandIn(project, model, version, "unpublished", tuple(mentions)))
+            stand_ins.append(StandIn(project, model, version, "unpublished", tuple(mentions),
+                                     latest_version=latest))
     return stand_ins
 
 

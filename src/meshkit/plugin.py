@@ -109,7 +109,8 @@ class MeshkitPlugin(dbtPlugin):
         # Without dbt's post-parse hook no stand-in could be refused: leave real refs to
         # non-public models unresolved instead, and dbt refuses them as "not found".
         checked = _checked_after_parse()
-        for stand_in in plan_stand_ins(refs, self.project_name, declared, upstreams, mesh, store,
+        in_mesh = lambda name: name in mesh.projects or bool(store.environments(name))  # noqa: E731
+        for stand_in in plan_stand_ins(refs, self.project_name, declared, upstreams, in_mesh,
                                        is_lenient()):
             if stand_in.unique_id in nodes.models or (stand_in.refused and not checked):
                 continue
@@ -235,6 +236,7 @@ def _stand_in_args(stand_in: StandIn) -> ModelNodeArgs:
     schema = "meshkit_unpublished" if stand_in.kind == "unpublished" else "meshkit_refused"
     return ModelNodeArgs(name=stand_in.model, package_name=stand_in.project,
                          identifier=stand_in.identifier, schema=schema, version=stand_in.version,
+                         latest_version=stand_in.latest_version,
                          relation_name=f'"{schema}"."{stand_in.identifier}"',
                          access="public" if stand_in.kind == "unpublished" else "protected",
                          generated_at=_EPOCH)

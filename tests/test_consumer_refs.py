@@ -6,12 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from meshkit.consumer import CrossRef, Upstream, plan_stand_ins, refusal, scan_cross_refs
 from meshkit.dbt.artifacts import (DependsOn, Manifest, ManifestMetadata, Node, NodeConfig)
+from meshkit.errors import MeshError
 from meshkit.graph.mesh_graph import MeshGraph, ProjectState
 from meshkit.graph.selection import Selector
 from meshkit.orchestrate.fingerprint import node_fingerprints
+from meshkit.orchestrate.plan import check_unresolved
 from meshkit.store.interface import Interface, PublicModel, RestrictedModel, extract_interface
 
 
@@ -133,6 +136,21 @@ def test_a_selected_model_needs_the_functions_it_calls():
     assert selector.with_needed(chosen) == {"model.up.answers", "function.up.double_it",
                                             "function.up.times_two"}
     assert "function.up.double_it" in selector.select(None)   # functions are built like models
+
+
+def test_a_ref_to_another_project_s_seed_says_what_it_is():
+    """dbt-loom's test projects ref a seed of the producer: it exists, but is no model."""
+    manifest = Manifest(ManifestMetadata(project_name="up"),
+                        nodes={"seed.up.integers": _node("seed.up.integers", "seed")})
+    consumer = Manifest(ManifestMetadata(project_name="down"), nodes={
+        "model.down.report": _node("model.down.report", "model", ["model.up.integers"])})
+    graph = MeshGraph()
+    graph.add_project(ProjectState("up", manifest))
+    graph.add_project(ProjectState("down", consumer))
+    with pytest.raises(MeshError) as caught:
+        check_unresolved(graph, ["model.down.report"])
+    assert "refs up.integers, which is a seed of project 'up'" in caught.value.message
+    assert caught.value.file == "down/models/report.sql"
 
 
 def test_a_function_has_a_fingerprint_that_follows_its_code():

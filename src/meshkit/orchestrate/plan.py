@@ -119,9 +119,19 @@ def check_unresolved(graph: MeshGraph, selected: list[str]) -> None:
             project = parent.split(".")[1]
             if project in graph.projects:
                 node = graph.nodes[uid]
-                raise MeshError(f"{label(graph, uid)} refs {project}.{parent.split('.', 2)[2]}, "
-                                f"which does not exist in project '{project}'",
-                                file=f"{graph.owner[uid]}/{node.original_file_path}",
+                name = parent.split(".", 2)[2]
+                where = f"{graph.owner[uid]}/{node.original_file_path}"
+                other = next((n for i, n in graph.nodes.items() if graph.owner.get(i) == project
+                              and n.name == name and n.resource_type != "model"), None)
+                if other is not None:
+                    raise MeshError(
+                        f"{label(graph, uid)} refs {project}.{name}, which is a {other.resource_type} "
+                        f"of project '{project}'; only public models can be referenced from another "
+                        f"project", file=where,
+                        hint=f"add a model to '{project}' that selects from ref('{name}'), set "
+                             f"`access: public` on it, and ref that model")
+                raise MeshError(f"{label(graph, uid)} refs {project}.{name}, "
+                                f"which does not exist in project '{project}'", file=where,
                                 hint=f"check the model name, or add it to '{project}' and make it public")
 
 

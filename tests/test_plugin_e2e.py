@@ -142,11 +142,8 @@ def test_a_real_ref_is_refused_as_dbts_reference_error(pinned_mesh):
         assert "set `access: public` on stg_orders" in parsed.stdout
         assert parsed.stdout.split()[-3:] == ["True", "model.down.bad", "model.up.stg_orders"]
         assert (down / "target" / "manifest.json").read_bytes() == before
-        built = run(["meshkit", "build"], cwd=pinned_mesh, check=False)
-        assert built.returncode == 2
-        assert ("down/models/bad.sql:3: 'bad' refs up.stg_orders, which is protected to project "
-                "'up'") in built.stderr
-        assert "Traceback" not in built.stdout + built.stderr
+        assert "Traceback" not in parsed.stdout + parsed.stderr
+        # `meshkit build` shows the same refusal: test_quickstart_e2e.py::test_ref_to_protected…
     finally:
         bad.unlink()
 

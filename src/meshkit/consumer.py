@@ -2,7 +2,8 @@
 
 Plain data only (no dbt imports): the plugin hands in the consumer's folder, name and dbt
 target; this module finds the mesh, the environment, each declared upstream's interface in
-the store, and refuses refs the mesh forbids, naming file and line.
+the store, the stand-ins for text that may be a forbidden ref (dbt decides whether it is
+one), and words the refusal of a real one, naming file and line.
 """
 
 from __future__ import annotations

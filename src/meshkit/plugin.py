@@ -20,7 +20,7 @@ import hashlib
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 import msgspec
 
@@ -100,16 +100,18 @@ class MeshkitPlugin(dbtPlugin):
         refs = scan_cross_refs(project_dir)
         for upstream in upstreams:
             used = _versions_used(refs, upstream)
-            for args in _node_args(upstream):
+            for args, model in zip(_node_args(upstream), upstream.interface.models):
                 nodes.add_model(_quiet_if_unused(args, used))
-            self._event_times.update({args.unique_id: m.event_time for args, m in zip(
-                _node_args(upstream), upstream.interface.models) if m.event_time})
+                if model.event_time:   # ModelNodeArgs has no config: set after parsing
+                    self._event_times[args.unique_id] = model.event_time
         self._project_dir = project_dir
         self._public = {u.project: u.interface.public_names() for u in upstreams}
         # Without dbt's post-parse hook no stand-in could be refused: leave real refs to
         # non-public models unresolved instead, and dbt refuses them as "not found".
         checked = _checked_after_parse()
-        in_mesh = lambda name: name in mesh.projects or bool(store.environments(name))  # noqa: E731
+        def in_mesh(name: str) -> bool:
+            return name in mesh.projects or bool(store.environments(name))
+
         for stand_in in plan_stand_ins(refs, self.project_name, declared, upstreams, in_mesh,
                                        is_lenient()):
             if stand_in.unique_id in nodes.models or (stand_in.refused and not checked):
@@ -132,7 +134,9 @@ class MeshkitPlugin(dbtPlugin):
         if not self._refused:
             return {}
         by_id = {s.unique_id: s for s in self._refused}
-        for node, parent in _dependents(manifest, set(by_id)):
+        uses = _dependents(manifest, set(by_id))
+        if uses:
+            node, parent = uses[0]
             self._restore_manifest()
             raise self._reference_error(node, by_id[parent])
         for uid in by_id:
@@ -162,8 +166,9 @@ class MeshkitPlugin(dbtPlugin):
             path.write_bytes(data)
 
 
-def _dependents(manifest, ids: set[str]) -> Iterator[tuple[object, str]]:
-    """(enabled node, stand-in id) for every resource dbt parsed whose refs resolved to one."""
+def _dependents(manifest, ids: set[str]) -> list[tuple[Any, str]]:
+    """(enabled node, stand-in id) for every resource dbt parsed whose refs resolved to one,
+    by file. The collections are those dbt's build_parent_and_child_maps links."""
     collections = (manifest.nodes, manifest.exposures, manifest.metrics, manifest.semantic_models,
                    manifest.saved_queries, manifest.functions, manifest.unit_tests)
     found = []
@@ -176,8 +181,8 @@ def _dependents(manifest, ids: set[str]) -> Iterator[tuple[object, str]]:
             for parent in getattr(depends_on, "nodes", None) or ():
                 if parent in ids:
                     found.append((node, parent))
-    yield from sorted(found, key=lambda item: (getattr(item[0], "original_file_path", ""),
-                                               item[0].unique_id))
+    return sorted(found, key=lambda item: (getattr(item[0], "original_file_path", ""),
+                                           item[0].unique_id))
 
 
 def _checked_after_parse() -> bool:

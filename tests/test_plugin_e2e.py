@@ -143,6 +143,12 @@ def test_a_real_ref_is_refused_as_dbts_reference_error(pinned_mesh):
         assert parsed.stdout.split()[-3:] == ["True", "model.down.bad", "model.up.stg_orders"]
         assert (down / "target" / "manifest.json").read_bytes() == before
         assert "Traceback" not in parsed.stdout + parsed.stderr
+        # dbt asks plugins after parsing only when it writes manifest.json: without, the ref
+        # stays unresolved and dbt refuses it itself.
+        unwritten = run(["dbt", "parse", "--no-write-json"], cwd=down, check=False)
+        assert unwritten.returncode == 2
+        assert "depends on a node named 'stg_orders' in package or project 'up' which was not " \
+               "found" in unwritten.stdout
         # `meshkit build` shows the same refusal: test_quickstart_e2e.py::test_ref_to_protected…
     finally:
         bad.unlink()

@@ -28,3 +28,10 @@ class MeshError(Exception):
         if self.hint:
             text += f"\n  → {self.hint}"
         return text
+
+
+def close_matches(name: str, known, limit: int = 3) -> list[str]:
+    """The known names most like `name` (a typo's likely meanings), best first."""
+    import difflib
+
+    return difflib.get_close_matches(name, sorted(set(known)), n=limit, cutoff=0.6)

@@ -6,10 +6,11 @@ import json
 from datetime import datetime, timezone
 
 import click
-from rich.table import Table
+from rich.text import Text
 
 from meshkit.cli import console, main, mesh_option, reports_errors
-from meshkit.errors import MeshError
+from meshkit.cli.render import Column, fit_table, status_text
+from meshkit.errors import MeshError, close_matches
 
 store_option = click.option("--store", "store_url",
                             help="Store URL or folder (default: the `store:` of mesh.yml).")
@@ -66,28 +67,25 @@ def ls(mesh_path, store_url, projects, env, latest_only, as_json) -> None:
         console.print(f"the store at {st.url} is empty: nothing has been published yet",
                       highlight=False, soft_wrap=True)
         return
-    table = Table(title=f"meshkit store · {st.url}", title_justify="left")
-    for column in ("project", "env", "", "run", "completed", "dbt", "status", "models"):
-        table.add_column(column, no_wrap=column in ("run", "completed"))
+    columns = [Column("project"), Column("env"), Column("run (→ latest)"),
+               Column("completed"), Column("status", prose=True),
+               Column("models", drop=2), Column("dbt", drop=3)]
+    rows = []
     now = datetime.now(timezone.utc)
     for entry in listing:
-        first = True
+        names = [entry["project"], entry["environment"]]
         if entry["problem"]:
-            table.add_row(entry["project"], entry["environment"], "!", "—", "—", "—",
-                          f"[red]{entry['problem']}[/]", "")
-            first = False
+            rows.append([*names, "! —", "—", Text(entry["problem"], style="red"), "", "—"])
+            names = ["", ""]
         if not entry["runs"] and not entry["problem"]:
-            table.add_row(entry["project"], entry["environment"], "", "—", "—", "—",
-                          "[yellow]never published[/]", "")
+            rows.append([*names, "—", "—", Text("never published", style="yellow"), "", "—"])
         for run in entry["runs"]:
-            style = "green" if run["status"] == "success" else "yellow"
-            table.add_row(entry["project"] if first else "", entry["environment"] if first else "",
-                          "→" if run["latest"] else "", run["run_id"],
-                          _when(run["completed_at"], now), run["dbt_version"],
-                          f"[{style}]{run['status']}[/]",
-                          f"{run['public_models']} public / {run['models']}")
-            first = False
-    console.print(table)
+            rows.append([*names, ("→ " if run["latest"] else "  ") + run["run_id"],
+                         _when(run["completed_at"], now, relative_only=True),
+                         status_text(run["status"]), f"{run['public_models']} public / {run['models']}",
+                         run["dbt_version"]])
+            names = ["", ""]
+    console.print(fit_table(console, columns, rows, title=f"meshkit store · {st.url}"))
 
 
 def _run_json(record, latest: bool) -> dict:
@@ -99,7 +97,7 @@ def _run_json(record, latest: bool) -> dict:
             "files": sorted(record.files)}
 
 
-def _when(iso: str, now: datetime) -> str:
+def _when(iso: str, now: datetime, relative_only: bool = False) -> str:
     try:
         moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
     except ValueError:
@@ -111,7 +109,7 @@ def _when(iso: str, now: datetime) -> str:
             break
     else:
         ago = f"{seconds} s ago"
-    return f"{moment:%Y-%m-%d %H:%M:%S}Z ({ago})"
+    return ago if relative_only else f"{moment:%Y-%m-%d %H:%M:%S}Z ({ago})"
 
 
 @store.command()
@@ -126,6 +124,7 @@ def show(mesh_path, store_url, project, env, as_json) -> None:
     mesh, st = _open(mesh_path, store_url)
     if env is None:
         env = mesh.environment(None).name if mesh else "prod"
+    _known_project(st, mesh, project)
     found = st.interface(project, env)
     if found is None:
         published = [e for e in st.published_environments(project)]
@@ -152,24 +151,35 @@ def show(mesh_path, store_url, project, env, as_json) -> None:
     now = datetime.now(timezone.utc)
     console.print(f"[bold]{project}[/] · {env} · run {record.run_id} · completed "
                   f"{_when(record.completed_at, now)} · dbt {record.dbt_version} · {record.status}",
-                  highlight=False, soft_wrap=True)
+                  highlight=False)
     if not models:
         console.print("no public models: other projects cannot ref anything in it yet "
                       "(set `access: public` on a model and publish again)", highlight=False, soft_wrap=True)
         return
-    table = Table(title=f"public models of {project} ({len(models)})", title_justify="left")
-    for column in ("model", "version", "relation", "contract", "deprecation", "group"):
-        table.add_column(column, no_wrap=column in ("relation", "model"))
-    for m in models:
-        version = "—" if m["version"] is None else f"v{m['version']}" + (
-            " (latest)" if m["is_latest"] else "")
-        table.add_row(m["name"], version, m["relation"] or "", "enforced" if m["contract_enforced"]
-                      else "", m["deprecation_date"] or "", m["group"] or "")
-    console.print(table)
+    columns = [Column("model"), Column("version"), Column("relation"), Column("contract", drop=2),
+               Column("deprecation", drop=1), Column("group", drop=3)]
+    rows = [[m["name"], "—" if m["version"] is None else f"v{m['version']}"
+             + (" (latest)" if m["is_latest"] else ""), m["relation"] or "",
+             "enforced" if m["contract_enforced"] else "", (m["deprecation_date"] or "")[:10],
+             m["group"] or ""]
+            for m in models]
+    console.print(fit_table(console, columns, rows, title=f"public models of {project} ({len(models)})"))
     hidden = len(interface.restricted)
     if hidden:
         console.print(f"{hidden} protected or private model(s) are not offered to other projects.",
                       highlight=False, soft_wrap=True)
+
+
+def _known_project(st, mesh, project: str) -> None:
+    """An unknown name is a typo, not a project that never published: say so, with the likely
+    meanings."""
+    known = set(st.projects()) | set(mesh.projects if mesh else ())
+    if project in known:
+        return
+    close = close_matches(project, known)
+    raise MeshError(f"no such project '{project}' in the mesh or the store", file=st.url,
+                    hint=(f"did you mean {' or '.join(repr(c) for c in close)}? " if close else "")
+                    + "`meshkit store ls` lists the store's projects")
 
 
 def _version_key(version: str | None) -> tuple:
@@ -202,14 +212,12 @@ def prune(mesh_path, store_url, keep, projects, env, dry_run, as_json) -> None:
              "deleted": r.deleted, "incomplete_removed": r.incomplete} for r in results]}, indent=2))
         return
     verb = "would delete" if dry_run else "deleted"
-    table = Table(title=f"meshkit store prune --keep {keep}" + (" (dry run)" if dry_run else ""),
-                  title_justify="left")
-    for column in ("project", "env", "kept", verb, "incomplete"):
-        table.add_column(column)
-    for r in results:
-        table.add_row(r.project, r.environment, str(len(r.kept)),
-                      "\n".join(r.deleted) or "—", str(len(r.incomplete)) if r.incomplete else "—")
-    console.print(table)
+    columns = [Column("project"), Column("env"), Column("kept"), Column(verb),
+               Column("incomplete", drop=1)]
+    rows = [[r.project, r.environment, str(len(r.kept)), "\n".join(r.deleted) or "—",
+             str(len(r.incomplete)) if r.incomplete else "—"] for r in results]
+    console.print(fit_table(console, columns, rows, title=f"meshkit store prune --keep {keep}"
+                            + (" (dry run)" if dry_run else "")))
     deleted = sum(len(r.deleted) for r in results)
     incomplete = sum(len(r.incomplete) for r in results)
     console.print(f"{verb} {deleted} run(s)"
@@ -231,7 +239,8 @@ def repair(mesh_path, store_url, project, env, as_json) -> None:
     removes it later). With no intact run left the pointer is removed, and consumers are told
     to publish the project again.
     """
-    _, st = _open(mesh_path, store_url)
+    mesh, st = _open(mesh_path, store_url)
+    _known_project(st, mesh, project)
     environments = [env] if env else st.environments(project)
     if not environments:
         raise MeshError(f"project '{project}' has nothing in the store", file=st.url,

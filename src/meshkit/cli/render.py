@@ -1,0 +1,105 @@
+"""How the command line shows things: one colour per status, and tables that fit the terminal.
+
+A table never cuts a value with "…" (two names that differ at the end would look alike): too
+wide for the terminal, it drops its least needed columns first (each command says which
+matter least), then wraps free text, then folds a long name across lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+STATUS_STYLES = {"success": "green", "reused": "cyan", "noop": "cyan", "error": "red",
+                 "fail": "red", "canceled": "magenta", "interrupted": "yellow",
+                 "skipped": "yellow", "warn": "yellow", "running": "blue", "queued": "cyan",
+                 "planned": "blue"}
+
+_PROSE_MIN = 24       # free text is not wrapped narrower than this while a column can go
+
+
+def status_text(status: str | None) -> Text:
+    """A status in its colour; any status (or none) renders, styled or not."""
+    return Text(status or "—", style=STATUS_STYLES.get(status or "", ""))
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    drop: int = 0          # 0: always shown; too narrow, the highest `drop` goes first
+    prose: bool = False    # free text that may wrap at spaces (names never wrap, they fold)
+    justify: str = "left"
+
+
+Cell = "str | Text"
+
+
+@dataclass
+class Section:
+    """A heading row that starts a group of rows (e.g. a rule category)."""
+    title: str
+
+
+def fit_table(console: Console, columns: Sequence[Column], rows: Sequence[Sequence[Cell] | Section],
+              title: str | None = None) -> Table:
+    """A rich Table of `rows` (cells: plain text, or rich Text) no wider than `console.width`.
+
+    Columns are dropped (highest `drop` first) until every kept column gets its minimum: a
+    name its full length (up to half the width), free text `_PROSE_MIN` cells. The room left
+    goes to names first, then to free text. The caption names the dropped columns.
+    """
+    cells = [[c if isinstance(c, Text) else Text(str(c)) for c in row]
+             for row in rows if not isinstance(row, Section)]
+    natural = [max([cell_len(column.header)] + [_width(row[i]) for row in cells])
+               for i, column in enumerate(columns)]
+    minimum = [min(n, _PROSE_MIN) if c.prose else min(n, max(12, console.width // 2))
+               for c, n in zip(columns, natural)]
+    kept = list(range(len(columns)))
+
+    def overhead(count: int) -> int:       # padding of 1 each side, one rule between columns
+        return 3 * count - 1
+
+    while sum(minimum[i] for i in kept) + overhead(len(kept)) > console.width:
+        droppable = [i for i in kept if columns[i].drop > 0]
+        if not droppable:
+            break
+        kept.remove(max(droppable, key=lambda i: (columns[i].drop, i)))
+    widths = None
+    if sum(natural[i] for i in kept) + overhead(len(kept)) > console.width:
+        widths = {i: minimum[i] for i in kept}
+        room = console.width - overhead(len(kept)) - sum(widths.values())
+        for prose in (False, True):
+            for i in kept:
+                if columns[i].prose == prose and room > 0:
+                    extra = min(room, natural[i] - widths[i])
+                    widths[i] += extra
+                    room -= extra
+    dropped = [columns[i].header for i in range(len(columns)) if i not in kept]
+    table = Table(title=title, title_justify="left", show_edge=False, box=box.HEAVY_HEAD,
+                  caption=f"hidden at {console.width} columns: {', '.join(dropped)} (--json shows all)"
+                  if dropped else None,
+                  caption_justify="left", caption_style="dim")
+    for i in kept:
+        column = columns[i]
+        table.add_column(column.header, justify=column.justify,
+                         overflow="fold", width=widths[i] if widths else None)
+    cell_rows = iter(cells)
+    for row in rows:
+        if isinstance(row, Section):
+            if table.rows:
+                table.rows[-1].end_section = True
+            table.add_row(Text(row.title, style="bold"), *[""] * (len(kept) - 1))
+        else:
+            values = next(cell_rows)
+            table.add_row(*[values[i] for i in kept])
+    return table
+
+
+def _width(text: Text) -> int:
+    return max((cell_len(line) for line in text.plain.splitlines()), default=0)

@@ -58,6 +58,11 @@ def _policies(mesh):
                           {name: project.path for name, project in mesh.projects.items()})
 
 
+def _width(output: Path | None) -> int | None:
+    """A terminal's width for text reports; files and pipes get one line per finding (grep)."""
+    return console.width if output is None and console.is_terminal else None
+
+
 def _emit(text: str, output: Path | None, summary: str) -> None:
     if output is None:
         click.echo(text)
@@ -113,7 +118,7 @@ def check(mesh_path, env, source, manifests, projects, select, rules, baseline, 
     report = Report("check", result.findings,
                     [RuleInfo(r.id, r.description, r.category, r.severity) for r in result.rules],
                     result.today, loaded.origins, result.excepted, result.known, loaded.missing)
-    _emit(render(report, fmt), output, report.summary())
+    _emit(render(report, fmt, _width(output)), output, report.summary())
     if result.failed:
         sys.exit(1)
 
@@ -126,8 +131,10 @@ def rules(mesh_path, as_json) -> None:
     """List every rule (built-in and the mesh's custom ones) with its mesh-wide setting."""
     import json
 
-    from rich.markup import escape
-    from rich.table import Table
+    from rich.padding import Padding
+    from rich.text import Text
+
+    from meshkit.cli.render import STATUS_STYLES, Column, Section, fit_table
 
     mesh = _mesh(mesh_path, required=False)
     policies = _policies(mesh)
@@ -147,14 +154,26 @@ def rules(mesh_path, as_json) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"meshkit rules ({len(rows)})")
-    table.add_column("rule", no_wrap=True)
-    for column in ("category", "severity", "description"):
-        table.add_column(column)
-    for row in rows:
-        name = escape(row["id"]) + (f" [dim]({escape(row['project'])})[/]" if row["project"] else "")
-        table.add_row(name, row["category"], escape(row["mesh"]), escape(row["description"]))
-    console.print(table)
+    columns = [Column("rule"), Column("severity"), Column("description", prose=True)]
+    lines: list = []
+    for category in dict.fromkeys(row["category"] for row in rows):
+        lines.append(Section(category))
+        lines += [[Text(row["id"]) + (Text(f" ({row['project']})", style="dim") if row["project"]
+                                      else Text()), row["mesh"], row["description"]]
+                  for row in rows if row["category"] == category]
+    if console.width >= 110:
+        console.print(fit_table(console, columns, lines, title=f"meshkit rules ({len(rows)})"))
+        return
+    # Narrower, a description column would be a few words a line: each goes under its rule.
+    console.print(Text(f"meshkit rules ({len(rows)})", style="bold"))
+    for line in lines:
+        if isinstance(line, Section):
+            console.print(Text(f"\n{line.title}", style="bold"))
+            continue
+        name, severity, description = line
+        console.print(Text.assemble("  ", name, ("  " + severity,
+                                                 STATUS_STYLES.get(severity.split()[0], ""))))
+        console.print(Padding(Text(description, style="dim"), (0, 0, 0, 6), expand=False))
 
 
 def _plain(value):
@@ -317,7 +336,7 @@ def diff(mesh_path, against_env, against_store, source, env, store_url, old_mani
     origins = {name: f"{old.origins.get(name, 'absent')} → {new.origins.get(name, 'absent')}"
                for name in sorted(set(old.origins) | set(new.origins))}
     report = Report("diff", findings, kinds, new.view.today, origins)
-    _emit(render(report, fmt), output, report.summary())
+    _emit(render(report, fmt, _width(output)), output, report.summary())
     if any(f.severity == "error" for f in findings):
         sys.exit(1)
 

@@ -9,18 +9,11 @@ import threading
 from datetime import datetime
 
 import click
-from rich.table import Table
+from rich.text import Text
 
 from meshkit.cli import console, err_console, main, mesh_option, reports_errors
+from meshkit.cli.render import Column, fit_table, status_text
 from meshkit.config import load_mesh
-
-_STYLES = {"success": "green", "error": "red", "canceled": "magenta", "interrupted": "yellow",
-           "skipped": "yellow", "running": "blue", "queued": "cyan"}
-
-
-def _styled(status: str | None) -> str:
-    return f"[{_STYLES.get(status or '', '')}]{status or '—'}[/]"
-
 
 def _when(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S") if epoch else "—"
@@ -59,9 +52,10 @@ def list_jobs(mesh_path, as_json) -> None:
     if not rows:
         console.print(f"no jobs in {mesh.file}: add a `jobs:` section", highlight=False)
         return
-    table = Table(show_edge=False)
-    for column in ("job", "env", "builds", "runs when", "options", "last run"):
-        table.add_column(column, no_wrap=column in ("job", "env"))
+    columns = [Column("job"), Column("env", drop=3), Column("builds", prose=True),
+               Column("runs when", prose=True), Column("options", prose=True, drop=2),
+               Column("last run", prose=True, drop=1)]
+    table_rows = []
     for row in rows:
         when = []
         if row["schedule"]:
@@ -78,13 +72,15 @@ def list_jobs(mesh_path, as_json) -> None:
         if row["timeout"]:
             options.append(f"timeout {row['timeout']:g} s")
         last = row["last_run"]
-        table.add_row(row["name"], row["environment"], row["builds"], "\n".join(when) or "on demand",
-                      ", ".join(options), f"{_styled(last['status'])} #{last['id']} {_when(last['queued_at'])}"
-                      if last else "never")
-    console.print(table)
+        table_rows.append([row["name"], row["environment"], row["builds"], "\n".join(when) or "on demand",
+                           ", ".join(options),
+                           Text.assemble(status_text(last["status"]),
+                                         f" #{last['id']} {_when(last['queued_at'])}")
+                           if last else "never"])
+    console.print(fit_table(console, columns, table_rows))
     if not info.alive:
         console.print("no scheduler is running: start `meshkit scheduler` to run schedules and "
-                      "triggered jobs", style="yellow", highlight=False, soft_wrap=True)
+                      "triggered jobs", style="yellow", highlight=False)
 
 
 @jobs.command("run")
@@ -133,12 +129,13 @@ def run_job(name, mesh_path, only_queue, downstream, quiet, as_json) -> None:
                                "queued": [r.to_json() for r in queued_after]}, indent=2))
     else:
         for done in finished:
-            console.print(f"{done.job} run {done.id}: {_styled(done.status)}"
-                          + (f" in {done.seconds:.1f} s" if done.seconds is not None else "")
-                          + (f" — {done.message}" if done.message else ""), highlight=False)
+            console.print(Text.assemble(
+                f"{done.job} run {done.id}: ", status_text(done.status),
+                f" in {done.seconds:.1f} s" if done.seconds is not None else "",
+                f" — {done.message}" if done.message else ""))
         for later in queued_after:
-            console.print(f"queued {later.job} run {later.id} ({later.reason}); `meshkit scheduler` "
-                          "runs it, or run this again with --downstream", highlight=False)
+            console.print(Text(f"queued {later.job} run {later.id} ({later.reason}); `meshkit "
+                               "scheduler` runs it, or run this again with --downstream"))
     if any(r.status in ("error", "canceled", "interrupted") for r in finished):
         sys.exit(1)
 
@@ -169,14 +166,13 @@ def history(name, mesh_path, limit, as_json) -> None:
     if not found:
         console.print(f"{name} has not run yet: `meshkit jobs run {name}`", highlight=False)
         return
-    table = Table(show_edge=False)
-    for column in ("run", "status", "why", "queued", "seconds", "build", "message"):
-        table.add_column(column)
-    for run in found:
-        table.add_row(str(run.id), _styled(run.status), run.reason, _when(run.queued_at),
-                      f"{run.seconds:.1f}" if run.seconds is not None else "—",
-                      str(run.build_run_id or "—"), run.message or "")
-    console.print(table)
+    columns = [Column("run", justify="right"), Column("status"), Column("why", prose=True),
+               Column("queued", drop=3), Column("seconds", drop=2, justify="right"),
+               Column("build", drop=1, justify="right"), Column("message", prose=True)]
+    rows = [[str(run.id), status_text(run.status), run.reason, _when(run.queued_at),
+             f"{run.seconds:.1f}" if run.seconds is not None else "—",
+             str(run.build_run_id or "—"), run.message or ""] for run in found]
+    console.print(fit_table(console, columns, rows))
 
 
 @jobs.command("show")
@@ -206,30 +202,28 @@ def show(run_id, mesh_path, show_log, as_json) -> None:
     if as_json:
         click.echo(json.dumps(detail, indent=2))
         return
-    console.print(f"[bold]{run.job} run {run.id}[/] · {_styled(run.status)} · environment "
-                  f"{run.environment} · attempt {run.attempt}", highlight=False)
-    console.print(f"why: {run.reason}", highlight=False)
-    console.print(f"queued {_when(run.queued_at)} · started {_when(run.started_at)} · finished "
-                  f"{_when(run.finished_at)}" + (f" · {run.seconds:.1f} s" if run.seconds else ""),
-                  highlight=False)
+    say = lambda *parts: console.print(Text.assemble(*parts))  # noqa: E731 (text, never markup)
+    say((f"{run.job} run {run.id}", "bold"), " · ", status_text(run.status),
+        f" · environment {run.environment} · attempt {run.attempt}")
+    say(f"why: {run.reason}")
+    say(f"queued {_when(run.queued_at)} · started {_when(run.started_at)} · finished "
+        f"{_when(run.finished_at)}" + (f" · {run.seconds:.1f} s" if run.seconds else ""))
     if run.message:
-        console.print(f"message: {run.message}", highlight=False)
+        say(f"message: {run.message}")
     if run.build_run_id:
-        console.print(f"build: run {run.build_run_id} (`meshkit runs show {run.build_run_id}`)",
-                      highlight=False)
+        say(f"build: run {run.build_run_id} (`meshkit runs show {run.build_run_id}`)")
     for step in run.summary.get("steps", []):
         where = f" {step['project']}" if step.get("project") else ""
-        console.print(f"  step {step['step']}{where}: {_styled(step['status'])}"
-                      + (f" — {step['message']}" if step.get("message") else ""), highlight=False)
+        say(f"  step {step['step']}{where}: ", status_text(step["status"]),
+            f" — {step['message']}" if step.get("message") else "")
     for model in run.summary.get("failed", []):
-        console.print(f"  failed: {model['node']} ({model['status']})"
-                      + (f" — {model['message']}" if model.get("message") else ""), highlight=False)
+        say(f"  failed: {model['node']} ({model['status']})"
+            + (f" — {model['message']}" if model.get("message") else ""))
     for later in detail["triggered"]:
-        console.print(f"  triggered: {later['job']} run {later['id']} ({_styled(later['status'])})",
-                      highlight=False)
+        say(f"  triggered: {later['job']} run {later['id']} (", status_text(later["status"]), ")")
     for note in detail["notifications"]:
-        console.print(f"  notified {note['recipient']} by {note['channel']}: {note['status']}"
-                      + (f" ({note['error']})" if note["error"] else ""), highlight=False)
+        say(f"  notified {note['recipient']} by {note['channel']}: {note['status']}"
+            + (f" ({note['error']})" if note["error"] else ""))
     if show_log:
         console.print(detail["log"], highlight=False, markup=False)
 
@@ -241,13 +235,12 @@ def show(run_id, mesh_path, show_log, as_json) -> None:
 @reports_errors
 def cancel(run_id, mesh_path, as_json) -> None:
     """Cancel a queued or running job run."""
-    import os
 
     from meshkit.orchestrate import jobs as service
 
     mesh, store = _open(mesh_path)
     try:
-        run = service.cancel(mesh, store, run_id, by=os.environ.get("USER") or "a user")
+        run = service.cancel(mesh, store, run_id, by=service.who())
     finally:
         store.close()
     if as_json:
@@ -257,7 +250,7 @@ def cancel(run_id, mesh_path, as_json) -> None:
         console.print(f"{run.job} run {run.id}: cancel requested; the scheduler running it stops it",
                       highlight=False)
     else:
-        console.print(f"{run.job} run {run.id}: {_styled(run.status)}", highlight=False)
+        console.print(Text.assemble(f"{run.job} run {run.id}: ", status_text(run.status)))
 
 
 @main.command()

@@ -6,15 +6,12 @@ import json
 from datetime import datetime
 
 import click
-from rich.table import Table
+from rich.text import Text
 
 from meshkit.cli import console, main, mesh_option, reports_errors
+from meshkit.cli.render import Column, fit_table, status_text
 from meshkit.config import load_mesh
 from meshkit.errors import MeshError
-
-_STYLES = {"success": "green", "noop": "cyan", "reused": "cyan", "error": "red", "fail": "red",
-           "interrupted": "yellow", "skipped": "yellow", "running": "blue"}
-
 
 @main.group(invoke_without_command=True)
 @mesh_option
@@ -35,15 +32,17 @@ def runs(ctx, mesh_path, limit, as_json) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(show_edge=False)
-    for column in ("run", "status", "environment", "started", "seconds", "nodes", "command"):
-        table.add_column(column)
+    columns = [Column("run", justify="right"), Column("status"), Column("env", drop=2),
+               Column("started"), Column("seconds", drop=3, justify="right"),
+               Column("nodes", prose=True, drop=1), Column("command", prose=True)]
+    table_rows = []
     for row in rows:
         summary = json.loads(row["summary"] or "{}").get("nodes", {})
         seconds = f"{row['finished_at'] - row['started_at']:.1f}" if row["finished_at"] else "—"
-        table.add_row(str(row["id"]), _styled(row["status"]), row["environment"], _when(row["started_at"]),
-                      seconds, ", ".join(f"{n} {s}" for s, n in sorted(summary.items())), row["command"])
-    console.print(table)
+        table_rows.append([str(row["id"]), status_text(row["status"]), row["environment"],
+                           _when(row["started_at"]), seconds,
+                           ", ".join(f"{n} {s}" for s, n in sorted(summary.items())), row["command"]])
+    console.print(fit_table(console, columns, table_rows))
 
 
 @runs.command()
@@ -68,26 +67,32 @@ def show(ctx, run_id, show_log, as_json) -> None:
     if as_json:
         click.echo(json.dumps({"run": dict(run), "nodes": nodes, "invocations": invocations}, indent=2))
         return
-    console.print(f"[bold]run {run_id}[/] · {_styled(run['status'])} · environment {run['environment']}"
-                  f" · started {_when(run['started_at'])} · {run['command']}", highlight=False)
-    table = Table(show_edge=False)
-    for column in ("node", "decision", "status", "seconds", "reason"):
-        table.add_column(column)
+    console.print(Text.assemble((f"run {run_id}", "bold"), " · ", status_text(run["status"]),
+                                f" · environment {run['environment']} · started "
+                                f"{_when(run['started_at'])} · {run['command']}"))
+    columns = [Column("node"), Column("decision", drop=2), Column("status"),
+               Column("seconds", drop=1, justify="right"), Column("reason", prose=True)]
+    rows = []
     for node in nodes:
-        reason = node["reason"] + (f" — {node['message']}" if node["message"] else "")
+        reason = node["reason"] + (f" — {_first_line(node['message'])}" if node["message"] else "")
         seconds = f"{node['seconds']:.2f}" if node["seconds"] is not None else ""
-        table.add_row(node["unique_id"], node["decision"], _styled(node["status"] or "—"), seconds, reason)
-    console.print(table)
+        rows.append([node["unique_id"], node["decision"], status_text(node["status"]), seconds, reason])
+    console.print(fit_table(console, columns, rows))
     for invocation in invocations:
         args = " ".join(json.loads(invocation["args"]))
-        console.print(f"[bold]{invocation['project']}[/] wave {invocation['wave'] + 1}: dbt {args} "
-                      f"→ exit {invocation['returncode']}", highlight=False, soft_wrap=True)
+        console.print(Text.assemble((invocation["project"], "bold"),
+                                    f" wave {invocation['wave'] + 1}: dbt {args} → exit "
+                                    f"{invocation['returncode']}"))
         if show_log and invocation["log"]:
             console.print(invocation["log"], highlight=False, markup=False)
+    if not show_log and any(node["status"] in ("error", "fail") for node in nodes):
+        console.print(f"dbt's full errors: `meshkit runs show {run_id} --log`", highlight=False)
 
 
-def _styled(status: str) -> str:
-    return f"[{_STYLES.get(status, '')}]{status}[/]"
+def _first_line(message: str) -> str:
+    """A dbt error's first line: the whole message (macro stack included) is in the log."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[0] + (" …" if len(lines) > 1 else "") if lines else ""
 
 
 def _when(timestamp: float) -> str:

@@ -97,9 +97,20 @@ class Footprints:
 
 
 # -- queueing and running now ----------------------------------------------------------------
+def who() -> str:
+    """The person at this terminal, as `user@host` (the login name even when $USER is unset)."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):           # no $USER and no passwd entry (some containers)
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
 def queue_run(store: JobStore, job: Job, cause: str = "manual", reason: str | None = None) -> JobRun:
-    by = os.environ.get("USER") or "someone"
-    run = store.enqueue(job, cause, reason or {"manual": f"run now by {by}",
+    run = store.enqueue(job, cause, reason or {"manual": f"run now by {who()}",
                                                "api": "run now through the API"}.get(cause, cause))
     assert run is not None
     return run

@@ -47,7 +47,12 @@ class Report:
         return ", ".join(parts) + " · " + scope + (" · " + ", ".join(extra) if extra else "")
 
 
-def render(report: Report, fmt: str) -> str:
+def render(report: Report, fmt: str, width: int | None = None) -> str:
+    """The report in `fmt`; text is wrapped to `width` columns when given (a terminal)."""
+    if fmt == "text":
+        from meshkit.govern.report import as_text
+
+        return as_text.render(report, width)
     renderers: dict[str, Callable[[Report], str]] = _renderers()
     return renderers[fmt](report)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import click
 
 from meshkit.govern.report import Report
@@ -9,7 +11,9 @@ from meshkit.govern.report import Report
 _STYLE = {"error": ("red", True), "warn": ("yellow", False), "info": ("cyan", False)}
 
 
-def render(report: Report) -> str:
+def render(report: Report, width: int | None = None) -> str:
+    """One line per finding; with `width` (a terminal's columns), each finding wrapped to it,
+    its rule and file on a line of their own."""
     lines = []
     current = object()
     for finding in report.findings:
@@ -21,11 +25,20 @@ def render(report: Report) -> str:
         color, bold = _STYLE[finding.severity]
         level = click.style(f"{finding.severity:<5}", fg=color, bold=bold)
         where = f"{finding.file}:{finding.line}" if finding.file and finding.line else finding.file
-        text = f"  {level} {finding.name}: {finding.message}"
+        text = f"{finding.name}: {finding.message}"
         details = [d for d in (finding.note, where) if d]
-        tail = click.style(f"  [{finding.rule}]" + (f" {' · '.join(details)}" if details else ""),
-                           dim=True)
-        lines.append(text + tail)
+        tail = f"[{finding.rule}]" + (f" {' · '.join(details)}" if details else "")
+        if width is None:
+            lines.append(f"  {level} {text}" + click.style(f"  {tail}", dim=True))
+            continue
+        indent = " " * 8
+        wrapped = textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent,
+                                break_long_words=False, break_on_hyphens=False)
+        lines.append(f"  {level} {wrapped[0][len(indent):]}")
+        lines += wrapped[1:]
+        lines += [click.style(line, dim=True) for line in textwrap.wrap(
+            tail, width, initial_indent=indent, subsequent_indent=indent + "  ",
+            break_long_words=False, break_on_hyphens=False)]
     if not report.findings:
         lines.append("no findings")
     lines.append("")
@@ -34,5 +47,9 @@ def render(report: Report) -> str:
                                  f"{', '.join(report.missing)}", fg="yellow"))
     verdict = click.style("failed", fg="red", bold=True) if report.count("error") else \
         click.style("passed", fg="green", bold=True)
-    lines.append(f"meshkit {report.command} {verdict}: {report.summary()}")
+    summary = report.summary()
+    if width is not None:
+        summary = "\n".join(textwrap.wrap(summary, width, initial_indent=" " * len(f"meshkit {report.command} passed: "),
+                                           break_on_hyphens=False)).lstrip()
+    lines.append(f"meshkit {report.command} {verdict}: {summary}")
     return "\n".join(lines).lstrip("\n")

@@ -230,21 +230,19 @@ def _score_json(item) -> dict:
 
 
 def _print_scores(scores, written: list[str]) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+    from meshkit.cli.render import Column, fit_table
 
-    table = Table(title="data-product scores")
-    table.add_column("model", no_wrap=True)
-    table.add_column("score", no_wrap=True)
-    table.add_column("missing steps")
+    rows = []
     for item in scores:
         stars = "★" * int(item.score) + "☆" * (5 - int(item.score))
         missing = "\n".join(f"{s.title}: {s.detail}" if s.detail else s.title for s in item.missing)
-        table.add_row(escape(item.model.label), f"{item.score:.1f} {stars}", escape(missing) or "—")
+        rows.append([item.model.label, f"{item.score:.1f} {stars}", missing or "—"])
     if not scores:
         console.print("no public models to score")
     else:
-        console.print(table)
+        console.print(fit_table(console, [Column("model"), Column("score"),
+                                          Column("missing steps", prose=True)], rows,
+                                title="data-product scores"))
     for where in written:
         console.print(f"scores written to {where}", highlight=False)
 

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from meshkit.cli import console, main, reports_errors
+from meshkit.cli.render import Column, fit_table
 from meshkit.errors import MeshError
 
 
@@ -187,47 +187,48 @@ def print_plan(plan, rendered) -> None:
     how = "by group" if plan.by == "group" else "by selection"
     package = f", internal package [bold]{plan.package}[/]" if plan.uses_package else ""
     console.print(f"[bold]split {plan.source.name}[/] {how}: {len(plan.projects)} projects{package}",
-                  highlight=False, soft_wrap=True)
-    table = Table(show_edge=False)
-    for column in ("project", "groups", "models", "seeds", "snapshots", "tests", "reads from", "owner"):
-        table.add_column(column)
-    for p in plan.projects.values():
-        table.add_row(p.name, ", ".join(p.groups), str(p.counts.get("model", 0)),
-                      str(p.counts.get("seed", 0)), str(p.counts.get("snapshot", 0)),
-                      str(p.counts.get("test", 0)), ", ".join(p.upstream) or "—",
-                      ", ".join(str(o.get("name") or o.get("email") or "") for o in p.owners))
-    console.print(table)
+                  highlight=False)
+    columns = [Column("project"), Column("groups", prose=True, drop=2),
+               Column("models", justify="right"), Column("seeds", drop=4, justify="right"),
+               Column("snapshots", drop=5, justify="right"), Column("tests", drop=3, justify="right"),
+               Column("reads from", prose=True), Column("owner", prose=True, drop=1)]
+    rows = [[p.name, ", ".join(p.groups), str(p.counts.get("model", 0)), str(p.counts.get("seed", 0)),
+             str(p.counts.get("snapshot", 0)), str(p.counts.get("test", 0)),
+             ", ".join(p.upstream) or "—",
+             ", ".join(str(o.get("name") or o.get("email") or "") for o in p.owners)]
+            for p in plan.projects.values()]
+    console.print(fit_table(console, columns, rows))
     if plan.cross_refs:
         console.print(f"\n[bold]refs that cross a new project boundary[/] ({len(plan.cross_refs)})",
-                      highlight=False, soft_wrap=True)
+                      highlight=False)
         for c in plan.cross_refs:
             where = f"{c.file}:{c.line}" if c.line else c.file
-            console.print(f"  {c.consumer} → {c.producer}  [dim]{c.kind} · {where}[/]", highlight=False, soft_wrap=True)
+            console.print(f"  {c.consumer} → {c.producer}  [dim]{c.kind} · {where}[/]", highlight=False)
     if plan.public:
-        console.print(f"\n[bold]models other projects will read[/] ({len(plan.public)})", highlight=False, soft_wrap=True)
+        console.print(f"\n[bold]models other projects will read[/] ({len(plan.public)})", highlight=False)
         for p in plan.public:
             access = f"{p.access_before} → public" if p.becomes_public else "public"
             style = {"enforced": "green", "catalog": "green", "unknown": "yellow",
                      "impossible": "red"}[p.contract]
-            console.print(f"  {p.project}.{p.name}  {access} · [{style}]{p.detail}[/]", highlight=False, soft_wrap=True)
+            console.print(f"  {p.project}.{p.name}  {access} · [{style}]{p.detail}[/]", highlight=False)
     shared = [(s.kind, s.name, s.destinations, s.how) for s in plan.shared]
     shared += [("doc", name, projects, "copied into each") for name, projects in rendered.shared_docs.items()]
     if shared:
-        console.print("\n[bold]shared, copied or moved[/]", highlight=False, soft_wrap=True)
+        console.print("\n[bold]shared, copied or moved[/]", highlight=False)
         for kind, name, where, note in shared:
-            console.print(f"  {kind:<7}{name}  → {', '.join(where)}  [dim]{note}[/]", highlight=False, soft_wrap=True)
+            console.print(f"  {kind:<7}{name}  → {', '.join(where)}  [dim]{note}[/]", highlight=False)
     for cycle in plan.project_cycles:
         console.print(f"\n[bold]projects that would depend on each other:[/] {' ↔ '.join(cycle)} "
-                      f"[dim](allowed: meshkit builds them in waves, model by model)[/]", highlight=False, soft_wrap=True)
+                      f"[dim](allowed: meshkit builds them in waves, model by model)[/]", highlight=False)
     for warning in plan.warnings + rendered.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if rendered.left_out:
-        console.print(f"[dim]not copied: {', '.join(rendered.left_out)}[/]", highlight=False, soft_wrap=True)
+        console.print(f"[dim]not copied: {', '.join(rendered.left_out)}[/]", highlight=False)
     blockers = plan.blockers + rendered.blockers
     if blockers:
-        console.print(f"\n[bold red]cannot split[/] ({len(blockers)})", highlight=False, soft_wrap=True)
+        console.print(f"\n[bold red]cannot split[/] ({len(blockers)})", highlight=False)
         for b in blockers:
-            console.print(f"  [red]✗[/] {b.render()}", highlight=False, soft_wrap=True)
+            console.print(f"  [red]✗[/] {b.render()}", highlight=False)
 
 
 # -- meshkit groups ----------------------------------------------------------------------------

@@ -27,6 +27,17 @@ def reports_errors(command):
                 raise
             err_console.print(f"[bold red]error:[/] {exc.render()}", highlight=False, soft_wrap=True)
             sys.exit(2)
+        except KeyboardInterrupt as exc:
+            # Ctrl-C: no traceback; the command stopped what it started (dbt children).
+            from meshkit.dbt.runner import stop_all
+
+            stopped = stop_all() + getattr(exc, "stopped", 0)
+            run_id = getattr(exc, "run_id", None)
+            err_console.print(
+                "[yellow]interrupted[/]" + (f": stopped {stopped} dbt invocation(s)" if stopped else "")
+                + (f"; run {run_id} is marked interrupted (`meshkit runs show {run_id}`)"
+                   if run_id is not None else ""), highlight=False)
+            sys.exit(130)
     return wrapper
 
 

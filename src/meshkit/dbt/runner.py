@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,9 @@ from typing import Callable
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 _DBT_MAIN = "import sys; from dbt.cli.main import cli; sys.argv[0] = 'dbt'; sys.exit(cli())"
+_running: set[subprocess.Popen] = set()     # every dbt child of this process still running
+_lock = threading.Lock()
+_stopping = threading.Event()               # set by stop_all: the process is ending
 
 
 @dataclass(frozen=True)
@@ -37,17 +41,45 @@ def run_dbt(args: list[str], project_dir: Path, env: dict[str, str] | None = Non
     environ = {**os.environ, **(env or {})}
     environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
     started = time.monotonic()
+    if _stopping.is_set():                  # Ctrl-C came: start nothing new
+        raise KeyboardInterrupt
     process = subprocess.Popen([sys.executable, "-c", _DBT_MAIN, *args], cwd=project_dir,
                                env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, bufsize=1)
+    with _lock:
+        _running.add(process)
     lines = []
     assert process.stdout is not None
-    for line in process.stdout:
-        lines.append(line)
-        if on_line:
-            on_line(line.rstrip("\n"))
-    returncode = process.wait()
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if on_line:
+                on_line(line.rstrip("\n"))
+        returncode = process.wait()
+    finally:
+        with _lock:
+            _running.discard(process)
+    if returncode != 0 and _stopping.is_set():   # stopped by stop_all: not dbt's failure
+        raise KeyboardInterrupt
     return DbtResult(tuple(args), returncode, "".join(lines), time.monotonic() - started)
+
+
+def stop_all(grace: float = 5.0) -> int:
+    """Stop every dbt child still running (Ctrl-C): SIGTERM, then SIGKILL after `grace`
+    seconds. Returns how many were running; when it returns, none is, and none starts."""
+    _stopping.set()
+    with _lock:
+        children = [p for p in _running if p.poll() is None]
+    for process in children:
+        process.terminate()
+    deadline = time.monotonic() + grace
+    for process in children:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return len(children)
 
 
 def needs_deps(project_dir: Path) -> bool:

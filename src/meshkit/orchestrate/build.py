@@ -19,9 +19,19 @@ from meshkit.orchestrate.parse import ParsedProject, add_to_graph, dbt_environme
 from meshkit.orchestrate.plan import Plan, make_plan, resolve_placeholders
 from meshkit.orchestrate.staged import StagedPlanner, staging_order
 
-__all__ = ["BuildOptions", "BuildReport", "build_mesh", "open_history", "plan_mesh"]
+__all__ = ["BuildInterrupted", "BuildOptions", "BuildReport", "build_mesh", "open_history",
+           "plan_mesh"]
 
 Echo = Callable[[str, str], None]
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a build: its dbt children are stopped and the run is recorded
+    `interrupted` (run_id is None when it came before the run started)."""
+
+    def __init__(self, run_id: int | None, stopped: int) -> None:
+        super().__init__(run_id, stopped)
+        self.run_id, self.stopped = run_id, stopped
 
 
 @dataclass
@@ -130,6 +140,9 @@ def build_mesh(mesh: Mesh, options: BuildOptions, on_line: Echo | None = None,
         except MeshError:   # a project that failed to parse or plan mid-build
             history.finish_run(report.run_id, "error", _summary(report))
             raise
+        except KeyboardInterrupt:
+            history.finish_run(report.run_id, "interrupted", _summary(report))
+            raise BuildInterrupted(report.run_id, executor.stopped) from None
         except BaseException:
             history.finish_run(report.run_id, "interrupted", _summary(report))
             raise

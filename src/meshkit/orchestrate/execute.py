@@ -16,7 +16,7 @@ from typing import Callable
 
 from meshkit.config import Mesh
 from meshkit.dbt.artifacts import FAILED_STATUSES, RunResults, decode_run_results
-from meshkit.dbt.runner import DbtResult, run_dbt
+from meshkit.dbt.runner import DbtResult, run_dbt, stop_all
 from meshkit.errors import MeshError
 from meshkit.orchestrate.history import History, ModelState
 from meshkit.orchestrate.plan import Plan, Unit
@@ -72,6 +72,7 @@ class Executor:
         self.units: list[UnitOutcome] = []
         self._built_at: dict[str, float] = {}
         self._resources: dict[str, Resources] = {}
+        self.stopped = 0                          # dbt invocations stopped by Ctrl-C
 
     # -- scheduling ------------------------------------------------------------------------
     def run(self, planner: "StagedPlanner | None" = None) -> None:
@@ -81,7 +82,8 @@ class Executor:
         done: set[tuple[str, int]] = set()
         running: dict[Future, Unit | Task] = {}
         slots = max(1, self.options.workers)
-        with ThreadPoolExecutor(max_workers=slots) as pool:
+        pool = ThreadPoolExecutor(max_workers=slots)
+        try:
             while pending or running or (planner and planner.busy):
                 for unit in list(pending):
                     if len(running) >= slots:
@@ -104,6 +106,12 @@ class Executor:
                         done.add(item.key)
                     else:
                         pending += planner.finish(item, future.result())
+        except KeyboardInterrupt:
+            # Ctrl-C: stop the dbt children now, so the threads waiting on them return.
+            self.stopped = stop_all()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _collides(self, project: str, running: dict[Future, Unit | Task]) -> bool:
         """Would a dbt run in `project` open a database file that a running one writes?"""

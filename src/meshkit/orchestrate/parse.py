@@ -16,7 +16,7 @@ from typing import Callable
 
 from meshkit.config import Environment, Mesh, Project
 from meshkit.dbt.artifacts import decode_manifest
-from meshkit.dbt.runner import needs_deps, run_dbt, strip_ansi
+from meshkit.dbt.runner import needs_deps, run_dbt, stop_all, strip_ansi
 from meshkit.errors import MeshError
 from meshkit.graph.mesh_graph import MeshGraph, ProjectState
 from meshkit.orchestrate.fingerprint import node_fingerprints, project_fingerprint
@@ -45,7 +45,11 @@ def parse_projects(mesh: Mesh, env: Environment, history: History,
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {name: pool.submit(parse_project, mesh, env, history, mesh.project(name), on_line)
                    for name in projects}
-        return {name: future.result() for name, future in futures.items()}
+        try:
+            return {name: future.result() for name, future in futures.items()}
+        except KeyboardInterrupt:
+            stop_all()          # Ctrl-C: the pool's threads return once their dbt is gone
+            raise
 
 
 def add_to_graph(graph: MeshGraph, parsed: ParsedProject, environment: str) -> dict[str, str]:

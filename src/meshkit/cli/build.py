@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import click
-from rich.table import Table
 from rich.text import Text
 
 from meshkit.cli import console, main, mesh_option, reports_errors
@@ -45,29 +44,28 @@ def _options(select, exclude, projects, env, full, workers, verify_relations, fu
                         verify_relations=verify_relations)
 
 
-def _echo(quiet: bool):
-    if quiet:
-        return None
-    return lambda project, line: console.print(Text(f"{project:>12} │ ", style="dim")
-                                               + Text.from_ansi(line), soft_wrap=True)
-
-
 @main.command()
 @build_options
 @click.option("--full-refresh", is_flag=True, help="Pass --full-refresh to dbt.")
 @click.option("--docs", "generate_docs", is_flag=True,
               help="Generate docs on run: publish each project's catalog.json (column types).")
-@click.option("--quiet", "-q", is_flag=True, help="Do not echo dbt's output.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Do not echo dbt's output (progress and the summary still show).")
 @reports_errors
 def build(mesh_path, select, exclude, projects, env, full, workers, verify_relations, as_json,
           full_refresh, generate_docs, quiet):
     """Build what changed across the mesh, in waves, and publish each project's run."""
+    from meshkit.cli.progress import BuildProgress
     from meshkit.orchestrate.build import build_mesh
 
     mesh = load_mesh(mesh_path)
     options = _options(select, exclude, projects, env, full, workers, verify_relations, full_refresh)
     options.generate_docs = generate_docs
-    report = build_mesh(mesh, options, _echo(quiet or as_json))
+    if as_json:
+        report = build_mesh(mesh, options)
+    else:
+        with BuildProgress(console, echo_dbt=not quiet) as progress:
+            report = build_mesh(mesh, options, progress.line, on_event=progress.event)
     if as_json:
         click.echo(json.dumps(_report_json(report), indent=2))
     else:
@@ -108,17 +106,15 @@ def _report_json(report) -> dict:
                    if report.executor and uid in report.executor.outcomes else None}
                   for uid, d in report.plan.decisions.items()],
         "published": {u.unit.project: u.published for u in report.units if u.published},
-        "warnings": report.plan.warnings + [f"{u.unit.project}: {u.warning}" for u in report.units
+        "warnings": report.plan.unmatched + report.plan.warnings
+        + [f"{u.unit.project}: {u.warning}" for u in report.units
                                             if u.warning],
         "parsed": {name: ("cache" if p.from_cache else "dbt parse") for name, p in report.parsed.items()},
     }
 
 
-_STYLES = {"success": "green", "reused": "cyan", "error": "red", "fail": "red",
-           "skipped": "yellow", "planned": "blue"}
-
-
 def _print_report(report) -> None:
+    from meshkit.cli.render import Column, fit_table, short_error, status_text
     from meshkit.orchestrate.state import label
 
     plan, graph = report.plan, report.plan.graph
@@ -127,38 +123,50 @@ def _print_report(report) -> None:
     console.print(f"[bold]meshkit {title}[/] · environment {plan.environment} · "
                   f"{len(report.parsed)} projects ({parsed} parsed, "
                   f"{len(report.parsed) - parsed} unchanged)", highlight=False)
-    for warning in plan.warnings:
-        console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+    for warning in plan.unmatched + plan.warnings:
+        console.print(Text.assemble(("  warning: ", "yellow"), warning))
     for index, wave in enumerate(plan.waves(), start=1):
         units = ", ".join(f"{u.project} ({len(u.nodes)}"
                           + (f" + {len(u.tests)} deferred test{'s' * (len(u.tests) > 1)}" if u.tests else "")
                           + ")" for u in wave)
         console.print(f"  wave {index}: {units}", highlight=False)
-    if plan.noop:
+    if not plan.selected:
+        console.print("  nothing to build: the selection matches no model, seed or snapshot",
+                      highlight=False)
+    elif plan.noop:
         console.print("  nothing to build: every selected model is up to date", highlight=False)
-    table = Table(show_edge=False)
-    for column in ("node", "status", "reason"):
-        table.add_column(column)
     shown = [uid for uid in plan.selected if plan.decisions[uid].rebuild or len(plan.selected) <= 40]
+    failures = []
+    rows = []
     for uid in shown:
         status = report.node_status(uid)
         reason = plan.decisions[uid].label
         outcome = report.executor.outcomes.get(uid) if report.executor else None
         if outcome and outcome.message:
-            reason = f"{reason} — {outcome.message}" if status != "skipped" else outcome.message
-        table.add_row(label(graph, uid), f"[{_STYLES.get(status, '')}]{status}[/]", reason)
+            if status == "skipped":
+                reason = outcome.message
+            else:
+                failures.append((label(graph, uid), short_error(outcome.message)))
+        rows.append([label(graph, uid), status_text(status), reason])
     if shown:
-        console.print(table)
+        console.print(fit_table(console, [Column("node"), Column("status"),
+                                          Column("reason", prose=True)], rows))
     hidden = len(plan.selected) - len(shown)
     if hidden:
         console.print(f"  … and {hidden} reused models (see `meshkit runs show`)", highlight=False)
+    if failures:
+        console.print(Text(f"failed ({len(failures)}); dbt's full errors: `meshkit runs show "
+                           f"{report.run_id} --log`", style="red"))
+        for name, message in failures:
+            console.print(Text.assemble("  ✗ ", (name, "bold"), ": ", message), overflow="ellipsis",
+                          no_wrap=True)
     for unit in report.units:
         if unit.published:
             console.print(f"  published {unit.unit.project}: run {unit.published}", highlight=False)
         if unit.error:
-            console.print(f"  [red]{unit.unit.project}: {unit.error}[/]", highlight=False)
+            console.print(Text(f"  {unit.unit.project}: {unit.error}", style="red"))
         if unit.warning:
-            console.print(f"  [yellow]{unit.unit.project}: {unit.warning}[/]", highlight=False)
+            console.print(Text(f"  {unit.unit.project}: {unit.warning}", style="yellow"))
     if report.run_id is not None:
         console.print(f"[bold]{report.status}[/] · `meshkit runs show {report.run_id}` for details",
                       highlight=False)

@@ -7,6 +7,7 @@ matter least), then wraps free text, then folds a long name across lines.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -27,6 +28,21 @@ _PROSE_MIN = 24       # free text is not wrapped narrower than this while a colu
 def status_text(status: str | None) -> Text:
     """A status in its colour; any status (or none) renders, styled or not."""
     return Text(status or "—", style=STATUS_STYLES.get(status or "", ""))
+
+
+_HEADLINE = re.compile(r"^(?P<kind>[\w ]*Error) in \w+ \S+( \(.*\))?$")
+
+
+def short_error(message: str | None) -> str:
+    """dbt's error in one line: "Compilation Error: This model has an enforced contract that
+    failed." rather than the whole message with its macro stack (the run's log has that)."""
+    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    headline = _HEADLINE.match(lines[0])
+    if headline and len(lines) > 1:
+        return f"{headline['kind']}: {lines[1]}"
+    return lines[0]
 
 
 @dataclass(frozen=True)

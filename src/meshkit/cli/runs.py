@@ -9,7 +9,7 @@ import click
 from rich.text import Text
 
 from meshkit.cli import console, main, mesh_option, reports_errors
-from meshkit.cli.render import Column, fit_table, status_text
+from meshkit.cli.render import Column, fit_table, short_error, status_text
 from meshkit.config import load_mesh
 from meshkit.errors import MeshError
 
@@ -74,7 +74,7 @@ def show(ctx, run_id, show_log, as_json) -> None:
                Column("seconds", drop=1, justify="right"), Column("reason", prose=True)]
     rows = []
     for node in nodes:
-        reason = node["reason"] + (f" — {_first_line(node['message'])}" if node["message"] else "")
+        reason = node["reason"] + (f" — {short_error(node['message'])}" if node["message"] else "")
         seconds = f"{node['seconds']:.2f}" if node["seconds"] is not None else ""
         rows.append([node["unique_id"], node["decision"], status_text(node["status"]), seconds, reason])
     console.print(fit_table(console, columns, rows))
@@ -87,12 +87,6 @@ def show(ctx, run_id, show_log, as_json) -> None:
             console.print(invocation["log"], highlight=False, markup=False)
     if not show_log and any(node["status"] in ("error", "fail") for node in nodes):
         console.print(f"dbt's full errors: `meshkit runs show {run_id} --log`", highlight=False)
-
-
-def _first_line(message: str) -> str:
-    """A dbt error's first line: the whole message (macro stack included) is in the log."""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    return lines[0] + (" …" if len(lines) > 1 else "") if lines else ""
 
 
 def _when(timestamp: float) -> str:

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from meshkit.errors import MeshError
+from meshkit.errors import MeshError, close_matches
 from meshkit.graph.mesh_graph import MeshGraph
 
 # What `dbt build` builds as a node, tests aside (dbt/task/build.py's runners; saved queries
@@ -211,6 +211,44 @@ class Selector:
             self._memo[expression] = found
         return found
 
+    def unmatched(self, select: Iterable[str] | None, exclude: Iterable[str] | None = None
+                  ) -> list[str]:
+        """Warnings, as dbt gives them, for each --select or --exclude term that matches no
+        node ("does not match any enabled nodes", dbt's NoNodesForSelectionCriteria), with
+        the names it may have meant; and for an --exclude that leaves nothing. `state:` terms
+        are left out: matching nothing there means nothing changed."""
+        warnings = []
+        for flag, given in (("--select", select), ("--exclude", exclude)):
+            for terms in Expression.parse(given).alternatives:
+                if any(t.method == "state" for t in terms) or self.evaluate(Expression((terms,))):
+                    continue
+                close = [name for term in terms for name in self._close(term)]
+                warnings.append(f"{flag} '{','.join(t.text for t in terms)}' does not match any "
+                                "enabled nodes" + (f" (did you mean "
+                                                   f"{' or '.join(repr(c) for c in close)}?)"
+                                                   if close else ""))
+        if not warnings and exclude and self.select(select) and not self.select(select, exclude):
+            warnings.append(f"--exclude '{' '.join(exclude)}' leaves nothing of the selection")
+        return warnings
+
+    def _close(self, term: Term) -> list[str]:
+        """Names like an unmatched term's value (of the same method, or the same project)."""
+        method = term.method
+        if method in ("project", "package"):
+            known: set[str] = set(self.graph.projects) | set(self.projects)
+        elif method == "tag":
+            known = {tag for _, node in self._candidates() for tag in _tags(node)}
+        elif method == "group":
+            known = {str(g) for _, node in self._candidates()
+                     if (g := getattr(node, "group", None) or _config(node, "group"))}
+        elif method is not None and (method in METHODS or method.startswith("config.")):
+            return []
+        else:
+            known = {node.name for uid, node in self.graph.nodes.items()
+                     if method is None or self.graph.owner.get(uid) == method}
+        found = close_matches(term.value, known)
+        return [f"{method}:{name}" if method else name for name in found]
+
     def _ids(self) -> Iterable[str]:
         yield from self.graph.nodes
         yield from self.graph.sources
@@ -242,10 +280,11 @@ class Selector:
             return self._by_method(method, value)
         if method in self.graph.projects or method in self.projects:
             return self._by_name(method, value)
-        projects = ", ".join(sorted(set(self.graph.projects) | self.projects))
+        known = set(self.graph.projects) | self.projects
+        close = close_matches(method, known | set(METHODS))
         raise MeshError(f"selector '{term.text}': '{method}' is neither a selector method nor a "
-                        "project of the mesh", hint=f"projects: {projects}; "
-                        f"methods: {', '.join(METHODS)}")
+                        "project of the mesh", hint=(f"did you mean '{close[0]}'? " if close else "")
+                        + f"projects: {', '.join(sorted(known))}; methods: {', '.join(METHODS)}")
 
     def _by_name(self, project: str | None, pattern: str) -> set[str]:
         owner = self.graph.owner

@@ -11,15 +11,16 @@ from meshkit.config import Mesh
 from meshkit.errors import MeshError
 from meshkit.dbt.relations import missing_relations
 from meshkit.graph.mesh_graph import MeshGraph
+from meshkit.graph.selection import Selector
 from meshkit.orchestrate.context import BuildOptions, PlanningContext, planning_context
-from meshkit.orchestrate.execute import ExecutionOptions, Executor, UnitOutcome
+from meshkit.orchestrate.execute import BuildEvent, ExecutionOptions, Executor, UnitOutcome
 from meshkit.orchestrate.freshness import source_loaded_at
 from meshkit.orchestrate.history import History
 from meshkit.orchestrate.parse import ParsedProject, add_to_graph, dbt_environment, parse_projects
 from meshkit.orchestrate.plan import Plan, make_plan, resolve_placeholders
 from meshkit.orchestrate.staged import StagedPlanner, staging_order
 
-__all__ = ["BuildInterrupted", "BuildOptions", "BuildReport", "build_mesh", "open_history",
+__all__ = ["BuildEvent", "BuildInterrupted", "BuildOptions", "BuildReport", "build_mesh", "open_history",
            "plan_mesh"]
 
 Echo = Callable[[str, str], None]
@@ -106,7 +107,11 @@ def _missing_relations(mesh: Mesh, target: str, graph: MeshGraph, states) -> tup
 
 
 def build_mesh(mesh: Mesh, options: BuildOptions, on_line: Echo | None = None,
-               dry_run: bool = False) -> BuildReport:
+               dry_run: bool = False,
+               on_event: Callable[[BuildEvent], None] | None = None) -> BuildReport:
+    """Plan and (unless `dry_run`) run a build. `on_line(project, line)` gets dbt's output,
+    `on_event` each step (BuildEvent) for a progress display. Raises MeshError, and
+    BuildInterrupted on Ctrl-C (after stopping dbt and recording the run interrupted)."""
     history = open_history(mesh)
     try:
         ctx = planning_context(mesh, options, history)
@@ -119,6 +124,7 @@ def build_mesh(mesh: Mesh, options: BuildOptions, on_line: Echo | None = None,
             plan, parsed, fingerprints, loaded = plan_mesh(mesh, options, history, on_line, ctx)
         report = BuildReport(plan, parsed)
         if dry_run:
+            plan.unmatched = _unmatched(mesh, ctx, plan)
             return report
         report.run_id = history.start_run(ctx.env.name, options.command or shlex.join(
             ["meshkit", *sys.argv[1:]]), kind=options.kind)
@@ -133,7 +139,7 @@ def build_mesh(mesh: Mesh, options: BuildOptions, on_line: Echo | None = None,
                                              generate_docs=options.generate_docs,
                                              threads=options.threads,
                                              before_publish=options.before_publish),
-                            fingerprints, loaded, on_line)
+                            fingerprints, loaded, on_line, on_event)
         report.executor = executor
         try:
             executor.run(planner)
@@ -148,11 +154,19 @@ def build_mesh(mesh: Mesh, options: BuildOptions, on_line: Echo | None = None,
             raise
         failed = any(o.status not in ("success", "reused") for o in executor.outcomes.values()) \
             or any(u.error for u in executor.units) or bool(executor.failed_roots)
+        plan.unmatched = _unmatched(mesh, ctx, plan)
         report.status = "noop" if plan.noop else ("error" if failed else "success")
         history.finish_run(report.run_id, report.status, _summary(report))
         return report
     finally:
         history.close()
+
+
+def _unmatched(mesh: Mesh, ctx: PlanningContext, plan: Plan) -> list[str]:
+    """dbt's warning for selector terms that match nothing, over the whole planned graph."""
+    if not ctx.select and not ctx.exclude:
+        return []
+    return Selector(plan.graph, projects=frozenset(mesh.projects)).unmatched(ctx.select, ctx.exclude)
 
 
 def _summary(report: BuildReport) -> dict:

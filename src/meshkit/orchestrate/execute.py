@@ -41,6 +41,27 @@ class ExecutionOptions:
     before_publish: Callable[[str, Path], None] | None = None
 
 
+@dataclass(frozen=True)
+class BuildEvent:
+    """A step of a build, as plain data for a progress display (the command line renders it).
+
+    kind: "task" (a project parsed or its source freshness read, before it is planned),
+    "unit_start" (a `dbt build` starts: `nodes` models), "unit_end" (it ended: counts of
+    its models, `seconds` of dbt, `published` run id or `error`).
+    """
+    kind: str
+    project: str
+    wave: int = 0                    # 1-based, for unit events
+    nodes: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    task: str = ""                   # parse | freshness, for task events
+    published: str | None = None
+    error: str | None = None
+
+
 @dataclass
 class NodeOutcome:
     status: str                      # success | error | fail | skipped
@@ -56,14 +77,17 @@ class UnitOutcome:
     published: str | None = None
     error: str | None = None
     warning: str | None = None
+    seconds: float = 0.0             # dbt's wall time
 
 
 class Executor:
     def __init__(self, mesh: Mesh, store: Store, history: History, run_id: int, plan: Plan,
                  options: ExecutionOptions, fingerprints: dict[str, str],
                  source_loaded_at: dict[str, str],
-                 on_line: Callable[[str, str], None] | None = None) -> None:
+                 on_line: Callable[[str, str], None] | None = None,
+                 on_event: Callable[[BuildEvent], None] | None = None) -> None:
         self.mesh, self.store, self.history, self.run_id = mesh, store, history, run_id
+        self.on_event = on_event or (lambda event: None)
         self.plan, self.options = plan, options
         self.fingerprints, self.source_loaded_at = fingerprints, source_loaded_at
         self.on_line = on_line
@@ -91,11 +115,14 @@ class Executor:
                     if self.plan.depends[unit.key] <= done and not self._collides(unit.project, running):
                         pending.remove(unit)
                         running[pool.submit(self._run_unit, unit)] = unit
+                        self.on_event(BuildEvent("unit_start", unit.project, unit.wave + 1,
+                                                 len(unit.nodes)))
                 while planner and len(running) < slots:
                     task = planner.next_task(lambda project: self._collides(project, running))
                     if task is None:
                         break
                     running[pool.submit(task.run)] = task
+                    self.on_event(BuildEvent("task", task.project, task=task.kind))
                 if not running:
                     raise MeshError("the plan cannot make progress (a dependency was never scheduled)")
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -104,6 +131,7 @@ class Executor:
                     if isinstance(item, Unit):
                         self.units.append(future.result())
                         done.add(item.key)
+                        self.on_event(self._unit_end(self.units[-1]))
                     else:
                         pending += planner.finish(item, future.result())
         except KeyboardInterrupt:
@@ -112,6 +140,20 @@ class Executor:
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _unit_end(self, outcome: UnitOutcome) -> BuildEvent:
+        """A failed model is one dbt failed, or whose tests failed."""
+        counts = {"success": 0, "failed": 0, "skipped": 0}
+        for uid in outcome.unit.nodes:
+            status = self.outcomes[uid].status if uid in self.outcomes else "skipped"
+            key = "failed" if status in ("error", "fail") or uid in self.failed_roots else (
+                "success" if status == "success" else "skipped")
+            counts[key] += 1
+        return BuildEvent("unit_end", outcome.unit.project, outcome.unit.wave + 1,
+                          len(outcome.unit.nodes), succeeded=counts["success"],
+                          failed=counts["failed"], skipped=counts["skipped"],
+                          seconds=outcome.seconds, published=outcome.published,
+                          error=outcome.error)
 
     def _collides(self, project: str, running: dict[Future, Unit | Task]) -> bool:
         """Would a dbt run in `project` open a database file that a running one writes?"""
@@ -160,7 +202,7 @@ class Executor:
         self._record(runnable + failed_by_tests, invocation)
         self._save_states(unit, runnable, results)
         self._save_states(unit, failed_by_tests, results)
-        outcome = UnitOutcome(unit, runnable, result.returncode)
+        outcome = UnitOutcome(unit, runnable, result.returncode, seconds=result.seconds)
         if result.ok and not any(self.outcomes[uid].status != "success" for uid in runnable):
             if self.options.generate_docs:
                 # --no-compile keeps this run's manifest and run_results; catalog.json is new.

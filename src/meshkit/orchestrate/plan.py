@@ -41,6 +41,7 @@ class Plan:
     units: list[Unit]
     depends: dict[tuple[str, int], set[tuple[str, int]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)   # selector terms that matched nothing
 
     @property
     def noop(self) -> bool:

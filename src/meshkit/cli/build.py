@@ -114,6 +114,8 @@ def _report_json(report) -> dict:
 
 
 def _print_report(report) -> None:
+    from rich.padding import Padding
+
     from meshkit.cli.render import Column, fit_table, short_error, status_text
     from meshkit.orchestrate.state import label
 
@@ -158,8 +160,8 @@ def _print_report(report) -> None:
         console.print(Text(f"failed ({len(failures)}); dbt's full errors: `meshkit runs show "
                            f"{report.run_id} --log`", style="red"))
         for name, message in failures:
-            console.print(Text.assemble("  ✗ ", (name, "bold"), ": ", message), overflow="ellipsis",
-                          no_wrap=True)
+            console.print(Padding(Text.assemble("✗ ", (name, "bold"), ": ", message), (0, 0, 0, 2),
+                                  expand=False))
     for unit in report.units:
         if unit.published:
             console.print(f"  published {unit.unit.project}: run {unit.published}", highlight=False)

@@ -23,6 +23,7 @@ STATUS_STYLES = {"success": "green", "reused": "cyan", "noop": "cyan", "error": 
                  "planned": "blue"}
 
 _PROSE_MIN = 24       # free text is not wrapped narrower than this while a column can go
+_PROSE_FLOOR = 12     # nor, once none can, narrower than this (a long name folds instead)
 
 
 def status_text(status: str | None) -> Text:
@@ -67,14 +68,15 @@ def fit_table(console: Console, columns: Sequence[Column], rows: Sequence[Sequen
     """A rich Table of `rows` (cells: plain text, or rich Text) no wider than `console.width`.
 
     Columns are dropped (highest `drop` first) until every kept column gets its minimum: a
-    name its full length (up to half the width), free text `_PROSE_MIN` cells. The room left
-    goes to names first, then to free text. The caption names the dropped columns.
+    name its full length (up to the width less 20), free text `_PROSE_MIN` cells (then down to
+    `_PROSE_FLOOR`). The room left goes to names first, then to free text. The caption names
+    the dropped columns.
     """
     cells = [[c if isinstance(c, Text) else Text(str(c)) for c in row]
              for row in rows if not isinstance(row, Section)]
     natural = [max([cell_len(column.header)] + [_width(row[i]) for row in cells])
                for i, column in enumerate(columns)]
-    minimum = [min(n, _PROSE_MIN) if c.prose else min(n, max(12, console.width // 2))
+    minimum = [min(n, _PROSE_MIN) if c.prose else min(n, max(12, console.width - 20))
                for c, n in zip(columns, natural)]
     kept = list(range(len(columns)))
 
@@ -86,6 +88,12 @@ def fit_table(console: Console, columns: Sequence[Column], rows: Sequence[Sequen
         if not droppable:
             break
         kept.remove(max(droppable, key=lambda i: (columns[i].drop, i)))
+    excess = sum(minimum[i] for i in kept) + overhead(len(kept)) - console.width
+    for i in kept:                          # nothing left to drop: free text narrows further
+        if excess > 0 and columns[i].prose:
+            give = min(excess, minimum[i] - min(minimum[i], _PROSE_FLOOR))
+            minimum[i] -= give
+            excess -= give
     widths = None
     if sum(natural[i] for i in kept) + overhead(len(kept)) > console.width:
         widths = {i: minimum[i] for i in kept}

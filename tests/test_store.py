@@ -142,7 +142,7 @@ def test_store_ls_show_prune_commands(built_mesh, analytics_artifacts):
         assert "published analytics to prod: run 20260101T10" in out.stdout
 
     listing = run(["meshkit", "store", "ls"], cwd=built_mesh, env=WIDE).stdout
-    assert f"→ │ {first}" in listing, listing
+    assert f"→ {first}" in listing, listing
     assert listing.count("20260101T10") == 2
     assert "analytics" in listing and "finance" in listing and "success" in listing
     assert "2 public / 4" in listing

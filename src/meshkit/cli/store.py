@@ -42,7 +42,9 @@ def _open(mesh_path, store_url):
 @reports_errors
 def ls(mesh_path, store_url, projects, env, latest_only, as_json) -> None:
     """Projects, environments and their runs: when, which dbt, status; → marks `latest`."""
-    _, st = _open(mesh_path, store_url)
+    mesh, st = _open(mesh_path, store_url)
+    for project in projects:
+        _known_project(st, mesh, project)
     listing = []
     for project in projects or st.projects():
         for environment in ([env] if env else st.environments(project)):

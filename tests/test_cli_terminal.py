@@ -138,6 +138,8 @@ def test_every_table_command_is_readable_at_80_columns(built_mesh):
     plain = _ANSI.sub("", check.stdout)
     assert "[missing_primary_key_test] analytics/models/core/core.yml:10" in plain
     assert not _too_wide(plain), _too_wide(plain)
+    docs = run(["meshkit", "docs", "generate"], cwd=built_mesh, env=NARROW).stdout
+    assert docs.startswith("wrote the catalog of jaffle-mesh") and "rendering" not in docs, docs
     # and --json where a script reads it
     assert meshkit_json(["store", "ls"], cwd=built_mesh)["environments"]
     assert meshkit_json(["rules"], cwd=built_mesh)

@@ -44,10 +44,10 @@ def generate(mesh_path, out, env, workers, as_json) -> None:
                                "seconds": round(report.seconds, 2),
                                "version": catalog.version}, indent=2))
         return
-    with console.status("generating the catalog…"):
+    with console.status("generating the catalog…") as status:   # progress on the status line
         report = generate_site(catalog, out, workers=workers, packages=package_views(mesh),
                                remote_images=mesh.remote_images,
-                               progress=lambda text: console.log(text, highlight=False))
+                               progress=lambda text: status.update(f"generating the catalog: {text}"))
     console.print(f"wrote the catalog of [bold]{mesh.name}[/] ({environment.name}): "
                   f"{report.projects} projects, {report.nodes} resources, {report.pages} pages "
                   f"in {report.seconds:.1f} s", highlight=False)

@@ -22,10 +22,10 @@ class BuildProgress:
 
     def __init__(self, console: Console, echo_dbt: bool) -> None:
         self.console, self.echo_dbt = console, echo_dbt
-        self.running: dict[tuple[str, int], int] = {}     # (project, wave) → models
-        self.done = self.failed = self.skipped = 0
+        self.running: dict[tuple[str, int], list[int]] = {}  # (project, wave) → [ok, failed] so far
+        self.done = self.failed = self.skipped = 0                # of the invocations that ended
         self.started = time.monotonic()
-        self._status = console.status("starting…") if console.is_terminal else None
+        self._status = console.status(self) if console.is_terminal else None
 
     def __enter__(self) -> "BuildProgress":
         if self._status:
@@ -43,11 +43,16 @@ class BuildProgress:
                                soft_wrap=True)
 
     def event(self, event: "BuildEvent") -> None:
-        if event.kind == "task":
+        if event.kind == "node_end":
+            live = self.running.get((event.project, event.wave))
+            if live is not None:
+                live[0] += event.succeeded
+                live[1] += event.failed
+        elif event.kind == "task":
             what = "planning" if event.task == "parse" else "reading source freshness of"
             self._say(Text(f"{what} {event.project}", style="dim"))
         elif event.kind == "unit_start":
-            self.running[(event.project, event.wave)] = event.nodes
+            self.running[(event.project, event.wave)] = [0, 0]
             self._say(Text.assemble(f"wave {event.wave} · ", (event.project, "bold"),
                                     f": building {_count(event.nodes, 'node')}"))
         elif event.kind == "unit_end":
@@ -65,21 +70,20 @@ class BuildProgress:
             self._say(Text.assemble(f"wave {event.wave} · ", (event.project, "bold"), ": ",
                                     (", ".join(parts), "red" if event.failed else "green"),
                                     f" in {event.seconds:.1f} s{tail}"))
-        self._update()
 
     def _say(self, text: Text) -> None:
         self.console.print(Text(f"[{time.strftime('%H:%M:%S')}] ", style="dim") + text)
 
-    def _update(self) -> None:
-        if not self._status:
-            return
+    def __rich__(self) -> str:
+        """The status line, drawn anew on every refresh (so its clock moves)."""
         running = ", ".join(f"{project} (wave {wave})" for project, wave in self.running)
-        counts = f"{self.done} nodes done, {self.failed} failed"
-        if self.skipped:
-            counts += f", {self.skipped} skipped"
+        done = self.done + sum(live[0] for live in self.running.values())
+        failed = self.failed + sum(live[1] for live in self.running.values())
+        counts = f"{done} nodes done, {failed} failed" + (
+            f", {self.skipped} skipped" if self.skipped else "")
         elapsed = time.monotonic() - self.started
-        self._status.update(f"{'building ' + running if running else 'planning'} · {counts} · "
-                            f"{elapsed:.0f} s")
+        doing = f"building {running}" if running else "planning" if not done + failed else "next"
+        return f"{doing} · {counts} · {elapsed:.0f} s"
 
 
 def _count(number: int, noun: str) -> str:

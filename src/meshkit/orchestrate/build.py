@@ -121,6 +121,8 @@ def build_mesh(mesh: Mesh, options: BuildOptions, on_line: Echo | None = None,
             plan, parsed = planner.plan, planner.parsed
             fingerprints, loaded = planner.fingerprints, planner.inputs.source_loaded_at
         else:
+            for name in ([] if dry_run or on_event is None else ctx.names):
+                on_event(BuildEvent("task", name, task="parse"))
             plan, parsed, fingerprints, loaded = plan_mesh(mesh, options, history, on_line, ctx)
         report = BuildReport(plan, parsed)
         if dry_run:

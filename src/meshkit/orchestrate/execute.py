@@ -8,6 +8,7 @@ each unit whose run had no failures.
 
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -39,6 +40,11 @@ class ExecutionOptions:
     # Called with (project, target dir) after a unit succeeded, before it is published
     # (jobs with generate_docs add catalog.json there).
     before_publish: Callable[[str, Path], None] | None = None
+
+
+# dbt's line for a finished model, seed or snapshot (its text log; tests say PASS/FAIL).
+_NODE_RESULT = re.compile(r"\b\d+ of \d+ (?P<result>OK|ERROR) (created|creating|loaded|loading|"
+                          r"snapshotted|snapshotting)\b")
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ class Executor:
                  on_event: Callable[[BuildEvent], None] | None = None) -> None:
         self.mesh, self.store, self.history, self.run_id = mesh, store, history, run_id
         self.on_event = on_event or (lambda event: None)
+        self.on_event_set = on_event is not None
         self.plan, self.options = plan, options
         self.fingerprints, self.source_loaded_at = fingerprints, source_loaded_at
         self.on_line = on_line
@@ -141,6 +148,22 @@ class Executor:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
+    def _watcher(self, unit: Unit) -> Callable[[str], None] | None:
+        """Passes dbt's lines on, and reports each node dbt finishes as it does (dbt's
+        "3 of 6 OK created sql table model …" / "ERROR creating" result lines)."""
+        if not self.on_line and not self.on_event_set:
+            return None
+
+        def watch(line: str) -> None:
+            if self.on_line:
+                self.on_line(unit.project, line)
+            found = _NODE_RESULT.search(line)
+            if found and self.on_event_set:
+                self.on_event(BuildEvent("node_end", unit.project, unit.wave + 1,
+                                         failed=int(found["result"] == "ERROR"),
+                                         succeeded=int(found["result"] == "OK")))
+        return watch
+
     def _unit_end(self, outcome: UnitOutcome) -> BuildEvent:
         """A failed model is one dbt failed, or whose tests failed."""
         counts = {"success": 0, "failed": 0, "skipped": 0}
@@ -192,7 +215,7 @@ class Executor:
         if self.options.threads:
             args += ["--threads", str(self.options.threads)]
         invocation = self.history.start_invocation(self.run_id, unit.project, unit.wave, args)
-        echo = (lambda line: self.on_line(unit.project, line)) if self.on_line else None
+        echo = self._watcher(unit)
         started = time.time()
         result = run_dbt(args, project.path, self.options.dbt_env, echo)
         self.history.finish_invocation(invocation, result.returncode, result.output)

@@ -107,8 +107,7 @@ def _report_json(report) -> dict:
                   for uid, d in report.plan.decisions.items()],
         "published": {u.unit.project: u.published for u in report.units if u.published},
         "warnings": report.plan.unmatched + report.plan.warnings
-        + [f"{u.unit.project}: {u.warning}" for u in report.units
-                                            if u.warning],
+                    + [f"{u.unit.project}: {u.warning}" for u in report.units if u.warning],
         "parsed": {name: ("cache" if p.from_cache else "dbt parse") for name, p in report.parsed.items()},
     }
 

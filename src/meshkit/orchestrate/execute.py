@@ -17,7 +17,7 @@ from typing import Callable
 
 from meshkit.config import Mesh
 from meshkit.dbt.artifacts import FAILED_STATUSES, RunResults, decode_run_results
-from meshkit.dbt.runner import DbtResult, run_dbt, stop_all
+from meshkit.dbt.runner import DbtResult, run_dbt, stop_all, strip_ansi
 from meshkit.errors import MeshError
 from meshkit.orchestrate.history import History, ModelState
 from meshkit.orchestrate.plan import Plan, Unit
@@ -52,8 +52,10 @@ class BuildEvent:
     """A step of a build, as plain data for a progress display (the command line renders it).
 
     kind: "task" (a project parsed or its source freshness read, before it is planned),
-    "unit_start" (a `dbt build` starts: `nodes` models), "unit_end" (it ended: counts of
-    its models, `seconds` of dbt, `published` run id or `error`).
+    "unit_start" (a `dbt build` starts: `nodes` to build), "node_end" (dbt finished one of
+    them: `succeeded` or `failed` is 1), "unit_end" (the invocation ended: counts of its
+    nodes, a node whose tests failed counted failed; `seconds` of dbt; `published` run id or
+    `error`).
     """
     kind: str
     project: str
@@ -93,8 +95,7 @@ class Executor:
                  on_line: Callable[[str, str], None] | None = None,
                  on_event: Callable[[BuildEvent], None] | None = None) -> None:
         self.mesh, self.store, self.history, self.run_id = mesh, store, history, run_id
-        self.on_event = on_event or (lambda event: None)
-        self.on_event_set = on_event is not None
+        self.on_event = on_event
         self.plan, self.options = plan, options
         self.fingerprints, self.source_loaded_at = fingerprints, source_loaded_at
         self.on_line = on_line
@@ -122,14 +123,14 @@ class Executor:
                     if self.plan.depends[unit.key] <= done and not self._collides(unit.project, running):
                         pending.remove(unit)
                         running[pool.submit(self._run_unit, unit)] = unit
-                        self.on_event(BuildEvent("unit_start", unit.project, unit.wave + 1,
+                        self._emit(BuildEvent("unit_start", unit.project, unit.wave + 1,
                                                  len(unit.nodes)))
                 while planner and len(running) < slots:
                     task = planner.next_task(lambda project: self._collides(project, running))
                     if task is None:
                         break
                     running[pool.submit(task.run)] = task
-                    self.on_event(BuildEvent("task", task.project, task=task.kind))
+                    self._emit(BuildEvent("task", task.project, task=task.kind))
                 if not running:
                     raise MeshError("the plan cannot make progress (a dependency was never scheduled)")
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -138,7 +139,7 @@ class Executor:
                     if isinstance(item, Unit):
                         self.units.append(future.result())
                         done.add(item.key)
-                        self.on_event(self._unit_end(self.units[-1]))
+                        self._emit(self._unit_end(self.units[-1]))
                     else:
                         pending += planner.finish(item, future.result())
         except KeyboardInterrupt:
@@ -151,18 +152,22 @@ class Executor:
     def _watcher(self, unit: Unit) -> Callable[[str], None] | None:
         """Passes dbt's lines on, and reports each node dbt finishes as it does (dbt's
         "3 of 6 OK created sql table model …" / "ERROR creating" result lines)."""
-        if not self.on_line and not self.on_event_set:
+        if not self.on_line and not self.on_event:
             return None
 
         def watch(line: str) -> None:
             if self.on_line:
                 self.on_line(unit.project, line)
-            found = _NODE_RESULT.search(line)
-            if found and self.on_event_set:
-                self.on_event(BuildEvent("node_end", unit.project, unit.wave + 1,
+            found = _NODE_RESULT.search(strip_ansi(line))
+            if found:
+                self._emit(BuildEvent("node_end", unit.project, unit.wave + 1,
                                          failed=int(found["result"] == "ERROR"),
                                          succeeded=int(found["result"] == "OK")))
         return watch
+
+    def _emit(self, event: BuildEvent) -> None:
+        if self.on_event:
+            self.on_event(event)
 
     def _unit_end(self, outcome: UnitOutcome) -> BuildEvent:
         """A failed model is one dbt failed, or whose tests failed."""

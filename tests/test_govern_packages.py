@@ -65,3 +65,40 @@ def test_the_example_mesh_registers_its_package(built_mesh):
     mesh_yml = built_mesh / "mesh.yml"
     mesh_yml.write_text(re.sub(r"(?m)^packages:\n(  .*\n)+", "", mesh_yml.read_text()))
     assert [(f["file"], f["line"]) for f in _findings(built_mesh)] == [("finance/dependencies.yml", 2)]
+
+
+def test_a_mesh_project_installed_as_a_package_fails_check_and_build_names_the_line(tmp_path):
+    """The package hack: dbt builds the installed project's models a second time."""
+    mesh = make_mesh(tmp_path / "m", *two_projects())
+    (mesh / "finance" / "packages.yml").write_text(
+        "packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.3.0\n  - local: ../analytics\n")
+    code, out, err = meshkit(mesh, "check", "--rule", "project_installed_as_package",
+                             "--format", "json")
+    assert code == 1, out + err
+    [finding] = json.loads(out)["findings"]
+    assert (finding["project"], finding["severity"], finding["key"]) == ("finance", "error", "analytics")
+    assert (finding["file"], finding["line"]) == ("finance/packages.yml", 4)
+    assert "meshkit connect apply" in finding["message"]
+    # The registered-package rule does not mistake a project for a package, nor stay silent.
+    assert _findings(mesh) == []
+
+    code, out, err = meshkit(mesh, "build")
+    assert code != 0
+    text = re.sub(r"\s+", " ", out + err)
+    assert "packages.yml:4" in text and "installs the mesh project 'analytics' as a package" in text
+    assert "meshkit connect plan" in text
+    assert not (mesh / "analytics" / "target").exists()       # refused before dbt ran
+
+
+def test_a_hub_or_git_install_of_a_mesh_project_is_found_by_its_locked_name(tmp_path):
+    from meshkit.config import load_mesh
+    from meshkit.config.package_hack import projects_installed_as_packages
+
+    mesh = make_mesh(tmp_path / "m", *two_projects())
+    (mesh / "finance" / "packages.yml").write_text(
+        "packages:\n  - git: https://example.invalid/analytics.git\n    revision: v1\n")
+    (mesh / "finance" / "package-lock.yml").write_text(
+        "packages:\n  - git: https://example.invalid/analytics.git\n    revision: v1\n"
+        "    name: analytics\nsha1_hash: x\n")
+    [install] = projects_installed_as_packages(load_mesh(mesh / "mesh.yml"))
+    assert (install.project, install.installed, install.how) == ("finance", "analytics", "package-lock.yml")

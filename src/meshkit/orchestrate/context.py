@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from meshkit.config import Environment, Mesh
+from meshkit.config.package_hack import refuse_package_hack
 from meshkit.errors import MeshError
 from meshkit.orchestrate.history import History, ModelState
 from meshkit.orchestrate.state import StateInputs
@@ -56,6 +57,7 @@ class PlanningContext:
 
 def planning_context(mesh: Mesh, options: BuildOptions, history: History) -> PlanningContext:
     env = mesh.environment(options.env)
+    refuse_package_hack(mesh)    # before any dbt runs: it would build those models twice
     store = Store(mesh.store_url)
     for name in options.projects:
         mesh.project(name)  # unknown project names fail before anything runs

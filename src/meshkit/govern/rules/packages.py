@@ -8,6 +8,7 @@ from typing import Iterator
 
 from meshkit.config import local_installs
 from meshkit.config.mesh import dbt_project_name
+from meshkit.config.package_hack import projects_installed_as_packages
 from meshkit.govern.findings import Violation
 from meshkit.govern.registry import rule
 from meshkit.govern.view import MeshView, project_subject
@@ -36,3 +37,16 @@ def unregistered_internal_package(mesh: MeshView) -> Iterator[Violation]:
 
 def _relative(path: Path, root: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
+
+
+@rule(category="structure", severity="error", applies_to="mesh")
+def project_installed_as_package(mesh: MeshView) -> Iterator[Violation]:
+    """A mesh project installs another mesh project as a dbt package (the "package hack")."""
+    if mesh.config is None:
+        return
+    for install in projects_installed_as_packages(mesh.config):
+        if install.project not in mesh.projects:
+            continue
+        yield Violation(f"{install.message()}; `meshkit connect apply` turns it into "
+                        f"cross-project refs", project_subject(install.project), key=install.installed,
+                        file=_relative(install.file, mesh.config.root), line=install.line)

@@ -32,6 +32,7 @@ from dbt.plugins.manifest import PluginNodes
 from dbt_common.exceptions import DbtRuntimeError
 
 from meshkit.config.dependencies import declared_projects
+from meshkit.config.package_hack import installed_package_names
 from meshkit.consumer import (REFUSAL_MARKER, CrossRef, StandIn, Upstream, consumer_environment,
                               find_consumer_mesh, is_lenient, load_upstreams, plan_stand_ins,
                               refusal, scan_cross_refs)
@@ -109,8 +110,12 @@ class MeshkitPlugin(dbtPlugin):
         # Without dbt's post-parse hook no stand-in could be refused: leave real refs to
         # non-public models unresolved instead, and dbt refuses them as "not found".
         checked = _checked_after_parse()
+        installed = installed_package_names(project_dir)
+
         def in_mesh(name: str) -> bool:
-            return name in mesh.projects or bool(store.environments(name))
+            # A project installed as a package is dbt's to resolve (`meshkit build` refuses that
+            # package hack; `meshkit connect` converts it, and must parse it as it is first).
+            return name not in installed and (name in mesh.projects or bool(store.environments(name)))
 
         for stand_in in plan_stand_ins(refs, self.project_name, declared, upstreams, in_mesh,
                                        is_lenient()):

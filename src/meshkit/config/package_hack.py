@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from meshkit.config.mesh import Mesh, local_installs
+from meshkit.config.mesh import Mesh, dbt_project_name, local_installs
 from meshkit.errors import MeshError
 
 
@@ -63,6 +63,13 @@ def projects_installed_as_packages(mesh: Mesh) -> list[ProjectInstall]:
                 found.append(ProjectInstall(name, package, project.path / "package-lock.yml", None,
                                             "package-lock.yml"))
     return found
+
+
+def installed_package_names(project_dir: Path) -> set[str]:
+    """Names of the dbt projects a project installs (local folders and locked git/hub names)."""
+    names = {dbt_project_name(i.path) for i in local_installs(project_dir)
+             if (i.path / "dbt_project.yml").is_file()}
+    return {n for n in names if n} | set(_locked_names(project_dir))
 
 
 def refuse_package_hack(mesh: Mesh) -> None:

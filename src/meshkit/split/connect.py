@@ -76,12 +76,35 @@ class ConnectPlan:
 def parse_mesh(mesh: Mesh, on_line=None) -> dict[str, SourceProject]:
     """Each project parsed by `dbt parse` into a temporary folder (`dbt deps` first when its
     packages are not installed: a project with the package hack cannot parse without them)."""
+    from meshkit.config.mesh import MESH_ENV_VAR
+    from meshkit.consumer import LENIENT_VAR
     from meshkit.dbt.runner import needs_deps, run_dbt
 
+    # Lenient, as meshkit's own planning parses: an upstream that never published yet is no error.
+    saved = {k: os.environ.get(k) for k in (MESH_ENV_VAR, LENIENT_VAR)}
+    os.environ.update({MESH_ENV_VAR: str(mesh.file), LENIENT_VAR: "1"})
+    try:
+        return _parse_all(mesh, on_line, needs_deps, run_dbt)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _parse_all(mesh: Mesh, on_line, needs_deps, run_dbt) -> dict[str, SourceProject]:
     parsed = {}
     for name, project in mesh.projects.items():
         if needs_deps(project.path):
+            lock = project.path / "package-lock.yml"
+            kept = lock.read_bytes() if lock.is_file() else None
             result = run_dbt(["deps"], project.path, {}, on_line)
+            # Installing is not changing the project: package-lock.yml stays as it was.
+            if kept is None:
+                lock.unlink(missing_ok=True)
+            else:
+                lock.write_bytes(kept)
             if not result.ok:
                 raise MeshError(f"`dbt deps` failed in project '{name}'", file=project.path / "packages.yml",
                                 hint="fix the package entries, then run `meshkit connect plan` again")

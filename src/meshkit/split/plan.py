@@ -16,7 +16,8 @@ that keeps the rest). Everything else follows the models that use it:
 
 Some things cannot be split, and the plan says so instead of writing half a mesh: a model
 without a group (when splitting by group), versions of one model in different groups, a
-snapshot or ephemeral model read across projects, semantic models and metrics, and a test that
+snapshot or ephemeral model read across projects, a metric measuring models of several
+projects (split/semantic.py), and a test that
 would make a project wait for itself (a model-level cycle across projects).
 """
 
@@ -31,6 +32,7 @@ from typing import Any
 from meshkit.dbt.artifacts import Node
 from meshkit.graph.cycles import Cycle, cycles, dependency_order
 from meshkit.split.refs import dispatched_names, find_refs
+from meshkit.split.semantic import assign_semantic_layer
 from meshkit.split.source import SourceProject
 
 PACKAGE_KIND = "package"
@@ -119,6 +121,7 @@ class SplitPlan:
     warnings: list[str] = field(default_factory=list)
     mesh_name: str = ""
     left_out: list[str] = field(default_factory=list)
+    copied_models: dict[str, set[str]] = field(default_factory=dict)   # e.g. the time spine
 
     @property
     def uses_package(self) -> bool:
@@ -216,6 +219,7 @@ class _Planner:
         self.warnings: list[str] = []
         self.upstream: dict[str, set[str]] = defaultdict(set)
         self.macro_users: dict[str, set[str]] = {}
+        self.copied_models: dict[str, set[str]] = {}   # model name → every project with a copy
         self.children: dict[str, list[str]] = defaultdict(list)
         for uid, node in self.nodes.items():
             for parent in node.depends_on.nodes:
@@ -251,12 +255,13 @@ class _Planner:
         self.assign_leaves()
         self.assign_sources()
         self.assign_raw_data()
+        assign_semantic_layer(self)
         macro_dest, package_macros = self.assign_macros(names)
         package = self.o.package or f"{self.s.name}_utils"
         plan = SplitPlan(source=self.s, by=self.o.by, projects={}, package=package,
                          destinations=self.dest, model_project={}, macro_destinations=macro_dest,
                          package_macros=package_macros, blockers=self.blockers,
-                         warnings=self.warnings)
+                         warnings=self.warnings, copied_models=self.copied_models)
         plan.mesh_name = self.o.mesh_name or f"{self.s.name.replace('_', '-')}-mesh"
         for uid, node in self.nodes.items():
             if node.resource_type == "model" and uid in self.dest:
@@ -274,8 +279,7 @@ class _Planner:
 
     def refuse_unsupported(self) -> None:
         m, own = self.s.manifest, self.s.name
-        for label, table in (("semantic models", m.semantic_models), ("metrics", m.metrics),
-                             ("saved queries", m.saved_queries), ("functions", m.functions)):
+        for label, table in (("functions", m.functions),):
             mine = sorted(uid.split(".")[-1] for uid in table if uid.split(".")[1:2] == [own])
             if mine:
                 self.blockers.append(Blocker(

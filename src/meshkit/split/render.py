@@ -285,6 +285,8 @@ class _Renderer:
         def model(entry: Any) -> bool:
             name = entry.get("name") if isinstance(entry, dict) else None
             project = plan.model_project.get(name)
+            if dest in plan.copied_models.get(name, ()):
+                return True
             return project == dest if project else dest == primary
 
         def group(entry: Any) -> bool:
@@ -317,7 +319,9 @@ class _Renderer:
         return {"models": model, "seeds": by_uid("seed"), "snapshots": by_uid("snapshot"),
                 "analyses": by_uid("analysis"), "exposures": by_uid("exposure"),
                 "unit_tests": unit_test, "groups": group, "macros": macro,
-                "sources": source, "data_tests": data_test}
+                "sources": source, "data_tests": data_test,
+                "semantic_models": by_uid("semantic_model"), "metrics": by_uid("metric"),
+                "saved_queries": by_uid("saved_query")}
 
     def group_destinations(self) -> dict[str, set[str]]:
         if not hasattr(self, "_groups"):

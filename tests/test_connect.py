@@ -189,3 +189,38 @@ def test_connect_converts_both_hacks_and_the_mesh_builds_the_same_tables(tmp_pat
     # finance keeps its own table, row for row, and no longer holds copies of core's.
     assert set(before["finance"]) == {"orders", "customers", "revenue"}
     assert after["finance"] == {"revenue": before["finance"]["revenue"]}
+
+
+def test_what_a_package_gives_beyond_refs_is_refused_with_file_and_line(tmp_path):
+    """Macros, seeds and non-literal refs of the package hack; a source on a seed."""
+    mesh = tmp_path / "mesh"
+    shutil.copytree(FIXTURE, mesh)
+    (mesh / "warehouse").mkdir()
+    (mesh / "core/seeds").mkdir()
+    (mesh / "core/seeds/fx_rates.csv").write_text("currency,rate\nEUR,1.1\n")
+    (mesh / "finance/models/in_dollars.sql").write_text(
+        "-- core's macro, through the package\n"
+        "select {{ cents_to_dollars('amount_cents') }} as dollars from {{ ref('orders') }}\n")
+    (mesh / "finance/models/rates.sql").write_text("select * from {{ ref('fx_rates') }}\n")
+    (mesh / "finance/models/dynamic.sql").write_text(
+        "{% set name = 'customers' %}\nselect * from {{ ref(name) }}\n")
+    (mesh / "shop/models/_seed_source.yml").write_text(
+        "version: 2\nsources:\n  - name: core_seeds\n    database: core\n    schema: main\n"
+        "    tables:\n      - name: fx_rates\n")
+    tree = _tree(mesh)
+    plan = meshkit_json(["connect", "plan"], cwd=mesh, check=False)
+    found = {(b["file"], b["line"], b["message"].split(";")[0]) for b in plan["blockers"]}
+    assert found == {
+        ("finance/models/in_dollars.sql", 2,
+         "finance: uses the macro cents_to_dollars of the package core, which a cross-project ref "
+         "does not bring"),
+        ("finance/models/rates.sql", 1,
+         "finance: uses the seed fx_rates of the package core, which a cross-project ref does not bring"),
+        ("finance/models/dynamic.sql", None,
+         "finance: dynamic refs core's model customers in a way meshkit cannot rewrite"),
+        ("shop/models/_seed_source.yml", None,
+         "shop: source core_seeds.fx_rates reads the seed core.fx_rates"),
+    }
+    refused = run(["meshkit", "connect", "apply"], cwd=mesh, check=False)
+    assert refused.returncode == 2 and "nothing was written" in refused.stderr
+    assert _tree(mesh) == tree

@@ -108,7 +108,7 @@ def test_a_metric_measuring_two_new_projects_is_refused_by_name(monolith, tmp_pa
     assert report["blockers"][0]["file"] == "models/core/marts/_semantic.yml"
 
 
-def test_semantic_layer_moves_with_its_models_and_the_mesh_builds(tmp_path, raw_warehouse):
+def test_semantic_layer_moves_with_its_models_and_each_project_parses(tmp_path):
     project = _monolith(tmp_path, SEMANTIC)
     out = tmp_path / "mesh"
     meshkit_json(["split", "apply", str(project), "--out", str(out), "--manifest",
@@ -124,8 +124,7 @@ def test_semantic_layer_moves_with_its_models_and_the_mesh_builds(tmp_path, raw_
     # The time spine is in both projects with semantic models, and in no other.
     spines = sorted(p.parts[len(out.parts)] for p in out.rglob("metricflow_time_spine.sql"))
     assert spines == ["core", "finance"]
-    # dbt accepts each project's semantic layer, and the mesh builds.
-    (out / "warehouse").mkdir()
-    shutil.copy(raw_warehouse, out / "warehouse" / "raw.duckdb")
-    build = meshkit_json(["build", "--workers", "2"], cwd=out, check=False)
-    assert build.get("status") == "success", build
+    # dbt accepts each project's semantic layer (it refuses one without a time spine). The
+    # tables themselves are what test_split_e2e compares; semantic models add none.
+    planned = run(["meshkit", "plan"], cwd=out, check=False)       # dbt parse of every project
+    assert planned.returncode == 0, planned.stdout + planned.stderr

@@ -38,7 +38,7 @@ from meshkit.errors import MeshError
 from meshkit.split.connect_edits import (RefTarget, add_projects, make_public, remove_list_entries,
                                          remove_source_tables, rewrite_sources)
 from meshkit.split.plan import Blocker
-from meshkit.split.refs import rewrite_refs, set_sql_access
+from meshkit.split.refs import calls_in_jinja, rewrite_refs, set_sql_access
 from meshkit.split.source import SourceProject, load_source
 from meshkit.split.yamltext import guess_style, load, dump
 
@@ -296,13 +296,25 @@ class _Planner:
                 for callee in macro.depends_on.macros:
                     if callee.split(".")[1] == producer:
                         users.append((macro.original_file_path, "macro", callee.split(".")[-1]))
+        # dbt records a model's macro calls only when it compiles: look for them in the code too.
+        theirs = {mc.name for mc in macros.values() if mc.package_name == producer}
+        mine = {mc.name for mc in macros.values() if mc.package_name == consumer}
+        for path in self.code_files(consumer):
+            text = self.text(source.root / path) or ""
+            called = calls_in_jinja(text, theirs - mine) if path.endswith(".sql") else set()
+            called |= {m for m in theirs if f"{producer}.{m}(" in text}
+            users.extend((path, "macro", name) for name in called)
         hints = {"macro": "move it into an internal package (`meshkit new package`) installed by both projects",
                  "source": f"declare the source in {consumer} too, or read a public model of {producer}",
                  "seed": f"ref a public model of {producer} that selects from the seed",
                  "snapshot": f"ref a public model of {producer} that selects from the snapshot"}
         for file, kind, name in sorted(set(users)):
             text = self.text(source.root / file) or ""
-            line = next((i + 1 for i, row in enumerate(text.splitlines()) if name.split(".")[-1] in row), None)
+            short = name.split(".")[-1]
+            rows = text.splitlines()
+            line = next((i + 1 for i, row in enumerate(rows) if f"{short}(" in row or f"'{short}'" in row
+                         or f'"{short}"' in row), None) or \
+                next((i + 1 for i, row in enumerate(rows) if short in row), None)
             self.block(consumer, f"uses the {kind} {name} of the package {producer}, which a "
                        f"cross-project ref does not bring", file, line, hint=hints[kind])
 

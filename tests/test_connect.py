@@ -150,9 +150,8 @@ def test_connect_converts_both_hacks_and_the_mesh_builds_the_same_tables(tmp_pat
     assert refused.returncode == 2 and "finance/packages.yml:2" in refused.stderr
     assert "meshkit connect plan" in refused.stderr
 
-    tree = _tree(mesh)
-    plan = meshkit_json(["connect", "plan"], cwd=mesh)
-    assert _tree(mesh) == tree                                  # the plan changes nothing
+    # `connect plan` prints this same report and changes nothing (see the refusal test below).
+    plan = meshkit_json(["connect", "apply"], cwd=mesh)
     changes = {(c["project"], c["change"], c["file"], c["line"]) for c in plan["conversions"]}
     assert changes == {
         ("shop", "source('core_tables', 'orders') → ref('core', 'orders')", "models/big_orders.sql", 3),
@@ -162,9 +161,7 @@ def test_connect_converts_both_hacks_and_the_mesh_builds_the_same_tables(tmp_pat
         ("finance", "package removed (local: ../core)", "packages.yml", 2)}
     assert plan["dependencies"] == {"finance": ["core"], "shop": ["core"]}
     assert plan["public"] == ["core.customers (protected → public)", "core.orders (protected → public)"]
-    assert plan["blockers"] == []
-
-    meshkit_json(["connect", "apply"], cwd=mesh)
+    assert plan["blockers"] == [] and plan["applied"]
     assert (mesh / "shop/models/big_orders.sql").read_text() == \
         (FIXTURE / "shop/models/big_orders.sql").read_text().replace(
             "source('core_tables', 'orders')", "ref('core', 'orders')")
@@ -221,6 +218,23 @@ def test_what_a_package_gives_beyond_refs_is_refused_with_file_and_line(tmp_path
         ("shop/models/_seed_source.yml", None,
          "shop: source core_seeds.fx_rates reads the seed core.fx_rates"),
     }
-    refused = run(["meshkit", "connect", "apply"], cwd=mesh, check=False)
-    assert refused.returncode == 2 and "nothing was written" in refused.stderr
-    assert _tree(mesh) == tree
+    assert _tree(mesh) == tree                                  # the plan changes nothing
+
+
+def test_apply_refuses_a_plan_with_blockers_and_writes_nothing(tmp_path):
+    from meshkit.errors import MeshError
+    from meshkit.split.connect import ConnectPlan, apply_connect
+    from meshkit.split.plan import Blocker
+
+    target = tmp_path / "models" / "a.sql"
+    target.parent.mkdir()
+    target.write_text("select 1\n")
+    plan = ConnectPlan(tmp_path, files={target: "select 2\n", tmp_path / "gone.yml": None},
+                       blockers=[Blocker("finance: uses the macro m of the package core", "finance/x.sql", 3)])
+    with pytest.raises(MeshError, match="nothing was written") as raised:
+        apply_connect(plan)
+    assert "finance/x.sql:3" in str(raised.value)
+    assert target.read_text() == "select 1\n" and sorted(p.name for p in tmp_path.rglob("*")) == ["a.sql", "models"]
+    plan.blockers = []
+    assert apply_connect(plan) == ["gone.yml", "models/a.sql"]
+    assert target.read_text() == "select 2\n" and not list(tmp_path.rglob(".*meshkit-connect"))

@@ -8,6 +8,13 @@ import subprocess
 import sys
 
 
+def relation_key(relation_name: str | None) -> str | None:
+    """`"RAW"."jaffle_shop".customers` and `raw.jaffle_shop.customers` are the same table."""
+    if not relation_name:
+        return None
+    return "".join(ch for ch in relation_name if ch not in "\"`[]").lower()
+
+
 def missing_relations(requests: list[dict]) -> tuple[set[tuple[str, str, str, str]], list[str]]:
     """(project_dir, database, schema, identifier) of relations that do not exist, + warnings."""
     if not any(r["relations"] for r in requests):

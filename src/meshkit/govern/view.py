@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 from meshkit.config import Mesh
 from meshkit.dbt.artifacts import Exposure as DbtExposure, Group, Node, Source
+from meshkit.dbt.relations import relation_key
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.graph.owners import owner_of_node
 from meshkit.store.interface import access_of, version_text
@@ -26,13 +27,6 @@ from meshkit.store.interface import access_of, version_text
 def project_subject(name: str) -> str:
     """The subject id of a finding about a whole project."""
     return f"project:{name}"
-
-
-def relation_key(relation_name: str | None) -> str | None:
-    """`"RAW"."jaffle_shop".customers` and `raw.jaffle_shop.customers` are the same table."""
-    if not relation_name:
-        return None
-    return "".join(ch for ch in relation_name if ch not in "\"`[]").lower()
 
 
 def parse_date(value: Any) -> date | None:

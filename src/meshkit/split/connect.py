@@ -34,6 +34,7 @@ from meshkit.config import Mesh
 from meshkit.config.dependencies import declared_projects
 from meshkit.config.package_hack import projects_installed_as_packages
 from meshkit.dbt.artifacts import Node
+from meshkit.dbt.relations import relation_key
 from meshkit.errors import MeshError
 from meshkit.split.connect_edits import (RefTarget, add_projects, make_public, remove_list_entries,
                                          remove_source_tables, rewrite_sources)
@@ -112,13 +113,6 @@ def _parse_all(mesh: Mesh, on_line, needs_deps, run_dbt) -> dict[str, SourceProj
     return parsed
 
 
-def relation_key(relation_name: str | None) -> str | None:
-    """`"DB"."main".orders` and `db.main.ORDERS` are one table (quotes and case aside)."""
-    if not relation_name:
-        return None
-    return "".join(ch for ch in relation_name if ch not in "\"`[]").lower()
-
-
 class _Planner:
     def __init__(self, mesh: Mesh, sources: dict[str, SourceProject]):
         self.mesh = mesh
@@ -145,7 +139,7 @@ class _Planner:
 
     def block(self, project: str, message: str, file: str | None = None, line: int | None = None,
               hint: str | None = None) -> None:
-        where = f"{self.s[project].root.name}/{file}" if file else None
+        where = self.plan.relative(self.s[project].root / file) if file else None
         self.plan.blockers.append(Blocker(f"{project}: {message}", where, line, hint))
 
     def code_files(self, project: str) -> list[str]:

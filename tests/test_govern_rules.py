@@ -295,9 +295,10 @@ def test_rule_leaves_the_compliant_twin_alone(rule_id):
 
 def test_every_builtin_rule_has_a_case():
     # These read files beside the manifests: their tests write them (unregistered_internal_package
-    # in test_govern_packages.py).
+    # and project_installed_as_package in test_govern_packages.py).
     assert {r.id for r in builtin_rules()} - set(CASES) == {"versioned_model_without_latest_version",
-                                                             "unregistered_internal_package"}
+                                                             "unregistered_internal_package",
+                                                             "project_installed_as_package"}
 
 
 def test_every_builtin_rule_is_documented():

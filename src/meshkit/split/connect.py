@@ -95,6 +95,8 @@ def parse_mesh(mesh: Mesh, on_line=None) -> dict[str, SourceProject]:
 
 
 def _parse_all(mesh: Mesh, on_line, needs_deps, run_dbt) -> dict[str, SourceProject]:
+    from meshkit.dbt.runner import strip_ansi
+
     parsed = {}
     for name, project in mesh.projects.items():
         if needs_deps(project.path):
@@ -107,7 +109,9 @@ def _parse_all(mesh: Mesh, on_line, needs_deps, run_dbt) -> dict[str, SourceProj
             else:
                 lock.write_bytes(kept)
             if not result.ok:
-                raise MeshError(f"`dbt deps` failed in project '{name}'", file=project.path / "packages.yml",
+                tail = "\n".join("  " + line for line in strip_ansi(result.output).strip().splitlines()[-4:])
+                raise MeshError(f"`dbt deps` failed in project '{name}':\n{tail}",
+                                file=project.path / "packages.yml",
                                 hint="fix the package entries, then run `meshkit connect plan` again")
         parsed[name] = load_source(project.path, on_line=on_line)
     return parsed

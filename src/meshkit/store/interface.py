@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 
 from meshkit.dbt.artifacts import Manifest, Node
+from meshkit.dbt.dag import parents_first
 
 
 class PublicModel(msgspec.Struct, frozen=True):
@@ -89,7 +90,7 @@ def _public_model(node: Node, depends_on: list[str]) -> PublicModel:
 def _public_ancestors(models: dict[str, Node], public: set[str]) -> dict[str, set[str]]:
     """For each public model, the public models of its project it depends on, transitively."""
     memo: dict[str, frozenset[str]] = {}
-    for uid in _topological(models):
+    for uid in parents_first(models):
         found: set[str] = set()
         for parent in models[uid].depends_on.nodes:
             if parent in memo:
@@ -98,27 +99,6 @@ def _public_ancestors(models: dict[str, Node], public: set[str]) -> dict[str, se
                     found.add(parent)
         memo[uid] = frozenset(found)
     return {uid: set(memo.get(uid, ())) for uid in public}
-
-
-def _topological(models: dict[str, Node]) -> list[str]:
-    """Parents before children (iterative: deep DAGs must not hit the recursion limit)."""
-    children: dict[str, list[str]] = {uid: [] for uid in models}
-    pending = {uid: 0 for uid in models}
-    for uid, node in models.items():
-        for parent in set(node.depends_on.nodes):
-            if parent in models:
-                children[parent].append(uid)
-                pending[uid] += 1
-    ready = [uid for uid, count in pending.items() if count == 0]
-    order = []
-    while ready:
-        uid = ready.pop()
-        order.append(uid)
-        for child in children[uid]:
-            pending[child] -= 1
-            if pending[child] == 0:
-                ready.append(child)
-    return order
 
 
 _encoder = msgspec.json.Encoder()

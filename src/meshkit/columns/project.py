@@ -132,3 +132,19 @@ def _inputs(node: Node, relations: Relations) -> str:
         parts.append(f"{parent}:{int(known.complete)}:{','.join(known.names)}" if known
                      else parent)
     return ";".join(parts)
+
+
+def complete_columns(manifest: Manifest, lineage: ProjectLineage,
+                     catalog: Catalog | None = None) -> dict[str, list[str]]:
+    """Each model of the lineage whose whole column list is known: the warehouse's, an
+    enforced contract's, or the traced output. What a public interface tells consumers."""
+    entries = catalog.nodes if catalog else {}
+    found: dict[str, list[str]] = {}
+    for unique_id, entry in lineage.models.items():
+        node = manifest.nodes.get(unique_id)
+        known = _known(node, entries.get(unique_id), None) if node else None
+        if known is not None and known.complete:
+            found[unique_id] = list(known.names)
+        elif entry.unresolved is None:
+            found[unique_id] = [c.name for c in entry.columns]
+    return found

@@ -20,7 +20,7 @@ from sqlglot.optimizer.scope import Scope, build_scope
 from meshkit.columns.lineage import ColumnLineage, Lens, SourceColumn, Transform, Unresolved
 from meshkit.columns.relations import Relations
 
-_STRENGTH = list(Transform)  # the first kind listed is the one a column is said to have
+_STRENGTH = list(Transform)  # of columns read together, the first kind listed is the one kept
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Trace:
     the way (None: a bare column reference at every step)."""
 
     sources: frozenset[SourceColumn] = frozenset()
-    transform: Transform | None = None
+    transform: Transform | None = None   # of siblings merged: the first in Transform's order
     unresolved: Unresolved | None = None
     detail: str | None = None
 
@@ -39,8 +39,9 @@ class Trace:
                      problem.unresolved, problem.detail)
 
     def through(self, transform: Transform | None) -> Trace:
-        return Trace(self.sources, _stronger(self.transform, transform), self.unresolved,
-                     self.detail)
+        """This trace read by an expression of kind `transform` (None: a bare column): the
+        outermost computation names the column's kind."""
+        return Trace(self.sources, transform or self.transform, self.unresolved, self.detail)
 
 
 def _stronger(a: Transform | None, b: Transform | None) -> Transform | None:

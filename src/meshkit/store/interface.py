@@ -8,6 +8,8 @@ producer's full manifest.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import msgspec
 
 from meshkit.dbt.artifacts import Manifest, Node
@@ -31,6 +33,9 @@ class PublicModel(msgspec.Struct, frozen=True):
     depends_on: list[str] = msgspec.field(default_factory=list)
     # config.event_time: consumers' microbatch models (and --sample) filter this model by it.
     event_time: str | None = None
+    # All of the model's columns, where known (warehouse, enforced contract or traced SQL):
+    # lets a consumer's column lineage expand `select *` over a cross-project ref.
+    columns: list[str] = msgspec.field(default_factory=list)
 
 
 class RestrictedModel(msgspec.Struct, frozen=True):
@@ -65,26 +70,31 @@ def version_text(value: object) -> str | None:
     return str(value)
 
 
-def extract_interface(manifest: Manifest, project: str) -> Interface:
+def extract_interface(manifest: Manifest, project: str,
+                      columns: Mapping[str, list[str]] | None = None) -> Interface:
+    """The project's public models (with `columns`, by unique id, where known) and the names
+    of the others."""
+    columns = columns or {}
     models = {uid: n for uid, n in manifest.nodes.items()
               if n.resource_type == "model" and n.package_name == project and n.config.enabled}
     public = {uid for uid, n in models.items() if access_of(n) == "public"}
     ancestors = _public_ancestors(models, public)
-    exported = [_public_model(models[uid], sorted(ancestors[uid])) for uid in sorted(public)]
+    exported = [_public_model(models[uid], sorted(ancestors[uid]), columns.get(uid, []))
+                for uid in sorted(public)]
     restricted = sorted({(n.name, access_of(n), n.group or n.config.group)
                          for uid, n in models.items() if uid not in public})
     return Interface(project=project, dbt_version=manifest.metadata.dbt_version, models=exported,
                      restricted=[RestrictedModel(*r) for r in restricted])
 
 
-def _public_model(node: Node, depends_on: list[str]) -> PublicModel:
+def _public_model(node: Node, depends_on: list[str], columns: list[str]) -> PublicModel:
     return PublicModel(
         name=node.name, unique_id=node.unique_id, schema_=node.schema_ or "",
         identifier=node.alias or node.name, database=node.database,
         relation_name=node.relation_name, version=version_text(node.version),
         latest_version=version_text(node.latest_version), deprecation_date=node.deprecation_date,
         group=node.group or node.config.group, contract_enforced=node.config.contract.enforced,
-        depends_on=depends_on, event_time=node.config.event_time)
+        depends_on=depends_on, event_time=node.config.event_time, columns=columns)
 
 
 def _public_ancestors(models: dict[str, Node], public: set[str]) -> dict[str, set[str]]:

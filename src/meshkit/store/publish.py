@@ -10,16 +10,20 @@ from pathlib import Path
 import msgspec
 
 from meshkit import __version__
-from meshkit.dbt.artifacts import decode_manifest, decode_run_results
+from meshkit.columns.lineage import LINEAGE_FILE, encode_lineage
+from meshkit.columns.project import complete_columns
+from meshkit.dbt.artifacts import Catalog, decode_catalog, decode_manifest, decode_run_results
 from meshkit.errors import MeshError
 from meshkit.store.interface import encode_interface, extract_interface
+from meshkit.store.lineage import lineage_for_publish
 from meshkit.store.records import INTERFACE, RunRecord
 from meshkit.store.store import Store, new_run_id, utc_now
 
 
 def publish_artifacts(store: Store, target_dir: Path, env: str, *, allow_failures: bool = False,
                       project_dir: Path | None = None) -> RunRecord:
-    """Publish manifest + run_results (and catalog/sources when they belong to the run)."""
+    """Publish manifest + run_results (and catalog/sources when they belong to the run), with
+    the public interface and the column lineage computed from them."""
     manifest_path = target_dir / "manifest.json"
     results_path = target_dir / "run_results.json"
     for required in (manifest_path, results_path):
@@ -48,14 +52,17 @@ def publish_artifacts(store: Store, target_dir: Path, env: str, *, allow_failure
         raise MeshError(f"refusing to publish '{project}' to environment '{env}': the run has "
                         f"{len(failures)} failure(s): {listed}{more}", file=results_path,
                         hint="fix the failures and rebuild, or pass --allow-failures to publish anyway")
-    interface = extract_interface(manifest, project)
-    payloads = {"manifest.json": manifest_bytes, "run_results.json": results_bytes,
-                INTERFACE: encode_interface(interface)}
+    payloads = {"manifest.json": manifest_bytes, "run_results.json": results_bytes}
     for extra in ("catalog.json", "sources.json"):
         path = target_dir / extra
         # A catalog or freshness file left from an older manifest would describe another run.
         if path.is_file() and path.stat().st_mtime >= manifest_path.stat().st_mtime:
             payloads[extra] = path.read_bytes()
+    catalog = _catalog(payloads.get("catalog.json"), target_dir / "catalog.json")
+    lineage = lineage_for_publish(store, manifest, project, env, catalog, project_dir)
+    interface = extract_interface(manifest, project, complete_columns(manifest, lineage, catalog))
+    payloads[INTERFACE] = encode_interface(interface)
+    payloads[LINEAGE_FILE] = encode_lineage(lineage)
     completed_at = _iso_utc(results.metadata.generated_at) or utc_now()
     record = RunRecord(
         run_id=new_run_id(completed_at), project=project, environment=env,
@@ -67,6 +74,14 @@ def publish_artifacts(store: Store, target_dir: Path, env: str, *, allow_failure
                    if n.resource_type == "model" and n.package_name == project),
         public_models=len(interface.models), manifest_schema=manifest.metadata.dbt_schema_version)
     return store.publish(record, payloads)
+
+
+def _catalog(data: bytes | None, path: Path) -> Catalog | None:
+    """The run's catalog.json for column lineage; an unreadable one is published as it is."""
+    try:
+        return decode_catalog(data, source=str(path)) if data else None
+    except MeshError:
+        return None
 
 
 class _Metadata(msgspec.Struct):

@@ -43,6 +43,7 @@ import fsspec
 import msgspec
 from fsspec.implementations.local import LocalFileSystem
 
+from meshkit.columns.lineage import LINEAGE_FILE, ProjectLineage, decode_lineage
 from meshkit.errors import MeshError
 from meshkit.store.cache import BlobCache, default_cache_dir
 from meshkit.store.interface import Interface, decode_interface
@@ -347,6 +348,19 @@ class Store:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise MeshError(f"the interface of project '{project}' in environment '{env}' cannot "
                             f"be read: {exc}", file=where, hint=_repair_hint(project, env)) from None
+
+    def column_lineage(self, record: RunRecord) -> ProjectLineage | None:
+        """The run's column lineage (columns.json), or None if it was published without one."""
+        if LINEAGE_FILE not in record.files:
+            return None
+        where = self.describe(record.project, record.environment,
+                              f"runs/{record.run_id}/{LINEAGE_FILE}")
+        try:
+            return decode_lineage(self.read(record, LINEAGE_FILE))
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise MeshError(f"the column lineage of project '{record.project}' in environment "
+                            f"'{record.environment}' cannot be read: {exc}", file=where,
+                            hint=_repair_hint(record.project, record.environment)) from None
 
     def manifest(self, record: RunRecord):
         """The run's manifest, decoded; errors name the project, environment and file."""

@@ -75,7 +75,7 @@ def test_publish_then_resolve_latest(tmp_path, analytics_artifacts):
     runs_dir = tmp_path / "store" / "analytics" / "prod" / "runs"
     assert [p.name for p in runs_dir.iterdir()] == [record.run_id], "no staging leftovers"
     assert set(os.listdir(runs_dir / record.run_id)) == {
-        "manifest.json", "run_results.json", "interface.json", "meshkit-run.json"}
+        "manifest.json", "run_results.json", "interface.json", "columns.json", "meshkit-run.json"}
     assert store.latest("analytics", "dev") is None
     assert store.interface("finance", "prod") is None
 

@@ -249,6 +249,26 @@ def case_public_model_exposes_personal_data(bad):
     return [a], "analytics.customers"
 
 
+def case_personal_data_propagates_untagged(bad):
+    a = ProjectBuilder("analytics", adapter="duckdb")
+    src = a.source("crm", "people", description="d", source_description="d",
+                   columns={"id": "k", "mail": {"description": "e", "meta": {"pii": True}}})
+    stg = a.model("stg_customers", depends_on=[src], description="d")
+    a.nodes[stg]["compiled_code"] = (f"select id as customer_id, mail as email "
+                                     f"from {a.sources[src]['relation_name']}")
+    customers = a.model("customers", depends_on=[stg], access="public", description="d")
+    a.nodes[customers]["compiled_code"] = f"select * from {a.nodes[stg]['relation_name']}"
+    f = ProjectBuilder("finance", adapter="duckdb")
+    f.inject(customers)
+    f.nodes[customers]["relation_name"] = a.nodes[customers]["relation_name"]  # as dbt has it
+    domain = {"description": "d", "tags": ["pii"] if not bad else []}
+    agg = f.model("agg", depends_on=[customers], refs=[("customers", "analytics")],
+                  access="public", description="d", columns={"email_domain": domain})
+    f.nodes[agg]["compiled_code"] = ("select split_part(email, '@', 2) as email_domain "
+                                     f"from {a.nodes[customers]['relation_name']}")
+    return [a, f], "finance.agg"
+
+
 def case_project_dependency_cycle(bad):
     a, stg, mart = staged(bad, access="public")
     f = ProjectBuilder("finance")
@@ -342,6 +362,17 @@ def test_personal_data_rule_names_the_upstream_column():
     [finding] = run_rule("public_model_exposes_personal_data", *projects)
     assert finding.key == "email" and "analytics.stg_customers" in finding.message
     assert finding.severity == "error"
+
+
+def test_personal_data_propagation_names_the_path_across_projects():
+    projects, _ = case_personal_data_propagates_untagged(True)
+    findings = run_rule("personal_data_propagates_untagged", *projects)
+    # analytics' public customers.email (renamed from the tagged `mail`) is flagged too
+    assert sorted((f.name, f.key) for f in findings) == [("analytics.customers", "email"),
+                                                         ("finance.agg", "email_domain")]
+    finding = findings[[f.key for f in findings].index("email_domain")]
+    assert finding.message.endswith("finance.agg.email_domain ← analytics.customers.email ← "
+                                    "analytics.stg_customers.email ← analytics.crm.people.mail")
 
 
 def test_deprecated_ref_suggests_the_latest_version():

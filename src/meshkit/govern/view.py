@@ -19,6 +19,7 @@ from typing import Any, Iterable
 from meshkit.config import Mesh
 from meshkit.dbt.artifacts import Exposure as DbtExposure, Group, Node, Source
 from meshkit.dbt.relations import relation_key
+from meshkit.graph.columns import ColumnGraph, column_graph
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.graph.owners import owner_of_node
 from meshkit.store.interface import access_of, version_text
@@ -330,6 +331,12 @@ class MeshView:
 
     def versioned_models(self) -> Iterable[list[Model]]:
         return self._versions.values()
+
+    @cached_property
+    def columns(self) -> ColumnGraph:
+        """Column lineage across the mesh (published with each run, else traced from the
+        manifests' compiled SQL)."""
+        return column_graph(self.graph)
 
     def ancestors(self, unique_id: str) -> dict[str, int]:
         return self.graph.upstream(unique_id)

@@ -13,7 +13,9 @@ from typing import Iterable
 
 from meshkit.columns.lineage import (ColumnLineage, Lens, ModelLineage, ProjectLineage,
                                      SourceColumn, Transform)
+from meshkit.columns.project import complete_columns, project_lineage
 from meshkit.errors import MeshError
+from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.store.store import Store
 
 
@@ -107,6 +109,33 @@ def load_column_graph(store: Store, env: str, projects: Iterable[str] | None = N
         if lineage is not None:
             graph.add(lineage)
     return graph
+
+
+def column_graph(mesh: MeshGraph) -> ColumnGraph:
+    """The column lineage of a loaded mesh: each project's as published with its run, else
+    computed from its manifest (a working copy's), producers before their consumers so that a
+    consumer's `*` over a cross-project ref expands."""
+    graph = ColumnGraph()
+    known: dict[str, list[str]] = {}
+    for name in _producers_first(mesh):
+        state = mesh.projects[name]
+        lineage = state.columns or project_lineage(state.manifest, name, catalog=state.catalog,
+                                                   upstream_columns=known)
+        known.update(complete_columns(state.manifest, lineage, state.catalog))
+        graph.add(lineage)
+    return graph
+
+
+def _producers_first(mesh: MeshGraph) -> list[str]:
+    producers = {name: {n.package_name for n in state.manifest.nodes.values()
+                        if not n.original_file_path and n.package_name in mesh.projects
+                        and n.package_name != name}
+                 for name, state in mesh.projects.items()}
+    order: list[str] = []
+    while len(order) < len(producers):
+        ready = [n for n, ups in producers.items() if n not in order and ups <= set(order)]
+        order += sorted(ready) or sorted(n for n in producers if n not in order)[:1]  # a cycle
+    return order
 
 
 def parse_column(text: str) -> SourceColumn:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from meshkit.columns.lineage import ProjectLineage
 from meshkit.config import Mesh
 from meshkit.dbt.artifacts import (Catalog, Exposure, Group, Manifest, Node, RunResults, Source,
                                    SourceFreshnessResults, decode_catalog, decode_manifest,
@@ -34,6 +35,7 @@ class ProjectState:
     run_results: RunResults | None = None
     catalog: Catalog | None = None
     freshness: SourceFreshnessResults | None = None
+    columns: ProjectLineage | None = None   # the run's column lineage, as published with it
     origin: str = ""   # the store location or the target folder it was read from
     # Earlier published runs, newest first, for what the last run did not build: a model a
     # state-aware build reused, or built in an earlier wave of the same meshkit build.
@@ -147,6 +149,7 @@ def _state_from_store(store: Store, record: RunRecord, with_extras: bool) -> Pro
         if "catalog.json" in record.files:
             state.catalog = decode_catalog(store.read(record, "catalog.json"),
                                            source=f"{where}/catalog.json")
+        state.columns = store.column_lineage(record)
         if "sources.json" in record.files:
             state.freshness = decode_source_freshness(store.read(record, "sources.json"),
                                                       source=f"{where}/sources.json")

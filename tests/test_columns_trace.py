@@ -40,6 +40,8 @@ def test_lineage_case(case, dialect):
         assert traced.columns is None and traced.unresolved == case["model"]["unresolved"]
         return
     assert traced.columns is not None, traced
+    if "reads" in case:
+        assert traced.reads == (None if case["reads"] is None else _sources(case["reads"]))
     actual = {c.name: c for c in traced.columns}
     assert sorted(actual) == sorted(case["expect"])
     for name, expected in case["expect"].items():

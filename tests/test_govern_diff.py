@@ -223,3 +223,25 @@ def test_stale_documentation_is_not_a_removed_column():
     old = published(documented, contract=False, catalog=BUILT)
     new = published(documented, contract=False, catalog=BUILT)
     assert breaking_changes(view_of(old), view_of(new)) == []
+
+
+def test_a_column_change_names_the_columns_that_read_it_and_not_models_reading_others():
+    def finance_compiled() -> ProjectBuilder:
+        f = ProjectBuilder("finance", adapter="duckdb")
+        orders = f.inject("model.analytics.orders")
+        relation = analytics().nodes[orders]["relation_name"]
+        f.nodes[orders]["relation_name"] = relation
+        revenue = f.model("revenue", depends_on=[orders], refs=[("orders", "analytics")])
+        f.nodes[revenue]["compiled_code"] = f"select id, count(*) as n from {relation} group by id"
+        statuses = f.model("statuses", depends_on=[orders], refs=[("orders", "analytics")])
+        f.nodes[statuses]["compiled_code"] = f"select upper(status) as order_status from {relation}"
+        returns = f.model("returns", depends_on=[orders], refs=[("orders", "analytics")])
+        f.nodes[returns]["compiled_code"] = f"select id from {relation} where status = 'returned'"
+        f.exposure("board", [orders])
+        return f
+
+    old = view_of(analytics(), finance_compiled(), today=TODAY)
+    new = view_of(analytics("column_removed"), finance_compiled(), today=TODAY)
+    [change] = breaking(old, new)
+    assert change.downstream == ("finance.board", "finance.returns",
+                                 "finance.statuses.order_status")

@@ -85,6 +85,15 @@ class ModelLineage(msgspec.Struct, omit_defaults=True):
     columns: list[ColumnLineage] = msgspec.field(default_factory=list)
     unresolved: Unresolved | None = None
     detail: str | None = None
+    # Every column the model reads (output, joins, filters, grouping); None: not all known.
+    reads: list[SourceColumn] | None = None
+
+    def reads_column(self, column: SourceColumn) -> bool | None:
+        """Whether the model reads `column`; None when that is not known."""
+        if self.reads is None:
+            return None
+        folded = (column.node, column.column.casefold())
+        return any((r.node, r.column.casefold()) == folded for r in self.reads)
 
     def column(self, name: str) -> ColumnLineage | None:
         folded = name.casefold()

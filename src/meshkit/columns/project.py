@@ -76,7 +76,7 @@ def _model_lineage(node: Node, dialect: str, relations: Relations, catalog: Cata
     traced = trace_query(node.compiled_code, dialect, relations, declared)
     if traced.columns is None:
         return _whole(node, checksum, declared, traced.unresolved, traced.detail)
-    return ModelLineage(node.unique_id, checksum, traced.columns)
+    return ModelLineage(node.unique_id, checksum, traced.columns, reads=traced.reads)
 
 
 def _whole(node: Node, checksum: str, declared: Sequence[str], reason: Unresolved | None,

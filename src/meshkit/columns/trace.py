@@ -61,6 +61,7 @@ class TracedModel:
     columns: list[ColumnLineage] | None
     unresolved: Unresolved | None = None
     detail: str | None = None
+    reads: list[SourceColumn] | None = None   # every column the query reads; None: not known
 
 
 def trace_query(sql: str, dialect: str, relations: Relations,
@@ -85,8 +86,9 @@ def trace_query(sql: str, dialect: str, relations: Relations,
         if outputs is None and not names:
             return TracedModel(None, Unresolved.UNKNOWN_COLUMNS,
                                "`*` over a relation whose columns are not known")
-        return TracedModel([_column(name, query.trace(root, name))
-                            for name in dict.fromkeys(names)])
+        traces = {name: query.trace(root, name) for name in dict.fromkeys(names)}
+        return TracedModel([_column(name, trace) for name, trace in traces.items()],
+                           reads=query.reads(root, traces.values(), complete=outputs is not None))
     except (sqlglot.errors.SqlglotError, RecursionError) as exc:
         return TracedModel(None, Unresolved.UNSUPPORTED, str(exc).splitlines()[0][:200])
 
@@ -118,6 +120,26 @@ class _Query:
         self.relations = relations
         self._outputs: dict[int, list[_Output] | None] = {}
         self._traces: dict[tuple[int, str], Trace] = {}
+
+    def reads(self, root: Scope, traces, *, complete: bool) -> list[SourceColumn] | None:
+        """Every column of a relation the query reads: for its output, joins, filters,
+        grouping and ordering. None when any of them is not known for certain."""
+        found: set[SourceColumn] = set()
+        for trace in traces:
+            complete = complete and trace.unresolved is None
+            found |= trace.sources
+        for scope in root.traverse():
+            if not isinstance(scope.expression, exp.Select):
+                continue
+            for column in scope.columns:
+                trace = self.resolve(scope, column, None)
+                complete = complete and trace.unresolved is None
+                found |= trace.sources
+            for name in _using_columns(scope):
+                trace = self._resolve_unqualified(scope, name)
+                complete = complete and trace.unresolved is None
+                found |= trace.sources
+        return sorted(found) if complete else None
 
     # -- what a scope outputs --------------------------------------------------------------
     def outputs(self, scope: Scope) -> list[_Output] | None:

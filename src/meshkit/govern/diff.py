@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from meshkit.columns.lineage import SourceColumn
 from meshkit.dbt.adapters import normalize_type
 from meshkit.govern.view import MeshView, Model
 
@@ -73,9 +74,11 @@ def _newly_versioned(model: Model, new: MeshView) -> Model | None:
 def _compare(before: Model, after: Model | None, old: MeshView, new: MeshView) -> list[BreakingChange]:
     severity = "error" if before.contract_enforced else "warn"
 
-    def change(kind: str, detail: str) -> BreakingChange:
+    def change(kind: str, detail: str, column: str | None = None) -> BreakingChange:
+        readers = (_column_readers(before.unique_id, column, old, new) if column
+                   else _downstream(before.unique_id, old, new))
         return BreakingChange(kind, before.unique_id, before.project, before.label, detail,
-                              severity, _downstream(before.unique_id, old, new))
+                              severity, readers)
 
     if after is None:
         deprecated = before.deprecation_date
@@ -94,8 +97,8 @@ def _compare(before: Model, after: Model | None, old: MeshView, new: MeshView) -
     if missing:
         found.append(BreakingChange("columns_not_compared", before.unique_id, before.project,
                                     before.label, missing, "info", ()))
-    found.extend(change("column_removed", f"column {name} was removed") for name in removed)
-    found.extend(change("column_type_changed", f"column {name} changed type: {was} → {now}")
+    found.extend(change("column_removed", f"column {name} was removed", name) for name in removed)
+    found.extend(change("column_type_changed", f"column {name} changed type: {was} → {now}", name)
                  for name, was, now in retyped)
     for constraint in sorted(_constraints(before, kept) - _constraints(after, kept)):
         found.append(change("constraint_removed", f"constraint {constraint} was removed"))
@@ -213,6 +216,32 @@ def _downstream(unique_id: str, *views: MeshView) -> tuple[str, ...]:
     for view in views:
         for consumer in view.consumers(unique_id):
             found.add(view.label(consumer))
+    return tuple(sorted(found))
+
+
+def _column_readers(unique_id: str, column: str, *views: MeshView) -> tuple[str, ...]:
+    """Who a change to one column breaks, from column lineage: the columns of other projects
+    computed from it (`finance.agg.total`), other projects' models that read it only in joins
+    or filters or whose reads are not known, and the model's exposures. A model that some side
+    knows to read only other columns (and no side knows to read it) is left out."""
+    target = SourceColumn(unique_id, column)
+    found: set[str] = set()
+    computing: set[str] = set()          # consumers with a column computed from it
+    verdicts: dict[str, list[bool | None]] = {}
+    for view in views:
+        project = view.project_of(unique_id)
+        for step in view.columns.downstream(target):
+            if view.project_of(step.column.node) != project:
+                found.add(f"{view.label(step.column.node)}.{step.column.column}")
+                computing.add(view.label(step.column.node))
+        for consumer in view.consumers(unique_id):
+            lineage = view.columns.models.get(consumer)
+            verdict = True if consumer.startswith("exposure.") else (
+                lineage.reads_column(target) if lineage else None)
+            verdicts.setdefault(view.label(consumer), []).append(verdict)
+    for label, said in verdicts.items():
+        if label not in computing and (True in said or (None in said and False not in said)):
+            found.add(label)
     return tuple(sorted(found))
 
 

@@ -35,7 +35,7 @@ def _sources(listed: list[str]) -> list[SourceColumn]:
                          ids=[f"{c['name']}[{d}]" for c, d in CASES])
 def test_lineage_case(case, dialect):
     sql = case["sql"][dialect] if isinstance(case["sql"], dict) else case["sql"]
-    traced = trace_query(sql, dialect, _relations(dialect), case.get("declared", ()))
+    traced = trace_query(sql, _relations(dialect), case.get("declared", ()))
     if "model" in case:
         assert traced.columns is None and traced.unresolved == case["model"]["unresolved"]
         return

@@ -73,7 +73,7 @@ def _model_lineage(node: Node, dialect: str, relations: Relations, catalog: Cata
     earlier = reuse.get(node.unique_id)
     if earlier is not None and earlier.checksum == checksum:
         return earlier
-    traced = trace_query(node.compiled_code, dialect, relations, declared)
+    traced = trace_query(node.compiled_code, relations, declared)
     if traced.columns is None:
         return _whole(node, checksum, declared, traced.unresolved, traced.detail)
     return ModelLineage(node.unique_id, checksum, traced.columns, reads=traced.reads)

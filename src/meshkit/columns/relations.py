@@ -7,7 +7,7 @@ may be only some of them, so they name columns but never rule one out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
@@ -19,18 +19,24 @@ class KnownColumns:
 
     names: tuple[str, ...]
     complete: bool
+    folded: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        folded: dict[str, str] = {}
+        for name in self.names:
+            folded.setdefault(name.casefold(), name)
+        object.__setattr__(self, "folded", folded)
 
     def find(self, name: str) -> str | None:
         """The relation's spelling of `name` (identifiers compare case-insensitively)."""
-        folded = name.casefold()
-        return next((n for n in self.names if n.casefold() == folded), None)
+        return self.folded.get(name.casefold())
 
 
 class Relations:
     """Table names → node unique ids, and node unique ids → known columns."""
 
     def __init__(self, dialect: str) -> None:
-        self.dialect = dialect
+        self.dialect = sqlglot.Dialect.get_or_raise(dialect)  # resolved once: looked up per use
         self._nodes: dict[tuple[str, ...], str | None] = {}
         self._columns: dict[str, KnownColumns] = {}
 

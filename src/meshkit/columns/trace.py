@@ -10,7 +10,7 @@ whose columns are unknown), the column is unresolved with that reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Collection, Sequence
 
 import sqlglot
 from sqlglot import exp
@@ -64,19 +64,19 @@ class TracedModel:
     reads: list[SourceColumn] | None = None   # every column the query reads; None: not known
 
 
-def trace_query(sql: str, dialect: str, relations: Relations,
-                declared: Sequence[str] = ()) -> TracedModel:
-    """Lineage of every output column of `sql` (one SELECT, as dbt compiles a model).
+def trace_query(sql: str, relations: Relations, declared: Sequence[str] = ()) -> TracedModel:
+    """Lineage of every output column of `sql` (one SELECT, as dbt compiles a model), in the
+    dialect of `relations`.
 
     `declared` names the model's columns (catalog or YAML) for when the query's own output is
     a `*` over unknown columns. Never raises for bad SQL: it is reported as unresolved."""
     try:
-        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+        statements = [s for s in sqlglot.parse(sql, read=relations.dialect) if s is not None]
     except sqlglot.errors.SqlglotError as exc:
         return TracedModel(None, Unresolved.UNPARSEABLE, str(exc).splitlines()[0][:200])
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         return TracedModel(None, Unresolved.NOT_A_QUERY, f"{len(statements)} statement(s)")
-    root = build_scope(normalize_identifiers(statements[0], dialect=dialect))
+    root = build_scope(normalize_identifiers(statements[0], dialect=relations.dialect))
     if root is None:
         return TracedModel(None, Unresolved.NOT_A_QUERY, "no SELECT")
     query = _Query(relations)
@@ -308,13 +308,13 @@ class _Query:
         return _unresolved(Unresolved.AMBIGUOUS_COLUMN,
                            f"`{name}` may be a column of " + " or ".join(has + unknown))
 
-    def _named_columns(self, scope: Scope, name: str) -> tuple[set[str], bool] | None:
+    def _named_columns(self, scope: Scope, name: str) -> tuple[Collection[str], bool] | None:
         """The column names a source is known to have, and whether that is all of them."""
         source = scope.sources.get(name)
         if isinstance(source, exp.Table):
             node = self.relations.node_of(source)
             known = self.relations.columns_of(node) if node else None
-            return ({n.casefold() for n in known.names}, known.complete) if known else None
+            return (known.folded.keys(), known.complete) if known else None
         columns = self.source_columns(scope, name)
         return ({c.casefold() for c in columns}, True) if columns is not None else None
 

@@ -36,3 +36,53 @@ def test_a_finance_column_traces_through_analytics_to_its_raw_column_and_back(bu
     assert days in down and SourceColumn(FCT, "order_date") in down
     # analytics' public interface lists fct_orders' columns for consumers' `select *`
     assert "is_return" in {c.name for c in graph.models[FCT].columns}
+
+
+def test_the_columns_api_and_inherited_descriptions(built_mesh):
+    from test_web_app import get, get_json, serve
+
+    with serve(built_mesh) as server:
+        total = get_json(server.url + f"/api/columns/{AGG}/total_amount?up=all")
+        assert (total["lens"], total["transform"]) == ("transformed", "aggregate")
+        assert [(r["label"], r["column"], r["distance"]) for r in total["upstream"]] == [
+            ("finance.stg_payments", "amount", 1), ("finance.stripe.payment", "amount", 2)]
+        raw = get_json(server.url + "/api/columns/source.analytics.jaffle_shop.orders/order_date"
+                       "?down=all")
+        assert ("finance.agg_customer_payment_journey", "days_as_customer_at_purchase") in {
+            (r["label"], r["column"]) for r in raw["downstream"]}
+        one_step = get_json(server.url + "/api/columns/source.analytics.jaffle_shop.orders/"
+                            "order_date?down=1")
+        assert {r["label"] for r in one_step["downstream"]} == {"analytics.stg_orders"}
+        # fct_orders.order_id has an empty description: stg_orders' is inherited, marked so
+        order_id = get_json(server.url + f"/api/columns/{FCT}/order_id")
+        assert order_id["description"] == ""
+        assert order_id["inherited"]["text"] == "Primary key of an order."
+        assert order_id["inherited"]["label"] == "analytics.stg_orders"
+        status, _, _ = get(server.url + f"/api/columns/{FCT}/no_such_column")
+        assert status == 404
+
+
+def test_the_model_page_expands_a_column_into_its_lineage_in_chromium(built_mesh):
+    import pytest
+
+    from test_web_app import serve
+    from test_web_browser import CHROMIUM, CHROMIUM_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not __import__("pathlib").Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    with serve(built_mesh) as server, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(server.url + f"/nodes/{AGG}")
+        details = page.locator('details.column-lineage[data-column="total_amount"]')
+        upstream = details.locator(".upstream")
+        sync_api.expect(upstream).to_be_hidden()
+        details.locator("summary").click()
+        sync_api.expect(upstream).to_be_visible()
+        sync_api.expect(upstream).to_contain_text("finance.stripe.payment.amount")
+        sync_api.expect(details.locator("summary")).to_contain_text("transformed · aggregate")
+        page.goto(server.url + f"/nodes/{FCT}")
+        sync_api.expect(page.locator("#columns")).to_contain_text(
+            "inherited from analytics.stg_orders.order_id")
+        browser.close()

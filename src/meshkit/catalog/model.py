@@ -15,6 +15,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Iterable
 
+from meshkit.catalog.columns import with_column_lineage
 from meshkit.catalog.lineage import (LINEAGE_TYPES, MAX_NODES, Lineage, LineageCache,
                                      LineageFilters, ProjectGraph, compute_lineage, project_graph)
 from meshkit.catalog.search import SearchDoc, SearchFilters, SearchIndex, SearchResults
@@ -301,7 +302,7 @@ class Catalog:
         for extra in catalog_columns.values():
             views.append(ColumnView(extra.name, extra.type, "catalog", extra.comment or "",
                                     [t for t in tests if (t.column or "").lower() == extra.name.lower()]))
-        return views
+        return with_column_lineage(self.graph, node_id, views)
 
     def types_note(self, node_id: str, columns: list[ColumnView]) -> str | None:
         """Why the warehouse types of a model's or source's columns are not shown, or None."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshkit.catalog.columns import ColumnLineageView
+
 
 @dataclass
 class NodeRef:
@@ -61,6 +63,7 @@ class ColumnView:
     constraints: list[ConstraintView] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    lineage: ColumnLineageView | None = None   # from the published column lineage
 
 
 @dataclass

@@ -82,7 +82,7 @@ def trace_query(sql: str, relations: Relations, declared: Sequence[str] = ()) ->
     query = _Query(relations)
     try:
         outputs = query.outputs(root)
-        names = [o.name for o in outputs] if outputs is not None else list(declared)
+        names = [o.name for o in outputs if o.name] if outputs is not None else list(declared)
         if outputs is None and not names:
             return TracedModel(None, Unresolved.UNKNOWN_COLUMNS,
                                "`*` over a relation whose columns are not known")
@@ -162,7 +162,7 @@ class _Query:
                 if expanded is None:
                     return None
                 outputs += expanded
-            elif projection.alias_or_name:
+            else:  # an unnamed expression keeps its place: UNION branches match by position
                 outputs.append(_Output(projection.alias_or_name, projection))
         return outputs
 
@@ -192,7 +192,7 @@ class _Query:
         source = scope.sources.get(name)
         if isinstance(source, Scope):
             outputs = self.outputs(source)
-            return None if outputs is None else [o.name for o in outputs]
+            return None if outputs is None else [o.name for o in outputs if o.name]
         if isinstance(source, exp.Table):
             node = self.relations.node_of(source)
             known = self.relations.columns_of(node) if node else None

@@ -6,6 +6,7 @@ Pages                               API (JSON)
 /nodes/{id}         model, source…  /api/projects[/{name}]
 /lineage/{id}       lineage         /api/nodes/{id}
 /search?q=…         search          /api/lineage/{id}?up=&down=&project=&access=&materialized=&group=&tag=
+                                    /api/columns/{id}/{column}?up=&down=   column lineage
                                     /api/search?q=&projects=&types=&access=&materialized=&groups=&tags=&facets=1
                                     POST /api/refresh   reload now (bearer token)
 """
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from meshkit.catalog.columns import column_lineage_view
 from meshkit.catalog.lineage import LineageFilters
 from meshkit.catalog.search import SearchFilters
 from meshkit.web.pages import PageRenderer, depth_value
@@ -53,6 +55,23 @@ def _search_args(request: Request) -> tuple[str, SearchFilters, int, int]:
     except ValueError:
         limit, offset = 50, 0
     return q.get("q", ""), filters, limit, offset
+
+
+def api_columns(request: Request) -> Response:
+    """A column's upstream and downstream columns across projects (`up`/`down`: steps each
+    way, default all), with the lens of each step and an inherited description."""
+    catalog = request.app.state.context.source.catalog
+    node_id, column = request.path_params["node_id"], request.path_params["column"]
+    if not catalog.has_node(node_id):
+        node_id = catalog.find(node_id) or node_id
+    q = request.query_params
+    view = column_lineage_view(catalog.graph, node_id, column, depth_value(q.get("up"), None),
+                               depth_value(q.get("down"), None))
+    if view is None:
+        return JSONResponse({"error": f"no column lineage for {node_id}.{column}: the column is "
+                             "unknown, or its project was published without column lineage"},
+                            status_code=404)
+    return JSONResponse(view.as_dict())
 
 
 def catalog_routes(ctx) -> list[BaseRoute]:
@@ -173,6 +192,7 @@ def catalog_routes(ctx) -> list[BaseRoute]:
         Route("/api/projects/{name}", api_project),
         Route("/api/nodes/{node_id}", api_node),
         Route("/api/lineage/{node_id}", api_lineage),
+        Route("/api/columns/{node_id}/{column}", api_columns),
         Route("/api/search", api_search),
         Route("/api/refresh", ctx.auth.protect(api_refresh), methods=["POST"]),
     ]

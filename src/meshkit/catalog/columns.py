@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass, field
 from meshkit.columns.lineage import Lens, SourceColumn
 from meshkit.graph.columns import ColumnGraph, ColumnStep, column_graph
 from meshkit.graph.mesh_graph import MeshGraph
-from meshkit.store.interface import version_text
 
 _SAME_VALUE = (Lens.PASSTHROUGH, Lens.RENAME)
 LIST_LIMIT = 200   # columns listed each way on a page or in one API answer
@@ -88,7 +87,7 @@ def inherited_description(graph: MeshGraph, start: SourceColumn) -> InheritedDes
                 continue
             text = _description(graph, edge.parent)
             if text:
-                return InheritedDescription(text, edge.parent.node, _label(graph, edge.parent.node),
+                return InheritedDescription(text, edge.parent.node, graph.label(edge.parent.node),
                                             edge.parent.column)
             seen.add(edge.parent)
             queue.append(edge.parent)
@@ -105,22 +104,9 @@ def _description(graph: MeshGraph, column: SourceColumn) -> str:
 
 
 def _ref(graph: MeshGraph, step: ColumnStep, via: SourceColumn) -> ColumnRef:
-    return ColumnRef(step.column.node, _label(graph, step.column.node), step.column.column,
+    return ColumnRef(step.column.node, graph.label(step.column.node), step.column.column,
                      step.distance, step.edge.lens, step.edge.transform,
-                     f"{_label(graph, via.node)}.{via.column}")
-
-
-def _label(graph: MeshGraph, unique_id: str) -> str:
-    """analytics.fct_orders.v2, analytics.jaffle_shop.orders (source)."""
-    source = graph.sources.get(unique_id)
-    if source is not None:
-        return f"{graph.project_of(unique_id)}.{source.source_name}.{source.name}"
-    node = graph.nodes.get(unique_id)
-    project = graph.project_of(unique_id)
-    if node is None:
-        return unique_id
-    version = f".v{version_text(node.version)}" if version_text(node.version) else ""
-    return f"{project}.{node.name}{version}"
+                     f"{graph.label(via.node)}.{via.column}")
 
 
 def with_column_lineage(graph: MeshGraph, node: str, views: list) -> list:

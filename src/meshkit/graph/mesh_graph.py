@@ -20,6 +20,7 @@ from meshkit.dbt.artifacts import (Catalog, Exposure, Group, Manifest, Node, Run
                                    SourceFreshnessResults, decode_catalog, decode_manifest,
                                    decode_run_results, decode_source_freshness)
 from meshkit.errors import MeshError
+from meshkit.store.interface import version_text
 from meshkit.store.records import RunRecord
 from meshkit.store.store import Store
 
@@ -89,6 +90,18 @@ class MeshGraph:
         if unique_id in self.owner:
             return self.owner[unique_id]
         return unique_id.split(".")[1] if unique_id.count(".") >= 2 else None
+
+    def label(self, unique_id: str) -> str:
+        """How people name a node: analytics.fct_orders.v2, analytics.jaffle_shop.orders."""
+        project = self.project_of(unique_id)
+        source = self.sources.get(unique_id)
+        if source is not None:
+            return f"{project}.{source.source_name}.{source.name}"
+        node = self.nodes.get(unique_id) or self.exposures.get(unique_id)
+        if node is None:
+            return unique_id
+        version = version_text(getattr(node, "version", None))
+        return f"{project}.{node.name}" + (f".v{version}" if version else "")
 
     def models(self, project: str | None = None) -> list[Node]:
         return [n for n in self.nodes.values() if n.resource_type == "model"

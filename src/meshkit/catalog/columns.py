@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import asdict, dataclass, field
 
-from meshkit.columns.lineage import Lens, SourceColumn
+from meshkit.columns.lineage import ColumnLineage, Lens, SourceColumn
 from meshkit.graph.columns import ColumnGraph, ColumnStep, column_graph
 from meshkit.graph.mesh_graph import MeshGraph
 
@@ -65,8 +65,11 @@ def column_lineage_view(graph: MeshGraph, node: str, column: str, up: int | None
     no published lineage has the node's column."""
     columns = columns_of(graph)
     found = columns.column(node, column)
-    if found is None:
-        return None
+    if found is None:   # a source's or seed's column: known by the models that read it
+        readers = columns.children(SourceColumn(node, column))
+        if not readers:
+            return None
+        found = ColumnLineage(readers[0].parent.column)
     start = SourceColumn(node, found.name)
     own = _description(graph, start)
     return ColumnLineageView(
@@ -110,15 +113,14 @@ def _ref(graph: MeshGraph, step: ColumnStep, via: SourceColumn) -> ColumnRef:
 
 
 def with_column_lineage(graph: MeshGraph, node: str, views: list) -> list:
-    """A page's column views (catalog.views.ColumnView) with each one's lineage, plus the
-    columns only the lineage knows (a model without YAML or catalog.json)."""
+    """A page's column views (catalog.views.ColumnView) with each one's lineage (a source's
+    columns: where they go), plus the columns only the lineage knows (a model without YAML or
+    catalog.json)."""
     from meshkit.catalog.views import ColumnView
 
     model = columns_of(graph).models.get(node)
-    if model is None:
-        return views
     listed = {v.name.casefold() for v in views}
-    views = views + [ColumnView(c.name, None, None) for c in model.columns
+    views = views + [ColumnView(c.name, None, None) for c in (model.columns if model else [])
                      if c.name.casefold() not in listed]
     for view in views:
         view.lineage = column_lineage_view(graph, node, view.name)

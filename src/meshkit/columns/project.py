@@ -73,7 +73,11 @@ def _model_lineage(node: Node, dialect: str, relations: Relations, catalog: Cata
     earlier = reuse.get(node.unique_id)
     if earlier is not None and earlier.checksum == checksum:
         return earlier
-    traced = trace_query(node.compiled_code, relations, declared)
+    try:
+        traced = trace_query(node.compiled_code, relations, declared)
+    except Exception as exc:  # noqa: BLE001 - a tracer bug must not fail the publish
+        return _whole(node, checksum, declared, Unresolved.UNSUPPORTED,
+                      f"meshkit could not trace this SQL ({type(exc).__name__}: {exc})"[:200])
     if traced.columns is None:
         return _whole(node, checksum, declared, traced.unresolved, traced.detail)
     return ModelLineage(node.unique_id, checksum, traced.columns, reads=traced.reads)

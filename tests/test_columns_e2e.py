@@ -22,6 +22,11 @@ def test_finance_total_amount_traces_to_the_raw_payments_column(built_mesh_templ
     upstream = {(s.column, s.distance) for s in graph.upstream(SourceColumn(AGG, "total_amount"))}
     assert upstream == {(SourceColumn("model.finance.stg_payments", "amount"), 1),
                         (SourceColumn("source.finance.stripe.payment", "amount"), 2)}
+    # its value is stg_payments' amount; which payments it sums, analytics decides: the join
+    # on fct_orders' order_id and the grouping by its days_as_customer_at_purchase
+    assert set(total.rows) == {SourceColumn(FCT, "order_id"),
+                               SourceColumn(FCT, "days_as_customer_at_purchase"),
+                               SourceColumn("model.finance.stg_payments", "order_id")}
 
 
 def test_a_finance_column_traces_through_analytics_to_its_raw_column_and_back(built_mesh_template):
@@ -46,6 +51,7 @@ def test_the_columns_api_and_inherited_descriptions(built_mesh):
         assert (total["lens"], total["transform"]) == ("transformed", "aggregate")
         assert [(r["label"], r["column"], r["distance"]) for r in total["upstream"]] == [
             ("finance.stg_payments", "amount", 1), ("finance.stripe.payment", "amount", 2)]
+        assert "analytics.fct_orders.v2.order_id" in total["rows"]
         raw = get_json(server.url + "/api/columns/source.analytics.jaffle_shop.orders/order_date"
                        "?down=all")
         assert ("finance.agg_customer_payment_journey", "days_as_customer_at_purchase") in {

@@ -52,3 +52,5 @@ def test_lineage_case(case, dialect):
         assert column.unresolved is None, column
         assert (column.lens, column.transform, column.sources) == (
             expected["lens"], expected.get("transform"), _sources(expected["sources"])), column
+        if "rows" in expected:
+            assert column.rows == _sources(expected["rows"]), column

@@ -46,6 +46,7 @@ class ColumnLineageView:
     inherited: InheritedDescription | None = None
     upstream: list[ColumnRef] = field(default_factory=list)
     downstream: list[ColumnRef] = field(default_factory=list)
+    rows: list[str] = field(default_factory=list)   # node.column deciding its rows (joins, filters)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -76,7 +77,8 @@ def column_lineage_view(graph: MeshGraph, node: str, column: str, up: int | None
         node, found.name, found.lens, found.transform, found.unresolved, found.detail, own,
         None if own else inherited_description(graph, start),
         [_ref(graph, s, s.edge.child) for s in columns.upstream(start, up)[:LIST_LIMIT]],
-        [_ref(graph, s, s.edge.parent) for s in columns.downstream(start, down)[:LIST_LIMIT]])
+        [_ref(graph, s, s.edge.parent) for s in columns.downstream(start, down)[:LIST_LIMIT]],
+        [f"{graph.label(r.node)}.{r.column}" for r in found.rows])
 
 
 def inherited_description(graph: MeshGraph, start: SourceColumn) -> InheritedDescription | None:

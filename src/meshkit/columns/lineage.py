@@ -13,7 +13,7 @@ import msgspec
 
 # Bumped when the meaning of the stored lineage changes: entries of an older format are not
 # reused at the next publish, they are computed again.
-LINEAGE_FORMAT = 1
+LINEAGE_FORMAT = 2
 LINEAGE_FILE = "columns.json"
 
 
@@ -69,6 +69,9 @@ class ColumnLineage(msgspec.Struct, omit_defaults=True):
     transform: Transform | None = None
     unresolved: Unresolved | None = None
     detail: str | None = None
+    # Columns that decide which rows it is computed over (join keys, filters, grouping), in
+    # every query scope its value passes through; not among `sources`.
+    rows: list[SourceColumn] = msgspec.field(default_factory=list)
 
     @property
     def resolved(self) -> bool:

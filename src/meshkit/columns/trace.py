@@ -9,7 +9,7 @@ whose columns are unknown), the column is unresolved with that reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Collection, Sequence
 
 import sqlglot
@@ -32,16 +32,23 @@ class Trace:
     transform: Transform | None = None   # of siblings merged: the first in Transform's order
     unresolved: Unresolved | None = None
     detail: str | None = None
+    # Columns that decide which rows the value is computed over (join keys, filters,
+    # grouping) in every scope the value passes through.
+    rows: frozenset[SourceColumn] = frozenset()
 
     def merge(self, other: Trace) -> Trace:
         problem = self if self.unresolved else other
         return Trace(self.sources | other.sources, _stronger(self.transform, other.transform),
-                     problem.unresolved, problem.detail)
+                     problem.unresolved, problem.detail, self.rows | other.rows)
 
     def through(self, transform: Transform | None) -> Trace:
         """This trace read by an expression of kind `transform` (None: a bare column): the
         outermost computation names the column's kind."""
-        return Trace(self.sources, transform or self.transform, self.unresolved, self.detail)
+        return replace(self, transform=transform or self.transform)
+
+    def within(self, rows: frozenset[SourceColumn]) -> Trace:
+        """This trace in a scope whose rows those columns decide."""
+        return replace(self, rows=self.rows | rows) if rows else self
 
 
 def _stronger(a: Transform | None, b: Transform | None) -> Transform | None:
@@ -95,12 +102,14 @@ def trace_query(sql: str, relations: Relations, declared: Sequence[str] = ()) ->
 
 def _column(name: str, trace: Trace) -> ColumnLineage:
     sources = sorted(trace.sources)
+    rows = sorted(trace.rows - trace.sources)
     if trace.unresolved:
-        return ColumnLineage(name, sources, unresolved=trace.unresolved, detail=trace.detail)
+        return ColumnLineage(name, sources, unresolved=trace.unresolved, detail=trace.detail,
+                             rows=rows)
     if trace.transform is not None:
-        return ColumnLineage(name, sources, Lens.TRANSFORMED, trace.transform)
+        return ColumnLineage(name, sources, Lens.TRANSFORMED, trace.transform, rows=rows)
     same = all(s.column.casefold() == name.casefold() for s in sources)
-    return ColumnLineage(name, sources, Lens.PASSTHROUGH if same else Lens.RENAME)
+    return ColumnLineage(name, sources, Lens.PASSTHROUGH if same else Lens.RENAME, rows=rows)
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,7 @@ class _Query:
         self.relations = relations
         self._outputs: dict[int, list[_Output] | None] = {}
         self._traces: dict[tuple[int, str], Trace] = {}
+        self._rows: dict[int, frozenset[SourceColumn]] = {}
 
     def reads(self, root: Scope, traces, *, complete: bool) -> list[SourceColumn] | None:
         """Every column of a relation the query reads: for its output, joins, filters,
@@ -212,12 +222,40 @@ class _Query:
             return self._trace_set_operation(scope, name)
         outputs = self.outputs(scope)
         if outputs is None:
-            return self._trace_through_star(scope, name)
+            return self._trace_through_star(scope, name).within(self.row_columns(scope))
         folded = name.casefold()
         match = next((o for o in outputs if o.name.casefold() == folded), None)
         if match is None:
             return _unresolved(Unresolved.COLUMN_NOT_FOUND, f"no output column `{name}`")
-        return self._trace_output(scope, match)
+        return self._trace_output(scope, match).within(self.row_columns(scope))
+
+    def row_columns(self, scope: Scope) -> frozenset[SourceColumn]:
+        """The columns a SELECT's join conditions, filters and grouping read, traced to their
+        sources (those that cannot be traced are left out: never guessed)."""
+        key = id(scope)
+        if key not in self._rows:
+            self._rows[key] = frozenset()  # a scope reached again while computing its own
+            select = scope.expression
+            found: set[SourceColumn] = set()
+            clauses = [select.args.get(k) for k in ("where", "group", "having", "qualify")]
+            clauses += [join.args.get("on") for join in select.args.get("joins") or []]
+            for clause in clauses:
+                for column in clause.find_all(exp.Column) if clause is not None else ():
+                    if isinstance(column.this, exp.Star) or _in_subquery(column, clause):
+                        continue
+                    trace = self.resolve(scope, column, None)
+                    if trace.unresolved is None:
+                        found |= trace.sources | trace.rows
+            for name in _using_columns(scope):
+                trace = self._resolve_unqualified(scope, name)
+                if trace.unresolved is None:
+                    found |= trace.sources | trace.rows
+            for projection in _grouped_by_position(select):  # `group by 1`
+                trace = self.trace_expression(scope, projection)
+                if trace.unresolved is None:
+                    found |= trace.sources | trace.rows
+            self._rows[key] = frozenset(found)
+        return self._rows[key]
 
     def _trace_output(self, scope: Scope, output: _Output) -> Trace:
         if output.source is not None:
@@ -347,6 +385,23 @@ class _Query:
 def _is_star(projection: exp.Expression) -> bool:
     return isinstance(projection, exp.Star) or (isinstance(projection, exp.Column)
                                                 and isinstance(projection.this, exp.Star))
+
+
+def _grouped_by_position(select: exp.Select) -> list[exp.Expression]:
+    group = select.args.get("group")
+    positions = [int(e.this) for e in (group.expressions if group else [])
+                 if isinstance(e, exp.Literal) and e.is_int]
+    return [select.selects[p - 1] for p in positions if 0 < p <= len(select.selects)]
+
+
+def _in_subquery(column: exp.Column, clause: exp.Expression) -> bool:
+    """Whether a column sits in a subquery of the clause (its own scope traces it)."""
+    parent = column.parent
+    while parent is not None and parent is not clause:
+        if isinstance(parent, (exp.Select, exp.Subquery)):
+            return True
+        parent = parent.parent
+    return False
 
 
 def _is_set_operation(scope: Scope) -> bool:

@@ -119,7 +119,7 @@ def column_graph(mesh: MeshGraph) -> ColumnGraph:
     known: dict[str, list[str]] = {}
     for name in _producers_first(mesh):
         state = mesh.projects[name]
-        lineage = state.columns or project_lineage(state.manifest, name, catalog=state.catalog,
+        lineage = state.published_columns() or project_lineage(state.manifest, name, catalog=state.catalog,
                                                    upstream_columns=known)
         known.update(complete_columns(state.manifest, lineage, state.catalog))
         graph.add(lineage)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from meshkit.columns.lineage import ProjectLineage
 from meshkit.config import Mesh
@@ -36,11 +36,20 @@ class ProjectState:
     run_results: RunResults | None = None
     catalog: Catalog | None = None
     freshness: SourceFreshnessResults | None = None
-    columns: ProjectLineage | None = None   # the run's column lineage, as published with it
     origin: str = ""   # the store location or the target folder it was read from
     # Earlier published runs, newest first, for what the last run did not build: a model a
     # state-aware build reused, or built in an earlier wave of the same meshkit build.
     earlier: list[tuple[RunRecord, RunResults]] = field(default_factory=list)
+    # Reads the run's column lineage as published with it (read when first asked for).
+    columns_loader: Callable[[], ProjectLineage | None] | None = field(default=None, repr=False)
+
+    def published_columns(self) -> ProjectLineage | None:
+        """The column lineage published with this run; None for a working copy or a run
+        published without one."""
+        if self.columns_loader is not None:
+            self.__dict__["_columns"] = self.columns_loader()
+            self.columns_loader = None
+        return self.__dict__.get("_columns")
 
 
 @dataclass
@@ -155,14 +164,14 @@ def load_from_store(store: Store, env: str, projects: Iterable[str] | None = Non
 def _state_from_store(store: Store, record: RunRecord, with_extras: bool) -> ProjectState:
     where = store.describe(record.project, record.environment, f"runs/{record.run_id}")
     manifest = decode_manifest(store.read(record, "manifest.json"), source=f"{where}/manifest.json")
-    state = ProjectState(record.project, manifest, record.environment, record, origin=where)
+    state = ProjectState(record.project, manifest, record.environment, record, origin=where,
+                         columns_loader=lambda: store.column_lineage(record))
     if with_extras:
         state.run_results = decode_run_results(store.read(record, "run_results.json"),
                                                source=f"{where}/run_results.json")
         if "catalog.json" in record.files:
             state.catalog = decode_catalog(store.read(record, "catalog.json"),
                                            source=f"{where}/catalog.json")
-        state.columns = store.column_lineage(record)
         if "sources.json" in record.files:
             state.freshness = decode_source_freshness(store.read(record, "sources.json"),
                                                       source=f"{where}/sources.json")

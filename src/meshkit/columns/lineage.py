@@ -73,10 +73,6 @@ class ColumnLineage(msgspec.Struct, omit_defaults=True):
     # every query scope its value passes through; not among `sources`.
     rows: list[SourceColumn] = msgspec.field(default_factory=list)
 
-    @property
-    def resolved(self) -> bool:
-        return self.unresolved is None
-
 
 class ModelLineage(msgspec.Struct, omit_defaults=True):
     """One model's output columns, keyed by the checksum of the compiled SQL they came from.

@@ -14,7 +14,6 @@ from typing import Iterable
 from meshkit.columns.lineage import (ColumnLineage, Lens, ModelLineage, ProjectLineage,
                                      SourceColumn, Transform)
 from meshkit.columns.project import complete_columns, project_lineage
-from meshkit.errors import MeshError
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.store.store import Store
 
@@ -136,12 +135,3 @@ def _producers_first(mesh: MeshGraph) -> list[str]:
         ready = [n for n, ups in producers.items() if n not in order and ups <= set(order)]
         order += sorted(ready) or sorted(n for n in producers if n not in order)[:1]  # a cycle
     return order
-
-
-def parse_column(text: str) -> SourceColumn:
-    """`model.analytics.fct_orders.v2.order_id` → (node, column): the column is the last part."""
-    node, dot, column = text.rpartition(".")
-    if not dot or not node:
-        raise MeshError(f"'{text}' does not name a column",
-                        hint="write NODE_UNIQUE_ID.COLUMN, e.g. model.analytics.fct_orders.order_id")
-    return SourceColumn(node, column)

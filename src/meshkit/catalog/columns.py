@@ -5,51 +5,14 @@ rename steps where the column has none of its own."""
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass, field
 
+from meshkit.catalog.views import ColumnLineageView, ColumnRef, ColumnView, InheritedDescription
 from meshkit.columns.lineage import ColumnLineage, Lens, SourceColumn
 from meshkit.graph.columns import ColumnGraph, ColumnStep, column_graph
 from meshkit.graph.mesh_graph import MeshGraph
 
 _SAME_VALUE = (Lens.PASSTHROUGH, Lens.RENAME)
 LIST_LIMIT = 200   # columns listed each way on a page or in one API answer
-
-
-@dataclass
-class ColumnRef:
-    node: str
-    label: str          # analytics.fct_orders.v2
-    column: str
-    distance: int
-    lens: str           # of the step that reaches it: passthrough | rename | transformed
-    transform: str | None = None
-    via: str = ""       # the column it links to, node.column
-
-
-@dataclass
-class InheritedDescription:
-    text: str
-    node: str
-    label: str
-    column: str
-
-
-@dataclass
-class ColumnLineageView:
-    node: str
-    column: str
-    lens: str | None = None
-    transform: str | None = None
-    unresolved: str | None = None
-    detail: str | None = None
-    description: str = ""
-    inherited: InheritedDescription | None = None
-    upstream: list[ColumnRef] = field(default_factory=list)
-    downstream: list[ColumnRef] = field(default_factory=list)
-    rows: list[str] = field(default_factory=list)   # node.column deciding its rows (joins, filters)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def columns_of(graph: MeshGraph) -> ColumnGraph:
@@ -118,8 +81,6 @@ def with_column_lineage(graph: MeshGraph, node: str, views: list) -> list:
     """A page's column views (catalog.views.ColumnView) with each one's lineage (a source's
     columns: where they go), plus the columns only the lineage knows (a model without YAML or
     catalog.json)."""
-    from meshkit.catalog.views import ColumnView
-
     model = columns_of(graph).models.get(node)
     listed = {v.name.casefold() for v in views}
     views = views + [ColumnView(c.name, None, None) for c in (model.columns if model else [])

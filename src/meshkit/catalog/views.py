@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
-
-from meshkit.catalog.columns import ColumnLineageView
 
 
 @dataclass
@@ -51,6 +49,43 @@ class ConstraintView:
     columns: list[str] = field(default_factory=list)
     expression: str | None = None
     name: str | None = None
+
+
+@dataclass
+class ColumnRef:
+    node: str
+    label: str          # analytics.fct_orders.v2
+    column: str
+    distance: int
+    lens: str           # of the step that reaches it: passthrough | rename | transformed
+    transform: str | None = None
+    via: str = ""       # the column it links to, node.column
+
+
+@dataclass
+class InheritedDescription:
+    text: str
+    node: str
+    label: str
+    column: str
+
+
+@dataclass
+class ColumnLineageView:
+    node: str
+    column: str
+    lens: str | None = None
+    transform: str | None = None
+    unresolved: str | None = None
+    detail: str | None = None
+    description: str = ""
+    inherited: InheritedDescription | None = None
+    upstream: list[ColumnRef] = field(default_factory=list)
+    downstream: list[ColumnRef] = field(default_factory=list)
+    rows: list[str] = field(default_factory=list)   # node.column deciding its rows (joins, filters)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass

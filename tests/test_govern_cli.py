@@ -192,7 +192,7 @@ def test_rules_lists_builtin_and_custom_rules(tmp_path):
     '''))
     code, out, _ = meshkit(mesh, "rules", "--json")
     rules = {r["id"]: r for r in json.loads(out)}
-    assert code == 0 and len(rules) == 33
+    assert code == 0 and len(rules) == 34
     assert rules["short_names"]["description"] == "Model names stay short."
     assert rules["short_names"]["params"] == {"limit": 30}
     assert rules["root_model"]["mesh"] == "warn → error 2026-06-01"

@@ -118,6 +118,17 @@ class CompletionTrigger:
     mode: Literal["all_of", "any_of"] = "any_of"
     statuses: tuple[str, ...] = ("success",)
 
+    @property
+    def each(self) -> bool:
+        """Whether every matching completion of an upstream job fires it (any_of, or one
+        upstream job); else it waits for all of them (all_of)."""
+        return self.mode == "any_of" or len(self.upstream) == 1
+
+    def waiting_for(self, latest: dict[str, str]) -> list[str]:
+        """all_of: the upstream jobs whose latest completion since the trigger last fired
+        (`latest`: job → status) is missing or not one of `statuses`."""
+        return [u for u in self.upstream if latest.get(u) not in self.statuses]
+
     def describe(self) -> str:
         jobs = ", ".join(self.upstream)
         what = "/".join(self.statuses)

@@ -21,7 +21,7 @@ from meshkit.orchestrate.plan import Plan, make_plan, resolve_placeholders
 from meshkit.orchestrate.staged import StagedPlanner, staging_order
 
 __all__ = ["BuildEvent", "BuildInterrupted", "BuildOptions", "BuildReport", "build_mesh", "open_history",
-           "plan_mesh"]
+           "parse_mesh", "plan_mesh"]
 
 Echo = Callable[[str, str], None]
 
@@ -66,11 +66,7 @@ def plan_mesh(mesh: Mesh, options: BuildOptions, history: History, on_line: Echo
     ctx = ctx or planning_context(mesh, options, history)
     env = ctx.env
     parsed = parse_projects(mesh, env, history, ctx.names, options.workers, on_line)
-    graph = MeshGraph()
-    fingerprints: dict[str, str] = {}
-    for name in ctx.names:
-        fingerprints.update(add_to_graph(graph, parsed[name], env.name))
-    resolve_placeholders(graph)
+    graph, fingerprints = _joined(parsed, ctx.names, env.name)
     modified = ctx.modified(fingerprints)
     inputs = ctx.state_inputs(fingerprints)
     warnings: list[str] = []
@@ -87,6 +83,34 @@ def plan_mesh(mesh: Mesh, options: BuildOptions, history: History, on_line: Echo
                              ctx.available, ctx.producer_envs)
     plan.warnings = warnings
     return plan, parsed, fingerprints, inputs.source_loaded_at
+
+
+def parse_mesh(mesh: Mesh, env: str | None = None, workers: int = 2,
+               on_line: Echo | None = None) -> MeshGraph:
+    """The graph `meshkit plan` plans on: every project of environment `env` (default: the
+    mesh's) parsed, or read from the parse cache, upstream placeholders resolved.
+
+    Raises MeshError for an unknown environment or a project dbt cannot parse.
+    """
+    environment = mesh.environment(env)
+    names = [p for p in mesh.projects if environment.name in mesh.projects[p].environments]
+    history = open_history(mesh)
+    try:
+        parsed = parse_projects(mesh, environment, history, names, workers, on_line)
+    finally:
+        history.close()
+    return _joined(parsed, names, environment.name)[0]
+
+
+def _joined(parsed: dict[str, ParsedProject], names: list[str],
+            environment: str) -> tuple[MeshGraph, dict[str, str]]:
+    """The parsed projects as one graph, and the fingerprints of the nodes they build."""
+    graph = MeshGraph()
+    fingerprints: dict[str, str] = {}
+    for name in names:
+        fingerprints.update(add_to_graph(graph, parsed[name], environment))
+    resolve_placeholders(graph)
+    return graph, fingerprints
 
 
 def _missing_relations(mesh: Mesh, target: str, graph: MeshGraph, states) -> tuple[set[str], list[str]]:

@@ -72,7 +72,7 @@ class BuildEvent:
 
 @dataclass
 class NodeOutcome:
-    status: str                      # success | error | fail | skipped
+    status: str                      # success | error | fail | skipped; a test's: dbt's
     seconds: float = 0.0
     message: str | None = None
 
@@ -100,6 +100,7 @@ class Executor:
         self.fingerprints, self.source_loaded_at = fingerprints, source_loaded_at
         self.on_line = on_line
         self.outcomes: dict[str, NodeOutcome] = {}
+        self.tests: dict[str, NodeOutcome] = {}   # test id → dbt's status (pass, fail, warn…)
         self.failed_roots: dict[str, str] = {}   # failed node → its own label
         self.units: list[UnitOutcome] = []
         self._built_at: dict[str, float] = {}
@@ -226,6 +227,9 @@ class Executor:
         self.history.finish_invocation(invocation, result.returncode, result.output)
         results = _read_results(project.path / "target" / "run_results.json", started)
         self._absorb(unit, runnable, result, results)
+        self.tests.update({r.unique_id: NodeOutcome(r.status, r.execution_time, r.message)
+                           for r in (results.results if results else ())
+                           if r.unique_id.startswith("test.")})
         failed_by_tests = self._absorb_deferred_tests(tests, runnable, results)
         self._record(runnable + failed_by_tests, invocation)
         self._save_states(unit, runnable, results)

@@ -346,7 +346,7 @@ class JobStore(SharedConnection):
             if trigger is None or run.job not in trigger.upstream:
                 continue
             what = f"{run.job} run {run.id} ended {status}"
-            if trigger.mode == "any_of" or len(trigger.upstream) == 1:
+            if trigger.each:
                 if status not in trigger.statuses:
                     self._event(job.name, None, "not triggered",
                                 f"{job.name} not triggered: {what} (it runs on "
@@ -359,8 +359,7 @@ class JobStore(SharedConnection):
                                 (job.name, run.job, run.id, status, now))
                 state = {row["upstream"]: row for row in self.db.execute(
                     "select * from job_trigger_state where job = ?", (job.name,))}
-                missing = [u for u in trigger.upstream
-                           if u not in state or state[u]["status"] not in trigger.statuses]
+                missing = trigger.waiting_for({u: row["status"] for u, row in state.items()})
                 if missing:
                     self._event(job.name, None, "waiting",
                                 f"{job.name} waits: {what}; still needs "

@@ -30,16 +30,25 @@ def name_assets(graph: MeshGraph) -> MeshAssets:
 
     Raises MeshError when models form a cycle across projects (as `meshkit plan` does).
     """
-    keys = {uid: asset_key(graph, uid) for uid in check_cycles(graph)}
+    keys: dict[str, AssetKey] = {}
+    taken: set[AssetKey] = set()
+    for uid in check_cycles(graph):
+        key = asset_key(graph, uid)
+        if key in taken:   # a function may share a model's name
+            key = AssetKey([*key.path[:-1], f"{key.path[-1]}_{graph.nodes[uid].resource_type}"])
+        keys[uid] = key
+        taken.add(key)
     checks: dict[str, AssetCheckKey] = {}
+    taken_checks: set[AssetCheckKey] = set()
     for uid, node in graph.nodes.items():
         target = _tested_asset(graph, uid, keys) if node.resource_type == "test" else None
         if target is None:
             continue
-        name = check_name(graph, uid)
-        if AssetCheckKey(keys[target], name) in checks.values():   # same name, other project
-            name = f"{graph.owner[uid]}_{name}"
-        checks[uid] = AssetCheckKey(keys[target], name)
+        check = AssetCheckKey(keys[target], check_name(graph, uid))
+        if check in taken_checks:   # the same test name in another project
+            check = AssetCheckKey(keys[target], f"{graph.owner[uid]}_{check.name}")
+        checks[uid] = check
+        taken_checks.add(check)
     return MeshAssets(graph, keys, checks)
 
 

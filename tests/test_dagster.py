@@ -22,8 +22,11 @@ dg = pytest.importorskip("dagster")
 
 from conftest import EXAMPLE, _IGNORED, meshkit_json, set_jobs  # noqa: E402
 from meshes import TRIANGLE, TRIANGLE_PUBLIC, write_mesh  # noqa: E402
+from meshkit.config import load_mesh  # noqa: E402
 from meshkit.config.jobs import CompletionTrigger  # noqa: E402
 from meshkit.dagster import definitions  # noqa: E402
+from meshkit.dagster.keys import asset_key  # noqa: E402
+from meshkit.orchestrate.build import BuildOptions, build_mesh  # noqa: E402
 from meshkit.dagster.triggers import Completion, fire  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -103,10 +106,13 @@ def _keys(graph) -> set[str]:
 def test_asset_graph_is_the_mesh_graph(example):
     defs = definitions(example / "mesh.yml")
     graph = defs.resolve_asset_graph()
-    plan = meshkit_json(["plan", "--full"], cwd=example)
-    # meshkit labels analytics.fct_orders.v2; Dagster keys analytics/fct_orders_v2.
-    labels = {n["node"] for n in plan["nodes"]}
-    assert _keys(graph) == {lab.replace(".v", "_v").replace(".", "/", 1) for lab in labels}
+    # `meshkit plan --full`, in-process: every node it would build, and the edges between them.
+    plan = build_mesh(load_mesh(example / "mesh.yml"), BuildOptions(full=True), dry_run=True).plan
+    keys = {uid: "/".join(asset_key(plan.graph, uid).path) for uid in plan.selected}
+    assert _keys(graph) == set(keys.values())
+    assert {(keys[p], keys[c]) for c in plan.selected for p in plan.graph.parents[c] if p in keys} \
+        == {(p.to_user_string(), k.to_user_string()) for k in graph.get_all_asset_keys()
+            for p in graph.get(k).parent_keys}
     journey = graph.get(dg.AssetKey(["finance", "agg_customer_payment_journey"]))
     assert {k.to_user_string() for k in journey.parent_keys} == {"analytics/fct_orders_v2",
                                                                  "finance/stg_payments"}
@@ -130,7 +136,6 @@ def test_first_materialization_builds_in_waves_and_publishes(example, instance):
     assert show["run"]["status"] == "success" and show["run"]["command"].startswith("dagster run")
     assert sorted((i["project"], i["wave"]) for i in show["invocations"]) == [
         ("analytics", 0), ("finance", 1)]
-    from meshkit.config import load_mesh
     from meshkit.store.store import Store
 
     store = Store(load_mesh(example / "mesh.yml").store_url)

@@ -168,18 +168,21 @@ def test_editing_one_model_rebuilds_exactly_its_closure(example, instance):
 
 def test_jobs_become_schedules_and_on_completion_sensors(example, instance):
     defs = definitions(example / "mesh.yml")
-    schedule = defs.get_schedule_def("analytics_daily_schedule")
+    schedule = defs.resolve_schedule_def("analytics_daily_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 * * *", "UTC")
     with dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.datetime(
             2026, 1, 1, 6, tzinfo=datetime.timezone.utc)) as context:
         assert len(schedule.evaluate_tick(context).run_requests) == 1
     analytics = defs.resolve_job_def("analytics_daily")
     assert {k.path[0] for k in analytics.asset_layer.selected_asset_keys} == {"analytics"}
-    sensor = defs.get_sensor_def("finance_daily_on_completion")
+    sensor = defs.resolve_sensor_def("finance_daily_on_completion")
     first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
     assert first.run_requests == [] and first.cursor   # watching from now on
-    assert analytics.execute_in_process(instance=instance, tags={"meshkit/job": "analytics_daily"}
-                                        ).success
+    ran = analytics.execute_in_process(instance=instance)
+    assert ran.success and ran.dagster_run.tags["meshkit/job"] == "analytics_daily"
+    show = meshkit_json(["runs", "show", str(_run_id(ran))], cwd=example)
+    assert show["run"]["command"].endswith("(job analytics_daily)")
+    assert {n["project"] for n in show["nodes"]} == {"analytics"}
     fired = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=first.cursor))
     assert len(fired.run_requests) == 1
     assert "analytics_daily run" in fired.run_requests[0].tags["meshkit/triggered_by"]
@@ -216,9 +219,9 @@ def test_bidirectional_mesh_fails_skipping_exactly_the_downstream(tmp_path):
     show = meshkit_json(["runs", "show", str(_run_id(result))], cwd=mesh)
     waves = sorted((i["project"], i["wave"]) for i in show["invocations"])
     assert waves == [("alpha", 0), ("beta", 1), ("beta", 2), ("gamma", 1)]  # alpha 2 never ran
-    schedule = defs.get_schedule_def("nightly_schedule")
+    schedule = defs.resolve_schedule_def("nightly_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "Europe/Paris")
-    assert defs.get_sensor_def("after_all_on_completion").description == \
+    assert defs.resolve_sensor_def("after_all_on_completion").description == \
         "after_all: on completion of nightly (success/error)"
 
 

@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dagster import (AssetSelection, DefaultScheduleStatus, ScheduleDefinition, SensorDefinition,
                      define_asset_job)
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from meshkit.config import Mesh
 from meshkit.config.jobs import Job
@@ -14,6 +15,10 @@ from meshkit.dagster.keys import safe_name
 from meshkit.dagster.materialize import JOB_TAG, job_selection
 from meshkit.dagster.specs import MeshAssets
 from meshkit.dagster.triggers import completion_sensor
+
+if TYPE_CHECKING:   # Dagster exports the type only from a private module
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition)
 
 
 def job_definitions(mesh: Mesh, assets: MeshAssets, environment: str

@@ -40,6 +40,8 @@ def mesh_multi_asset(mesh_file: Path, env: str | None, assets: MeshAssets,
                                 context.log.info(f"{project:>12} │ {line}"))
         except MeshError as exc:
             raise Failure(description=exc.render()) from None
+        for warning in report.plan.warnings:
+            context.log.warning(warning)
         yield from asset_events(report, assets, set(context.selected_asset_keys),
                                 set(context.selected_asset_check_keys))
         failure = failure_summary(report)

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
 from dagster import AssetCheckKey, AssetCheckSpec, AssetKey, AssetSpec
-from dagster._utils.tags import is_valid_tag_key
 
 from meshkit.dagster.keys import asset_key, check_name, group_name
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.graph.owners import owner_of_node
 from meshkit.graph.selection import EXECUTABLE
 from meshkit.orchestrate.plan import check_cycles
+
+
+# Dagster's rule for a tag key (dagster/_utils/tags.py, VALID_TAG_KEY_REGEX, without its
+# reserved namespaces): an optional `prefix/` and a name, each 1-63 of these characters.
+_TAG_KEY = re.compile(r"^([A-Za-z0-9_.-]{1,63}/)?[A-Za-z0-9_.-]{1,63}$")
 
 
 @dataclass(frozen=True)
@@ -121,4 +127,4 @@ def _tags(graph: MeshGraph, uid: str) -> dict[str, str]:
     hold as a key are left out."""
     node = graph.nodes[uid]
     config_tags = [node.config.tags] if isinstance(node.config.tags, str) else node.config.tags
-    return {tag: "" for tag in dict.fromkeys([*node.tags, *config_tags]) if is_valid_tag_key(tag)}
+    return {tag: "" for tag in dict.fromkeys([*node.tags, *config_tags]) if _TAG_KEY.match(tag)}

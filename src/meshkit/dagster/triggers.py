@@ -14,13 +14,17 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from dagster import (DagsterRunStatus, DefaultSensorStatus, RunRequest, RunsFilter, SensorDefinition,
                      SensorEvaluationContext, SensorResult, SkipReason, sensor)
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from meshkit.config.jobs import CompletionTrigger, Job
 from meshkit.dagster.keys import safe_name
+
+if TYPE_CHECKING:   # Dagster exports the type only from a private module
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition)
 
 # Dagster's ended runs in the words of mesh.yml's `statuses`.
 STATUS_OF = {DagsterRunStatus.SUCCESS: "success", DagsterRunStatus.FAILURE: "error",

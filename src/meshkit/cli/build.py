@@ -31,18 +31,23 @@ def build_options(func):
                      help="Ask the warehouse (through dbt's adapter) whether reused models' "
                           "relations still exist; rebuild the missing ones."),
         click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON."),
+        click.option("--no-wait", is_flag=True,
+                     help="If another build holds one of these projects, stop instead of waiting."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _options(select, exclude, projects, env, full, workers, verify_relations, full_refresh=False):
+def _options(select, exclude, projects, env, full, workers, verify_relations, no_wait,
+             full_refresh=False):
+    from meshkit.cli import err_console
     from meshkit.orchestrate.build import BuildOptions
 
     return BuildOptions(env=env, select=list(select), exclude=list(exclude), projects=list(projects),
                         full=full, full_refresh=full_refresh, workers=workers,
-                        verify_relations=verify_relations)
+                        verify_relations=verify_relations, wait=not no_wait,
+                        on_wait=lambda text: err_console.print(text, highlight=False, soft_wrap=True))
 
 
 def _echo(quiet: bool):
@@ -60,12 +65,13 @@ def _echo(quiet: bool):
 @click.option("--quiet", "-q", is_flag=True, help="Do not echo dbt's output.")
 @reports_errors
 def build(mesh_path, select, exclude, projects, env, full, workers, verify_relations, as_json,
-          full_refresh, generate_docs, quiet):
+          no_wait, full_refresh, generate_docs, quiet):
     """Build what changed across the mesh, in waves, and publish each project's run."""
     from meshkit.orchestrate.build import build_mesh
 
     mesh = load_mesh(mesh_path)
-    options = _options(select, exclude, projects, env, full, workers, verify_relations, full_refresh)
+    options = _options(select, exclude, projects, env, full, workers, verify_relations, no_wait,
+                       full_refresh)
     options.generate_docs = generate_docs
     report = build_mesh(mesh, options, _echo(quiet or as_json))
     if as_json:
@@ -79,13 +85,14 @@ def build(mesh_path, select, exclude, projects, env, full, workers, verify_relat
 @main.command()
 @build_options
 @reports_errors
-def plan(mesh_path, select, exclude, projects, env, full, workers, verify_relations, as_json):
+def plan(mesh_path, select, exclude, projects, env, full, workers, verify_relations, as_json,
+         no_wait):
     """Show the waves and each model's decision, without running anything."""
     from meshkit.orchestrate.build import build_mesh
 
     mesh = load_mesh(mesh_path)
-    report = build_mesh(mesh, _options(select, exclude, projects, env, full, workers, verify_relations),
-                        None, dry_run=True)
+    report = build_mesh(mesh, _options(select, exclude, projects, env, full, workers,
+                                       verify_relations, no_wait), None, dry_run=True)
     if as_json:
         click.echo(json.dumps(_report_json(report), indent=2))
     else:

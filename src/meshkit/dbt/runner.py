@@ -17,6 +17,14 @@ from typing import Callable
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 _DBT_MAIN = "import sys; from dbt.cli.main import cli; sys.argv[0] = 'dbt'; sys.exit(cli())"
+# Open files every dbt child inherits: a build's lock stays held while a dbt it started
+# still runs, even when meshkit itself was killed (see meshkit.orchestrate.lock).
+_INHERITED_FDS: set[int] = set()
+
+
+def inherit_fd(fd: int, keep: bool = True) -> None:
+    """Let every dbt started from now on inherit `fd` (keep=False: stop doing so)."""
+    (_INHERITED_FDS.add if keep else _INHERITED_FDS.discard)(fd)
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,7 @@ def run_dbt(args: list[str], project_dir: Path, env: dict[str, str] | None = Non
     started = time.monotonic()
     process = subprocess.Popen([sys.executable, "-c", _DBT_MAIN, *args], cwd=project_dir,
                                env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, bufsize=1)
+                               text=True, bufsize=1, pass_fds=tuple(sorted(_INHERITED_FDS)))
     lines = []
     assert process.stdout is not None
     for line in process.stdout:

@@ -24,7 +24,7 @@ from meshkit.orchestrate.resources import Resources, prepare, project_resources
 from meshkit.orchestrate.selectors import node_selector, unit_selectors
 from meshkit.orchestrate.staged import StagedPlanner, Task
 from meshkit.orchestrate.state import label
-from meshkit.store.publish import publish_artifacts
+from meshkit.store.publish import pointer_warning, publish_artifacts
 from meshkit.store.store import Store
 
 
@@ -150,9 +150,18 @@ class Executor:
         self._absorb(unit, runnable, result, results)
         failed_by_tests = self._absorb_deferred_tests(tests, runnable, results)
         self._record(runnable + failed_by_tests, invocation)
-        self._save_states(unit, runnable, results)
-        self._save_states(unit, failed_by_tests, results)
         outcome = UnitOutcome(unit, runnable, result.returncode)
+        # State says "built" only once the run is in the store: a publish that fails, or a
+        # meshkit killed before it, leaves the models to be rebuilt and published next time.
+        published = self._publish(unit, result, runnable, outcome, echo)
+        self._save_states(unit, runnable, published)
+        self._save_states(unit, failed_by_tests, published)
+        return outcome
+
+    def _publish(self, unit: Unit, result: DbtResult, runnable: list[str], outcome: UnitOutcome,
+                 echo) -> bool:
+        """Publish the unit's project after a run without failures; True if it landed."""
+        project = self.mesh.project(unit.project)
         if result.ok and not any(self.outcomes[uid].status != "success" for uid in runnable):
             if self.options.generate_docs:
                 # --no-compile keeps this run's manifest and run_results; catalog.json is new.
@@ -164,11 +173,14 @@ class Executor:
                 self.options.before_publish(unit.project, project.path / "target")
             try:
                 record = publish_artifacts(self.store, project.path / "target", self.plan.environment,
-                                           project_dir=project.path)
-                outcome.published = record.run_id
+                                           project_dir=project.path, require_build=True)
             except MeshError as exc:
                 outcome.error = exc.render()
-        return outcome
+                return False
+            outcome.published = record.run_id
+            outcome.warning = pointer_warning(self.store, record) or outcome.warning
+            return True
+        return False
 
     def _blocking_failure(self, uid: str) -> str | None:
         for root, name in self.failed_roots.items():
@@ -182,10 +194,14 @@ class Executor:
         by_id = {r.unique_id: r for r in results.results} if results else {}
         for uid in runnable:
             item = by_id.get(uid)
-            if item is None:
-                message = None if result.ok else _error_excerpt(result.output)
-                status = "success" if result.ok else "error"
-                self.outcomes[uid] = NodeOutcome(status, message=message)
+            if item is None and graph.nodes[uid].config.materialized == "ephemeral":
+                # dbt leaves ephemeral models out of run_results: nothing to build.
+                self.outcomes[uid] = NodeOutcome("success" if result.ok else "error",
+                                                 message=None if result.ok else _error_excerpt(result.output))
+            elif item is None:
+                message = _error_excerpt(result.output) if not result.ok else (
+                    "dbt did not build it: it is not in this invocation's run_results.json")
+                self.outcomes[uid] = NodeOutcome("error", message=message)
             else:
                 status = "success" if item.status == "success" else (
                     "skipped" if item.status == "skipped" else "error")
@@ -226,7 +242,7 @@ class Executor:
         if rows:
             self.history.record_results(self.run_id, invocation, rows)
 
-    def _save_states(self, unit: Unit, runnable: list[str], results: RunResults | None) -> None:
+    def _save_states(self, unit: Unit, runnable: list[str], published: bool) -> None:
         graph = self.plan.graph
         now = time.time()
         states = []
@@ -238,8 +254,10 @@ class Executor:
             finished = self._built_at.setdefault(uid, now)
             seen = {p: self.source_loaded_at[p] for p in graph.parents.get(uid, [])
                     if p in self.source_loaded_at}
+            status = "error" if outcome.status != "success" else (
+                "success" if published else "unpublished")
             states.append(ModelState(uid, unit.project, self.fingerprints.get(uid, ""), finished,
-                                     self.run_id, "success" if outcome.status == "success" else "error",
+                                     self.run_id, status,
                                      tests_passed=uid not in self.failed_roots, sources_seen=seen))
         self.history.save_model_states(self.plan.environment, states)
 

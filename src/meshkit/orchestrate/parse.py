@@ -41,9 +41,11 @@ def dbt_environment(mesh: Mesh, env: Environment, lenient: bool = True) -> dict[
 
 def parse_projects(mesh: Mesh, env: Environment, history: History,
                    projects: list[str], workers: int = 2,
-                   on_line: Callable[[str, str], None] | None = None) -> dict[str, ParsedProject]:
+                   on_line: Callable[[str, str], None] | None = None,
+                   upstream_key: Callable[[str], str] = lambda name: "") -> dict[str, ParsedProject]:
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {name: pool.submit(parse_project, mesh, env, history, mesh.project(name), on_line)
+        futures = {name: pool.submit(parse_project, mesh, env, history, mesh.project(name), on_line,
+                                     upstream_key(name))
                    for name in projects}
         return {name: future.result() for name, future in futures.items()}
 
@@ -58,10 +60,11 @@ def add_to_graph(graph: MeshGraph, parsed: ParsedProject, environment: str) -> d
 
 
 def parse_project(mesh: Mesh, env: Environment, history: History, project: Project,
-                  on_line=None) -> ParsedProject:
-    # Upstream publications are not part of the key: a planning parse only needs the
-    # upstream's node ids, which stay the same from run to run (placeholders included).
-    key = project_fingerprint(project.path, extra=f"{env.name}|{env.target}")
+                  on_line=None, upstream_key: str = "") -> ParsedProject:
+    """`upstream_key`: a digest of the upstream interfaces the project's refs resolve against
+    (an unpinned ref follows latest_version): when one changes, the cached parse is stale."""
+    extra = f"{env.name}|{env.target}|{upstream_key}"
+    key = project_fingerprint(project.path, extra=extra)
     cached = history.cached_parse(project.name, env.name, key)
     if cached:
         return ParsedProject(project.name, cached, from_cache=True)
@@ -74,7 +77,7 @@ def parse_project(mesh: Mesh, env: Environment, history: History, project: Proje
         if not deps.ok:
             raise MeshError(f"`dbt deps` failed in project '{project.name}'",
                             file=project.path / "dependencies.yml", hint=_tail(deps.output))
-        key = project_fingerprint(project.path, extra=f"{env.name}|{env.target}")
+        key = project_fingerprint(project.path, extra=extra)
     result = run_dbt(["parse", "--target", env.target], project.path, variables, echo)
     seconds += result.seconds
     if not result.ok:

@@ -182,17 +182,30 @@ def _print_report(report) -> None:
 @reports_errors
 def publish(mesh_path, project_dir, target_path, env, allow_failures) -> None:
     """Publish a project's artifacts (after a plain `dbt build`) to the mesh's store."""
-    from meshkit.store.publish import publish_artifacts
+    import shlex
+
+    from meshkit.orchestrate.published import record_publish
+    from meshkit.store.publish import pointer_warning, publish_artifacts
     from meshkit.store.store import Store
 
     mesh = load_mesh(mesh_path or _mesh_near(project_dir))
     environment = mesh.environment(env)
     target_dir = target_path or project_dir / "target"
-    record = publish_artifacts(Store(mesh.store_url), target_dir, environment.name,
+    store = Store(mesh.store_url)
+    record = publish_artifacts(store, target_dir, environment.name,
                                allow_failures=allow_failures, project_dir=project_dir)
+    parsed = " after a parse: nothing built" if record.status == "parsed" else ""
     console.print(f"published [bold]{record.project}[/] to {environment.name}: run {record.run_id} "
-                  f"({record.public_models} public of {record.models} models)", highlight=False,
-                  soft_wrap=True)
+                  f"({record.public_models} public of {record.models} models{parsed})",
+                  highlight=False, soft_wrap=True)
+    if record.not_built:
+        names = ", ".join(uid.split(".", 2)[-1] for uid in record.not_built)
+        console.print(f"  [yellow]not built yet:[/] {names} — consumers cannot read "
+                      f"{'them' if len(record.not_built) > 1 else 'it'} until a build publishes",
+                      highlight=False, soft_wrap=True)
+    if warning := pointer_warning(store, record):
+        console.print(f"  [yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    record_publish(mesh, store, record, shlex.join(["meshkit", *sys.argv[1:]]))
 
 
 def _mesh_near(project_dir: Path) -> Path | None:

@@ -16,7 +16,8 @@ from meshkit.orchestrate.execute import ExecutionOptions, Executor, UnitOutcome
 from meshkit.orchestrate.freshness import source_loaded_at
 from meshkit.orchestrate.history import History
 from meshkit.orchestrate.lock import BuildLock
-from meshkit.orchestrate.parse import ParsedProject, add_to_graph, dbt_environment, parse_projects
+from meshkit.orchestrate.parse import (ParsedProject, add_to_graph, dbt_environment, parse_key,
+                                      parse_projects)
 from meshkit.orchestrate.plan import Plan, make_plan, resolve_placeholders
 from meshkit.orchestrate.staged import StagedPlanner, staging_order
 
@@ -136,7 +137,10 @@ def _build_locked(mesh: Mesh, options: BuildOptions, history: History, ctx: Plan
                                          target=ctx.env.target,
                                          generate_docs=options.generate_docs,
                                          threads=options.threads,
-                                         before_publish=options.before_publish),
+                                         before_publish=options.before_publish,
+                                         parse_key=lambda name: parse_key(
+                                             ctx.env, mesh.project(name), ctx.upstream_key(mesh, name)),
+                                         environment=ctx.env),
                         fingerprints, loaded, on_line)
     report.executor = executor
     try:

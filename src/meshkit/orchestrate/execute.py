@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from meshkit.config import Mesh
+from meshkit.config import Environment, Mesh
 from meshkit.dbt.artifacts import FAILED_STATUSES, RunResults, decode_run_results
 from meshkit.dbt.runner import DbtResult, run_dbt
 from meshkit.errors import MeshError
 from meshkit.orchestrate.history import History, ModelState
+from meshkit.orchestrate.parse import save_parse
 from meshkit.orchestrate.plan import Plan, Unit
 from meshkit.orchestrate.resources import Resources, prepare, project_resources
 from meshkit.orchestrate.selectors import node_selector, unit_selectors
@@ -39,6 +40,10 @@ class ExecutionOptions:
     # Called with (project, target dir) after a unit succeeded, before it is published
     # (jobs with generate_docs add catalog.json there).
     before_publish: Callable[[str, Path], None] | None = None
+    # (project) → the parse key its dbt invocations resolve against now; a successful build's
+    # manifest then becomes the project's cached parse (see parse.save_parse).
+    parse_key: Callable[[str], str] | None = None
+    environment: Environment | None = None
 
 
 @dataclass
@@ -144,8 +149,11 @@ class Executor:
         invocation = self.history.start_invocation(self.run_id, unit.project, unit.wave, args)
         echo = (lambda line: self.on_line(unit.project, line)) if self.on_line else None
         started = time.time()
+        key = self.options.parse_key(unit.project) if self.options.parse_key else None
         result = run_dbt(args, project.path, self.options.dbt_env, echo)
         self.history.finish_invocation(invocation, result.returncode, result.output)
+        if result.ok and key and self.options.environment:
+            save_parse(self.mesh, self.options.environment, self.history, project, key)
         results = _read_results(project.path / "target" / "run_results.json", started)
         self._absorb(unit, runnable, result, results)
         failed_by_tests = self._absorb_deferred_tests(tests, runnable, results)

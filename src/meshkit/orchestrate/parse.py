@@ -63,8 +63,7 @@ def parse_project(mesh: Mesh, env: Environment, history: History, project: Proje
                   on_line=None, upstream_key: str = "") -> ParsedProject:
     """`upstream_key`: a digest of the upstream interfaces the project's refs resolve against
     (an unpinned ref follows latest_version): when one changes, the cached parse is stale."""
-    extra = f"{env.name}|{env.target}|{upstream_key}"
-    key = project_fingerprint(project.path, extra=extra)
+    key = parse_key(env, project, upstream_key)
     cached = history.cached_parse(project.name, env.name, key)
     if cached:
         return ParsedProject(project.name, cached, from_cache=True)
@@ -77,18 +76,31 @@ def parse_project(mesh: Mesh, env: Environment, history: History, project: Proje
         if not deps.ok:
             raise MeshError(f"`dbt deps` failed in project '{project.name}'",
                             file=project.path / "dependencies.yml", hint=_tail(deps.output))
-        key = project_fingerprint(project.path, extra=extra)
+        key = parse_key(env, project, upstream_key)
     result = run_dbt(["parse", "--target", env.target], project.path, variables, echo)
     seconds += result.seconds
     if not result.ok:
         raise _parse_error(project, result.output)
+    cache = save_parse(mesh, env, history, project, key)
+    return ParsedProject(project.name, cache, from_cache=False, seconds=seconds)
+
+
+def parse_key(env: Environment, project: Project, upstream_key: str) -> str:
+    """What a cached parse of the project is valid for: its files, the environment and the
+    upstream interfaces its refs resolved against."""
+    return project_fingerprint(project.path, extra=f"{env.name}|{env.target}|{upstream_key}")
+
+
+def save_parse(mesh: Mesh, env: Environment, history: History, project: Project, key: str) -> Path:
+    """Keep the project's target/manifest.json as its cached parse under `key`. A build's
+    manifest serves too: it is dbt's parse of the same files, against published upstreams."""
     cache = mesh.state_dir / "parsed" / f"{project.name}.{env.name}.manifest.json"
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     shutil.copyfile(project.path / "target" / "manifest.json", tmp)
     tmp.replace(cache)
     history.save_parse(project.name, env.name, key, cache)
-    return ParsedProject(project.name, cache, from_cache=False, seconds=seconds)
+    return cache
 
 
 def parse_in_place(mesh: Mesh, env: Environment, project: Project) -> None:

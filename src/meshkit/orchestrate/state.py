@@ -79,12 +79,12 @@ def _decide_one(graph: MeshGraph, uid: str, inputs: StateInputs,
         return True, "code or config changed"
     if uid in inputs.interface_changes:
         return True, f"public interface changed: {inputs.interface_changes[uid]}"
-    if state.status == "unpublished":
-        return True, f"built in run {state.run_id}, but that run was never published"
-    if state.status != "success":
+    if state.status not in ("success", "unpublished"):
         return True, f"last build failed (run {state.run_id})"
     if not state.tests_passed:
         return True, f"tests failed in run {state.run_id}"
+    if state.status == "unpublished":
+        return True, f"built in run {state.run_id}, but that run was never published"
     if uid in inputs.missing_relations:
         return True, f"relation {node.relation_name or node.name} is missing"
     fresh, waiting = _new_data(graph, node, state, inputs, decisions)

@@ -191,11 +191,11 @@ def test_two_builds_at_once_never_interleave(versioned):
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lock = versioned / ".meshkit" / "locks" / "up.lock"
     deadline = time.time() + 60
-    while time.time() < deadline and not (lock.is_file() and lock.read_text()):
+    while time.time() < deadline and f'"pid": {first.pid},' not in lock.read_text():
         time.sleep(0.1)
-    refused = run(["meshkit", "build", "--no-wait"], cwd=versioned, check=False)
     second = subprocess.Popen([meshkit, "build", "--json"], cwd=versioned, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    refused = run(["meshkit", "build", "--no-wait"], cwd=versioned, check=False)
     outs = [p.communicate(timeout=600) for p in (first, second)]
     assert refused.returncode == 2
     assert "is running since" in refused.stderr and "not waiting (--no-wait)" in refused.stderr

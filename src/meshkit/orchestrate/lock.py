@@ -57,6 +57,7 @@ class BuildLock:
     def release(self) -> None:
         for handle in reversed(self._handles):
             inherit_fd(handle.fileno(), keep=False)
+            handle.truncate(0)      # nobody holds it now
             fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
         self._handles.clear()

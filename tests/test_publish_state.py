@@ -271,3 +271,4 @@ def test_a_second_build_of_a_project_waits_or_refuses(tmp_path):
     waiter.join(10)
     assert entered.is_set()
     assert told and told[0].endswith("on project 'down'; waiting for it (use --no-wait to stop instead)")
+

@@ -135,17 +135,17 @@ class Store:
         record.files = {name: ArtifactFile(sha256(data), len(data)) for name, data in payloads.items()}
         record.format = STORE_FORMAT
         encoded = msgspec.json.encode(record)
-        if self.is_local:
-            try:
+        try:
+            if self.is_local:
                 self._publish_local(record, payloads, encoded)
-            except OSError as exc:
-                raise MeshError(f"cannot write run {record.run_id} of project '{record.project}' "
-                                f"to the artifact store: {exc}",
-                                file=self.describe(record.project, record.environment),
-                                hint="check that the store folder is writable and has space") from None
-        else:
-            self._publish_remote(record, payloads, encoded)
-        self._advance_pointer(record)
+            else:
+                self._publish_remote(record, payloads, encoded)
+            self._advance_pointer(record)
+        except OSError as exc:    # local disks; remote errors are MeshErrors already
+            raise MeshError(f"cannot write run {record.run_id} of project '{record.project}' "
+                            f"to the artifact store: {exc}",
+                            file=self.describe(record.project, record.environment),
+                            hint="check that the store folder is writable and has space") from None
         return record
 
     def _publish_local(self, record: RunRecord, payloads: dict[str, bytes], encoded: bytes) -> None:

@@ -7,10 +7,8 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
-import msgspec
-
 from meshkit import __version__
-from meshkit.dbt.artifacts import decode_manifest, decode_run_results
+from meshkit.dbt.artifacts import artifact_metadata, decode_manifest, decode_run_results
 from meshkit.errors import MeshError
 from meshkit.store.interface import encode_interface, extract_interface, mark_built
 from meshkit.store.records import INTERFACE, RunRecord
@@ -127,21 +125,13 @@ def _previous_interface(store: Store, project: str, env: str):
     return found[1] if found else None
 
 
-class _Metadata(msgspec.Struct):
-    project_name: str | None = None
-
-
-class _Head(msgspec.Struct):
-    metadata: _Metadata = msgspec.field(default_factory=_Metadata)
-
-
 def _project_name(manifest: bytes) -> str | None:
     """The project a manifest names, read leniently (for messages about unreadable ones)."""
-    try:
-        return msgspec.json.decode(manifest, type=_Head).metadata.project_name
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        match = re.search(rb'"project_name"\s*:\s*"([^"]+)"', manifest[:4096])
-        return match.group(1).decode() if match else None
+    metadata = artifact_metadata(manifest)
+    if metadata is not None:
+        return metadata.project_name
+    match = re.search(rb'"project_name"\s*:\s*"([^"]+)"', manifest[:4096])
+    return match.group(1).decode() if match else None
 
 
 def _iso_utc(value: str | None) -> str | None:

@@ -644,20 +644,12 @@ def _in_future(completed_at: str) -> bool:
     return moment is not None and moment > time.time() + _CLOCK_SKEW_SECONDS
 
 
-class _InvocationMeta(msgspec.Struct):
-    invocation_id: str | None = None
-
-
-class _InvocationHead(msgspec.Struct):
-    metadata: _InvocationMeta = msgspec.field(default_factory=_InvocationMeta)
-
-
 def _invocation_id(artifact: bytes) -> str | None:
-    """The dbt invocation that wrote an artifact (its metadata), or None if unreadable."""
-    try:
-        return msgspec.json.decode(artifact, type=_InvocationHead).metadata.invocation_id
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+    """The dbt invocation that wrote an artifact, or None if unreadable."""
+    from meshkit.dbt.artifacts import artifact_metadata
+
+    metadata = artifact_metadata(artifact)
+    return metadata.invocation_id if metadata else None
 
 
 def _repair_hint(project: str, env: str) -> str:

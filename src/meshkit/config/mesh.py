@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +18,8 @@ from meshkit.errors import MeshError
 MESH_FILE = "mesh.yml"
 MESH_ENV_VAR = "MESHKIT_MESH"
 EnvironmentType = Literal["production", "staging", "development"]
+# Environment (and project) names become folders of the artifact store: one plain segment.
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 class _EnvironmentSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -211,6 +214,11 @@ def _environments(spec: _MeshSpec, doc: dict, file: Path,
         return {"prod": Environment("prod", "prod", "production")}
     result = {}
     for name, entry in spec.environments.items():
+        if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+            raise MeshError(f"environment name {name!r} is not allowed: it names a folder of the "
+                            "artifact store", file=file, line=_key_line(doc["environments"], name),
+                            hint="use letters, digits, '_', '-' and '.', starting with a letter, "
+                                 "digit or '_' (e.g. prod, staging, dev_alice)")
         env = convert(entry or {}, _EnvironmentSpec, file=file, doc=doc, at=f"$.environments.{name}")
         kind = env.type or ("production" if name in ("prod", "production") else "development")
         result[name] = Environment(name, env.target or name, kind, env.upstream_environment)
@@ -224,6 +232,14 @@ def _environments(spec: _MeshSpec, doc: dict, file: Path,
                             f"'{env.upstream_environment}', which is not defined", file=file,
                             line=line_of(doc, f"$.environments.{env.name}.upstream_environment"))
     return result
+
+
+def _key_line(mapping: Any, key: Any) -> int | None:
+    """The line of a key that a dotted path cannot spell (it may hold dots or slashes)."""
+    try:
+        return mapping.lc.key(key)[0] + 1
+    except (AttributeError, KeyError, TypeError):
+        return None
 
 
 def _project(name: str, entry: Any, spec: _MeshSpec, doc: dict, file: Path,

@@ -294,6 +294,25 @@ class RunResults(msgspec.Struct):
 
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 
+
+class ArtifactMetadata(msgspec.Struct):
+    """The `metadata` every dbt artifact starts with, as far as meshkit reads it leniently."""
+
+    project_name: str | None = None
+    invocation_id: str | None = None
+
+
+class _ArtifactHead(msgspec.Struct):
+    metadata: ArtifactMetadata = msgspec.field(default_factory=ArtifactMetadata)
+
+
+def artifact_metadata(data: bytes) -> ArtifactMetadata | None:
+    """Which project and dbt invocation wrote an artifact; None when it is not valid JSON."""
+    try:
+        return msgspec.json.decode(data, type=_ArtifactHead).metadata
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
 _manifest_decoder = msgspec.json.Decoder(Manifest)
 _project_manifest_decoder = msgspec.json.Decoder(ProjectManifest)
 _group_owners_decoder = msgspec.json.Decoder(_GroupOwners)

@@ -21,6 +21,14 @@ _DBT_MAIN = "import sys; from dbt.cli.main import cli; sys.argv[0] = 'dbt'; sys.
 _running: set[subprocess.Popen] = set()     # every dbt child of this process still running
 _lock = threading.Lock()
 _stopping = threading.Event()               # set by stop_all: the process is ending
+# Open files every dbt child inherits: a build's lock stays held while a dbt it started
+# still runs, even when meshkit itself was killed (see meshkit.orchestrate.lock).
+_INHERITED_FDS: set[int] = set()
+
+
+def inherit_fd(fd: int, keep: bool = True) -> None:
+    """Let every dbt started from now on inherit `fd` (keep=False: stop doing so)."""
+    (_INHERITED_FDS.add if keep else _INHERITED_FDS.discard)(fd)
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,7 @@ def run_dbt(args: list[str], project_dir: Path, env: dict[str, str] | None = Non
         raise KeyboardInterrupt
     process = subprocess.Popen([sys.executable, "-c", _DBT_MAIN, *args], cwd=project_dir,
                                env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, bufsize=1)
+                               text=True, bufsize=1, pass_fds=tuple(sorted(_INHERITED_FDS)))
     with _lock:
         _running.add(process)
     lines = []

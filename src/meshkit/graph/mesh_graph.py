@@ -167,8 +167,9 @@ def _state_from_store(store: Store, record: RunRecord, with_extras: bool) -> Pro
     state = ProjectState(record.project, manifest, record.environment, record, origin=where,
                          columns_loader=lambda: store.column_lineage(record))
     if with_extras:
-        state.run_results = decode_run_results(store.read(record, "run_results.json"),
-                                               source=f"{where}/run_results.json")
+        if "run_results.json" in record.files:    # absent from a publish after `dbt parse`
+            state.run_results = decode_run_results(store.read(record, "run_results.json"),
+                                                   source=f"{where}/run_results.json")
         if "catalog.json" in record.files:
             state.catalog = decode_catalog(store.read(record, "catalog.json"),
                                            source=f"{where}/catalog.json")

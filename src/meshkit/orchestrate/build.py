@@ -12,11 +12,13 @@ from meshkit.errors import MeshError
 from meshkit.dbt.relations import missing_relations
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.graph.selection import Selector
-from meshkit.orchestrate.context import BuildOptions, PlanningContext, planning_context
+from meshkit.orchestrate.context import BuildOptions, PlanningContext, parse_scope, planning_context
 from meshkit.orchestrate.execute import BuildEvent, ExecutionOptions, Executor, UnitOutcome
 from meshkit.orchestrate.freshness import source_loaded_at
 from meshkit.orchestrate.history import History
-from meshkit.orchestrate.parse import ParsedProject, add_to_graph, dbt_environment, parse_projects
+from meshkit.orchestrate.lock import BuildLock
+from meshkit.orchestrate.parse import (ParsedProject, add_to_graph, dbt_environment, parse_key,
+                                      parse_projects)
 from meshkit.orchestrate.plan import Plan, make_plan, resolve_placeholders
 from meshkit.orchestrate.staged import StagedPlanner, staging_order
 
@@ -65,8 +67,10 @@ def plan_mesh(mesh: Mesh, options: BuildOptions, history: History, on_line: Echo
     """Parse every project, then plan the whole mesh at once."""
     ctx = ctx or planning_context(mesh, options, history)
     env = ctx.env
-    parsed = parse_projects(mesh, env, history, ctx.names, options.workers, on_line)
-    graph, fingerprints = _joined(parsed, ctx.names, env.name)
+    parsed = parse_projects(mesh, env, history, ctx.names, options.workers, on_line,
+                            lambda name: ctx.upstream_key(mesh, name))
+    graph, fingerprints = _joined(parsed, ctx.names, env.name,
+                                  lambda graph, name: ctx.compare_interface(graph, name))
     modified = ctx.modified(fingerprints)
     inputs = ctx.state_inputs(fingerprints)
     warnings: list[str] = []
@@ -102,13 +106,17 @@ def parse_mesh(mesh: Mesh, env: str | None = None, workers: int = 2,
     return _joined(parsed, names, environment.name)[0]
 
 
-def _joined(parsed: dict[str, ParsedProject], names: list[str],
-            environment: str) -> tuple[MeshGraph, dict[str, str]]:
-    """The parsed projects as one graph, and the fingerprints of the nodes they build."""
+def _joined(parsed: dict[str, ParsedProject], names: list[str], environment: str,
+            on_project: Callable[[MeshGraph, str], None] | None = None,
+            ) -> tuple[MeshGraph, dict[str, str]]:
+    """The parsed projects as one graph, and the fingerprints of the nodes they build;
+    `on_project(graph, name)` runs after each project joins the graph."""
     graph = MeshGraph()
     fingerprints: dict[str, str] = {}
     for name in names:
         fingerprints.update(add_to_graph(graph, parsed[name], environment))
+        if on_project is not None:
+            on_project(graph, name)
     resolve_placeholders(graph)
     return graph, fingerprints
 
@@ -137,55 +145,69 @@ def build_mesh(mesh: Mesh, options: BuildOptions, on_line: Echo | None = None,
     `on_event` each step (BuildEvent) for a progress display. Raises MeshError, and
     BuildInterrupted on Ctrl-C (after stopping dbt and recording the run interrupted)."""
     history = open_history(mesh)
+    command = options.command or shlex.join(["meshkit", *sys.argv[1:]])
     try:
-        ctx = planning_context(mesh, options, history)
-        upstream = None if dry_run else staging_order(mesh, ctx, options)
-        planner = StagedPlanner(mesh, ctx, history, upstream, on_line) if upstream else None
-        if planner:
-            plan, parsed = planner.plan, planner.parsed
-            fingerprints, loaded = planner.fingerprints, planner.inputs.source_loaded_at
-        else:
-            for name in ([] if dry_run or on_event is None else ctx.names):
-                on_event(BuildEvent("task", name, task="parse"))
-            plan, parsed, fingerprints, loaded = plan_mesh(mesh, options, history, on_line, ctx)
-        report = BuildReport(plan, parsed)
-        if dry_run:
-            plan.unmatched = _unmatched(mesh, ctx, plan)
-            return report
-        report.run_id = history.start_run(ctx.env.name, options.command or shlex.join(
-            ["meshkit", *sys.argv[1:]]), kind=options.kind)
-        if planner:
-            planner.run_id = report.run_id   # it records each project's decisions as it plans
-        history.record_decisions(report.run_id, [d.history_row for d in plan.decisions.values()])
-        executor = Executor(mesh, ctx.store, history, report.run_id, plan,
-                            ExecutionOptions(workers=options.workers,
-                                             full_refresh=options.full_refresh,
-                                             dbt_env=dbt_environment(mesh, ctx.env),
-                                             target=ctx.env.target,
-                                             generate_docs=options.generate_docs,
-                                             threads=options.threads,
-                                             before_publish=options.before_publish),
-                            fingerprints, loaded, on_line, on_event)
-        report.executor = executor
-        try:
-            executor.run(planner)
-        except MeshError:   # a project that failed to parse or plan mid-build
-            history.finish_run(report.run_id, "error", _summary(report))
-            raise
-        except KeyboardInterrupt:
-            history.finish_run(report.run_id, "interrupted", _summary(report))
-            raise BuildInterrupted(report.run_id, executor.stopped) from None
-        except BaseException:
-            history.finish_run(report.run_id, "interrupted", _summary(report))
-            raise
-        failed = any(o.status not in ("success", "reused") for o in executor.outcomes.values()) \
-            or any(u.error for u in executor.units) or bool(executor.failed_roots)
-        plan.unmatched = _unmatched(mesh, ctx, plan)
-        report.status = "noop" if plan.noop else ("error" if failed else "success")
-        history.finish_run(report.run_id, report.status, _summary(report))
-        return report
+        # Plan under the lock: what another build publishes changes this one's decisions.
+        with BuildLock(mesh.state_dir, parse_scope(mesh, options), command=command,
+                       wait=options.wait, on_wait=options.on_wait) as lock:
+            ctx = planning_context(mesh, options, history)
+            return _build_locked(mesh, options, history, ctx, lock, command, on_line, dry_run,
+                                 on_event)
     finally:
         history.close()
+
+
+def _build_locked(mesh: Mesh, options: BuildOptions, history: History, ctx: PlanningContext,
+                  lock: BuildLock, command: str, on_line: Echo | None, dry_run: bool,
+                  on_event: Callable[[BuildEvent], None] | None) -> BuildReport:
+    upstream = None if dry_run else staging_order(mesh, ctx, options)
+    planner = StagedPlanner(mesh, ctx, history, upstream, on_line) if upstream else None
+    if planner:
+        plan, parsed = planner.plan, planner.parsed
+        fingerprints, loaded = planner.fingerprints, planner.inputs.source_loaded_at
+    else:
+        for name in ([] if dry_run or on_event is None else ctx.names):
+            on_event(BuildEvent("task", name, task="parse"))
+        plan, parsed, fingerprints, loaded = plan_mesh(mesh, options, history, on_line, ctx)
+    report = BuildReport(plan, parsed)
+    if dry_run:
+        plan.unmatched = _unmatched(mesh, ctx, plan)
+        return report
+    report.run_id = history.start_run(ctx.env.name, command, kind=options.kind)
+    lock.set_run(report.run_id)
+    if planner:
+        planner.run_id = report.run_id   # it records each project's decisions as it plans
+    history.record_decisions(report.run_id, [d.history_row for d in plan.decisions.values()])
+    executor = Executor(mesh, ctx.store, history, report.run_id, plan,
+                        ExecutionOptions(workers=options.workers,
+                                         full_refresh=options.full_refresh,
+                                         dbt_env=dbt_environment(mesh, ctx.env),
+                                         target=ctx.env.target,
+                                         generate_docs=options.generate_docs,
+                                         threads=options.threads,
+                                         before_publish=options.before_publish,
+                                         parse_key=lambda name: parse_key(
+                                             ctx.env, mesh.project(name), ctx.upstream_key(mesh, name)),
+                                         environment=ctx.env),
+                        fingerprints, loaded, on_line, on_event)
+    report.executor = executor
+    try:
+        executor.run(planner)
+    except MeshError:   # a project that failed to parse or plan mid-build
+        history.finish_run(report.run_id, "error", _summary(report))
+        raise
+    except KeyboardInterrupt:
+        history.finish_run(report.run_id, "interrupted", _summary(report))
+        raise BuildInterrupted(report.run_id, executor.stopped) from None
+    except BaseException:
+        history.finish_run(report.run_id, "interrupted", _summary(report))
+        raise
+    failed = any(o.status not in ("success", "reused") for o in executor.outcomes.values()) \
+        or any(u.error for u in executor.units) or bool(executor.failed_roots)
+    plan.unmatched = _unmatched(mesh, ctx, plan)
+    report.status = "noop" if plan.noop else ("error" if failed else "success")
+    history.finish_run(report.run_id, report.status, _summary(report))
+    return report
 
 
 def _unmatched(mesh: Mesh, ctx: PlanningContext, plan: Plan) -> list[str]:

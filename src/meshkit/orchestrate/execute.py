@@ -15,17 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from meshkit.config import Mesh
+from meshkit.config import Environment, Mesh
 from meshkit.dbt.artifacts import FAILED_STATUSES, RunResults, decode_run_results
 from meshkit.dbt.runner import DbtResult, run_dbt, stop_all, strip_ansi
 from meshkit.errors import MeshError
 from meshkit.orchestrate.history import History, ModelState
+from meshkit.orchestrate.parse import save_parse
 from meshkit.orchestrate.plan import Plan, Unit
 from meshkit.orchestrate.resources import Resources, prepare, project_resources
 from meshkit.orchestrate.selectors import node_selector, unit_selectors
 from meshkit.orchestrate.staged import StagedPlanner, Task
 from meshkit.orchestrate.state import label
-from meshkit.store.publish import publish_artifacts
+from meshkit.store.publish import pointer_warning, publish_artifacts
 from meshkit.store.store import Store
 
 
@@ -40,6 +41,10 @@ class ExecutionOptions:
     # Called with (project, target dir) after a unit succeeded, before it is published
     # (jobs with generate_docs add catalog.json there).
     before_publish: Callable[[str, Path], None] | None = None
+    # (project) → the parse key its dbt invocations resolve against now; a successful build's
+    # manifest then becomes the project's cached parse (see parse.save_parse).
+    parse_key: Callable[[str], str] | None = None
+    environment: Environment | None = None
 
 
 # dbt's line for a finished model, seed or snapshot (its text log; tests say PASS/FAIL).
@@ -223,8 +228,11 @@ class Executor:
         invocation = self.history.start_invocation(self.run_id, unit.project, unit.wave, args)
         echo = self._watcher(unit)
         started = time.time()
+        key = self.options.parse_key(unit.project) if self.options.parse_key else None
         result = run_dbt(args, project.path, self.options.dbt_env, echo)
         self.history.finish_invocation(invocation, result.returncode, result.output)
+        if result.ok and key and self.options.environment:
+            save_parse(self.mesh, self.options.environment, self.history, project, key)
         results = _read_results(project.path / "target" / "run_results.json", started)
         self._absorb(unit, runnable, result, results)
         self.tests.update({r.unique_id: NodeOutcome(r.status, r.execution_time, r.message)
@@ -232,9 +240,18 @@ class Executor:
                            if r.unique_id.startswith("test.")})
         failed_by_tests = self._absorb_deferred_tests(tests, runnable, results)
         self._record(runnable + failed_by_tests, invocation)
-        self._save_states(unit, runnable, results)
-        self._save_states(unit, failed_by_tests, results)
         outcome = UnitOutcome(unit, runnable, result.returncode, seconds=result.seconds)
+        # State says "built" only once the run is in the store: a publish that fails, or a
+        # meshkit killed before it, leaves the models to be rebuilt and published next time.
+        published = self._publish(unit, result, runnable, outcome, echo)
+        self._save_states(unit, runnable, published)
+        self._save_states(unit, failed_by_tests, published)
+        return outcome
+
+    def _publish(self, unit: Unit, result: DbtResult, runnable: list[str], outcome: UnitOutcome,
+                 echo) -> bool:
+        """Publish the unit's project after a run without failures; True if it landed."""
+        project = self.mesh.project(unit.project)
         if result.ok and not any(self.outcomes[uid].status != "success" for uid in runnable):
             if self.options.generate_docs:
                 # --no-compile keeps this run's manifest and run_results; catalog.json is new.
@@ -246,11 +263,14 @@ class Executor:
                 self.options.before_publish(unit.project, project.path / "target")
             try:
                 record = publish_artifacts(self.store, project.path / "target", self.plan.environment,
-                                           project_dir=project.path)
-                outcome.published = record.run_id
+                                           project_dir=project.path, require_build=True)
             except MeshError as exc:
                 outcome.error = exc.render()
-        return outcome
+                return False
+            outcome.published = record.run_id
+            outcome.warning = pointer_warning(self.store, record) or outcome.warning
+            return True
+        return False
 
     def _blocking_failure(self, uid: str) -> str | None:
         for root, name in self.failed_roots.items():
@@ -264,10 +284,14 @@ class Executor:
         by_id = {r.unique_id: r for r in results.results} if results else {}
         for uid in runnable:
             item = by_id.get(uid)
-            if item is None:
-                message = None if result.ok else _error_excerpt(result.output)
-                status = "success" if result.ok else "error"
-                self.outcomes[uid] = NodeOutcome(status, message=message)
+            if item is None and graph.nodes[uid].config.materialized == "ephemeral":
+                # dbt leaves ephemeral models out of run_results: nothing to build.
+                self.outcomes[uid] = NodeOutcome("success" if result.ok else "error",
+                                                 message=None if result.ok else _error_excerpt(result.output))
+            elif item is None:
+                message = _error_excerpt(result.output) if not result.ok else (
+                    "dbt did not build it: it is not in this invocation's run_results.json")
+                self.outcomes[uid] = NodeOutcome("error", message=message)
             else:
                 status = "success" if item.status == "success" else (
                     "skipped" if item.status == "skipped" else "error")
@@ -308,7 +332,7 @@ class Executor:
         if rows:
             self.history.record_results(self.run_id, invocation, rows)
 
-    def _save_states(self, unit: Unit, runnable: list[str], results: RunResults | None) -> None:
+    def _save_states(self, unit: Unit, runnable: list[str], published: bool) -> None:
         graph = self.plan.graph
         now = time.time()
         states = []
@@ -320,8 +344,10 @@ class Executor:
             finished = self._built_at.setdefault(uid, now)
             seen = {p: self.source_loaded_at[p] for p in graph.parents.get(uid, [])
                     if p in self.source_loaded_at}
+            status = "error" if outcome.status != "success" else (
+                "success" if published else "unpublished")
             states.append(ModelState(uid, unit.project, self.fingerprints.get(uid, ""), finished,
-                                     self.run_id, "success" if outcome.status == "success" else "error",
+                                     self.run_id, status,
                                      tests_passed=uid not in self.failed_roots, sources_seen=seen))
         self.history.save_model_states(self.plan.environment, states)
 

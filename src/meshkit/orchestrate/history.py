@@ -244,14 +244,21 @@ class History(SharedConnection):
         rows = self._read("select key, manifest_path from parse_cache where project = ? and "
                           "environment = ?", (project, environment))
         row = rows[0] if rows else None
-        if row and row["key"] == key and Path(row["manifest_path"]).is_file():
-            return Path(row["manifest_path"])
-        return None
+        if not row or row["key"] != key:
+            return None
+        # Stored relative to this database's folder; an absolute path elsewhere (a copied
+        # mesh's history, older meshkit) names another mesh's cache: never read it.
+        path = self.path.parent / row["manifest_path"]
+        if not path.resolve().is_relative_to(self.path.parent.resolve()) or not path.is_file():
+            return None
+        return path
 
     def save_parse(self, project: str, environment: str, key: str, manifest_path: Path) -> None:
+        """manifest_path: a file under this database's folder (stored relative to it)."""
+        stored = os.path.relpath(manifest_path, self.path.parent)
         with self._tx():
             self.db.execute("insert or replace into parse_cache values (?, ?, ?, ?, ?)",
-                            (project, environment, key, str(manifest_path), time.time()))
+                            (project, environment, key, stored, time.time()))
 
 
 class Transaction:

@@ -79,7 +79,7 @@ def perform(ctx: RunContext) -> Outcome:
     options = BuildOptions(env=job.environment, select=list(job.select), exclude=list(job.exclude),
                            projects=list(job.projects), full=job.full, full_refresh=job.full_refresh,
                            workers=job.workers, threads=job.threads, kind="job",
-                           command=ctx.run.build_command, before_publish=docs)
+                           command=ctx.run.build_command, before_publish=docs, on_wait=ctx.log)
     started, position = time.time(), len(steps)
     try:
         report = build_mesh(mesh, options, on_line=lambda project, line: ctx.log(f"{project:>12} │ {line}"))

@@ -41,9 +41,11 @@ def dbt_environment(mesh: Mesh, env: Environment, lenient: bool = True) -> dict[
 
 def parse_projects(mesh: Mesh, env: Environment, history: History,
                    projects: list[str], workers: int = 2,
-                   on_line: Callable[[str, str], None] | None = None) -> dict[str, ParsedProject]:
+                   on_line: Callable[[str, str], None] | None = None,
+                   upstream_key: Callable[[str], str] = lambda name: "") -> dict[str, ParsedProject]:
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {name: pool.submit(parse_project, mesh, env, history, mesh.project(name), on_line)
+        futures = {name: pool.submit(parse_project, mesh, env, history, mesh.project(name), on_line,
+                                     upstream_key(name))
                    for name in projects}
         try:
             return {name: future.result() for name, future in futures.items()}
@@ -62,10 +64,10 @@ def add_to_graph(graph: MeshGraph, parsed: ParsedProject, environment: str) -> d
 
 
 def parse_project(mesh: Mesh, env: Environment, history: History, project: Project,
-                  on_line=None) -> ParsedProject:
-    # Upstream publications are not part of the key: a planning parse only needs the
-    # upstream's node ids, which stay the same from run to run (placeholders included).
-    key = project_fingerprint(project.path, extra=f"{env.name}|{env.target}")
+                  on_line=None, upstream_key: str = "") -> ParsedProject:
+    """`upstream_key`: a digest of the upstream interfaces the project's refs resolve against
+    (an unpinned ref follows latest_version): when one changes, the cached parse is stale."""
+    key = parse_key(env, project, upstream_key)
     cached = history.cached_parse(project.name, env.name, key)
     if cached:
         return ParsedProject(project.name, cached, from_cache=True)
@@ -78,18 +80,31 @@ def parse_project(mesh: Mesh, env: Environment, history: History, project: Proje
         if not deps.ok:
             raise MeshError(f"`dbt deps` failed in project '{project.name}'",
                             file=project.path / "dependencies.yml", hint=_tail(deps.output))
-        key = project_fingerprint(project.path, extra=f"{env.name}|{env.target}")
+        key = parse_key(env, project, upstream_key)
     result = run_dbt(["parse", "--target", env.target], project.path, variables, echo)
     seconds += result.seconds
     if not result.ok:
         raise _parse_error(project, result.output)
+    cache = save_parse(mesh, env, history, project, key)
+    return ParsedProject(project.name, cache, from_cache=False, seconds=seconds)
+
+
+def parse_key(env: Environment, project: Project, upstream_key: str) -> str:
+    """What a cached parse of the project is valid for: its files, the environment and the
+    upstream interfaces its refs resolved against."""
+    return project_fingerprint(project.path, extra=f"{env.name}|{env.target}|{upstream_key}")
+
+
+def save_parse(mesh: Mesh, env: Environment, history: History, project: Project, key: str) -> Path:
+    """Keep the project's target/manifest.json as its cached parse under `key`. A build's
+    manifest serves too: it is dbt's parse of the same files, against published upstreams."""
     cache = mesh.state_dir / "parsed" / f"{project.name}.{env.name}.manifest.json"
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     shutil.copyfile(project.path / "target" / "manifest.json", tmp)
     tmp.replace(cache)
     history.save_parse(project.name, env.name, key, cache)
-    return ParsedProject(project.name, cache, from_cache=False, seconds=seconds)
+    return cache
 
 
 def parse_in_place(mesh: Mesh, env: Environment, project: Project) -> None:

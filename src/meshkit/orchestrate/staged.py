@@ -115,11 +115,12 @@ class StagedPlanner:
     # -- planning one project ----------------------------------------------------------------
     def _parse(self, name: str) -> ParsedProject:
         return parse_project(self.mesh, self.ctx.env, self.history, self.mesh.project(name),
-                             self.on_line)
+                             self.on_line, self.ctx.upstream_key(self.mesh, name))
 
     def _select(self, name: str) -> list[Unit]:
         graph = self.plan.graph
         self.fingerprints.update(add_to_graph(graph, self.parsed[name], self.ctx.env.name))
+        self.ctx.compare_interface(graph, name)
         resolve_placeholders(graph)
         selector = Selector(graph, frozenset(self.ctx.modified(self.fingerprints)),
                             projects=frozenset(self.ctx.names))

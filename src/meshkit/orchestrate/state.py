@@ -1,7 +1,9 @@
 """State-aware decisions: rebuild a model only when something it depends on changed.
 
-A model is rebuilt when it was never built, its code or config changed, its last build or
-tests failed, its relation is missing, an upstream model (in any project) was rebuilt since
+A model is rebuilt when it was never built, its code or config changed, its entry in the
+project's published interface differs from the code (latest_version, access, deprecation date,
+relation, contract, columns…), its last build was never published, its last build or tests
+failed, its relation is missing, an upstream model (in any project) was rebuilt since
 it was, or a source it reads has new data. `config.freshness.build_after` (which dbt Core
 parses and ignores) delays rebuilds caused by new data until `count × period` has passed
 since the model's last build; `updates_on: all` waits until every parent has new data. A
@@ -45,6 +47,8 @@ class StateInputs:
     source_loaded_at: dict[str, str] = field(default_factory=dict)   # source id → max_loaded_at
     missing_relations: set[str] = field(default_factory=set)
     unpublished: set[str] = field(default_factory=set)   # projects with no intact run in the store
+    # unique id → how the store's published entry differs from the code (latest_version 1 → 2)
+    interface_changes: dict[str, str] = field(default_factory=dict)
     full: bool = False
     now: float = field(default_factory=time.time)
 
@@ -73,10 +77,14 @@ def _decide_one(graph: MeshGraph, uid: str, inputs: StateInputs,
         return True, f"{graph.owner[uid]} has no intact published run in the store"
     if inputs.fingerprints.get(uid) != state.fingerprint:
         return True, "code or config changed"
-    if state.status != "success":
+    if uid in inputs.interface_changes:
+        return True, f"public interface changed: {inputs.interface_changes[uid]}"
+    if state.status not in ("success", "unpublished"):
         return True, f"last build failed (run {state.run_id})"
     if not state.tests_passed:
         return True, f"tests failed in run {state.run_id}"
+    if state.status == "unpublished":
+        return True, f"built in run {state.run_id}, but that run was never published"
     if uid in inputs.missing_relations:
         return True, f"relation {node.relation_name or node.name} is missing"
     fresh, waiting = _new_data(graph, node, state, inputs, decisions)
@@ -116,7 +124,10 @@ def _new_data(graph: MeshGraph, node: Node, state: ModelState, inputs: StateInpu
             continue
         decision = decisions.get(parent)
         parent_state = inputs.states.get(parent)
-        if decision is not None and decision.rebuild:
+        change = inputs.interface_changes.get(parent)
+        if change and graph.owner.get(parent) != graph.owner.get(node.unique_id):
+            fresh.append(f"{_label(graph, parent)} changed its public interface ({change})")
+        elif decision is not None and decision.rebuild:
             fresh.append(f"{_label(graph, parent)} was rebuilt")
         elif parent_state is not None and parent_state.built_at > state.built_at:
             fresh.append(f"{_label(graph, parent)} was rebuilt in run {parent_state.run_id}")

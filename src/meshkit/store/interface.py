@@ -36,6 +36,9 @@ class PublicModel(msgspec.Struct, frozen=True):
     # All of the model's columns, where known (warehouse, enforced contract or traced SQL):
     # lets a consumer's column lineage expand `select *` over a cross-project ref.
     columns: list[str] = msgspec.field(default_factory=list)
+    # False when no published run has built this relation yet (a publish after `dbt parse`,
+    # or a build that left the model out): its relation may not exist in the warehouse.
+    built: bool = True
 
 
 class RestrictedModel(msgspec.Struct, frozen=True):
@@ -109,6 +112,75 @@ def _public_ancestors(models: dict[str, Node], public: set[str]) -> dict[str, se
                     found.add(parent)
         memo[uid] = frozenset(found)
     return {uid: set(memo.get(uid, ())) for uid in public}
+
+
+def mark_built(interface: Interface, built: set[str], previous: Interface | None) -> Interface:
+    """The interface with `built` set on each public model: built by this run (`built`: unique
+    ids it ran successfully), or by an earlier published run of the same relation."""
+    before = {m.unique_id: m for m in previous.models} if previous else {}
+
+    def was_built(model: PublicModel) -> bool:
+        if model.unique_id in built:
+            return True
+        old = before.get(model.unique_id)
+        return old is not None and old.built and old.relation_name == model.relation_name
+
+    return msgspec.structs.replace(interface, models=[
+        msgspec.structs.replace(m, built=was_built(m)) for m in interface.models])
+
+
+# What a consumer's compile reads of a public model. `built` is the run's, not the code's;
+# `columns` are known only after a build (warehouse or traced SQL), never from a parse, and a
+# change to them is a change to the model's own code or YAML, which state already sees.
+_COMPARED = [f for f in PublicModel.__struct_fields__ if f not in ("built", "columns")]
+
+
+def interface_changes(published: Interface | None, current: Interface,
+                      ids_by_name: dict[str, list[str]]) -> dict[str, str]:
+    """unique_id → what differs between a published interface and the code's, e.g.
+    `latest_version 1 → 2`, for every model whose published entry is out of date: public
+    models whose fields changed, models that became or stopped being public, and restricted
+    models whose access or group changed (`ids_by_name`: model name → its unique ids).
+    Empty when never published (every model is then never built anyway)."""
+    if published is None:
+        return {}
+    old = {m.unique_id: m for m in published.models}
+    new = {m.unique_id: m for m in current.models}
+    changes: dict[str, str] = {}
+    for uid, model in new.items():
+        if uid not in old:
+            changes[uid] = "became public"
+            continue
+        diffs = [f"{_shown(f)} {_value(getattr(old[uid], f))} → {_value(getattr(model, f))}"
+                 for f in _COMPARED if getattr(old[uid], f) != getattr(model, f)]
+        if diffs:
+            changes[uid] = ", ".join(diffs)
+    restricted_old = {r.name: r for r in published.restricted}
+    for r in current.restricted:
+        before = restricted_old.get(r.name)
+        if before is not None and before != r:
+            diffs = [f"{f} {_value(getattr(before, f))} → {_value(getattr(r, f))}"
+                     for f in ("access", "group") if getattr(before, f) != getattr(r, f)]
+            for uid in ids_by_name.get(r.name, []):
+                changes.setdefault(uid, ", ".join(diffs))
+    for uid, model in old.items():
+        if uid not in new:
+            for candidate in ids_by_name.get(model.name, []):
+                if candidate == uid:
+                    changes.setdefault(uid, "no longer public")
+    return changes
+
+
+def _shown(field: str) -> str:
+    return {"schema_": "schema", "contract_enforced": "contract enforced"}.get(field, field)
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
 
 
 _encoder = msgspec.json.Encoder()

@@ -7,34 +7,43 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
-import msgspec
-
 from meshkit import __version__
 from meshkit.columns.lineage import LINEAGE_FILE, encode_lineage
 from meshkit.columns.project import complete_columns
-from meshkit.dbt.artifacts import Catalog, decode_catalog, decode_manifest, decode_run_results
+from meshkit.dbt.artifacts import (Catalog, artifact_metadata, decode_catalog, decode_manifest,
+                                   decode_run_results)
 from meshkit.errors import MeshError
-from meshkit.store.interface import encode_interface, extract_interface
+from meshkit.store.interface import encode_interface, extract_interface, mark_built
 from meshkit.store.lineage import lineage_for_publish
 from meshkit.store.records import INTERFACE, RunRecord
 from meshkit.store.store import Store, new_run_id, utc_now
 
 
 def publish_artifacts(store: Store, target_dir: Path, env: str, *, allow_failures: bool = False,
-                      project_dir: Path | None = None) -> RunRecord:
+                      project_dir: Path | None = None, require_build: bool = False) -> RunRecord:
     """Publish manifest + run_results (and catalog/sources when they belong to the run), with
-    the public interface and the column lineage computed from them."""
+    the public interface and the column lineage computed from them.
+
+    The run results are published only when they come from the dbt invocation that wrote the
+    manifest (same `invocation_id`, dbt's metadata of both files). A manifest newer than its
+    run results (`dbt parse` after a build) is published as a *parsed* run: status "parsed",
+    no run results, and each public model's `built` says whether a published run built its
+    relation. `require_build` (meshkit's own builds) refuses such a pair instead.
+    Raises MeshError naming the file for missing, unreadable or mismatched artifacts.
+    """
     manifest_path = target_dir / "manifest.json"
     results_path = target_dir / "run_results.json"
-    for required in (manifest_path, results_path):
-        if not required.is_file():
-            raise MeshError(f"{required.name} not found", file=required,
-                            hint="run `dbt build` (or run/test) in the project first, then publish")
+    if not manifest_path.is_file() or (require_build and not results_path.is_file()):
+        missing = results_path if manifest_path.is_file() else manifest_path
+        raise MeshError(f"{missing.name} not found", file=missing,
+                        hint="run `dbt build` (or run/test, or parse) in the project first, "
+                             "then publish")
     manifest_bytes = manifest_path.read_bytes()
-    results_bytes = results_path.read_bytes()
+    results_bytes = results_path.read_bytes() if results_path.is_file() else None
     try:
         manifest = decode_manifest(manifest_bytes, source=str(manifest_path))
-        results = decode_run_results(results_bytes, source=str(results_path))
+        results = decode_run_results(results_bytes, source=str(results_path)) \
+            if results_bytes is not None else None
     except MeshError as exc:
         named = _project_name(manifest_bytes) or (project_dir or target_dir.parent).name
         folder = project_dir or target_dir.parent
@@ -45,14 +54,28 @@ def publish_artifacts(store: Store, target_dir: Path, env: str, *, allow_failure
     if not project:
         raise MeshError("manifest.json does not name its project", file=manifest_path,
                         hint="rebuild with dbt-core 1.6 or newer")
-    failures = results.failures()
+    if results is not None and not _same_invocation(manifest, results, manifest_path, results_path):
+        if require_build:
+            raise MeshError(
+                f"cannot publish '{project}': manifest.json (dbt invocation "
+                f"{manifest.metadata.invocation_id}) and run_results.json (invocation "
+                f"{results.metadata.invocation_id}) come from different dbt runs; another dbt "
+                f"wrote to {target_dir} during this build", file=results_path,
+                hint="build again; do not run dbt in a project while meshkit builds it")
+        results = results_bytes = None     # an older build's results: not this manifest's
+    failures = results.failures() if results else []
     if failures and not allow_failures:
         listed = ", ".join(f"{r.unique_id} ({r.status})" for r in failures[:5])
         more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
         raise MeshError(f"refusing to publish '{project}' to environment '{env}': the run has "
                         f"{len(failures)} failure(s): {listed}{more}", file=results_path,
                         hint="fix the failures and rebuild, or pass --allow-failures to publish anyway")
-    payloads = {"manifest.json": manifest_bytes, "run_results.json": results_bytes}
+    previous = _previous_interface(store, project, env)
+    built = {r.unique_id for r in results.results if r.status == "success"} if results else set()
+    built |= {uid for uid, n in manifest.nodes.items() if n.config.materialized == "ephemeral"}
+    payloads = {"manifest.json": manifest_bytes}
+    if results_bytes is not None:
+        payloads["run_results.json"] = results_bytes
     for extra in ("catalog.json", "sources.json"):
         path = target_dir / extra
         # A catalog or freshness file left from an older manifest would describe another run.
@@ -60,19 +83,26 @@ def publish_artifacts(store: Store, target_dir: Path, env: str, *, allow_failure
             payloads[extra] = path.read_bytes()
     catalog = _catalog(payloads.get("catalog.json"), target_dir / "catalog.json")
     lineage = lineage_for_publish(store, manifest, project, env, catalog, project_dir)
-    interface = extract_interface(manifest, project, complete_columns(manifest, lineage, catalog))
+    interface = mark_built(extract_interface(manifest, project,
+                                             complete_columns(manifest, lineage, catalog)),
+                           built, previous)
     payloads[INTERFACE] = encode_interface(interface)
     payloads[LINEAGE_FILE] = encode_lineage(lineage)
-    completed_at = _iso_utc(results.metadata.generated_at) or utc_now()
+    published_at = utc_now()
+    generated = results.metadata.generated_at if results else manifest.metadata.generated_at
+    # Never later than now: a run "from the future" (a skewed clock) would hold `latest`.
+    completed_at = min(_iso_utc(generated) or published_at, published_at)
+    status = "parsed" if results is None else "failures allowed" if failures else "success"
     record = RunRecord(
         run_id=new_run_id(completed_at), project=project, environment=env,
-        completed_at=completed_at, published_at=utc_now(), dbt_version=manifest.metadata.dbt_version,
-        meshkit_version=__version__, status="failures allowed" if failures else "success", files={},
-        git_sha=_git_sha(project_dir or target_dir.parent),
-        invocation_id=results.metadata.invocation_id,
+        completed_at=completed_at, published_at=published_at,
+        dbt_version=manifest.metadata.dbt_version, meshkit_version=__version__, status=status,
+        files={}, git_sha=_git_sha(project_dir or target_dir.parent),
+        invocation_id=(results or manifest).metadata.invocation_id,
         models=sum(1 for n in manifest.nodes.values()
                    if n.resource_type == "model" and n.package_name == project),
-        public_models=len(interface.models), manifest_schema=manifest.metadata.dbt_schema_version)
+        public_models=len(interface.models), manifest_schema=manifest.metadata.dbt_schema_version,
+        not_built=[m.unique_id for m in interface.models if not m.built])
     return store.publish(record, payloads)
 
 
@@ -84,21 +114,43 @@ def _catalog(data: bytes | None, path: Path) -> Catalog | None:
         return None
 
 
-class _Metadata(msgspec.Struct):
-    project_name: str | None = None
+def pointer_warning(store: Store, record: RunRecord) -> str | None:
+    """Why consumers do not read a run just published (`latest` names another one), or None."""
+    try:
+        latest = store.latest(record.project, record.environment)
+    except MeshError as exc:
+        return f"published run {record.run_id}, but `latest` cannot be read: {exc.message}"
+    if latest is None or latest.run_id == record.run_id:
+        return None
+    return (f"published run {record.run_id}, but consumers keep reading run {latest.run_id}, "
+            f"which completed later ({latest.completed_at} > {record.completed_at})")
 
 
-class _Head(msgspec.Struct):
-    metadata: _Metadata = msgspec.field(default_factory=_Metadata)
+def _same_invocation(manifest, results, manifest_path: Path, results_path: Path) -> bool:
+    """Do both files come from one dbt invocation? (dbt writes its id into both; without ids,
+    a manifest written well after the results belongs to a later invocation.)"""
+    ours, theirs = manifest.metadata.invocation_id, results.metadata.invocation_id
+    if ours and theirs:
+        return ours == theirs
+    return manifest_path.stat().st_mtime <= results_path.stat().st_mtime + 1
+
+
+def _previous_interface(store: Store, project: str, env: str):
+    """The interface `latest` names now, or None (never published, or unreadable)."""
+    try:
+        found = store.interface(project, env)
+    except MeshError:
+        return None
+    return found[1] if found else None
 
 
 def _project_name(manifest: bytes) -> str | None:
     """The project a manifest names, read leniently (for messages about unreadable ones)."""
-    try:
-        return msgspec.json.decode(manifest, type=_Head).metadata.project_name
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        match = re.search(rb'"project_name"\s*:\s*"([^"]+)"', manifest[:4096])
-        return match.group(1).decode() if match else None
+    metadata = artifact_metadata(manifest)
+    if metadata is not None:
+        return metadata.project_name
+    match = re.search(rb'"project_name"\s*:\s*"([^"]+)"', manifest[:4096])
+    return match.group(1).decode() if match else None
 
 
 def _iso_utc(value: str | None) -> str | None:

@@ -24,7 +24,8 @@ class RunRecord(msgspec.Struct):
     published_at: str
     dbt_version: str
     meshkit_version: str
-    status: str                # "success", or "failures allowed" (publish --allow-failures)
+    status: str                # "success", "failures allowed" (publish --allow-failures), or
+                               # "parsed" (a manifest without run results: nothing was built)
     files: dict[str, ArtifactFile]
     git_sha: str | None = None
     invocation_id: str | None = None
@@ -32,6 +33,7 @@ class RunRecord(msgspec.Struct):
     public_models: int = 0
     manifest_schema: str = ""  # the manifest's dbt_schema_version URL (…/manifest/v12.json)
     format: int = STORE_FORMAT
+    not_built: list[str] = msgspec.field(default_factory=list)  # public models no run built yet
 
     @property
     def order_key(self) -> tuple[str, str]:

@@ -44,6 +44,7 @@ import msgspec
 from fsspec.implementations.local import LocalFileSystem
 
 from meshkit.columns.lineage import LINEAGE_FILE, ProjectLineage, decode_lineage
+from meshkit.config.mesh import SAFE_NAME
 from meshkit.errors import MeshError
 from meshkit.store.cache import BlobCache, default_cache_dir
 from meshkit.store.interface import Interface, decode_interface
@@ -117,6 +118,8 @@ class Store:
 
     # -- paths ---------------------------------------------------------------------------
     def _env_dir(self, project: str, env: str) -> str:
+        check_name("project", project)
+        check_name("environment", env)
         return f"{self.root}/{project}/{env}"
 
     def run_dir(self, project: str, env: str, run_id: str) -> str:
@@ -133,17 +136,17 @@ class Store:
         record.files = {name: ArtifactFile(sha256(data), len(data)) for name, data in payloads.items()}
         record.format = STORE_FORMAT
         encoded = msgspec.json.encode(record)
-        if self.is_local:
-            try:
+        try:
+            if self.is_local:
                 self._publish_local(record, payloads, encoded)
-            except OSError as exc:
-                raise MeshError(f"cannot write run {record.run_id} of project '{record.project}' "
-                                f"to the artifact store: {exc}",
-                                file=self.describe(record.project, record.environment),
-                                hint="check that the store folder is writable and has space") from None
-        else:
-            self._publish_remote(record, payloads, encoded)
-        self._advance_pointer(record)
+            else:
+                self._publish_remote(record, payloads, encoded)
+            self._advance_pointer(record)
+        except OSError as exc:    # local disks; remote errors are MeshErrors already
+            raise MeshError(f"cannot write run {record.run_id} of project '{record.project}' "
+                            f"to the artifact store: {exc}",
+                            file=self.describe(record.project, record.environment),
+                            hint="check that the store folder is writable and has space") from None
         return record
 
     def _publish_local(self, record: RunRecord, payloads: dict[str, bytes], encoded: bytes) -> None:
@@ -224,16 +227,22 @@ class Store:
                 return
 
     def _live_pointer(self, project: str, env: str) -> Pointer | None:
-        """The pointer, unless it is corrupt or names a missing run (a fresh run repairs both)."""
+        """What `latest` names, ordered by its run's own record; None when the pointer is
+        corrupt, names a missing or unreadable run, or a run that claims to complete in the
+        future (a skewed clock or a hand-edited file must not hold the pointer forever)."""
         current = self._read_pointer(project, env, strict=False)
         if current is None:
             return None
-        if not self._exists(f"{self.run_dir(project, env, current.run_id)}/{RUN_RECORD}"):
+        try:
+            record = self.record(project, env, current.run_id)
+        except MeshError:
             return None
-        return current
+        if _in_future(record.completed_at):
+            return None
+        return Pointer(record.run_id, record.completed_at)
 
     def _newest_complete(self, project: str, env: str) -> RunRecord | None:
-        runs = self.runs(project, env)
+        runs = [r for r in self.runs(project, env) if not _in_future(r.completed_at)]
         return runs[-1] if runs else None
 
     def _write_pointer(self, project: str, env: str, target: RunRecord | Pointer) -> None:
@@ -386,13 +395,21 @@ class Store:
                             + _repair_hint(record.project, record.environment))
 
     def verify(self, record: RunRecord) -> list[str]:
-        """Problems with a run's files (missing, corrupt); empty when every checksum verifies."""
-        problems = []
+        """Problems with a run's files (missing, corrupt, or run results from another dbt
+        invocation than its manifest); empty when the run is whole and of one invocation."""
+        problems, read = [], {}
         for name in record.files:
             try:
-                self.read(record, name)
+                read[name] = self.read(record, name)
             except MeshError as exc:
                 problems.append(exc.message)
+        if "manifest.json" in read and "run_results.json" in read:
+            ids = (_invocation_id(read["manifest.json"]), _invocation_id(read["run_results.json"]))
+            if None not in ids and ids[0] != ids[1]:
+                problems.append(f"run {record.run_id} of project '{record.project}' pairs a "
+                                f"manifest (dbt invocation {ids[0]}) with the run results of "
+                                f"another invocation ({ids[1]}): it claims builds its manifest "
+                                "does not describe")
         return problems
 
     # -- the local read cache ------------------------------------------------------------
@@ -622,6 +639,31 @@ class Store:
             for tmp in env_dir.glob(".*.tmp"):
                 if now - tmp.stat().st_mtime > grace_seconds:
                     tmp.unlink()
+
+
+def check_name(kind: str, name: str) -> None:
+    """A project or environment name is one folder of the store: never a path."""
+    if not SAFE_NAME.fullmatch(name or ""):
+        raise MeshError(f"{kind} name {name!r} cannot name a folder of the artifact store",
+                        hint=f"{kind} names are letters, digits, '_', '-' and '.', starting with "
+                             "a letter, digit or '_'")
+
+
+# Runs completing later than this past now come from a skewed clock (or a hand-edited file).
+_CLOCK_SKEW_SECONDS = 600
+
+
+def _in_future(completed_at: str) -> bool:
+    moment = _timestamp(completed_at)
+    return moment is not None and moment > time.time() + _CLOCK_SKEW_SECONDS
+
+
+def _invocation_id(artifact: bytes) -> str | None:
+    """The dbt invocation that wrote an artifact, or None if unreadable."""
+    from meshkit.dbt.artifacts import artifact_metadata
+
+    metadata = artifact_metadata(artifact)
+    return metadata.invocation_id if metadata else None
 
 
 def _repair_hint(project: str, env: str) -> str:

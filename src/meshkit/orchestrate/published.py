@@ -1,0 +1,68 @@
+"""A run published by `meshkit publish` counts as a build for state-aware runs.
+
+A mesh project built by plain `dbt build` and published by hand is as built as if
+`meshkit build` had run it: its models are recorded in run history (a run of kind
+"publish") with the fingerprints of the published manifest, so the next `meshkit build`
+reuses them instead of rebuilding them as "never built". A run published after `dbt parse`
+built nothing and records nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from meshkit.config import Mesh
+from meshkit.dbt.artifacts import FAILED_STATUSES, decode_manifest, decode_run_results
+from meshkit.orchestrate.fingerprint import node_fingerprints
+from meshkit.orchestrate.history import History, ModelState
+from meshkit.store.records import RunRecord
+from meshkit.store.store import Store
+
+_BUILT = ("model", "seed", "snapshot")
+
+
+def record_publish(mesh: Mesh, store: Store, record: RunRecord, command: str) -> int | None:
+    """Record the nodes a published run built as built in its environment; returns the
+    history run id, or None when there is nothing to record (not a project of this mesh in
+    that environment, or a run without run results)."""
+    project = mesh.projects.get(record.project)
+    if project is None or record.environment not in project.environments \
+            or "run_results.json" not in record.files:
+        return None
+    manifest_bytes = store.read(record, "manifest.json")
+    manifest = decode_manifest(manifest_bytes, source=record.run_id)
+    results = decode_run_results(store.read(record, "run_results.json"), source=record.run_id)
+    fingerprints = node_fingerprints(manifest_bytes)
+    status = {r.unique_id: r.status for r in results.results}
+    failed_tests: set[str] = set()
+    for uid, result in status.items():
+        node = manifest.nodes.get(uid)
+        if node is not None and node.resource_type == "test" and result in FAILED_STATUSES:
+            failed_tests.update(node.depends_on.nodes)
+    built_at = _epoch(record.completed_at)
+    history = History(mesh.state_dir / "history.db")
+    try:
+        run_id = history.start_run(record.environment, command, kind="publish")
+        states, rows = [], []
+        for uid, result in status.items():
+            node = manifest.nodes.get(uid)
+            if node is None or node.resource_type not in _BUILT or node.package_name != record.project:
+                continue
+            ok = result == "success"
+            states.append(ModelState(uid, record.project, fingerprints.get(uid, ""), built_at, run_id,
+                                     "success" if ok else "error",
+                                     tests_passed=uid not in failed_tests, sources_seen={}))
+            rows.append((uid, record.project, "rebuild",
+                         f"built by dbt outside meshkit, published as run {record.run_id}",
+                         "success" if ok else "error"))
+        history.record_decisions(run_id, rows)
+        history.save_model_states(record.environment, states)
+        history.finish_run(run_id, "success", {"nodes": {"success": len(rows)}, "units": 0,
+                                               "waves": 0, "published": record.run_id})
+        return run_id
+    finally:
+        history.close()
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()

@@ -9,8 +9,10 @@ from typing import Any, TypeVar
 import msgspec
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, RoundTripConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.scanner import RoundTripScanner
 
 from meshkit.errors import MeshError
 
@@ -21,13 +23,53 @@ _UNKNOWN_RE = re.compile(r"unknown field `([^`]+)`")
 _STEP_RE = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 
 
+class _Scanner(RoundTripScanner):
+    """Skips comments: meshkit only reads these files, and ruamel joins a run of comment
+    lines by repeated string concatenation, which made loading quadratic in their number."""
+
+    def fetch_comment(self, comment: Any) -> None:
+        pass
+
+
+class _Constructor(RoundTripConstructor):
+    """Values YAML cannot build (`2026-02-30`: a date that does not exist) are errors at
+    their line, not a ValueError from deep inside the loader."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            value = node.value if isinstance(node.value, str) else node.tag
+            raise ConstructorError(None, None, f"cannot read {value!r}: {exc}",
+                                   node.start_mark) from None
+
+
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML file, keeping line numbers (ruamel round-trip nodes)."""
+    """Parse a YAML file, keeping line numbers (ruamel round-trip nodes).
+
+    Raises MeshError naming the file (and line, where known) for a missing or unreadable file,
+    bytes that are not UTF-8, invalid YAML, values YAML cannot build and nesting too deep.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise MeshError("file not found", file=path) from None
+    except OSError as exc:
+        raise MeshError(f"cannot read the file: {exc.strerror or exc}", file=path) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MeshError(f"not valid UTF-8 (byte 0x{data[exc.start]:02x})", file=path,
+                        line=data[:exc.start].count(b"\n") + 1,
+                        hint="save the file as UTF-8") from None
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, path: Path) -> Any:
+    """`read_yaml` for text already read; `path` names the file in errors."""
     yaml = YAML(typ="rt")
+    yaml.Scanner = _Scanner
+    yaml.Constructor = _Constructor
     try:
         return yaml.load(text)
     except DuplicateKeyError as exc:
@@ -38,6 +80,37 @@ def read_yaml(path: Path) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise MeshError(f"invalid YAML: {exc.problem or exc.context}", file=path, line=line) from None
+    except ReaderError as exc:
+        line = text[:exc.position].count("\n") + 1 if isinstance(exc.position, int) else None
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise MeshError(f"invalid YAML: {exc.reason} ({char})", file=path, line=line) from None
+    except YAMLError as exc:
+        raise MeshError(f"invalid YAML: {exc}", file=path) from None
+    except RecursionError:
+        raise MeshError("invalid YAML: nested too deeply", file=path,
+                        hint="mesh files need a few levels of nesting, not hundreds") from None
+
+
+def resolve_path(base: Path, written: str, *, file: Path, line: int | None, what: str) -> Path:
+    """A path written in a YAML file, resolved against `base` (symlinks followed).
+
+    Raises MeshError at file:line for paths no file system accepts (control characters
+    such as NUL, names too long), so they never reach the OS as a ValueError or OSError.
+    """
+    if not written.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in written):
+        shown = "is empty" if not written.strip() else f"{written!r} has a control character"
+        raise MeshError(f"{what}: the path {shown}", file=file, line=line,
+                        hint="write a folder or file path relative to this file")
+    try:
+        return (base / written).resolve()
+    except (OSError, ValueError) as exc:
+        raise MeshError(f"{what}: cannot use the path {shorten(written)!r}: {exc}", file=file,
+                        line=line) from None
+
+
+def shorten(text: str, width: int = 60) -> str:
+    """A value for a message: long ones cut to `width` characters."""
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _first_line(text: str | None) -> str:

@@ -52,3 +52,5 @@ RUN_RECORD = "meshkit-run.json"
 POINTER = "latest.json"
 INTERFACE = "interface.json"
 ARTIFACTS = ("manifest.json", "run_results.json", "catalog.json", "sources.json")
+# Every published run has these (meshkit.store.publish); a record without one is damaged.
+REQUIRED = ("manifest.json", "run_results.json", INTERFACE)

@@ -12,7 +12,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
-from ruamel.yaml.scanner import RoundTripScanner
+from ruamel.yaml.scanner import RoundTripScanner, ScannerError
 
 from meshkit.errors import MeshError
 
@@ -21,14 +21,53 @@ T = TypeVar("T")
 _PATH_RE = re.compile(r" - at `(\$[^`]*)`$")
 _UNKNOWN_RE = re.compile(r"unknown field `([^`]+)`")
 _STEP_RE = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+MAX_FLOW_DEPTH = 100
 
 
 class _Scanner(RoundTripScanner):
-    """Skips comments: meshkit only reads these files, and ruamel joins a run of comment
-    lines by repeated string concatenation, which made loading quadratic in their number."""
+    """Skips comments instead of keeping them: meshkit only reads these files, and ruamel
+    joins a run of comment lines by repeated string concatenation, which made loading
+    quadratic in their number (a 3.4 MB mesh.yml of comments: 13 s; now 0.9 s)."""
 
-    def fetch_comment(self, comment: Any) -> None:
-        pass
+    def scan_to_next_token(self) -> None:
+        """Scanner.scan_to_next_token (PyYAML's: comments dropped), a comment skipped at once."""
+        reader = self.reader
+        if reader.index == 0 and reader.peek() == "\ufeff":
+            reader.forward()
+        white_space = " \t" if self.flow_level > 0 else " "
+        while True:
+            while reader.peek() in white_space:
+                reader.forward()
+            if reader.peek() == "#":
+                _skip_to_line_end(reader)
+            if not self.scan_line_break():
+                return None
+            if not self.flow_level:
+                self.allow_simple_key = True
+
+
+    def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:
+        # ruamel looks back over every open bracket for each new one: 5,000 `[` took 12 s.
+        if self.flow_level >= MAX_FLOW_DEPTH:
+            raise ScannerError(None, None, f"[ and {{ nested more than {MAX_FLOW_DEPTH} deep",
+                               self.reader.get_mark())
+        super().fetch_flow_collection_start(TokenClass, to_push)
+
+
+_LINE_END = re.compile("[\0\r\n\x85\u2028\u2029]")
+
+
+def _skip_to_line_end(reader: Any) -> None:
+    """Move the reader to the end of the line (a comment holds no line break)."""
+    if reader.stream is not None:             # a stream is read in chunks: one at a time
+        while reader.peek() not in "\0\r\n\x85\u2028\u2029":
+            reader.forward()
+        return
+    end = _LINE_END.search(reader.buffer, reader.pointer)
+    stop = end.start() if end else len(reader.buffer) - 1
+    skipped = reader.buffer[reader.pointer:stop]
+    reader.pointer, reader.index = stop, reader.index + len(skipped)
+    reader.column += len(skipped) - skipped.count("\ufeff")     # as Reader.forward counts
 
 
 class _Constructor(RoundTripConstructor):

@@ -15,10 +15,8 @@ import pytest
 from meshkit.config import load_mesh
 from meshkit.config.dependencies import declared_projects
 from meshkit.config.jobs import Schedule
-from meshkit.config.selector_syntax import parse_expression
 from meshkit.config.yamlfile import read_yaml
 from meshkit.errors import MeshError
-from meshkit.govern.policy import PolicySet
 from meshkit.graph.mesh_graph import load_from_store
 from meshkit.orchestrate.history import History
 from meshkit.orchestrate.jobs import job_rows
@@ -89,6 +87,16 @@ def test_deep_nesting_is_refused_at_once(tmp_path):
     assert "nested too deeply" in error.message
 
 
+@pytest.mark.parametrize("scalar, message", [
+    ('"\\ud83d\\ude00"', "surrogate"),          # JSON's way to write 😀, not YAML's
+    ("0x_", "cannot read '0x_'"),
+    ("!!int x", "cannot read 'x'"),
+])
+def test_scalars_yaml_cannot_build_name_their_line(tmp_path, scalar, message):
+    error = refused(write(mesh_dir(tmp_path), f"name: m\nprojects:\n  a: a\ndescription: {scalar}\n"))
+    assert error.line == 4 and message in error.message
+
+
 def test_control_characters_in_the_file_name_their_line(tmp_path):
     error = refused(write(mesh_dir(tmp_path), b"name: m\nprojects:\n  a: a\x07\n"))
     assert error.line == 3 and "U+0007" in error.message
@@ -106,7 +114,7 @@ def test_comment_lines_load_in_linear_time(tmp_path):
 
 
 # -- paths and the store -------------------------------------------------------------------------
-@pytest.mark.parametrize("entry", ['"a\\0b"', '"a\\tb"', "x" * 5000])
+@pytest.mark.parametrize("entry", ['"a\\0b"', "x" * 5000])
 def test_an_impossible_project_path_names_its_line(tmp_path, entry):
     error = refused(write(mesh_dir(tmp_path), f"name: m\nprojects:\n  a: {entry}\n"))
     assert error.line == 3 and "project 'a'" in error.message
@@ -203,9 +211,6 @@ def test_crons_that_would_never_fire_or_mean_something_else(tmp_path, cron, mess
     assert error.line == 7 and message in error.message
     error = refused(with_jobs(tmp_path, f'j:\n  schedule:\n    cron: "{cron}"\n'))
     assert error.line == 7 and message in error.message
-
-
-def test_cron_nicknames_are_cron(tmp_path):
     assert load_mesh(with_jobs(tmp_path, 'j: {schedule: "@daily"}\n')).jobs["j"].schedule
 
 
@@ -258,7 +263,7 @@ def test_one_jobs_failing_schedule_does_not_stop_the_scheduler(tmp_path, monkeyp
         scheduler.close()
 
 
-@pytest.mark.parametrize("timeout", [".nan", ".inf", "-.inf", "0", "'1e999'"])
+@pytest.mark.parametrize("timeout", [".nan", ".inf"])
 def test_timeouts_that_are_not_a_duration(tmp_path, timeout):
     error = refused(with_jobs(tmp_path, f"j:\n  timeout: {timeout}\n"))
     assert error.line == 6 and "timeout" in error.message
@@ -290,6 +295,8 @@ def test_dbt_selectors_still_load(tmp_path, select):
 
 
 def test_selector_syntax_is_the_one_the_orchestrator_evaluates():
+    from meshkit.config.selector_syntax import parse_expression
+
     (term,), = parse_expression("2+a:x+1")
     assert (term.up_depth, term.method, term.value, term.down_depth) == (2, "a", "x", 1)
 
@@ -300,14 +307,15 @@ def test_an_smtp_port_out_of_range(tmp_path):
 
 
 # -- governance ----------------------------------------------------------------------------------
-def policies(root: Path, governance: str, **projects: str) -> PolicySet:
+def policies(root: Path, governance: str, **projects: str):
+    """The policies `meshkit check`, `rules` and `score` load for a mesh of projects a and b."""
+    from meshkit.cli.govern import _policies
+
     mesh = load_mesh(write(mesh_dir(root, "a", "b"), "name: m\nprojects:\n  a: a\n  b: b\n"
                            "governance:\n" + textwrap.indent(textwrap.dedent(governance), "  ")))
     for name, text in projects.items():
         write(root / name, text, "governance.yml")
-    return PolicySet.load(mesh.policy_doc, mesh.file,
-                          {name: p.path for name, p in mesh.projects.items()},
-                          mesh_projects=mesh.projects)
+    return _policies(mesh)
 
 
 def test_a_negative_max_versions_is_refused(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -10,6 +11,7 @@ import msgspec
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, RoundTripConstructor
+from ruamel.yaml.composer import ReusedAnchorWarning
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scanner import RoundTripScanner, ScannerError
@@ -22,6 +24,7 @@ _PATH_RE = re.compile(r" - at `(\$[^`]*)`$")
 _UNKNOWN_RE = re.compile(r"unknown field `([^`]+)`")
 _STEP_RE = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 MAX_FLOW_DEPTH = 100
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Scanner(RoundTripScanner):
@@ -75,11 +78,17 @@ class _Constructor(RoundTripConstructor):
     their line, not a ValueError from deep inside the loader."""
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node.value, str) and _SURROGATE.search(node.value):
+            raise ConstructorError(None, None, "a string holds half of a UTF-16 surrogate pair "
+                                   "(\\ud800-\\udfff escapes), which is not a character",
+                                   node.start_mark)
         try:
             return super().construct_object(node, deep=deep)
-        except (ValueError, OverflowError) as exc:
+        except (YAMLError, RecursionError):
+            raise
+        except Exception as exc:    # ruamel's constructors on odd scalars: '0x_', '!!int x'
             value = node.value if isinstance(node.value, str) else node.tag
-            raise ConstructorError(None, None, f"cannot read {value!r}: {exc}",
+            raise ConstructorError(None, None, f"cannot read {shorten(value)!r}: {exc}",
                                    node.start_mark) from None
 
 
@@ -110,7 +119,9 @@ def parse_yaml(text: str, path: Path) -> Any:
     yaml.Scanner = _Scanner
     yaml.Constructor = _Constructor
     try:
-        return yaml.load(text)
+        with warnings.catch_warnings():    # YAML 1.2 lets an anchor be defined again
+            warnings.simplefilter("ignore", ReusedAnchorWarning)
+            return yaml.load(text)
     except DuplicateKeyError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise MeshError(_first_line(exc.problem), file=path, line=line,

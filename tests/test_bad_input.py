@@ -97,6 +97,11 @@ def test_scalars_yaml_cannot_build_name_their_line(tmp_path, scalar, message):
     assert error.line == 4 and message in error.message
 
 
+def test_a_key_of_the_wrong_type_names_its_mapping(tmp_path):
+    error = refused(write(mesh_dir(tmp_path), "name: m\nprojects:\n  a: a\n  7: b\n"))
+    assert error.line == 2 and error.message == "a key: expected `str`, got `int` (at projects)"
+
+
 def test_control_characters_in_the_file_name_their_line(tmp_path):
     error = refused(write(mesh_dir(tmp_path), b"name: m\nprojects:\n  a: a\x07\n"))
     assert error.line == 3 and "U+0007" in error.message
@@ -270,15 +275,15 @@ def test_timeouts_that_are_not_a_duration(tmp_path, timeout):
 
 
 @pytest.mark.parametrize("select, message", [
-    ("+++@@@(((", "'+' cannot appear"),
+    ("+++@@@(((", "cannot read selector"),
     ("a:x+ tags:nightly", "did you mean 'tag:'"),
     ("analytcs:fct_orders", "neither a selector method nor a project"),
-    ("@a:x+", "cannot be combined"),
+    ("@a:x+", "'@' cannot be combined with '+'"),
     ("a:x,,tag:y", "empty part"),
     ("state:changed", "state:changed is not supported"),
     ("(fct_orders)", "'(' cannot appear"),
-    ("file:x.sql", "does not evaluate dbt's 'file:'"),
-    ("+", "no name or value"),
+    ("file:x.sql", "'file' is neither a selector method nor a project"),
+    ("+", "cannot read selector '+'"),
 ])
 def test_garbage_job_selectors_are_refused_when_mesh_yml_loads(tmp_path, select, message):
     error = refused(with_jobs(tmp_path, f"j:\n  select: {json.dumps(select)}\n"))
@@ -295,10 +300,12 @@ def test_dbt_selectors_still_load(tmp_path, select):
 
 
 def test_selector_syntax_is_the_one_the_orchestrator_evaluates():
-    from meshkit.config.selector_syntax import parse_expression
+    from meshkit.config.selector_syntax import Expression
+    from meshkit.graph import selection
 
-    (term,), = parse_expression("2+a:x+1")
-    assert (term.up_depth, term.method, term.value, term.down_depth) == (2, "a", "x", 1)
+    assert selection.Expression is Expression
+    ((term,),) = Expression.parse(["2+a:x+1"]).alternatives
+    assert (term.up, term.method, term.value, term.down) == (2, "a", "x", 1)
 
 
 def test_an_smtp_port_out_of_range(tmp_path):

@@ -21,6 +21,7 @@ from meshkit.errors import MeshError
 T = TypeVar("T")
 
 _PATH_RE = re.compile(r" - at `(\$[^`]*)`$")
+_KEY_RE = re.compile(r" - at `key` in `(\$[^`]*)`$")
 _UNKNOWN_RE = re.compile(r"unknown field `([^`]+)`")
 _STEP_RE = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 MAX_FLOW_DEPTH = 100
@@ -196,8 +197,10 @@ def convert(data: Any, into: type[T], *, file: Path, doc: Any = None, at: str = 
         return msgspec.convert(data, into, strict=False)
     except msgspec.ValidationError as exc:
         text = str(exc)
-        match = _PATH_RE.search(text)
+        match = _PATH_RE.search(text) or _KEY_RE.search(text)
         message = text[: match.start()] if match else text
+        if match and match.re is _KEY_RE:            # a mapping key of the wrong type
+            message = f"a key: {message[0].lower()}{message[1:]}"
         path = at + (match.group(1)[1:] if match else "")
         unknown = _UNKNOWN_RE.search(message)
         line = line_of(data if doc is None else doc, path + (f".{unknown.group(1)}" if unknown else ""))

@@ -9,7 +9,7 @@ from typing import Callable
 
 from meshkit.config import Environment, Mesh
 from meshkit.config.package_hack import refuse_package_hack
-from meshkit.config.selector_syntax import parse_expression
+from meshkit.config.selector_syntax import Expression
 from meshkit.errors import MeshError
 from meshkit.orchestrate.history import History, ModelState
 from meshkit.orchestrate.state import StateInputs
@@ -64,8 +64,7 @@ def planning_context(mesh: Mesh, options: BuildOptions, history: History) -> Pla
         mesh.project(name)  # unknown project names fail before anything runs
     if options.select or options.exclude:   # and so do selector mistakes
         known = {*mesh.projects, *store.projects()}        # projects published from elsewhere too
-        for expression in [*options.select, *options.exclude]:
-            parse_expression(expression, known)
+        Expression.parse([*options.select, *options.exclude]).check_projects(known)
     names = [p for p in mesh.projects if env.name in mesh.projects[p].environments]
     building = set(options.projects or names)
     return PlanningContext(

@@ -61,7 +61,7 @@ class Scheduler:
         self._waiting: set[tuple[int, int | None]] = set()
         self._last_event = self.store.last_event_id()
         self._last_notify = 0.0
-        self._faults: dict[str, str] = {}    # job → the last error its schedule raised
+        self._faults: dict[tuple[str, str], str] = {}   # (job, step) → the last error it raised
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None, *, poll: float = 1.0,
@@ -145,12 +145,12 @@ class Scheduler:
                 except Exception as exc:   # one job's schedule never stops the others
                     self._fault(job.name, exc, "its schedule failed")
                 else:
-                    self._faults.pop(job.name, None)
+                    self._faults.pop((job.name, "its schedule failed"), None)
 
     def _fault(self, job: str, exc: Exception, what: str) -> None:
         text = exc.render() if isinstance(exc, MeshError) else f"{type(exc).__name__}: {exc}"
-        if self._faults.get(job) != text:    # said once, not every tick
-            self._faults[job] = text
+        if self._faults.get((job, what)) != text:    # said once, not every tick
+            self._faults[(job, what)] = text
             self._say(f"{job}: {what} ({text}); the other jobs go on")
 
     def _start(self, mesh: Mesh, now: float) -> None:

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 import msgspec
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, RoundTripConstructor
 from ruamel.yaml.composer import ReusedAnchorWarning
+from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scanner import RoundTripScanner, ScannerError
@@ -48,7 +48,6 @@ class _Scanner(RoundTripScanner):
                 return None
             if not self.flow_level:
                 self.allow_simple_key = True
-
 
     def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:
         # ruamel looks back over every open bracket for each new one: 5,000 `[` took 12 s.
@@ -111,11 +110,10 @@ def read_yaml(path: Path) -> Any:
         raise MeshError(f"not valid UTF-8 (byte 0x{data[exc.start]:02x})", file=path,
                         line=data[:exc.start].count(b"\n") + 1,
                         hint="save the file as UTF-8") from None
-    return parse_yaml(text, path)
+    return _parse(text, path)
 
 
-def parse_yaml(text: str, path: Path) -> Any:
-    """`read_yaml` for text already read; `path` names the file in errors."""
+def _parse(text: str, path: Path) -> Any:
     yaml = YAML(typ="rt")
     yaml.Scanner = _Scanner
     yaml.Constructor = _Constructor
@@ -139,7 +137,7 @@ def parse_yaml(text: str, path: Path) -> Any:
         raise MeshError(f"invalid YAML: {exc}", file=path) from None
     except RecursionError:
         raise MeshError("invalid YAML: nested too deeply", file=path,
-                        hint="mesh files need a few levels of nesting, not hundreds") from None
+                        hint="these files need a few levels of nesting, not hundreds") from None
 
 
 def resolve_path(base: Path, written: str, *, file: Path, line: int | None, what: str) -> Path:

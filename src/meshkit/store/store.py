@@ -433,8 +433,7 @@ class Store:
             raise
         except Exception as exc:  # network, credentials, bucket: whatever the backend raises
             if self.is_local and isinstance(exc, OSError):
-                raise MeshError(f"cannot use the artifact store at {self.url}: {exc}",
-                                hint="check that the folder exists and is writable") from None
+                raise _unusable(self.url, exc) from None
             raise _unreachable(self.url, exc) from None
 
     @contextlib.contextmanager
@@ -446,10 +445,7 @@ class Store:
         except (FileNotFoundError, MeshError):
             raise
         except OSError as exc:
-            raise MeshError(f"cannot use the artifact store at {self.url}: {exc}",
-                            file=exc.filename or self.url,
-                            hint="check that the folder exists and is writable, and that nothing "
-                                 "else (a file) sits where the store keeps a folder") from None
+            raise _unusable(self.url, exc) from None
 
     # -- listing and pruning ------------------------------------------------------------
     def projects(self) -> list[str]:
@@ -641,6 +637,13 @@ class Store:
             for tmp in env_dir.glob(".*.tmp"):
                 if now - tmp.stat().st_mtime > grace_seconds:
                     tmp.unlink()
+
+
+def _unusable(url: str, exc: OSError) -> MeshError:
+    """A local store the OS refuses: no permission, a file where a folder belongs."""
+    return MeshError(f"cannot use the artifact store at {url}: {exc}", file=exc.filename or url,
+                     hint="check that the folder exists and is writable, and that nothing else "
+                          "(a file) sits where the store keeps a folder")
 
 
 def _unreachable(url: str, exc: Exception) -> MeshError:

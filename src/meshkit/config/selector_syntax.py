@@ -51,7 +51,7 @@ class Term:
         if not match:
             raise MeshError(f"cannot read selector '{text}'", hint=_TERM_HINT)
         if match.group("at") and (match.group("up") or match.group("down")):
-            raise MeshError(f"selector '{text}': '@' cannot be combined with '+'",
+            raise MeshError(f"cannot read selector '{text}': '@' cannot be combined with '+'",
                             hint="@x already selects x, its descendants and their ancestors "
                                  "(dbt refuses it too)")
         body = match.group("body")

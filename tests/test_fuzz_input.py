@@ -26,7 +26,7 @@ from meshkit.errors import MeshError
 from meshkit.graph.selection import Selector
 from meshkit.orchestrate.schedule import due_times, next_time
 
-FUZZ = settings(derandomize=True, max_examples=300, deadline=None, database=None,
+FUZZ = settings(derandomize=True, max_examples=200, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 PROJECTS = ("alpha", "beta")
 

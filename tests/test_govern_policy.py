@@ -20,11 +20,12 @@ def load(tmp_path: Path, mesh: str = "", **projects: str) -> PolicySet:
     mesh_file = tmp_path / "mesh.yml"
     mesh_file.write_text("name: m\nprojects: {}\n" + textwrap.dedent(mesh))
     dirs = {}
+    for name in ("analytics", "finance", *projects):     # the mesh's projects (mesh_of_two's)
+        dirs[name] = tmp_path / name
+        dirs[name].mkdir(exist_ok=True)
+        (dirs[name] / "governance.yml").unlink(missing_ok=True)   # from an earlier load
     for name, text in projects.items():
-        folder = tmp_path / name
-        folder.mkdir(exist_ok=True)
-        (folder / "governance.yml").write_text(textwrap.dedent(text))
-        dirs[name] = folder
+        (dirs[name] / "governance.yml").write_text(textwrap.dedent(text))
     doc = read_yaml(mesh_file)
     return PolicySet.load(doc.get("governance"), mesh_file, dirs)
 

@@ -141,8 +141,11 @@ def test_interrupted_run_is_marked_on_next_start(jaffle_mesh):
     while time.time() < deadline:
         if db.exists():
             with sqlite3.connect(db) as con:
-                if con.execute("select count(*) from invocations").fetchone()[0]:
-                    break
+                try:
+                    if con.execute("select count(*) from invocations").fetchone()[0]:
+                        break
+                except sqlite3.OperationalError:   # the file exists, its tables not yet
+                    pass
         time.sleep(0.2)
     else:
         pytest.fail("the build never started a dbt invocation")

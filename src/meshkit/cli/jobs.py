@@ -59,8 +59,9 @@ def list_jobs(mesh_path, as_json) -> None:
     for row in rows:
         when = []
         if row["schedule"]:
+            upcoming = row["schedule"]["next"]
             when.append(f"{row['schedule']['cron']} ({row['schedule']['timezone']}), next "
-                        f"{row['schedule']['next'].replace('T', ' ')}")
+                        f"{upcoming.replace('T', ' ') if upcoming else 'never'}")
         if row["trigger"]:
             when.append(row["trigger"]["text"])
         options = [name for name, on in (("docs", row["generate_docs"]),

@@ -20,13 +20,15 @@ through others) are refused with the file and line.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
+from meshkit.config.selector_syntax import Expression
 from meshkit.config.yamlfile import convert, line_of
 from meshkit.errors import MeshError
 
@@ -65,7 +67,7 @@ class _FreshnessSpec(msgspec.Struct, forbid_unknown_fields=True):
 
 class _SmtpSpec(msgspec.Struct, forbid_unknown_fields=True, rename={"sender": "from"}):
     host: str | None = None
-    port: int | None = None
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
     sender: str | None = None
     tls: Literal["none", "starttls", "ssl"] | None = None
 
@@ -236,13 +238,19 @@ def _job(name: str, spec: _JobSpec, doc: Any, file: Path, at: str,
     select = _strings(spec.select)
     exclude = _strings(spec.exclude)
     for key, expressions in (("select", select), ("exclude", exclude)):
-        if any(not e.strip() for e in expressions):
-            raise fail(f"`{key}` has an empty selector", key)
+        for index, expression in enumerate(expressions):
+            where = key if isinstance(getattr(spec, key), str) else f"{key}[{index}]"
+            if not expression.strip():
+                raise fail(f"`{key}` has an empty selector", where)
+            try:
+                Expression.parse([expression]).check_projects(projects)
+            except MeshError as exc:
+                raise fail(f"`{key}`: {exc.message}", where, exc.hint) from None
     schedule = None
     if spec.schedule is not None:
         schedule = (Schedule(spec.schedule) if isinstance(spec.schedule, str)
                     else Schedule(spec.schedule.cron, spec.schedule.timezone))
-        _check_schedule(schedule, fail)
+        _check_schedule(schedule, fail, spec.schedule)
     trigger = _trigger(spec, fail)
     if spec.overlap not in ("wait", "skip"):
         raise fail(f"`overlap` is '{spec.overlap}'", "overlap",
@@ -280,19 +288,32 @@ def _strings(value: str | list[str] | None) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-def _check_schedule(schedule: Schedule, fail) -> None:
+def _check_schedule(schedule: Schedule, fail, written: Any = None) -> None:
+    from datetime import datetime
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from croniter import croniter
+    from croniter import CroniterBadDateError, croniter
 
     try:
         ZoneInfo(schedule.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise fail(f"unknown time zone '{schedule.timezone}'", "schedule.timezone",
                    hint="use an IANA name such as UTC, Europe/Paris or America/New_York") from None
-    if not croniter.is_valid(schedule.cron):
-        raise fail(f"'{schedule.cron}' is not a valid cron expression", "schedule",
-                   hint="five fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * *'")
+    key = "schedule" if isinstance(written, str) else "schedule.cron"
+    fields = schedule.cron.split()
+    nickname = len(fields) == 1 and fields[0].startswith("@")      # @daily, @hourly, …
+    if not (len(fields) == 5 or nickname) or not croniter.is_valid(schedule.cron):
+        extra = {6: " (a sixth field would be read as seconds)",
+                 7: " (a sixth and seventh field would be read as seconds and years)"}
+        raise fail(f"'{schedule.cron}' is not a valid cron expression{extra.get(len(fields), '')}",
+                   key, hint="five fields: minute hour day-of-month month day-of-week, e.g. "
+                             "'0 6 * * *' (or @hourly, @daily, @weekly, @monthly, @yearly)")
+    try:       # valid fields can still name no time at all: 31 February, 31 April
+        croniter(schedule.cron, datetime.now(ZoneInfo(schedule.timezone))).get_next(float)
+    except CroniterBadDateError:
+        raise fail(f"'{schedule.cron}' never fires: no date matches it", key,
+                   hint="check the day of month against the month (February has 28 or 29 days)"
+                   ) from None
 
 
 def _trigger(spec: _JobSpec, fail) -> CompletionTrigger | None:
@@ -343,6 +364,9 @@ def _duration(value: float | str, fail) -> float:
             raise fail(f"cannot read timeout '{value}'", "timeout",
                        hint="seconds, or a number with s, m, h or d: 3600, '90m', '2h'")
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not math.isfinite(seconds):
+        raise fail(f"`timeout` is {value}", "timeout",
+                   hint="seconds, or a number with s, m, h or d; leave it out for no timeout")
     if seconds <= 0:
         raise fail("`timeout` must be positive", "timeout")
     return seconds

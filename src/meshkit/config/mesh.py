@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from meshkit.config.jobs import parse_jobs
-from meshkit.config.yamlfile import convert, line_of, read_yaml
+from meshkit.config.yamlfile import convert, line_of, read_yaml, resolve_path, shorten
 from meshkit.errors import MeshError
 
 MESH_FILE = "mesh.yml"
@@ -180,7 +180,8 @@ def load_mesh(path: Path | None = None, *, require_production: bool = True) -> M
                 for name, entry in (spec.packages or {}).items()}
     jobs = parse_jobs(doc.get("jobs"), doc=doc, file=file, environments=environments,
                       default_environment=default, projects=projects) if default else {}
-    return Mesh(name=spec.name, file=file, store_url=_store_url(spec.store, file.parent),
+    store_url = _store_url(spec.store, file, line_of(doc, "$.store"))
+    return Mesh(name=spec.name, file=file, store_url=store_url,
                 environments=environments, default_environment=default, projects=projects,
                 packages=packages, policy_doc=doc.get("governance"), jobs=jobs,
                 remote_images=_remote_images(spec, doc, file))
@@ -268,9 +269,16 @@ def _package(name: str, entry: Any, doc: dict, file: Path, projects: dict[str, P
 
 def _dbt_folder(kind: str, name: str, relative: str, file: Path, line: int | None) -> Path:
     """The folder of a project or package entry, which must hold a dbt project of that name."""
-    path = (file.parent / relative).resolve()
-    if not (path / "dbt_project.yml").is_file():
-        what = "does not exist" if not path.exists() else "has no dbt_project.yml"
+    path = resolve_path(file.parent, relative, file=file, line=line, what=f"{kind} '{name}'")
+    try:
+        found = (path / "dbt_project.yml").is_file()
+        missing = not path.exists()
+    except OSError as exc:             # a name too long, a folder we may not read
+        raise MeshError(f"{kind} '{name}': cannot use path '{shorten(relative)}': "
+                        f"{exc.strerror or exc}",
+                        file=file, line=line) from None
+    if not found:
+        what = "does not exist" if missing else "has no dbt_project.yml"
         raise MeshError(f"{kind} '{name}': path '{relative}' {what}", file=file, line=line,
                         hint=f"point the {kind} at the folder that holds its dbt_project.yml")
     declared = dbt_project_name(path)
@@ -294,8 +302,9 @@ def local_installs(project_dir: Path) -> list[LocalInstall]:
     for index, entry in enumerate(entries if isinstance(entries, list) else []):
         local = entry.get("local") if isinstance(entry, dict) else None
         if isinstance(local, str) and "{{" not in local:      # a Jinja path is dbt's to render
-            found.append(LocalInstall(file, line_of(doc, f"$.packages[{index}]"),
-                                      (project_dir / local).resolve()))
+            line = line_of(doc, f"$.packages[{index}]")
+            found.append(LocalInstall(file, line, resolve_path(
+                project_dir, local, file=file, line=line, what="local package")))
     return found
 
 
@@ -305,8 +314,19 @@ def dbt_project_name(path: Path) -> str | None:
     return doc.get("name") if isinstance(doc, dict) else None
 
 
-def _store_url(store: str, base: Path) -> str:
-    """Plain paths are relative to mesh.yml; URLs (s3://, file://, memory://) pass through."""
+def _store_url(store: str, file: Path, line: int | None) -> str:
+    """Plain paths are relative to mesh.yml; URLs (s3://, file://, memory://) pass through.
+
+    The store may not be the mesh's own folder or one above it: its listing of projects would
+    then be the mesh's folders.
+    """
+    root = file.parent
+    path = resolve_path(root, store, file=file, line=line, what="store")   # checks the text too
     if "://" in store:
         return store
-    return str((base / store).resolve())
+    if path == root or path in root.parents:
+        raise MeshError(f"store: '{store}' is the mesh's own folder"
+                        + (" or one above it" if path != root else ""), file=file, line=line,
+                        hint="give the store a folder of its own, such as .meshkit/store "
+                             "(the default), or a URL such as s3://bucket/mesh")
+    return str(path)

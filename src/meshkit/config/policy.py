@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from meshkit.config.yamlfile import convert, line_of, read_yaml
+from meshkit.config.yamlfile import convert, line_of, read_yaml, resolve_path, shorten
 from meshkit.errors import MeshError
 
 PROJECT_POLICY_FILE = "governance.yml"
@@ -141,24 +141,30 @@ MESH = "mesh"
 
 
 def mesh_policy(doc: Any, file: Path) -> Policy:
-    """The `governance:` mapping of mesh.yml (None or absent: the built-in defaults)."""
+    """The `governance:` mapping of mesh.yml (None or absent: the built-in defaults).
+
+    Custom rule files must lie inside the mesh's folder (mesh.yml's)."""
     if doc is None:
         return Policy(MESH, file)
-    return _parse(doc, file, owner=MESH, prefix="governance.")
+    return _parse(doc, file, owner=MESH, prefix="governance.", allowed=(file.parent.resolve(),))
 
 
-def project_policy(project: str, project_dir: Path) -> Policy | None:
-    """A project's governance.yml beside its dbt_project.yml, if it has one."""
+def project_policy(project: str, project_dir: Path, mesh_root: Path | None = None) -> Policy | None:
+    """A project's governance.yml beside its dbt_project.yml, if it has one.
+
+    Custom rule files must lie inside the project's folder or the mesh's (`mesh_root`): a
+    project's policy never runs Python from elsewhere on the disk."""
     file = project_dir / PROJECT_POLICY_FILE
     if not file.is_file():
         return None
     doc = read_yaml(file)
     if doc is None:
         return Policy(project, file)
-    return _parse(doc, file, owner=project, prefix="")
+    allowed = tuple(p.resolve() for p in (project_dir, mesh_root) if p is not None)
+    return _parse(doc, file, owner=project, prefix="", allowed=allowed)
 
 
-def _parse(doc: Any, file: Path, *, owner: str, prefix: str) -> Policy:
+def _parse(doc: Any, file: Path, *, owner: str, prefix: str, allowed: tuple[Path, ...]) -> Policy:
     if not isinstance(doc, dict):
         raise MeshError(f"{prefix or 'the policy'} must be a mapping with rules:, exceptions:, "
                         "custom_rules:", file=file, line=line_of(doc, "$"))
@@ -174,18 +180,34 @@ def _parse(doc: Any, file: Path, *, owner: str, prefix: str) -> Policy:
         for name in rules[rule_id].params:
             params_lines[(rule_id, name)] = line_of(doc, f"$.rules.{rule_id}.params.{name}")
     exceptions = tuple(_exception(i, entry, doc, file) for i, entry in enumerate(spec.exceptions))
-    custom = tuple((file.parent / path).resolve() for path in spec.custom_rules)
-    for index, path in enumerate(custom):
-        if not path.is_file():
-            raise MeshError(f"custom rule file '{spec.custom_rules[index]}' does not exist",
-                            file=file, line=line_of(doc, f"$.custom_rules[{index}]"),
-                            hint="paths are relative to the file that lists them")
+    custom = tuple(_custom_rule_file(written, index, doc, file, allowed)
+                   for index, written in enumerate(spec.custom_rules))
     score = ScoreSettings()
     if spec.score is not None:
         parsed = convert(spec.score, _ScoreSpec, file=file, doc=doc, at="$.score")
         score = ScoreSettings(tuple(parsed.required_meta), parsed.open_table_format,
                               tuple(parsed.bare_prefixes))
     return Policy(owner, file, rules, exceptions, custom, score, params_lines)
+
+
+def _custom_rule_file(written: str, index: int, doc: Any, file: Path,
+                      allowed: tuple[Path, ...]) -> Path:
+    """A custom rule file: an existing .py file inside one of the `allowed` folders (symlinks
+    resolved first, so a link cannot lead outside)."""
+    line = line_of(doc, f"$.custom_rules[{index}]")
+    path = resolve_path(file.parent, written, file=file, line=line,
+                        what=f"custom rule file '{shorten(written)}'")
+    if not any(path == folder or folder in path.parents for folder in allowed):
+        raise MeshError(f"custom rule file '{shorten(written)}' is outside the mesh repository "
+                        f"({path})", file=file, line=line,
+                        hint="custom rules run as Python: keep them in the mesh repository"
+                             + (" or the project's folder" if len(allowed) > 1 else "")
+                             + f" ({', '.join(str(folder) for folder in allowed)})")
+    if not path.is_file() or path.suffix != ".py":
+        what = "is not a Python (.py) file" if path.is_file() else "does not exist"
+        raise MeshError(f"custom rule file '{shorten(written)}' {what}", file=file, line=line,
+                        hint="paths are relative to the file that lists them")
+    return path
 
 
 def _rule(rule_id: str, entry: Any, doc: Any, file: Path, owner: str) -> RulePolicy:

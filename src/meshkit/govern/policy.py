@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field, replace
 from datetime import date
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import msgspec
 
 from meshkit.config.policy import (LEVELS, MESH, Policy, PolicyException, RulePolicy, mesh_policy,
                                    project_policy)
-from meshkit.errors import MeshError
+from meshkit.errors import MeshError, close_matches
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.govern.registry import Rule, RuleSet, builtin_rules, load_rule_file
 from meshkit.govern.scope import CompiledScope, check_exception_nodes, matches_name
@@ -81,9 +82,10 @@ class PolicySet:
              project_dirs: dict[str, Path] | None = None) -> PolicySet:
         """Read mesh.yml's governance section and each project's governance.yml, then validate."""
         mesh = mesh_policy(mesh_doc, mesh_file) if mesh_file is not None else Policy(MESH)
+        root = mesh_file.parent if mesh_file is not None else None
         projects = {}
         for name, directory in (project_dirs or {}).items():
-            found = project_policy(name, directory)
+            found = project_policy(name, directory, root)   # custom rules confined to the mesh
             if found is not None:
                 projects[name] = found
         return cls.from_policies(mesh, projects, frozenset(project_dirs or {}))
@@ -124,6 +126,7 @@ class PolicySet:
                                     "set in mesh.yml", file=entry.file, line=entry.line)
                 if entry.scope is not None:
                     try:
+                        _check_scope_projects(entry.scope.projects, self.mesh_projects)
                         self._compiled(entry).check_names(self.mesh_projects)
                     except MeshError as exc:
                         raise MeshError(f"rule '{rule_id}': scope: {exc.message}", file=entry.file,
@@ -369,6 +372,17 @@ def _meta_of(resource: Resource | None) -> dict:
     if isinstance(resource, SourceTable):
         return resource.source.meta
     return resource.exposure.meta
+
+
+def _check_scope_projects(patterns: tuple[str, ...], known: frozenset[str] | None) -> None:
+    """Each `scope: {projects: […]}` entry (a name or glob) matches a project of the mesh
+    (skipped when the projects are not known)."""
+    for pattern in patterns if known is not None else ():
+        if not any(fnmatchcase(name, pattern) for name in known):
+            close = close_matches(pattern, known)
+            raise MeshError(f"projects: '{pattern}' is not a project of the mesh",
+                            hint=(f"did you mean '{close[0]}'? " if close else "")
+                            + f"projects: {', '.join(sorted(known)) or 'none'}")
 
 
 def _overlay(setting: Setting, entry: RulePolicy) -> Setting:

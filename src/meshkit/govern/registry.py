@@ -15,7 +15,8 @@ of its docstring; `category` and `severity` come from the decorator:
 — the function gets that resource and the MeshView — or "mesh", where it gets the MeshView
 only and yields Violations naming their subject. A resource rule returns None (compliant),
 a message, or an iterable of messages/Violations. Keyword parameters with defaults are the
-rule's parameters; policies may set them. `stricter` says, per parameter, which direction
+rule's parameters; policies may set them, validated against the annotation (bounds with
+`Annotated[int, msgspec.Meta(ge=1)]`). `stricter` says, per parameter, which direction
 tightens it ("lower", "higher", "superset"), so a project may move it that way on its own.
 """
 
@@ -134,7 +135,7 @@ def _params(function: Callable, applies_to: str) -> dict[str, Param]:
     signature = inspect.signature(function)
     positional = 1 if applies_to == "mesh" else 2
     try:
-        hints = typing.get_type_hints(function)
+        hints = typing.get_type_hints(function, include_extras=True)   # keeps msgspec.Meta bounds
     except Exception:  # a custom rule's annotations may name types we cannot resolve
         hints = {}
     params = {}

@@ -23,7 +23,7 @@ from typing import Iterable
 from meshkit.config.policy import Scope
 from meshkit.errors import MeshError
 from meshkit.graph.mesh_graph import MeshGraph
-from meshkit.graph.selection import METHODS, Expression, Selector, Term, name_matches
+from meshkit.graph.selection import Expression, Selector, Term, name_matches
 from meshkit.govern.view import Exposure, Model, Resource, SourceTable
 
 _NOT_IN_CHECK = ("state",)
@@ -135,12 +135,8 @@ class CompiledScope:
         projects (skipped when the projects are not known)."""
         if projects is None:
             return
-        for term in (*self.select.expression.terms(), *self.exclude.expression.terms()):
-            if term.method is not None and term.method not in METHODS \
-                    and not term.method.startswith("config.") and term.method not in projects:
-                raise MeshError(f"selector '{term.text}': '{term.method}' is neither a selector "
-                                "method nor a project of the mesh",
-                                hint="methods: " + ", ".join(METHODS))
+        self.select.expression.check_projects(projects)
+        self.exclude.expression.check_projects(projects)
 
     def bind(self, graph: MeshGraph) -> None:
         """Evaluate the selectors now, so that an unknown `name:` is reported up front."""

@@ -1,7 +1,9 @@
 """dbt's node selection syntax, extended to the mesh: the one grammar of every selector.
 
 `meshkit build -s`, jobs' `select:`, `split --select`, `meshkit check -s` and a policy's
-`scope: {select, exclude}` all read selectors here:
+`scope: {select, exclude}` all read selectors with meshkit.config.selector_syntax (its
+grammar, without a graph: mesh.yml's selectors are checked when it loads) and evaluate
+them here:
 
     finance:agg_customer_payment_journey     a node of one project
     +finance:agg_customer_payment_journey    it and its upstream, in every project
@@ -26,12 +28,15 @@ selectable; a build keeps only what it can run (models, seeds, snapshots).
 from __future__ import annotations
 
 import fnmatch
-import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from meshkit.config.selector_syntax import METHODS, Expression, Term
 from meshkit.errors import MeshError, close_matches
 from meshkit.graph.mesh_graph import MeshGraph
+
+__all__ = ["EXECUTABLE", "METHODS", "NEEDED", "Expression", "Selector", "Term", "name_matches",
+           "node_names"]
 
 # What `dbt build` builds as a node, tests aside (dbt/task/build.py's runners; saved queries
 # and exposures only report there). Functions: dbt 1.11's user-defined functions.
@@ -39,89 +44,6 @@ EXECUTABLE = frozenset({"model", "seed", "snapshot", "function"})
 # Built by dbt when it runs, but never selected for its own sake: a selected node needs the
 # ones it calls to exist (a model calling `{{ function('f') }}`).
 NEEDED = frozenset({"function"})
-_TERM_RE = re.compile(r"^(?P<at>@)?(?:(?P<up_depth>\d*)(?P<up>\+))?(?P<body>[^@+]+?)"
-                      r"(?:(?P<down>\+)(?P<down_depth>\d*))?$")
-METHODS = ("project", "package", "group", "tag", "access", "state", "resource_type", "path",
-           "fqn", "config.materialized", "materialized", "source", "exposure", "version")
-_PROJECT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-@dataclass(frozen=True)
-class Term:
-    """One selector term: a method and value, with graph operators around it."""
-
-    text: str
-    method: str | None          # None: a bare name (or a path, when it holds a `/`)
-    value: str
-    up: int | None = None       # ancestors to this depth (-1: all); None: no `+` before
-    down: int | None = None     # descendants likewise
-    at: bool = False
-
-    @property
-    def has_graph_operator(self) -> bool:
-        return self.at or self.up is not None or self.down is not None
-
-    @classmethod
-    def parse(cls, text: str) -> Term:
-        match = _TERM_RE.match(text)
-        if not match or (match.group("at") and match.group("up")):
-            raise MeshError(f"cannot read selector '{text}'",
-                            hint="a term is [@ or N+]method:value[+N], e.g. +finance:orders, "
-                                 "tag:nightly+1, @stg_orders")
-        body = match.group("body")
-        method, sep, value = body.partition(":")
-        if not sep:
-            method, value = (("path", body) if "/" in body else (None, body))
-        elif not value:
-            raise MeshError(f"selector '{text}': '{method}:' needs a value")
-        elif method not in METHODS and not method.startswith("config.") \
-                and not _PROJECT_RE.match(method):
-            raise MeshError(f"selector '{text}': '{method}' is neither a selector method nor a "
-                            "project name", hint="methods: " + ", ".join(METHODS))
-        if method == "state" and value not in ("modified", "new"):
-            raise MeshError(f"state:{value} is not supported; use state:modified")
-
-        def depth(operator: str, size: str) -> int | None:
-            if not match.group(operator):
-                return None
-            return int(match.group(size)) if match.group(size) else -1
-
-        return cls(text, method, value, depth("up", "up_depth"), depth("down", "down_depth"),
-                   bool(match.group("at")))
-
-
-@dataclass(frozen=True)
-class Expression:
-    """Selector expressions as written: a union (spaces, or several expressions) of
-    intersections (commas) of terms. Parsing checks the syntax; meaning needs a graph."""
-
-    alternatives: tuple[tuple[Term, ...], ...] = ()
-
-    @classmethod
-    def parse(cls, expressions: Iterable[str] | None) -> Expression:
-        """Raises MeshError naming the first term that cannot be read."""
-        alternatives = []
-        for expression in expressions or ():
-            for union_part in str(expression).split():
-                terms = tuple(Term.parse(t) for t in union_part.split(",") if t)
-                if terms:
-                    alternatives.append(terms)
-        return cls(tuple(alternatives))
-
-    def __bool__(self) -> bool:
-        return bool(self.alternatives)
-
-    def terms(self) -> Iterable[Term]:
-        return (term for terms in self.alternatives for term in terms)
-
-    def refuse(self, methods: Iterable[str], where: str, hint: str | None = None) -> None:
-        """Raise MeshError for the first term using a method that has no meaning where the
-        expression is used (`state:` outside a build)."""
-        banned = set(methods)
-        for term in self.terms():
-            if term.method in banned:
-                raise MeshError(f"selector '{term.text}': {term.method}: has no meaning {where}",
-                                hint=hint)
 
 
 def node_names(node, project: str | None) -> tuple[str, ...]:

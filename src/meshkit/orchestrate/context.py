@@ -13,6 +13,7 @@ import msgspec
 from meshkit.config import Environment, Mesh
 from meshkit.config.package_hack import refuse_package_hack
 from meshkit.config.dependencies import declared_projects
+from meshkit.config.selector_syntax import Expression
 from meshkit.errors import MeshError
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.graph.projects import project_dependencies
@@ -100,6 +101,9 @@ def planning_context(mesh: Mesh, options: BuildOptions, history: History) -> Pla
     env = mesh.environment(options.env)
     refuse_package_hack(mesh)    # before any dbt runs: it would build those models twice
     store = Store(mesh.store_url)
+    if options.select or options.exclude:   # selector mistakes fail before anything runs
+        known = {*mesh.projects, *store.projects()}        # projects published from elsewhere too
+        Expression.parse([*options.select, *options.exclude]).check_projects(known)
     names = parse_scope(mesh, options)
     building = set(options.projects or names)
     return PlanningContext(

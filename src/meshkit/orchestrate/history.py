@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sqlite3
 import threading
 import time
@@ -97,13 +98,32 @@ class SharedConnection:
     """One SQLite connection shared by a process's threads: a transaction at a time."""
 
     def __init__(self, path: Path, timeout: float) -> None:
+        """Open (or create) the database in WAL mode.
+
+        Raises MeshError naming the file when it cannot be a database here: not SQLite
+        (damaged, or another file at that path), a folder, or a folder we may not write.
+        """
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None,
-                                  check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
-        self.db.execute(f"pragma busy_timeout={int(timeout * 1000)}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None,
+                                      check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise _unusable(path, exc) from None
+        self.db.row_factory = sqlite3.Row
+        try:
+            self.db.execute(f"pragma busy_timeout={int(timeout * 1000)}")
+            self.db.execute("select count(*) from sqlite_master").fetchone()   # reads the header
+            self.db.execute("pragma journal_mode=wal")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise
+            self.db.close()
+            raise _unusable(path, exc) from None
+        except sqlite3.DatabaseError as exc:     # "file is not a database", "malformed"
+            self.db.close()
+            raise _unusable(path, exc) from None
 
     def close(self) -> None:
         self.db.close()
@@ -142,10 +162,17 @@ class SharedConnection:
         return version
 
 
+def _unusable(path: Path, exc: Exception) -> MeshError:
+    return MeshError(f"cannot use {path.name} as meshkit's run history and job queue: {exc}",
+                     file=path, hint=f"if it is damaged, move it aside (meshkit starts a new, "
+                                     f"empty one; past runs and queued jobs are then forgotten): "
+                                     f"mv {shlex.quote(str(path))} "
+                                     f"{shlex.quote(str(path) + '.broken')}")
+
+
 class History(SharedConnection):
     def __init__(self, path: Path) -> None:
         super().__init__(path, timeout=30)
-        self.db.execute("pragma journal_mode=wal")
         self.migrate("history", _MIGRATIONS)
         self.mark_interrupted()
 

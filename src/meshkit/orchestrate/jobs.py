@@ -245,12 +245,13 @@ def job_rows(mesh: Mesh, store: JobStore, now: float | None = None) -> list[dict
     rows = []
     for name, definition in mesh.jobs.items():
         latest = last.get(name)
+        upcoming = next_time(definition.schedule, now) if definition.schedule else None
         rows.append({
             "name": name, "environment": definition.environment, "description": definition.description,
             "builds": definition.builds(), "projects": list(definition.projects),
             "select": list(definition.select), "exclude": list(definition.exclude),
             "schedule": ({"cron": definition.schedule.cron, "timezone": definition.schedule.timezone,
-                          "next": utc_iso(next_time(definition.schedule, now))}
+                          "next": utc_iso(upcoming) if upcoming is not None else None}
                          if definition.schedule else None),
             "trigger": ({"on_completion": list(definition.trigger.upstream), "mode": definition.trigger.mode,
                          "statuses": list(definition.trigger.statuses),

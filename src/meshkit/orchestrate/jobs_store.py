@@ -184,7 +184,6 @@ def utc_iso(epoch: float) -> str:
 class JobStore(SharedConnection):
     def __init__(self, path: Path) -> None:
         super().__init__(path, timeout=60)
-        self.db.execute("pragma journal_mode=wal")
         self.migrate("jobs", _MIGRATIONS)
 
     @classmethod

@@ -60,7 +60,7 @@ def _profile_dirs(project_dir: Path) -> list[Path]:
 def _load(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):   # not UTF-8, 2026-02-30: dbt says why later
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -1,11 +1,16 @@
-"""Cron schedules (croniter), evaluated in the job's time zone; times are epoch seconds."""
+"""Cron schedules (croniter), evaluated in the job's time zone; times are epoch seconds.
+
+mesh.yml refuses a cron that matches no date; one that still finds none here (a mesh.yml
+written before that check, read by a running scheduler) is a schedule with no times, never
+an exception in the scheduler's loop.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from meshkit.config.jobs import Schedule
 
@@ -19,7 +24,10 @@ def due_times(schedule: Schedule, after: float, until: float) -> list[float]:
     times: list[float] = []
     iterator = croniter(schedule.cron, datetime.fromtimestamp(after, zone))
     while True:
-        moment = iterator.get_next(float)
+        try:
+            moment = iterator.get_next(float)
+        except CroniterBadDateError:
+            return times
         if moment > until:
             return times
         times.append(moment)
@@ -35,10 +43,17 @@ def due_times(schedule: Schedule, after: float, until: float) -> list[float]:
 def _previous(schedule: Schedule, until: float) -> float | None:
     zone = ZoneInfo(schedule.timezone)
     iterator = croniter(schedule.cron, datetime.fromtimestamp(until + 1, zone))
-    moment = iterator.get_prev(float)
+    try:
+        moment = iterator.get_prev(float)
+    except CroniterBadDateError:
+        return None
     return moment if moment <= until else None
 
 
-def next_time(schedule: Schedule, after: float) -> float:
+def next_time(schedule: Schedule, after: float) -> float | None:
+    """The first schedule time after `after`; None if the cron matches no date."""
     zone = ZoneInfo(schedule.timezone)
-    return croniter(schedule.cron, datetime.fromtimestamp(after, zone)).get_next(float)
+    try:
+        return croniter(schedule.cron, datetime.fromtimestamp(after, zone)).get_next(float)
+    except CroniterBadDateError:
+        return None

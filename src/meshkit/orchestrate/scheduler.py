@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Callable
 
 from meshkit.config import Mesh
+from meshkit.errors import MeshError
 from meshkit.orchestrate.jobs import Footprints, LiveMesh, _supervise_one
 from meshkit.orchestrate.jobs_store import JobStore
 from meshkit.orchestrate.processes import process_token
@@ -60,6 +61,7 @@ class Scheduler:
         self._waiting: set[tuple[int, int | None]] = set()
         self._last_event = self.store.last_event_id()
         self._last_notify = 0.0
+        self._faults: dict[tuple[str, str], str] = {}   # (job, step) → the last error it raised
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None, *, poll: float = 1.0,
@@ -137,7 +139,19 @@ class Scheduler:
         for job in mesh.jobs.values():
             if job.schedule is not None:
                 schedule = job.schedule
-                self.store.fire_schedule(job, now, lambda after, until: due_times(schedule, after, until))
+                try:
+                    self.store.fire_schedule(job, now,
+                                             lambda after, until: due_times(schedule, after, until))
+                except Exception as exc:   # one job's schedule never stops the others
+                    self._fault(job.name, exc, "its schedule failed")
+                else:
+                    self._faults.pop((job.name, "its schedule failed"), None)
+
+    def _fault(self, job: str, exc: Exception, what: str) -> None:
+        text = exc.render() if isinstance(exc, MeshError) else f"{type(exc).__name__}: {exc}"
+        if self._faults.get((job, what)) != text:    # said once, not every tick
+            self._faults[(job, what)] = text
+            self._say(f"{job}: {what} ({text}); the other jobs go on")
 
     def _start(self, mesh: Mesh, now: float) -> None:
         capacity = self.workers - sum(1 for h in self.handles.values() if not h.done())
@@ -156,9 +170,15 @@ class Scheduler:
                 continue               # first in, first out: it waits behind the older one
             # With the real clock the claim reads the time once it holds the database's write
             # lock (a time read before could precede the end of the run it waited for).
-            claim = self.store.claim(run.id, job.overlap, pid=self.pid, host=HOST, pid_token=self.token,
-                                     now=None if self._real_clock else self.clock(),
-                                     conflicts=footprints.conflict)
+            try:
+                claim = self.store.claim(run.id, job.overlap, pid=self.pid, host=HOST,
+                                         pid_token=self.token,
+                                         now=None if self._real_clock else self.clock(),
+                                         conflicts=footprints.conflict)
+            except Exception as exc:       # e.g. a project file it reads is broken: it waits
+                self._fault(run.job, exc, "cannot start")
+                waiting.add(run.job)
+                continue
             if claim.outcome in ("running", "blocked"):
                 waiting.add(run.job)
             if claim.outcome == "blocked":
@@ -171,7 +191,7 @@ class Scheduler:
                 continue
             try:
                 self.handles[run.id] = self.launcher.launch(mesh, self.store, claim.run)
-            except OSError as exc:
+            except Exception as exc:       # the run fails; the scheduler and other runs go on
                 from meshkit.orchestrate.jobs_exec import Outcome
                 from meshkit.orchestrate.jobs_worker import finish
 

@@ -54,3 +54,10 @@ RUN_RECORD = "meshkit-run.json"
 POINTER = "latest.json"
 INTERFACE = "interface.json"
 ARTIFACTS = ("manifest.json", "run_results.json", "catalog.json", "sources.json")
+# Every published run has these (meshkit.store.publish); a record without one is damaged.
+REQUIRED = ("manifest.json", "run_results.json", INTERFACE)
+
+
+def required_files(status: str) -> tuple[str, ...]:
+    """The files a run record of this status must list: a parsed run has no run results."""
+    return tuple(n for n in REQUIRED if not (status == "parsed" and n == "run_results.json"))

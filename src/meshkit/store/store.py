@@ -48,8 +48,8 @@ from meshkit.config.mesh import SAFE_NAME
 from meshkit.errors import MeshError
 from meshkit.store.cache import BlobCache, default_cache_dir
 from meshkit.store.interface import Interface, decode_interface
-from meshkit.store.records import (INTERFACE, POINTER, RUN_RECORD, STORE_FORMAT, ArtifactFile,
-                                   Pointer, RunRecord)
+from meshkit.store.records import (INTERFACE, POINTER, RUN_RECORD, STORE_FORMAT, required_files,
+                                   ArtifactFile, Pointer, RunRecord)
 
 _record_decoder = msgspec.json.Decoder(RunRecord)
 _pointer_decoder = msgspec.json.Decoder(Pointer)
@@ -111,6 +111,8 @@ class Store:
         except ValueError as exc:
             raise MeshError(f"the artifact store URL {url!r} is not valid: {exc}",
                             hint="use a folder, or a URL such as s3://bucket/mesh") from None
+        except Exception as exc:  # some filesystems connect at once (ftp://, github://)
+            raise _unreachable(url, exc) from None
         self.root = root.rstrip("/")
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self.cache = BlobCache(cache_dir or default_cache_dir())
@@ -249,7 +251,8 @@ class Store:
         data = msgspec.json.encode(Pointer(target.run_id, target.completed_at))
         path = f"{self._env_dir(project, env)}/{POINTER}"
         if self.is_local:
-            _replace_atomically(Path(path), data)
+            with self._local_errors():
+                _replace_atomically(Path(path), data)
         else:
             self._remote(self.fs.pipe_file, path, data)
 
@@ -257,8 +260,10 @@ class Store:
     def _pointer_lock(self, project: str, env: str) -> Iterator[None]:
         """Serialise compare-and-move of the pointer between local publishers."""
         lock_path = Path(self._env_dir(project, env)) / ".lock"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "a+b") as handle:
+        with self._local_errors():
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(lock_path, "a+b")
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released by the kernel if the process dies
             try:
                 yield
@@ -328,7 +333,9 @@ class Store:
         expected = record.files.get(name)
         where = self.describe(record.project, record.environment, f"runs/{record.run_id}/{name}")
         if expected is None:
-            raise FileNotFoundError(where)
+            raise MeshError(f"the record of run {record.run_id} of project '{record.project}' in "
+                            f"environment '{record.environment}' lists no {name}", file=where,
+                            hint=_repair_hint(record.project, record.environment))
         path = f"{self.run_dir(record.project, record.environment, record.run_id)}/{name}"
         try:
             data = self._read_immutable(path, expected.sha256)
@@ -397,7 +404,9 @@ class Store:
     def verify(self, record: RunRecord) -> list[str]:
         """Problems with a run's files (missing, corrupt, or run results from another dbt
         invocation than its manifest); empty when the run is whole and of one invocation."""
-        problems, read = [], {}
+        problems = [f"the record lists no {name}" for name in required_files(record.status)
+                    if name not in record.files]
+        read: dict[str, bytes] = {}
         for name in record.files:
             try:
                 read[name] = self.read(record, name)
@@ -424,7 +433,8 @@ class Store:
         derived from its path (`verified=False`): run folders never change once complete.
         """
         if self.is_local:
-            return self.fs.cat_file(path)
+            with self._local_errors():
+                return self.fs.cat_file(path)
         data = self.cache.get(key)
         if data is not None and (not verified or sha256(data) == key):
             return data
@@ -442,13 +452,19 @@ class Store:
             raise
         except Exception as exc:  # network, credentials, bucket: whatever the backend raises
             if self.is_local and isinstance(exc, OSError):
-                raise MeshError(f"cannot use the artifact store at {self.url}: {exc}",
-                                hint="check that the folder exists and is writable") from None
-            raise MeshError(f"cannot reach the artifact store at {self.url}: "
-                            f"{type(exc).__name__}: {exc}",
-                            hint="check the URL and the credentials (for S3: AWS_PROFILE or "
-                                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION, and "
-                                 "AWS_ENDPOINT_URL_S3 for S3-compatible servers)") from None
+                raise _unusable(self.url, exc) from None
+            raise _unreachable(self.url, exc) from None
+
+    @contextlib.contextmanager
+    def _local_errors(self) -> Iterator[None]:
+        """OS errors under a local store (a file where a folder belongs, no permission) as
+        one message naming the path; a missing file stays FileNotFoundError."""
+        try:
+            yield
+        except (FileNotFoundError, MeshError):
+            raise
+        except OSError as exc:
+            raise _unusable(self.url, exc) from None
 
     # -- listing and pruning ------------------------------------------------------------
     def projects(self) -> list[str]:
@@ -559,7 +575,8 @@ class Store:
     def _delete(self, path: str) -> None:
         try:
             if self.is_local:
-                os.unlink(path)
+                with self._local_errors():
+                    os.unlink(path)
             else:
                 self._remote(self.fs.rm_file, path)
                 self.cache.drop(self._path_key(path))
@@ -664,6 +681,18 @@ def _invocation_id(artifact: bytes) -> str | None:
 
     metadata = artifact_metadata(artifact)
     return metadata.invocation_id if metadata else None
+def _unusable(url: str, exc: OSError) -> MeshError:
+    """A local store the OS refuses: no permission, a file where a folder belongs."""
+    return MeshError(f"cannot use the artifact store at {url}: {exc}", file=exc.filename or url,
+                     hint="check that the folder exists and is writable, and that nothing else "
+                          "(a file) sits where the store keeps a folder")
+
+
+def _unreachable(url: str, exc: Exception) -> MeshError:
+    return MeshError(f"cannot reach the artifact store at {url}: {type(exc).__name__}: {exc}",
+                     hint="check the URL and the credentials (for S3: AWS_PROFILE or "
+                          "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION, and "
+                          "AWS_ENDPOINT_URL_S3 for S3-compatible servers)")
 
 
 def _repair_hint(project: str, env: str) -> str:

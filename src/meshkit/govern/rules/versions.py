@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Annotated, Iterator
+
+import msgspec
 
 from meshkit.govern.findings import Violation
 from meshkit.govern.registry import rule
@@ -25,7 +27,8 @@ def versioned_model_without_latest_version(mesh: MeshView) -> Iterator[Violation
 
 
 @rule(category="versions", severity="warn", applies_to="mesh", stricter={"max_versions": "lower"})
-def too_many_live_versions(mesh: MeshView, max_versions: int = 3) -> Iterator[Violation]:
+def too_many_live_versions(mesh: MeshView, max_versions: Annotated[int, msgspec.Meta(ge=1)] = 3
+                           ) -> Iterator[Violation]:
     """A model keeps more live (not yet deprecated) versions than the mesh allows."""
     for versions in mesh.versioned_models():
         live = [v for v in versions

@@ -237,7 +237,7 @@ def test_remote_images_load_only_where_the_mesh_opts_in(tmp_path):
     from test_catalog_cli import static_page
     from test_catalog_model import _model, _state
 
-    from meshkit.catalog.model import catalog_from_states
+    from meshkit.catalog.index import catalog_from_states
 
     pixel = "https://tracker.example/p.gif"
     node = _model("sales", "orders", description=f"Orders ![pixel]({pixel}) and ![logo](logo.png)")

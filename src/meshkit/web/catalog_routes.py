@@ -22,8 +22,12 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from meshkit.catalog.columns import column_lineage_view
-from meshkit.catalog.lineage import LineageFilters
+from meshkit.catalog.lineage import LineageFilters, lineage_view, project_graph
+from meshkit.catalog.node import node_view
+from meshkit.catalog.overview import overview_view
+from meshkit.catalog.project import project_summary, project_view
 from meshkit.catalog.search import SearchFilters
+from meshkit.catalog.search import search as search_catalog
 from meshkit.web.pages import PageRenderer, depth_value
 from meshkit.web.render import Links
 
@@ -126,17 +130,17 @@ def catalog_routes(ctx) -> list[BaseRoute]:
 
     def api_overview(request: Request) -> Response:
         catalog = ctx.source.catalog
-        data: dict[str, Any] = asdict(catalog.overview())
-        data["project_graph"] = asdict(catalog.project_graph())
+        data: dict[str, Any] = asdict(overview_view(catalog))
+        data["project_graph"] = asdict(project_graph(catalog))
         data["packages"] = [asdict(p) for p in ctx.packages]
         return JSONResponse(data)
 
     def api_projects(request: Request) -> Response:
         catalog = ctx.source.catalog
-        return JSONResponse([asdict(catalog.project_summary(p)) for p in catalog.project_names])
+        return JSONResponse([asdict(project_summary(catalog, p)) for p in catalog.project_names])
 
     def api_project(request: Request) -> Response:
-        view = ctx.source.catalog.project(request.path_params["name"])
+        view = project_view(ctx.source.catalog, request.path_params["name"])
         if view is None:
             return JSONResponse({"error": "no such project"}, status_code=404)
         return JSONResponse(asdict(view))
@@ -144,10 +148,10 @@ def catalog_routes(ctx) -> list[BaseRoute]:
     def api_node(request: Request) -> Response:
         catalog = ctx.source.catalog
         node_id = request.path_params["node_id"]
-        view = catalog.node(node_id)
+        view = node_view(catalog, node_id)
         if view is None:
             found = catalog.find(node_id)
-            view = catalog.node(found) if found else None
+            view = node_view(catalog, found) if found else None
         if view is None:
             return JSONResponse({"error": "no such resource"}, status_code=404)
         return JSONResponse(asdict(view))
@@ -160,12 +164,12 @@ def catalog_routes(ctx) -> list[BaseRoute]:
         if not catalog.has_node(node_id):
             return JSONResponse({"error": "no such resource"}, status_code=404)
         up, down, filters = _lineage_args(request)
-        return JSONResponse(catalog.lineage(node_id, up, down, filters).as_dict())
+        return JSONResponse(lineage_view(catalog, node_id, up, down, filters).as_dict())
 
     def api_search(request: Request) -> Response:
         query, filters, limit, offset = _search_args(request)
         facets = request.query_params.get("facets", "") not in ("", "0", "false")
-        return JSONResponse(asdict(ctx.source.catalog.search(query, filters, limit, offset, facets)))
+        return JSONResponse(asdict(search_catalog(ctx.source.catalog, query, filters, limit, offset, facets)))
 
     def api_refresh(request: Request) -> Response:
         changed = ctx.source.refresh()

@@ -1,6 +1,10 @@
 """What the catalog shows, built from the mesh graph: pages as plain data, lineage with
 server-side layouts, and an in-memory search index. No web imports here: meshkit.web renders
-these views as HTML and JSON."""
+these views as HTML and JSON.
+
+`index.Catalog` holds the lookups and caches every page shares; each page of
+web/templates/ has its builder module here (overview, project, node, lineage, search), a
+function of the catalog that keeps its view in `Catalog.cached`."""
 
 from meshkit.catalog.index import Catalog
 from meshkit.catalog.lineage import Lineage, LineageFilters

@@ -72,6 +72,15 @@ def _search_args(request: Request) -> tuple[str, SearchFilters, int, int]:
     return q.get("q", ""), filters, limit, offset
 
 
+def _node_id(request: Request) -> str | None:
+    """The path's node as a unique id: an id, `project.name` or a bare name (Catalog.find)."""
+    return _catalog(request).find(request.path_params["node_id"])
+
+
+def _no_such_resource() -> JSONResponse:
+    return JSONResponse({"error": "no such resource"}, status_code=404)
+
+
 def _canonical(request: Request, node_id: str, kind: str) -> Response | None:
     """Redirect `analytics.fct_orders` (or a bare name) to the node's unique id."""
     found = _catalog(request).find(node_id)
@@ -150,24 +159,17 @@ def api_project(request: Request) -> Response:
 
 
 def api_node(request: Request) -> Response:
-    catalog = _catalog(request)
-    node_id = request.path_params["node_id"]
-    view = node_view(catalog, node_id)
-    if view is None:
-        found = catalog.find(node_id)
-        view = node_view(catalog, found) if found else None
-    if view is None:
-        return JSONResponse({"error": "no such resource"}, status_code=404)
-    return JSONResponse(asdict(view))
+    node_id = _node_id(request)
+    if node_id is None:
+        return _no_such_resource()
+    return JSONResponse(asdict(node_view(_catalog(request), node_id)))
 
 
 def api_lineage(request: Request) -> Response:
     catalog = _catalog(request)
-    node_id = request.path_params["node_id"]
-    if not catalog.has_node(node_id):
-        node_id = catalog.find(node_id) or node_id
-    if not catalog.has_node(node_id):
-        return JSONResponse({"error": "no such resource"}, status_code=404)
+    node_id = _node_id(request)
+    if node_id is None:
+        return _no_such_resource()
     up, down, filters = _lineage_args(request)
     return JSONResponse(lineage_view(catalog, node_id, up, down, filters).as_dict())
 
@@ -176,9 +178,8 @@ def api_columns(request: Request) -> Response:
     """A column's upstream and downstream columns across projects (`up`/`down`: steps each
     way, default all), with the lens of each step and an inherited description."""
     catalog = _catalog(request)
-    node_id, column = request.path_params["node_id"], request.path_params["column"]
-    if not catalog.has_node(node_id):
-        node_id = catalog.find(node_id) or node_id
+    node_id = _node_id(request) or request.path_params["node_id"]
+    column = request.path_params["column"]
     q = request.query_params
     view = column_lineage_view(catalog.graph, node_id, column, depth_value(q.get("up"), None),
                                depth_value(q.get("down"), None))

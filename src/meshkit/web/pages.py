@@ -76,7 +76,9 @@ class PageRenderer:
         self.remote_images = tuple(remote_images)   # mesh.yml catalog.remote_images
         self.packages = list(packages)      # from mesh.yml: the store knows nothing of them
 
-    def _render(self, template: str, depth: int, **context: Any) -> str:
+    def render(self, template: str, depth: int, **context: Any) -> str:
+        """`template` (web/templates/) with the catalog, links for a page `depth` folders down,
+        and what every page shows; `context` is the page's own (its `page` name, its view)."""
         links = self.links.at(depth)
         return _ENV.get_template(template).render(
             catalog=self.catalog, links=links, live=self.live, meshkit_version=__version__,
@@ -131,14 +133,14 @@ class PageRenderer:
 
     # -- pages -----------------------------------------------------------------------------
     def overview(self) -> str:
-        return self._render("overview.html", 0, page="overview", view=overview_view(self.catalog),
+        return self.render("overview.html", 0, page="overview", view=overview_view(self.catalog),
                             graph=self.project_graph_data(0), packages=self.packages)
 
     def project(self, name: str) -> str | None:
         view = project_view(self.catalog, name)
         if view is None:
             return None
-        return self._render("project.html", 1, page="project", view=view,
+        return self.render("project.html", 1, page="project", view=view,
                             packages=[p for p in self.packages if name in p.installed_by])
 
     def node(self, node_id: str) -> str | None:
@@ -147,7 +149,7 @@ class PageRenderer:
             return None
         lineage = lineage_view(self.catalog, node_id, MINI_DEPTH, MINI_DEPTH, limit=MINI_LIMIT)
         depth = self._resource_depth
-        return self._render("node.html", depth, page="node", view=view,
+        return self.render("node.html", depth, page="node", view=view,
                             graph=self.lineage_graph(lineage, depth), lineage=lineage)
 
     def lineage(self, node_id: str, up: int | None = 2, down: int | None = 2,
@@ -157,7 +159,7 @@ class PageRenderer:
         filters = filters or LineageFilters()
         lineage = lineage_view(self.catalog, node_id, up, down, filters)
         depth = self._resource_depth
-        return self._render("lineage.html", depth, page="lineage",
+        return self.render("lineage.html", depth, page="lineage",
                             centre=self.catalog.ref(node_id),
                             lineage=lineage, graph=self.lineage_graph(lineage, depth),
                             up=depth_text(up), down=depth_text(down), filters=filters,
@@ -172,7 +174,7 @@ class PageRenderer:
     def shell(self, kind: str, shards: int) -> str:
         """A static folder's node.html or lineage.html: meshkit.js fills <main> with the page
         of `?id=` from its shard (static_site.py)."""
-        return self._render("shell.html", 0, page=kind, shards=shards, graph=None)
+        return self.render("shell.html", 0, page=kind, shards=shards, graph=None)
 
     def search(self, query: str = "", filters: SearchFilters | None = None,
                limit: int = 50, offset: int = 0) -> str:
@@ -180,12 +182,12 @@ class PageRenderer:
         filters = filters or SearchFilters()
         if self.live and (query.strip() or _any_filter(filters)):
             results = search(self.catalog, query, filters, limit, offset)
-        return self._render("search.html", 0, page="search", query=query, filters=filters,
+        return self.render("search.html", 0, page="search", query=query, filters=filters,
                             results=results, facets=self.catalog.facets(), limit=limit,
                             offset=offset)
 
     def not_found(self, what: str) -> str:
-        return self._render("not_found.html", 0, page="not_found", what=what)
+        return self.render("not_found.html", 0, page="not_found", what=what)
 
 
 def _any_filter(filters: SearchFilters) -> bool:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from meshkit.catalog.lineage import LineageFilters
-from meshkit.catalog.model import catalog_from_states
+from meshkit.catalog.lineage import LineageFilters, lineage_view, project_graph
+from meshkit.catalog.node import node_view
+from meshkit.catalog.overview import overview_view
+from meshkit.catalog.project import project_view
+from meshkit.catalog.index import catalog_from_states
 from meshkit.dbt.artifacts import (Column, Constraint, Contract, DependsOn, Doc, Group, Manifest,
                                    ManifestMetadata, Node, NodeConfig, Owner, RunResult,
                                    RunResults, RunResultsMetadata, Source, TestMetadata)
@@ -83,7 +86,7 @@ def _mesh():
 
 def test_overview_counts_and_bidirectional_project_edges():
     catalog = _mesh()
-    view = catalog.overview()
+    view = overview_view(catalog)
     assert view.counts["models"] == 8 and view.counts["public_models"] == 6
     assert view.counts["contracts"] == 1 and view.counts["failures"] == 1
     edges = {(e.source, e.target): (e.count, e.bidirectional) for e in view.project_edges}
@@ -91,7 +94,7 @@ def test_overview_counts_and_bidirectional_project_edges():
     assert edges[("billing", "sales")] == (1, True)
     assert edges[("sales", "marketing")] == (0, False)           # declared, not referenced
     assert edges[("ledger", "billing")] == (1, False)            # never published
-    graph = catalog.project_graph()
+    graph = project_graph(catalog)
     assert {n["id"]: n["published"] for n in graph.nodes}["ledger"] is False
     assert {(e["source"], e["target"]): e["bidirectional"] for e in graph.edges}[("billing", "sales")]
     spots = {(n["x"], n["y"]) for n in graph.nodes}
@@ -99,7 +102,7 @@ def test_overview_counts_and_bidirectional_project_edges():
 
 
 def test_project_page_lists_owners_users_and_upstreams():
-    view = _mesh().project("sales")
+    view = project_view(_mesh(), "sales")
     assert [(g.name, g.owner_name, g.owner_email, g.models) for g in view.groups] == \
         [("revenue", "Revenue team", "rev@example.com", 1)]
     assert {link.project for link in view.used_by} == {"billing", "marketing"}
@@ -110,7 +113,7 @@ def test_project_page_lists_owners_users_and_upstreams():
 
 
 def test_model_page_doc_blocks_columns_tests_and_owner():
-    view = _mesh().node("model.sales.accounts")
+    view = node_view(_mesh(), "model.sales.accounts")
     assert view.description == "One row per **account**."
     assert view.owner.name == "Revenue team" and view.access == "public" and view.contract_enforced
     column = view.columns[0]
@@ -123,7 +126,7 @@ def test_model_page_doc_blocks_columns_tests_and_owner():
 
 
 def test_versions_latest_prerelease_and_past_deprecation():
-    view = _mesh().node("model.sales.orders.v1")
+    view = node_view(_mesh(), "model.sales.orders.v1")
     states = {v.version: (v.state, v.is_latest, v.deprecated) for v in view.versions}
     assert states == {"1": ("old", False, True), "2": ("latest", True, False),
                       "3": ("prerelease", False, False)}
@@ -134,14 +137,14 @@ def test_unpublished_upstream_is_a_reference_not_a_page():
     catalog = _mesh()
     ref = catalog.ref("model.ledger.entries")
     assert not ref.published and ref.project == "ledger" and ref.label == "ledger.entries"
-    assert catalog.node("model.ledger.entries") is None
-    lineage = catalog.lineage("model.billing.revenue", 1, 0)
+    assert node_view(catalog, "model.ledger.entries") is None
+    lineage = lineage_view(catalog, "model.billing.revenue", 1, 0)
     assert {n.id: n.published for n in lineage.nodes}["model.ledger.entries"] is False
 
 
 def test_lineage_crosses_projects_and_filters_bridge_hidden_nodes():
     catalog = _mesh()
-    lineage = catalog.lineage("model.billing.invoices", None, None)
+    lineage = lineage_view(catalog, "model.billing.invoices", None, None)
     ids = {n.id for n in lineage.nodes}
     assert {"source.sales.crm.accounts", "model.sales.accounts", "model.sales.pipeline",
             "model.billing.revenue"} <= ids
@@ -152,16 +155,16 @@ def test_lineage_crosses_projects_and_filters_bridge_hidden_nodes():
     assert distances["model.sales.accounts"] == -1 and distances["source.sales.crm.accounts"] == -3
     assert distances["model.billing.invoices"] == 0
 
-    public = catalog.lineage("model.billing.revenue", None, 0, LineageFilters.of(access=["public"]))
+    public = lineage_view(catalog, "model.billing.revenue", None, 0, LineageFilters.of(access=["public"]))
     shown = {n.id for n in public.nodes}
     assert "model.sales.stg_accounts" not in shown and "model.billing.revenue" in shown
     assert public.hidden >= 2
-    through_billing = catalog.lineage("model.sales.pipeline", None, 0,
+    through_billing = lineage_view(catalog, "model.sales.pipeline", None, 0,
                                       LineageFilters.of(projects=["sales"]))
     edges = {(e.source, e.target): e.indirect for e in through_billing.edges}
     assert "model.billing.invoices" not in {n.id for n in through_billing.nodes}
     assert edges[("model.sales.accounts", "model.sales.pipeline")] is True   # bridged, drawn dotted
-    by_project = catalog.lineage("model.billing.invoices", None, None,
+    by_project = lineage_view(catalog, "model.billing.invoices", None, None,
                                  LineageFilters.of(projects=["billing"]))
     assert {n.project for n in by_project.nodes} == {"billing"}
     edge = {(e.source, e.target): e.indirect for e in by_project.edges}
@@ -170,30 +173,30 @@ def test_lineage_crosses_projects_and_filters_bridge_hidden_nodes():
 
 def test_filters_by_tag_group_and_materialization():
     catalog = _mesh()
-    assert {n.id for n in catalog.lineage("model.sales.stg_accounts", 0, None,
+    assert {n.id for n in lineage_view(catalog, "model.sales.stg_accounts", 0, None,
                                           LineageFilters.of(tags=["pii"])).nodes} == \
         {"model.sales.stg_accounts", "model.sales.accounts"}
-    assert {n.id for n in catalog.lineage("model.sales.stg_accounts", 0, 1,
+    assert {n.id for n in lineage_view(catalog, "model.sales.stg_accounts", 0, 1,
                                           LineageFilters.of(groups=["revenue"])).nodes} == \
         {"model.sales.stg_accounts", "model.sales.accounts"}
-    tables = catalog.lineage("model.sales.stg_accounts", 0, None, LineageFilters.of(materialized=["table"]))
+    tables = lineage_view(catalog, "model.sales.stg_accounts", 0, None, LineageFilters.of(materialized=["table"]))
     assert all(n.materialized == "table" for n in tables.nodes if n.distance != 0)
 
 
 def test_lineage_layouts_are_cached_per_depth_filters_and_version():
     catalog = _mesh()
-    first = catalog.lineage("model.sales.accounts", 2, 2)
-    assert catalog.lineage("model.sales.accounts", 2, 2) is first
+    first = lineage_view(catalog, "model.sales.accounts", 2, 2)
+    assert lineage_view(catalog, "model.sales.accounts", 2, 2) is first
     assert catalog.lineage_cache.hits == 1
-    assert catalog.lineage("model.sales.accounts", 1, 2) is not first
-    assert catalog.lineage("model.sales.accounts", 2, 2, LineageFilters.of(access=["public"])) is not first
+    assert lineage_view(catalog, "model.sales.accounts", 1, 2) is not first
+    assert lineage_view(catalog, "model.sales.accounts", 2, 2, LineageFilters.of(access=["public"])) is not first
     every = {(n.x, n.y) for n in first.nodes}
     assert len(every) == len(first.nodes), "no two nodes share a position"
 
 
 def test_depth_limits_and_truncation():
     catalog = _mesh()
-    one = catalog.lineage("model.billing.invoices", 1, 1)
+    one = lineage_view(catalog, "model.billing.invoices", 1, 1)
     assert {n.distance for n in one.nodes} == {-1, 0, 1}
     from meshkit.catalog.lineage import compute_lineage
 
@@ -218,7 +221,7 @@ def test_warehouse_types_and_undocumented_columns_come_from_catalog_json():
         metadata=CatalogTable(type="BASE TABLE"),
         columns={"ACCOUNT_ID": CatalogColumn("ACCOUNT_ID", "BIGINT", 1),
                  "LOADED_AT": CatalogColumn("LOADED_AT", "TIMESTAMP", 2)})})
-    columns = {c.name: (c.data_type, c.type_source) for c in catalog.node("model.sales.accounts").columns}
+    columns = {c.name: (c.data_type, c.type_source) for c in node_view(catalog, "model.sales.accounts").columns}
     assert columns == {"account_id": ("BIGINT", "catalog"), "LOADED_AT": ("TIMESTAMP", "catalog")}
 
 
@@ -231,11 +234,11 @@ def test_freshness_of_upstream_sources():
                                        error_after={"count": 1, "period": "day"})
     catalog._freshness["source.sales.crm.accounts"] = FreshnessResult(
         "source.sales.crm.accounts", "warn", max_loaded_at="2025-12-31T10:00:00Z")
-    view = catalog.node("model.sales.accounts").freshness
+    view = node_view(catalog, "model.sales.accounts").freshness
     assert [(s.source.id, s.status, s.warn_after, s.error_after) for s in view.sources] == \
         [("source.sales.crm.accounts", "warn", "12 hour", "1 day")]
     assert view.worst == "warn"
-    assert catalog.node("source.sales.crm.accounts").freshness.sources[0].status == "warn"
+    assert node_view(catalog, "source.sales.crm.accounts").freshness.sources[0].status == "warn"
 
 
 def test_one_owner_for_governance_notifications_and_the_catalog():
@@ -260,7 +263,7 @@ def test_one_owner_for_governance_notifications_and_the_catalog():
                 "empty_group": ("Bo", "bo@x.io", "empty"), "nobody": None}
     for name, want in expected.items():
         uid = f"model.sales.{name}"
-        shown = catalog.node(uid).owner
+        shown = node_view(catalog, uid).owner
         notified = notify_owner(catalog.graph, uid)
         governed = view.owner_of(view.models[uid])
         if want is None:
@@ -315,12 +318,12 @@ def test_a_reused_model_shows_its_last_successful_build_and_tests(tmp_path):
                      "2026-01-02T10:00:00.100000Z")
     last = _publish(store, tmp_path, a, {rebuilt: "success"}, "2026-01-02T10:00:00.900000Z")
     catalog = load_catalog(store, "prod")
-    view = catalog.node(reused)
+    view = node_view(catalog, reused)
     assert view.result.status == "success" and view.result.earlier_run == first
     assert view.run.run_id == last
     assert [(t.kind, t.result.status, t.result.earlier_run) for t in view.tests] == [
         ("unique", "pass", first)]
-    assert catalog.node(rebuilt).result.earlier_run is None
+    assert node_view(catalog, rebuilt).result.earlier_run is None
     html = PageRenderer(catalog, Links(), live=True).node(reused)
     assert "Not in the project" not in html and "not run" not in html and first in html
 
@@ -334,10 +337,10 @@ def test_blank_column_types_say_why(tmp_path):
     model = a.model("revenue", columns={"id": "an id"})
     store = Store(str(tmp_path / "store"))
     _publish(store, tmp_path, a, {model: "success"}, "2026-01-01T10:00:00Z")
-    note = load_catalog(store, "prod").node(model).types_note
+    note = node_view(load_catalog(store, "prod"), model).types_note
     assert "no catalog.json" in note and "meshkit build --docs" in note
     _publish(store, tmp_path, a, {model: "success"}, "2026-01-02T10:00:00Z", catalog=True)
-    view = load_catalog(store, "prod").node(model)
+    view = node_view(load_catalog(store, "prod"), model)
     assert view.types_note is None and view.columns[0].data_type == "INTEGER"
 
 

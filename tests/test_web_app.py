@@ -17,7 +17,7 @@ from meshkit.catalog.live import CatalogSource, load_catalog
 from meshkit.catalog.packages import package_views
 from meshkit.config import load_mesh
 from meshkit.store.store import Store
-from meshkit.web.app import create_app, register_provider
+from meshkit.web.app import create_app
 from meshkit.web.auth import BearerAuth
 from meshkit.web.render import render_inline, render_markdown
 from meshkit.web.server import BackgroundServer
@@ -174,30 +174,22 @@ def test_bearer_token_guards_acting_endpoints(built_mesh):
         assert get(server.url + "/api/version")[0] == 200          # reading needs no token
 
 
-def test_other_modules_add_routes_through_providers(built_mesh):
+def test_other_modules_add_routes(built_mesh):
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    def jobs(ctx):
-        def trigger(request):
-            return JSONResponse({"queued": request.path_params["name"]})
-        return [Route("/api/jobs/{name}/run", ctx.auth.protect(trigger), methods=["POST"])]
+    from meshkit.web.auth import requires_token
+
+    def trigger(request):
+        return JSONResponse({"queued": request.path_params["name"]})
 
     source = CatalogSource(Store(str(built_mesh / ".meshkit" / "store")), "prod", interval=0)
-    from meshkit.web.app import default_providers
-
-    with BackgroundServer(create_app(source, providers=[*default_providers(), jobs],
-                                     auth=BearerAuth("t"))) as server:
+    routes = [Route("/api/jobs/{name}/run", requires_token(trigger), methods=["POST"])]
+    with BackgroundServer(create_app(source, routes=routes, auth=BearerAuth("t"))) as server:
         status, _, body = get(server.url + "/api/jobs/nightly/run", method="POST",
                               headers={"Authorization": "Bearer t"})
         assert status == 200 and json.loads(body) == {"queued": "nightly"}
         assert get(server.url + "/")[0] == 200
-    register_provider(jobs)
-    try:
-        assert jobs in default_providers()
-    finally:
-        from meshkit.web import app as app_module
-        app_module._registered.remove(jobs)
 
 
 def test_catalog_refreshes_when_a_project_publishes(built_mesh):
@@ -237,7 +229,7 @@ def test_remote_images_load_only_where_the_mesh_opts_in(tmp_path):
     from test_catalog_cli import static_page
     from test_catalog_model import _model, _state
 
-    from meshkit.catalog.model import catalog_from_states
+    from meshkit.catalog.index import catalog_from_states
 
     pixel = "https://tracker.example/p.gif"
     node = _model("sales", "orders", description=f"Orders ![pixel]({pixel}) and ![logo](logo.png)")

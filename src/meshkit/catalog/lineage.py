@@ -8,17 +8,14 @@ bridged so that what is shown stays connected (bridged edges are marked `indirec
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
+from meshkit.catalog.index import LINEAGE_TYPES, Catalog
 from meshkit.catalog.layout import force_layout, layered_layout
+from meshkit.catalog.project import project_summary
 
-if TYPE_CHECKING:
-    from meshkit.catalog.model import Catalog
-
-LINEAGE_TYPES = frozenset({"model", "seed", "snapshot", "source", "exposure"})
 MAX_NODES = 2000
 PALETTE = ("#2563eb", "#d97706", "#059669", "#7c3aed", "#dc2626", "#0891b2", "#65a30d",
            "#db2777", "#4f46e5", "#ea580c", "#0d9488", "#9333ea", "#ca8a04", "#e11d48")
@@ -98,41 +95,26 @@ class Lineage:
         return data
 
 
-class LineageCache:
-    """Layouts per (centre, depth, filters, graph version); least recently used go first."""
-
-    def __init__(self, size: int = 512) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple, Lineage] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: tuple) -> Lineage | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-                self.hits += 1
-            else:
-                self.misses += 1
-            return found
-
-    def put(self, key: tuple, value: Lineage) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+def lineage_view(catalog: Catalog, node_id: str, up: int | None = 2, down: int | None = 2,
+                 filters: LineageFilters | None = None, limit: int = MAX_NODES) -> Lineage:
+    """The lineage page's view of `node_id`: `up`/`down` steps each way (None: all), laid
+    out; kept per (centre, depths, filters, limit, graph version) in `catalog.lineage_cache`."""
+    filters = filters or LineageFilters()
+    key = (node_id, up, down, filters.key(), limit, catalog.version)
+    found = catalog.lineage_cache.get(key)
+    if found is None:
+        found = compute_lineage(catalog, node_id, up, down, filters, max_nodes=limit)
+        catalog.lineage_cache.put(key, found)
+    return found
 
 
-def project_color(catalog: "Catalog", project: str) -> str:
+def project_color(catalog: Catalog, project: str) -> str:
     names = catalog.project_names
     index = names.index(project) if project in names else len(names) + sum(map(ord, project))
     return PALETTE[index % len(PALETTE)]
 
 
-def compute_lineage(catalog: "Catalog", centre: str, up: int | None, down: int | None,
+def compute_lineage(catalog: Catalog, centre: str, up: int | None, down: int | None,
                     filters: LineageFilters, max_nodes: int = MAX_NODES) -> Lineage:
     graph = catalog.graph
     result = Lineage(centre, up, down, filters, catalog.version)
@@ -187,7 +169,7 @@ def compute_lineage(catalog: "Catalog", centre: str, up: int | None, down: int |
 
 
 def _bounded_walk(start: str, edges: dict[str, list[str]], depth: int | None,
-                  catalog: "Catalog") -> dict[str, int]:
+                  catalog: Catalog) -> dict[str, int]:
     """Breadth-first distances, through lineage resources only (tests are skipped)."""
     seen: dict[str, int] = {}
     if depth is not None and depth <= 0:
@@ -222,7 +204,7 @@ def _nearest_shown(start: str, parents: dict[str, list[str]], within: dict[str, 
     return found
 
 
-def _passes(catalog: "Catalog", node_id: str, filters: LineageFilters) -> bool:
+def _passes(catalog: Catalog, node_id: str, filters: LineageFilters) -> bool:
     if not filters.active:
         return True
     ref = catalog.ref(node_id)
@@ -248,7 +230,12 @@ class ProjectGraph:
     edges: list[dict[str, Any]]
 
 
-def project_graph(catalog: "Catalog") -> ProjectGraph:
+def project_graph(catalog: Catalog) -> ProjectGraph:
+    """Projects laid out with their cross-project edges (built once per graph version)."""
+    return catalog.cached("project_graph", lambda: _build_project_graph(catalog))
+
+
+def _build_project_graph(catalog: Catalog) -> ProjectGraph:
     counts = catalog.project_edge_counts()
     names = catalog.project_names
     extra = sorted({p for pair in counts for p in pair} - set(names))
@@ -261,7 +248,7 @@ def project_graph(catalog: "Catalog") -> ProjectGraph:
     nodes = []
     for name in everyone:
         x, y = positions.get(name, (0.0, 0.0))
-        summary = catalog.project_summary(name) if name in catalog.graph.projects else None
+        summary = project_summary(catalog, name) if name in catalog.graph.projects else None
         nodes.append({"id": name, "label": name, "x": round(x, 1), "y": round(y, 1),
                       "color": project_color(catalog, name),
                       "models": summary.models if summary else 0,

@@ -13,7 +13,10 @@ import logging
 import threading
 import time
 
-from meshkit.catalog.model import Catalog, catalog_from_states
+from meshkit.catalog.index import Catalog, catalog_from_states
+from meshkit.catalog.lineage import project_graph
+from meshkit.catalog.overview import overview_view
+from meshkit.catalog.search import search_index
 from meshkit.errors import MeshError
 from meshkit.graph.mesh_graph import ProjectState, load_from_store
 from meshkit.store.store import Store
@@ -98,7 +101,8 @@ class CatalogSource:
                 keep = {(s.name, s.run.run_id if s.run else "") for s in states}
                 self._states = {k: v for k, v in self._states.items() if k in keep}
                 catalog = catalog_from_states(states, mesh_name=self.mesh_name,
-                                              environment=self.env).warm()
+                                              environment=self.env)
+                warm(catalog)
             except MeshError as exc:
                 # A half-written or corrupt run must not take the catalog down: keep serving
                 # the last good one and say why.
@@ -137,3 +141,13 @@ class CatalogSource:
                 self.refresh()
             except Exception:  # noqa: BLE001 - a refresh bug must not kill the server
                 log.exception("catalog refresh crashed")
+
+
+def warm(catalog: Catalog) -> Catalog:
+    """Build what the first request would otherwise wait for: the search index, the project
+    graph, the filter menus and the overview."""
+    search_index(catalog)
+    project_graph(catalog)
+    catalog.facets()
+    overview_view(catalog)
+    return catalog

@@ -1,6 +1,6 @@
 """An in-memory search index over the mesh: names, descriptions, columns and tags.
 
-Built once per graph version. Every searchable field is cut into lowercase tokens
+Built once per graph version (`search_index(catalog)`). Every searchable field is cut into lowercase tokens
 (`agg_customer_payment_journey` gives `agg`, `customer`, `payment`, `journey` and the whole
 name); each token maps to the documents that have it with the weight of the best field it
 was found in. A query term matches a token exactly or as a prefix (`pay` finds `payments`,
@@ -17,6 +17,9 @@ from bisect import bisect_left
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable
+
+from meshkit.catalog.index import SEARCHABLE_TYPES, Catalog
+from meshkit.store.interface import version_text
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
 _QUERY_RE = re.compile(r'(-?)"([^"]*)"|(\S+)')
@@ -293,3 +296,37 @@ def _snippet(doc: SearchDoc, terms: list[str], width: int = 160) -> str:
     start = max(0, at - width // 3)
     piece = text[start:start + width]
     return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")
+
+
+def search_index(catalog: Catalog) -> SearchIndex:
+    """The catalog's search index (built once per graph version)."""
+    return catalog.cached("search_index", lambda: SearchIndex(search_docs(catalog)))
+
+
+def search(catalog: Catalog, query: str, filters: SearchFilters | None = None, limit: int = 50,
+           offset: int = 0, facets: bool = False) -> SearchResults:
+    """The search page's results: `limit` hits from `offset`, best first (SearchIndex.search)."""
+    return search_index(catalog).search(query, filters, limit, offset, facets)
+
+
+def search_docs(catalog: Catalog) -> Iterable[SearchDoc]:
+    """One document per model, seed, snapshot, source and exposure of the mesh."""
+    for node in catalog.graph.nodes.values():
+        if node.resource_type not in SEARCHABLE_TYPES:
+            continue
+        ref = catalog.ref(node.unique_id)
+        version = version_text(node.version)
+        yield SearchDoc(node.unique_id, node.name, ref.label, ref.project, node.resource_type,
+                        ref.access, node.config.materialized, node.group or node.config.group,
+                        catalog.tags_of(node.unique_id), node.description,
+                        {c.name: c.description for c in node.columns.values()}, version,
+                        version is None or version == version_text(node.latest_version))
+    for source_id, source in catalog.graph.sources.items():
+        ref = catalog.ref(source_id)
+        yield SearchDoc(source_id, ref.name, ref.label, ref.project, "source", None, None, None,
+                        catalog.tags_of(source_id), source.description or source.source_description,
+                        {c.name: c.description for c in source.columns.values()})
+    for exposure_id, exposure in catalog.graph.exposures.items():
+        ref = catalog.ref(exposure_id)
+        yield SearchDoc(exposure_id, exposure.name, ref.label, ref.project, "exposure",
+                        tags=catalog.tags_of(exposure_id), description=exposure.description)

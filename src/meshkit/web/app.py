@@ -1,26 +1,24 @@
-"""The meshkit web app: a Starlette application assembled from route providers.
+"""The meshkit web app: one Starlette application over the live catalog.
 
-A route provider is a function that receives the `WebContext` (the live catalog, the
-bearer-token check, settings) and returns Starlette routes. The catalog is one provider;
-other parts of meshkit add theirs without touching this module:
+Endpoints are module-level functions listed in each module's `routes` (catalog_routes.py:
+pages and the catalog API; jobs_api.py: the jobs API, mounted when `settings["mesh"]` is
+given); they read what the app shares through `request.app.state`:
 
-    from meshkit.web.app import register_provider
+    source          the CatalogSource (`.catalog` is the live catalog)
+    auth            the BearerAuth that web.auth.requires_token checks
+    settings        create_app's settings; `mesh` is the Mesh of mesh.yml, if any
+    packages        the PackageViews of that mesh's installed packages
+    remote_images   origins of the remote images pages may load (mesh.yml)
+    jobs            the jobs API's live view of mesh.yml (jobs_api.live_mesh), if mounted
 
-    def job_routes(ctx):
-        return [Route("/api/jobs/{name}/run", ctx.auth.protect(run_job), methods=["POST"])]
-
-    register_provider(job_routes)
-
-`create_app(source)` uses the catalog provider plus every registered one; pass
-`providers=[...]` to choose exactly.
+`create_app(source, routes=[...])` adds more routes after these.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,9 +28,10 @@ from starlette.staticfiles import StaticFiles
 
 from meshkit.catalog.live import CatalogSource
 from meshkit.catalog.packages import package_views
-from meshkit.catalog.views import PackageView
+from meshkit.web import catalog_routes, jobs_api
 from meshkit.web.auth import BearerAuth
-from meshkit.web.render import content_security_policy
+from meshkit.web.pages import PageRenderer
+from meshkit.web.render import Links, content_security_policy
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -52,42 +51,6 @@ def security_headers(remote_images: Sequence[str] = ()) -> list[tuple[bytes, byt
 
 
 SECURITY_HEADERS = security_headers()
-
-
-@dataclass
-class WebContext:
-    source: CatalogSource
-    auth: BearerAuth
-    settings: dict[str, Any] = field(default_factory=dict)
-    packages: list[PackageView] = field(default_factory=list)   # of settings["mesh"]
-
-    @property
-    def remote_images(self) -> tuple[str, ...]:
-        """Origins of remote images pages may load (mesh.yml catalog.remote_images)."""
-        mesh = self.settings.get("mesh")
-        return tuple(getattr(mesh, "remote_images", ()) or self.settings.get("remote_images", ()))
-
-    @property
-    def catalog(self):
-        return self.source.catalog
-
-
-RouteProvider = Callable[[WebContext], Sequence[BaseRoute]]
-_registered: list[RouteProvider] = []
-
-
-def register_provider(provider: RouteProvider) -> RouteProvider:
-    """Add routes to every app `create_app` builds from now on (usable as a decorator)."""
-    if provider not in _registered:
-        _registered.append(provider)
-    return provider
-
-
-def default_providers() -> list[RouteProvider]:
-    from meshkit.web.catalog_routes import catalog_routes
-    from meshkit.web.jobs_api import job_routes     # routes only when settings["mesh"] is given
-
-    return [catalog_routes, job_routes, *_registered]
 
 
 class SecurityHeaders:
@@ -113,17 +76,29 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(source: CatalogSource, *, providers: Sequence[RouteProvider] | None = None,
+async def not_found(request: Request, exc: Exception) -> Response:
+    """404: JSON under /api/, else the catalog's not-found page."""
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": "not found"}, status_code=404)
+    state = request.app.state
+    html = PageRenderer(state.source.catalog, Links(), live=True,
+                        remote_images=state.remote_images).not_found("such page")
+    return HTMLResponse(html, status_code=404)
+
+
+def create_app(source: CatalogSource, *, routes: Sequence[BaseRoute] = (),
                token: str | None = None, auth: BearerAuth | None = None,
                settings: dict[str, Any] | None = None, poll: bool = True) -> Starlette:
+    """The app serving `source`'s catalog (and the jobs API when `settings["mesh"]` is a
+    Mesh), then `routes`. `poll`: refresh the catalog in the background while serving."""
     settings = dict(settings or {})
     mesh = settings.get("mesh")
-    context = WebContext(source, auth or BearerAuth(token), settings,
-                         package_views(mesh) if mesh is not None else [])
-    routes: list[BaseRoute] = []
-    for provider in (providers if providers is not None else default_providers()):
-        routes.extend(provider(context))
-    routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
+    remote_images = tuple(getattr(mesh, "remote_images", ()) or settings.get("remote_images", ()))
+    every: list[BaseRoute] = list(catalog_routes.routes)
+    if mesh is not None:
+        every.extend(jobs_api.routes)
+    every.extend(routes)
+    every.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -134,17 +109,12 @@ def create_app(source: CatalogSource, *, providers: Sequence[RouteProvider] | No
         finally:
             source.stop()
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": "not found"}, status_code=404)
-        from meshkit.web.pages import PageRenderer
-        from meshkit.web.render import Links
-
-        html = PageRenderer(source.catalog, Links(), live=True,
-                            remote_images=context.remote_images).not_found("such page")
-        return HTMLResponse(html, status_code=404)
-
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
-    app.add_middleware(SecurityHeaders, headers=security_headers(context.remote_images))
-    app.state.context = context
+    app = Starlette(routes=every, lifespan=lifespan, exception_handlers={404: not_found})
+    app.add_middleware(SecurityHeaders, headers=security_headers(remote_images))
+    app.state.source = source
+    app.state.auth = auth or BearerAuth(token)
+    app.state.settings = settings
+    app.state.packages = package_views(mesh) if mesh is not None else []
+    app.state.remote_images = remote_images
+    app.state.jobs = jobs_api.live_mesh(mesh) if mesh is not None else None
     return app

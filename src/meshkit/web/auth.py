@@ -1,7 +1,7 @@
 """An optional bearer token for endpoints that change something (or for every endpoint).
 
-    auth = BearerAuth(token)             # None: no token configured
-    Route("/api/jobs/{name}/run", auth.protect(run_job), methods=["POST"])
+    app.state.auth = BearerAuth(token)   # None: no token configured (create_app does this)
+    Route("/api/jobs/{name}/run", requires_token(run_job), methods=["POST"])
 
 A protected endpoint answers 401 without `Authorization: Bearer <token>` (compared in
 constant time) and 403 when the server was started without a token: endpoints that act
@@ -16,6 +16,7 @@ import os
 import secrets
 from typing import Any, Callable
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -47,17 +48,30 @@ class BearerAuth:
                                 headers={"WWW-Authenticate": 'Bearer realm="meshkit"'})
         return None
 
-    def protect(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
-        """Wrap a Starlette endpoint (sync or async) with the token check."""
-        if inspect.iscoroutinefunction(endpoint):
-            @functools.wraps(endpoint)
-            async def guarded_async(request: Request):
-                return self.check(request) or await endpoint(request)
-            return guarded_async
 
-        from starlette.concurrency import run_in_threadpool
+def requires_token(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a Starlette endpoint (sync or async) with the check of the app's bearer token
+    (`request.app.state.auth`): 401 without the right one, 403 when none is configured."""
+    return _guard(endpoint, always=True)
 
+
+def requires_token_if_set(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Like `requires_token`, but open to all when the server has no token (reading)."""
+    return _guard(endpoint, always=False)
+
+
+def _guard(endpoint: Callable[..., Any], always: bool) -> Callable[..., Any]:
+    def denied(request: Request) -> JSONResponse | None:
+        auth: BearerAuth = request.app.state.auth
+        return auth.check(request) if always or auth.enabled else None
+
+    if inspect.iscoroutinefunction(endpoint):
         @functools.wraps(endpoint)
-        async def guarded(request: Request):
-            return self.check(request) or await run_in_threadpool(endpoint, request)
-        return guarded
+        async def guarded_async(request: Request):
+            return denied(request) or await endpoint(request)
+        return guarded_async
+
+    @functools.wraps(endpoint)
+    async def guarded(request: Request):
+        return denied(request) or await run_in_threadpool(endpoint, request)
+    return guarded

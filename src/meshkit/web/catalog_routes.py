@@ -19,22 +19,37 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
 from meshkit.catalog.columns import column_lineage_view
-from meshkit.catalog.lineage import LineageFilters
+from meshkit.catalog.index import Catalog
+from meshkit.catalog.lineage import LineageFilters, lineage_view, project_graph
+from meshkit.catalog.node import node_view
+from meshkit.catalog.overview import overview_view
+from meshkit.catalog.project import project_summary, project_view
 from meshkit.catalog.search import SearchFilters
+from meshkit.catalog.search import search as search_catalog
+from meshkit.web.auth import requires_token
 from meshkit.web.pages import PageRenderer, depth_value
 from meshkit.web.render import Links
 
 
-def _renderer(ctx) -> PageRenderer:
-    return PageRenderer(ctx.source.catalog, Links(), live=True, packages=ctx.packages,
-                        remote_images=ctx.remote_images)
+def _catalog(request: Request) -> Catalog:
+    return request.app.state.source.catalog
+
+
+def _renderer(request: Request) -> PageRenderer:
+    state = request.app.state
+    return PageRenderer(state.source.catalog, Links(), live=True, packages=state.packages,
+                        remote_images=state.remote_images)
 
 
 def _html(text: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(text, status_code=status)
+
+
+def _not_found(renderer: PageRenderer) -> HTMLResponse:
+    return _html(renderer.not_found("resource with that id"), 404)
 
 
 def _lineage_args(request: Request) -> tuple[int | None, int | None, LineageFilters]:
@@ -57,13 +72,114 @@ def _search_args(request: Request) -> tuple[str, SearchFilters, int, int]:
     return q.get("q", ""), filters, limit, offset
 
 
+def _node_id(request: Request) -> str | None:
+    """The path's node as a unique id: an id, `project.name` or a bare name (Catalog.find)."""
+    return _catalog(request).find(request.path_params["node_id"])
+
+
+def _no_such_resource() -> JSONResponse:
+    return JSONResponse({"error": "no such resource"}, status_code=404)
+
+
+def _canonical(request: Request, node_id: str, kind: str) -> Response | None:
+    """Redirect `analytics.fct_orders` (or a bare name) to the node's unique id."""
+    found = _catalog(request).find(node_id)
+    if found is None or found == node_id:
+        return None
+    return RedirectResponse(f"/{kind}/{quote(found, safe='')}", status_code=307)
+
+# -- pages -------------------------------------------------------------------------------
+
+def overview(request: Request) -> Response:
+    return _html(_renderer(request).overview())
+
+
+def project(request: Request) -> Response:
+    renderer = _renderer(request)
+    html = renderer.project(request.path_params["name"])
+    return _html(html) if html else _html(renderer.not_found("project of that name"), 404)
+
+
+def node(request: Request) -> Response:
+    node_id = request.path_params["node_id"]
+    renderer = _renderer(request)
+    html = renderer.node(node_id)
+    if html is None:
+        return _canonical(request, node_id, "nodes") or _not_found(renderer)
+    return _html(html)
+
+
+def lineage(request: Request) -> Response:
+    node_id = request.path_params["node_id"]
+    up, down, filters = _lineage_args(request)
+    renderer = _renderer(request)
+    html = renderer.lineage(node_id, up, down, filters)
+    if html is None:
+        return _canonical(request, node_id, "lineage") or _not_found(renderer)
+    return _html(html)
+
+
+def search(request: Request) -> Response:
+    query, filters, limit, offset = _search_args(request)
+    return _html(_renderer(request).search(query, filters, limit, offset))
+
+
+# -- API ---------------------------------------------------------------------------------
+
+def api_version(request: Request) -> Response:
+    source = request.app.state.source
+    catalog = source.catalog
+    return JSONResponse({
+        "version": catalog.version, "mesh": catalog.mesh_name,
+        "environment": catalog.environment,
+        "projects": {name: (state.run.run_id if state.run else None)
+                     for name, state in sorted(catalog.graph.projects.items())},
+        "loaded_at": source.loaded_at, "refreshes": source.refreshes,
+        "last_error": source.last_error})
+
+
+def api_overview(request: Request) -> Response:
+    catalog = _catalog(request)
+    data: dict[str, Any] = asdict(overview_view(catalog))
+    data["project_graph"] = asdict(project_graph(catalog))
+    data["packages"] = [asdict(p) for p in request.app.state.packages]
+    return JSONResponse(data)
+
+
+def api_projects(request: Request) -> Response:
+    catalog = _catalog(request)
+    return JSONResponse([asdict(project_summary(catalog, p)) for p in catalog.project_names])
+
+
+def api_project(request: Request) -> Response:
+    view = project_view(_catalog(request), request.path_params["name"])
+    if view is None:
+        return JSONResponse({"error": "no such project"}, status_code=404)
+    return JSONResponse(asdict(view))
+
+
+def api_node(request: Request) -> Response:
+    node_id = _node_id(request)
+    if node_id is None:
+        return _no_such_resource()
+    return JSONResponse(asdict(node_view(_catalog(request), node_id)))
+
+
+def api_lineage(request: Request) -> Response:
+    catalog = _catalog(request)
+    node_id = _node_id(request)
+    if node_id is None:
+        return _no_such_resource()
+    up, down, filters = _lineage_args(request)
+    return JSONResponse(lineage_view(catalog, node_id, up, down, filters).as_dict())
+
+
 def api_columns(request: Request) -> Response:
     """A column's upstream and downstream columns across projects (`up`/`down`: steps each
     way, default all), with the lens of each step and an inherited description."""
-    catalog = request.app.state.context.source.catalog
-    node_id, column = request.path_params["node_id"], request.path_params["column"]
-    if not catalog.has_node(node_id):
-        node_id = catalog.find(node_id) or node_id
+    catalog = _catalog(request)
+    node_id = _node_id(request) or request.path_params["node_id"]
+    column = request.path_params["column"]
     q = request.query_params
     view = column_lineage_view(catalog.graph, node_id, column, depth_value(q.get("up"), None),
                                depth_value(q.get("down"), None))
@@ -74,125 +190,42 @@ def api_columns(request: Request) -> Response:
     return JSONResponse(view.as_dict())
 
 
-def catalog_routes(ctx) -> list[BaseRoute]:
-    def canonical(node_id: str, kind: str) -> Response | None:
-        """Redirect `analytics.fct_orders` (or a bare name) to the node's unique id."""
-        found = ctx.source.catalog.find(node_id)
-        if found is None or found == node_id:
-            return None
-        return RedirectResponse(f"/{kind}/{quote(found, safe='')}", status_code=307)
+def api_search(request: Request) -> Response:
+    query, filters, limit, offset = _search_args(request)
+    facets = request.query_params.get("facets", "") not in ("", "0", "false")
+    return JSONResponse(asdict(search_catalog(_catalog(request), query, filters, limit, offset, facets)))
 
-    # -- pages -------------------------------------------------------------------------
-    def overview(request: Request) -> Response:
-        return _html(_renderer(ctx).overview())
 
-    def project(request: Request) -> Response:
-        renderer = _renderer(ctx)
-        html = renderer.project(request.path_params["name"])
-        return _html(html) if html else _html(renderer.not_found("project of that name"), 404)
+def api_refresh(request: Request) -> Response:
+    source = request.app.state.source
+    changed = source.refresh()
+    return JSONResponse({"changed": changed, "version": source.catalog.version,
+                         "last_error": source.last_error})
 
-    def node(request: Request) -> Response:
-        node_id = request.path_params["node_id"]
-        renderer = _renderer(ctx)
-        html = renderer.node(node_id)
-        if html is None:
-            return canonical(node_id, "nodes") or _html(renderer.not_found("resource with that id"), 404)
-        return _html(html)
 
-    def lineage(request: Request) -> Response:
-        node_id = request.path_params["node_id"]
-        up, down, filters = _lineage_args(request)
-        renderer = _renderer(ctx)
-        html = renderer.lineage(node_id, up, down, filters)
-        if html is None:
-            return canonical(node_id, "lineage") or _html(renderer.not_found("resource with that id"), 404)
-        return _html(html)
+def health(request: Request) -> Response:
+    return JSONResponse({"ok": True, "version": _catalog(request).version})
 
-    def search(request: Request) -> Response:
-        query, filters, limit, offset = _search_args(request)
-        return _html(_renderer(ctx).search(query, filters, limit, offset))
 
-    # -- API ---------------------------------------------------------------------------
-    def api_version(request: Request) -> Response:
-        source = ctx.source
-        catalog = source.catalog
-        return JSONResponse({
-            "version": catalog.version, "mesh": catalog.mesh_name,
-            "environment": catalog.environment,
-            "projects": {name: (state.run.run_id if state.run else None)
-                         for name, state in sorted(catalog.graph.projects.items())},
-            "loaded_at": source.loaded_at, "refreshes": source.refreshes,
-            "last_error": source.last_error})
+def index_html(request: Request) -> Response:
+    return RedirectResponse("/", status_code=308)
 
-    def api_overview(request: Request) -> Response:
-        catalog = ctx.source.catalog
-        data: dict[str, Any] = asdict(catalog.overview())
-        data["project_graph"] = asdict(catalog.project_graph())
-        data["packages"] = [asdict(p) for p in ctx.packages]
-        return JSONResponse(data)
 
-    def api_projects(request: Request) -> Response:
-        catalog = ctx.source.catalog
-        return JSONResponse([asdict(catalog.project_summary(p)) for p in catalog.project_names])
-
-    def api_project(request: Request) -> Response:
-        view = ctx.source.catalog.project(request.path_params["name"])
-        if view is None:
-            return JSONResponse({"error": "no such project"}, status_code=404)
-        return JSONResponse(asdict(view))
-
-    def api_node(request: Request) -> Response:
-        catalog = ctx.source.catalog
-        node_id = request.path_params["node_id"]
-        view = catalog.node(node_id)
-        if view is None:
-            found = catalog.find(node_id)
-            view = catalog.node(found) if found else None
-        if view is None:
-            return JSONResponse({"error": "no such resource"}, status_code=404)
-        return JSONResponse(asdict(view))
-
-    def api_lineage(request: Request) -> Response:
-        catalog = ctx.source.catalog
-        node_id = request.path_params["node_id"]
-        if not catalog.has_node(node_id):
-            node_id = catalog.find(node_id) or node_id
-        if not catalog.has_node(node_id):
-            return JSONResponse({"error": "no such resource"}, status_code=404)
-        up, down, filters = _lineage_args(request)
-        return JSONResponse(catalog.lineage(node_id, up, down, filters).as_dict())
-
-    def api_search(request: Request) -> Response:
-        query, filters, limit, offset = _search_args(request)
-        facets = request.query_params.get("facets", "") not in ("", "0", "false")
-        return JSONResponse(asdict(ctx.source.catalog.search(query, filters, limit, offset, facets)))
-
-    def api_refresh(request: Request) -> Response:
-        changed = ctx.source.refresh()
-        return JSONResponse({"changed": changed, "version": ctx.source.catalog.version,
-                             "last_error": ctx.source.last_error})
-
-    def health(request: Request) -> Response:
-        return JSONResponse({"ok": True, "version": ctx.source.catalog.version})
-
-    def index_html(request: Request) -> Response:
-        return RedirectResponse("/", status_code=308)
-
-    return [
-        Route("/", overview),
-        Route("/index.html", index_html),
-        Route("/projects/{name}", project),
-        Route("/nodes/{node_id}", node),
-        Route("/lineage/{node_id}", lineage),
-        Route("/search", search),
-        Route("/healthz", health),
-        Route("/api/version", api_version),
-        Route("/api/overview", api_overview),
-        Route("/api/projects", api_projects),
-        Route("/api/projects/{name}", api_project),
-        Route("/api/nodes/{node_id}", api_node),
-        Route("/api/lineage/{node_id}", api_lineage),
-        Route("/api/columns/{node_id}/{column}", api_columns),
-        Route("/api/search", api_search),
-        Route("/api/refresh", ctx.auth.protect(api_refresh), methods=["POST"]),
-    ]
+routes = [
+    Route("/", overview),
+    Route("/index.html", index_html),
+    Route("/projects/{name}", project),
+    Route("/nodes/{node_id}", node),
+    Route("/lineage/{node_id}", lineage),
+    Route("/search", search),
+    Route("/healthz", health),
+    Route("/api/version", api_version),
+    Route("/api/overview", api_overview),
+    Route("/api/projects", api_projects),
+    Route("/api/projects/{name}", api_project),
+    Route("/api/nodes/{node_id}", api_node),
+    Route("/api/lineage/{node_id}", api_lineage),
+    Route("/api/columns/{node_id}/{column}", api_columns),
+    Route("/api/search", api_search),
+    Route("/api/refresh", requires_token(api_refresh), methods=["POST"]),
+]

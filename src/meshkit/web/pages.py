@@ -15,9 +15,12 @@ from typing import Any, Sequence
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
 from meshkit import __version__
-from meshkit.catalog.lineage import Lineage, LineageFilters
-from meshkit.catalog.model import Catalog
-from meshkit.catalog.search import SearchFilters, SearchResults
+from meshkit.catalog.index import Catalog
+from meshkit.catalog.lineage import Lineage, LineageFilters, lineage_view, project_graph
+from meshkit.catalog.node import node_view
+from meshkit.catalog.overview import overview_view
+from meshkit.catalog.project import project_view
+from meshkit.catalog.search import SearchFilters, SearchResults, search, search_index
 from meshkit.catalog.views import PackageView
 from meshkit.web.render import (Links, content_security_policy, duration, embed_json,
                                 render_inline, render_markdown, short_time, time_ago)
@@ -73,7 +76,9 @@ class PageRenderer:
         self.remote_images = tuple(remote_images)   # mesh.yml catalog.remote_images
         self.packages = list(packages)      # from mesh.yml: the store knows nothing of them
 
-    def _render(self, template: str, depth: int, **context: Any) -> str:
+    def render(self, template: str, depth: int, **context: Any) -> str:
+        """`template` (web/templates/) with the catalog, links for a page `depth` folders down,
+        and what every page shows; `context` is the page's own (its `page` name, its view)."""
         links = self.links.at(depth)
         return _ENV.get_template(template).render(
             catalog=self.catalog, links=links, live=self.live, meshkit_version=__version__,
@@ -114,7 +119,7 @@ class PageRenderer:
 
     def project_graph_data(self, depth: int) -> dict[str, Any]:
         links = self.links.at(depth)
-        graph = self.catalog.project_graph()
+        graph = project_graph(self.catalog)
         nodes = [{**n, "label": f"{n['label']}\n{n['models']} models · {n['public']} public",
                   "href": links.project(n["id"]) if n["published"] else None,
                   "classes": "project" + ("" if n["published"] else " unpublished")}
@@ -128,23 +133,23 @@ class PageRenderer:
 
     # -- pages -----------------------------------------------------------------------------
     def overview(self) -> str:
-        return self._render("overview.html", 0, page="overview", view=self.catalog.overview(),
+        return self.render("overview.html", 0, page="overview", view=overview_view(self.catalog),
                             graph=self.project_graph_data(0), packages=self.packages)
 
     def project(self, name: str) -> str | None:
-        view = self.catalog.project(name)
+        view = project_view(self.catalog, name)
         if view is None:
             return None
-        return self._render("project.html", 1, page="project", view=view,
+        return self.render("project.html", 1, page="project", view=view,
                             packages=[p for p in self.packages if name in p.installed_by])
 
     def node(self, node_id: str) -> str | None:
-        view = self.catalog.node(node_id)
+        view = node_view(self.catalog, node_id)
         if view is None:
             return None
-        lineage = self.catalog.lineage(node_id, MINI_DEPTH, MINI_DEPTH, limit=MINI_LIMIT)
+        lineage = lineage_view(self.catalog, node_id, MINI_DEPTH, MINI_DEPTH, limit=MINI_LIMIT)
         depth = self._resource_depth
-        return self._render("node.html", depth, page="node", view=view,
+        return self.render("node.html", depth, page="node", view=view,
                             graph=self.lineage_graph(lineage, depth), lineage=lineage)
 
     def lineage(self, node_id: str, up: int | None = 2, down: int | None = 2,
@@ -152,9 +157,9 @@ class PageRenderer:
         if not self.catalog.has_node(node_id):
             return None
         filters = filters or LineageFilters()
-        lineage = self.catalog.lineage(node_id, up, down, filters)
+        lineage = lineage_view(self.catalog, node_id, up, down, filters)
         depth = self._resource_depth
-        return self._render("lineage.html", depth, page="lineage",
+        return self.render("lineage.html", depth, page="lineage",
                             centre=self.catalog.ref(node_id),
                             lineage=lineage, graph=self.lineage_graph(lineage, depth),
                             up=depth_text(up), down=depth_text(down), filters=filters,
@@ -169,20 +174,20 @@ class PageRenderer:
     def shell(self, kind: str, shards: int) -> str:
         """A static folder's node.html or lineage.html: meshkit.js fills <main> with the page
         of `?id=` from its shard (static_site.py)."""
-        return self._render("shell.html", 0, page=kind, shards=shards, graph=None)
+        return self.render("shell.html", 0, page=kind, shards=shards, graph=None)
 
     def search(self, query: str = "", filters: SearchFilters | None = None,
                limit: int = 50, offset: int = 0) -> str:
         results: SearchResults | None = None
         filters = filters or SearchFilters()
         if self.live and (query.strip() or _any_filter(filters)):
-            results = self.catalog.search(query, filters, limit, offset)
-        return self._render("search.html", 0, page="search", query=query, filters=filters,
+            results = search(self.catalog, query, filters, limit, offset)
+        return self.render("search.html", 0, page="search", query=query, filters=filters,
                             results=results, facets=self.catalog.facets(), limit=limit,
                             offset=offset)
 
     def not_found(self, what: str) -> str:
-        return self._render("not_found.html", 0, page="not_found", what=what)
+        return self.render("not_found.html", 0, page="not_found", what=what)
 
 
 def _any_filter(filters: SearchFilters) -> bool:
@@ -192,7 +197,7 @@ def _any_filter(filters: SearchFilters) -> bool:
 def search_index_payload(catalog: Catalog) -> list[list[Any]]:
     """The static folder's search data: one compact row per document, for meshkit.js."""
     rows = []
-    for doc in catalog.search_index.docs:
+    for doc in search_index(catalog).docs:
         rows.append([doc.id, doc.name, doc.label, doc.project, doc.resource_type, doc.access or "",
                      doc.materialized or "", doc.group or "", doc.tags,
                      " ".join(doc.description.split())[:400], list(doc.columns),

@@ -181,16 +181,21 @@ class Links:
         return None if self.static else f"/api/{path}"
 
 
+def _utc(value: str) -> datetime | None:
+    """An ISO 8601 time as an aware UTC datetime (naive times are UTC), or None."""
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
 def time_ago(value: str | None, now: datetime | None = None) -> str:
     if not value:
         return ""
-    text = str(value).replace("Z", "+00:00")
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
+    when = _utc(value)
+    if when is None:
         return str(value)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
     seconds = ((now or datetime.now(timezone.utc)) - when).total_seconds()
     future = seconds < 0
     seconds = abs(seconds)
@@ -206,13 +211,9 @@ def short_time(value: str | None) -> str:
     """2026-11-23T09:28:53.505427Z → 2026-11-23 09:28 UTC"""
     if not value:
         return ""
-    text = str(value).replace("Z", "+00:00")
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
+    when = _utc(value)
+    if when is None:
         return str(value)
-    if when.tzinfo is not None:
-        when = when.astimezone(timezone.utc)
     if when.hour == when.minute == when.second == 0:
         return when.strftime("%Y-%m-%d")
     return when.strftime("%Y-%m-%d %H:%M UTC")

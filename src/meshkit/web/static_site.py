@@ -36,7 +36,8 @@ from typing import Callable, Sequence
 
 from meshkit import __version__
 from meshkit.catalog.lineage import LINEAGE_TYPES
-from meshkit.catalog.model import Catalog
+from meshkit.catalog.index import Catalog
+from meshkit.catalog.live import warm
 from meshkit.catalog.views import PackageView
 from meshkit.errors import MeshError
 from meshkit.web.app import STATIC_DIR
@@ -142,7 +143,7 @@ def generate_site(catalog: Catalog, out: Path, *, workers: int | None = None,
     say = progress or (lambda _: None)
     out = out.resolve()
     _prepare(out)
-    catalog.warm()
+    warm(catalog)
     renderer = PageRenderer(catalog, Links(static=True), live=False, packages=packages,
                             remote_images=remote_images)
     pages = 0

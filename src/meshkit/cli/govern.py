@@ -113,6 +113,8 @@ def check(mesh_path, env, source, manifests, projects, select, rules, baseline, 
     if mesh is not None and not manifests and source != "store":
         _warn_stale(mesh, loaded.view)
     result = run_check(loaded.view, policies, options)
+    for warning in result.unmatched:      # as `meshkit build -s` warns
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     if fmt in ("text", "sarif", "github", "junit"):
         add_lines(result.findings, loaded.view.root)
     report = Report("check", result.findings,

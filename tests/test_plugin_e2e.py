@@ -130,6 +130,7 @@ def test_a_real_ref_is_refused_as_dbts_reference_error(pinned_mesh):
     bad = down / "models" / "bad.sql"
     bad.write_text("-- reads the staging table\nselect *\nfrom {{ ref('up', 'stg_orders') }}\n")
     before = (down / "target" / "manifest.json").read_bytes()
+    written = (down / "target" / "manifest.json").stat().st_mtime_ns
     try:
         parsed = run(["python", "-c", textwrap.dedent("""\
             from dbt.cli.main import dbtRunner
@@ -143,6 +144,10 @@ def test_a_real_ref_is_refused_as_dbts_reference_error(pinned_mesh):
         assert parsed.stdout.split()[-3:] == ["True", "model.down.bad", "model.up.stg_orders"]
         assert (down / "target" / "manifest.json").read_bytes() == before
         assert "Traceback" not in parsed.stdout + parsed.stderr
+        # ... with its time too: `meshkit check` must not take the old manifest for the new code
+        assert (down / "target" / "manifest.json").stat().st_mtime_ns == written
+        checked = run(["meshkit", "check", "--project", "down"], cwd=pinned_mesh, check=False)
+        assert "down/models/bad.sql changed after down/target/manifest.json" in checked.stderr
         # dbt asks plugins after parsing only when it writes manifest.json: without, the ref
         # stays unresolved and dbt refuses it itself.
         unwritten = run(["dbt", "parse", "--no-write-json"], cwd=down, check=False)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -83,7 +84,7 @@ class MeshkitPlugin(dbtPlugin):
         self._public: dict[str, set[str]] = {}
         self._event_times: dict[str, str] = {}
         self._project_dir: Path | None = None
-        self._previous_manifest: tuple[Path, bytes | None] | None = None
+        self._previous_manifest: tuple[Path, bytes | None, tuple[int, int] | None] | None = None
 
     @dbt_hook
     def get_nodes(self) -> PluginNodes:
@@ -162,13 +163,8 @@ class MeshkitPlugin(dbtPlugin):
 
     def _restore_manifest(self) -> None:
         """A refused parse leaves target/ as dbt leaves it after a failed parse."""
-        if self._previous_manifest is None:
-            return
-        path, data = self._previous_manifest
-        if data is None:
-            path.unlink(missing_ok=True)
-        else:
-            path.write_bytes(data)
+        if self._previous_manifest is not None:
+            restore_file(*self._previous_manifest)
 
 
 def _dependents(manifest, ids: set[str]) -> list[tuple[Any, str]]:
@@ -199,8 +195,8 @@ def _checked_after_parse() -> bool:
     return bool(getattr(flags, "WRITE_JSON", True)) and getattr(flags, "WHICH", None) != "generate"
 
 
-def _keep_manifest() -> tuple[Path, bytes | None] | None:
-    """target/manifest.json as it was before this parse (None: there was none)."""
+def _keep_manifest() -> tuple[Path, bytes | None, tuple[int, int] | None] | None:
+    """target/manifest.json as it was before this parse (see `keep_file`)."""
     import click
 
     context = click.get_current_context(silent=True)
@@ -208,11 +204,27 @@ def _keep_manifest() -> tuple[Path, bytes | None] | None:
     config = obj.get("runtime_config")
     if config is None:
         return None
-    path = Path(config.project_target_path) / "manifest.json"
+    return keep_file(Path(config.project_target_path) / "manifest.json")
+
+
+def keep_file(path: Path) -> tuple[Path, bytes | None, tuple[int, int] | None]:
+    """(path, its bytes, its (atime, mtime) in ns); bytes and times are None when it is absent."""
     try:
-        return path, path.read_bytes()
+        stat = path.stat()
+        return path, path.read_bytes(), (stat.st_atime_ns, stat.st_mtime_ns)
     except OSError:
-        return path, None
+        return path, None, None
+
+
+def restore_file(path: Path, data: bytes | None, times: tuple[int, int] | None) -> None:
+    """Put a file kept by `keep_file` back, modification time included: `meshkit check` and
+    `diff` judge a working copy's manifest stale by comparing its mtime with the code's."""
+    if data is None:
+        path.unlink(missing_ok=True)
+        return
+    path.write_bytes(data)
+    if times is not None:
+        os.utime(path, ns=times)
 
 
 def _node_args(upstream: Upstream) -> list[ModelNodeArgs]:

@@ -28,15 +28,15 @@ import msgspec
 from dbt.contracts.graph.node_args import ModelNodeArgs
 from dbt.exceptions import DbtReferenceError
 from dbt.node_types import AccessType
-from dbt.plugins.manager import dbtPlugin, dbt_hook
+from dbt.plugins.manager import dbtPlugin
 from dbt.plugins.manifest import PluginNodes
 from dbt_common.exceptions import DbtRuntimeError
 
 from meshkit.config.dependencies import declared_projects
 from meshkit.config.package_hack import installed_package_names
-from meshkit.consumer import (REFUSAL_MARKER, CrossRef, StandIn, Upstream, consumer_environment,
-                              find_consumer_mesh, is_lenient, load_upstreams, plan_stand_ins,
-                              refusal, scan_cross_refs)
+from meshkit.consumer import (ERROR_MARKER, REFUSAL_MARKER, CrossRef, StandIn, Upstream,
+                              consumer_environment, find_consumer_mesh, is_lenient,
+                              load_upstreams, plan_stand_ins, refusal, scan_cross_refs)
 from meshkit.errors import MeshError
 from meshkit.store.interface import PublicModel, version_text
 from meshkit.store.store import Store
@@ -62,14 +62,17 @@ class MeshReferenceError(DbtReferenceError):
 
 
 def _reference_hook(func):
-    """dbt's `dbt_hook`, except that a refused ref stays a DbtReferenceError (dbt_hook turns
-    every exception into a DbtRuntimeError). dbt registers any method marked `is_dbt_hook`."""
+    """dbt's `dbt_hook`, except that a refused ref stays a DbtReferenceError and a MeshError
+    reads as meshkit's message (dbt_hook turns every exception into a DbtRuntimeError that
+    starts with the hook's name). dbt registers any method marked `is_dbt_hook`."""
     @functools.wraps(func)
     def inner(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except DbtReferenceError:
             raise
+        except MeshError as exc:
+            raise DbtRuntimeError(ERROR_MARKER + exc.render()) from exc
         except Exception as exc:
             raise DbtRuntimeError(f"{func.__name__}: {exc}") from exc
 
@@ -86,7 +89,7 @@ class MeshkitPlugin(dbtPlugin):
         self._project_dir: Path | None = None
         self._previous_manifest: tuple[Path, bytes | None, tuple[int, int] | None] | None = None
 
-    @dbt_hook
+    @_reference_hook
     def get_nodes(self) -> PluginNodes:
         nodes = PluginNodes()
         self.initialize()
@@ -119,7 +122,8 @@ class MeshkitPlugin(dbtPlugin):
             return name not in installed and (name in mesh.projects or bool(store.environments(name)))
 
         for stand_in in plan_stand_ins(refs, self.project_name, declared, upstreams, in_mesh,
-                                       is_lenient()):
+                                       is_lenient(), packages=installed,
+                                       known_projects=set(mesh.projects)):
             if stand_in.unique_id in nodes.models or (stand_in.refused and not checked):
                 continue
             nodes.add_model(_stand_in_args(stand_in))

@@ -359,7 +359,8 @@ def test_versioned_model_rule_skips_projects_read_from_the_store():
 
 def test_a_test_of_another_project_reads_a_public_model():
     """A consumer's `relationships` test that refs a public model is a reader of it (split makes
-    such models public): not "unused", and a reader `meshkit diff` names."""
+    such models public): not "unused", a reader `meshkit diff` names, and, for a protected
+    model, a read across projects."""
     a, stg, mart = staged(False, access="public")
     f = ProjectBuilder("finance")
     f.inject(mart)
@@ -369,6 +370,14 @@ def test_a_test_of_another_project_reads_a_public_model():
     assert run_rule("public_model_unused", a, f) == []
     view = view_of(a, f, today=TODAY)
     assert view.consumers(mart) == [test]
+    # ... and reading a protected model that way is reading it across projects
+    assert run_rule("restricted_model_used_across_projects", a, f) == []
+    a.nodes[mart]["access"] = a.nodes[mart]["config"]["access"] = "protected"
+    f.nodes[mart]["access"] = f.nodes[mart]["config"]["access"] = "protected"
+    [finding] = run_rule("restricted_model_used_across_projects", a, f)
+    assert finding.name == "finance.customers"
+    assert "has a test (relationships_customers_order_id) that refs analytics.orders" in \
+        finding.message
     assert view.consumers(stg) == []      # a model of its own project is no consumer
 
 

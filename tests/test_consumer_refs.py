@@ -34,7 +34,8 @@ def _ref(model: str, version: str | None = None, project: str = "up", line: int 
 
 def _plan(refs, lenient=False, upstreams=None, mesh_projects=("up", "side")):
     return plan_stand_ins(refs, "down", ["up"], [_upstream()] if upstreams is None else upstreams,
-                          lambda name: name in mesh_projects, lenient)
+                          lambda name: name in mesh_projects, lenient, packages={"dbt_utils"},
+                          known_projects=mesh_projects)
 
 
 def test_scan_marks_mentions_inside_jinja_comments(tmp_path):
@@ -83,7 +84,55 @@ def test_stand_ins_are_distinct_per_version():
 def test_lenient_placeholder_for_a_version_not_published_yet():
     stand_ins = _plan([_ref("orders", "3"), _ref("orders", "2"), _ref("orders")], lenient=True)
     assert [(s.unique_id, s.kind) for s in stand_ins] == [("model.up.orders.v3", "unpublished")]
-    assert _plan([_ref("orders", "3")], lenient=False) == []   # dbt says "not found"
+    # Outside the orchestrator's parse it is a version nobody publishes (refused if dbt records it)
+    assert [(s.unique_id, s.kind) for s in _plan([_ref("orders", "3")])] == [
+        ("model.up.orders.v3", "unknown")]
+
+
+@pytest.mark.parametrize("ref, message, hint", [
+    (_ref("orders", project="upp"),
+     "'report' refs upp.orders, but 'upp' is neither a project of the mesh nor an installed "
+     "package (did you mean 'up'?)", "ref('up', 'orders')"),
+    (_ref("order"), "'report' refs up.order, but project 'up' publishes no model 'order' "
+     "(did you mean 'orders'?)", "ref('up', 'orders')"),
+    (_ref("orders", "3"), "'report' refs up.orders v3, but up.orders has no version 3 "
+     "(published: v1, v2)", "v=2 is the latest"),
+    (_ref("zzz"), "'report' refs up.zzz, but project 'up' publishes no model 'zzz'",
+     "its public models: orders"),
+])
+def test_a_typo_in_a_ref_gets_meshkit_s_message_with_close_matches(tmp_path, ref, message, hint):
+    """ref('analytcs', …), ref('analytics', 'fct_order'), v=3: dbt would only say "not found".
+    An installed package is dbt's to resolve, and mentions of what exists get no stand-in."""
+    stand_in, = _plan([ref, _ref("orders", "2"), _ref("x", project="dbt_utils")])
+    assert stand_in.kind == "unknown" and stand_in.refused
+    error = refusal(stand_in, "report", "models/report.sql", "down", tmp_path / "down", set())
+    assert error.message == message and hint in error.hint
+    assert (error.file, error.line) == ("/m/down/models/report.sql", 1)
+
+
+def test_a_typo_in_dependencies_yml_names_the_project_meant(tmp_path):
+    """`- name: analytcs` is no project of the mesh: "did you mean 'analytics'", its line."""
+    from meshkit.config import load_mesh
+    from meshkit.consumer import load_upstreams
+    from meshkit.store.store import Store
+
+    (tmp_path / "mesh.yml").write_text(
+        "name: m\nstore: store\nprojects:\n  analytics: analytics\n  sales: sales\n")
+    for name in ("analytics", "sales"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "dbt_project.yml").write_text(f"name: {name}\nprofile: {name}\n")
+    deps = tmp_path / "sales" / "dependencies.yml"
+    deps.write_text("projects:\n  - name: analytcs\n")
+    mesh = load_mesh(tmp_path / "mesh.yml")
+    with pytest.raises(MeshError) as caught:
+        load_upstreams(mesh, Store(mesh.store_url), "sales", mesh.default_environment,
+                       ["analytcs"], deps)
+    error = caught.value
+    assert "depends on 'analytcs', which is not a project of mesh.yml" in error.message
+    assert "did you mean 'analytics'?" in error.message
+    assert (error.file, error.line) == (str(deps), 2)
+    assert error.hint == "fix the name under `projects:`:  - name: analytics"
+    assert not error.render().startswith("get_nodes")
 
 
 def test_refusal_points_at_the_real_mention_of_the_node_file(tmp_path):

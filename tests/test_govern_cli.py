@@ -176,6 +176,23 @@ def test_check_says_when_a_working_copy_changed_after_its_manifest(tmp_path):
     assert "finance/models/revenue.sql changed after finance/target/manifest.json" in err
 
 
+def test_check_says_when_the_last_parse_of_a_working_copy_failed(tmp_path):
+    """A parse refused after dbt wrote partial_parse.msgpack (the plugin's refusal of a ref)
+    leaves the earlier manifest.json: check reads it, and says so."""
+    mesh = make_mesh(tmp_path / "m", *two_projects())
+    target = mesh / "finance" / "target"
+    msgpack = target / "partial_parse.msgpack"
+    msgpack.write_bytes(b"")
+    os.utime(msgpack, ((target / "manifest.json").stat().st_mtime - 5,) * 2)
+    code, _, err = meshkit(mesh, "check")
+    assert code == 0 and "failed" not in err
+    os.utime(msgpack, ((target / "manifest.json").stat().st_mtime + 5,) * 2)
+    code, _, err = meshkit(mesh, "check")
+    assert code == 0
+    assert ("the last `dbt parse` of finance failed: finance/target/manifest.json is from an "
+            "earlier parse") in err
+
+
 def test_rules_lists_builtin_and_custom_rules(tmp_path):
     mesh = make_mesh(tmp_path / "m", *two_projects(), governance="""
         governance:
@@ -309,7 +326,7 @@ def test_diff_of_unchanged_code_built_with_docs_reports_nothing(built_mesh):
     sql = analytics / "models" / "core" / "customers.sql"
     sql.write_text(sql.read_text().replace("first_name", "first_name as given_name"))
     code, out, err = meshkit(built_mesh, "diff", "--against", "prod", "--format", "json")
-    assert "analytics: models/core/customers.sql changed after target/manifest.json" in err
+    assert "analytics/models/core/customers.sql changed after analytics/target/manifest.json" in err
     assert code == 0
     [note] = json.loads(out)["findings"]
     assert (note["rule"], note["name"], note["severity"]) == \

@@ -494,3 +494,14 @@ def test_a_mesh_project_the_check_could_not_read_is_still_a_valid_name(tmp_path)
             undocumented_model: {severity: error, scope: {select: ["+finance:revenue"]}}
     """)
     assert names(check(analytics_only, policies, CheckOptions(rules=("undocumented_model",)))) == []
+
+
+def test_a_selector_that_matches_nothing_is_named_with_close_matches(tmp_path):
+    """`meshkit check -s finance:nope` warns as `meshkit build -s` does, instead of passing
+    silently; one that matches leaves no warning."""
+    view = view_of(*chain_mesh())
+    missed = check(view, load(tmp_path), CheckOptions(select=("finance:reprt", "orders")))
+    assert len(missed.unmatched) == 1
+    assert "--select 'finance:reprt' does not match any enabled nodes" in missed.unmatched[0]
+    assert "did you mean 'finance:report'" in missed.unmatched[0]
+    assert check(view, load(tmp_path), CheckOptions(select=("finance:report",))).unmatched == []

@@ -357,6 +357,30 @@ def test_versioned_model_rule_skips_projects_read_from_the_store():
     assert run_rule("versioned_model_without_latest_version", a) == []
 
 
+def test_a_test_of_another_project_reads_a_public_model():
+    """A consumer's `relationships` test that refs a public model is a reader of it (split makes
+    such models public): not "unused", a reader `meshkit diff` names, and, for a protected
+    model, a read across projects."""
+    a, stg, mart = staged(False, access="public")
+    f = ProjectBuilder("finance")
+    f.inject(mart)
+    customers = f.model("customers", description="d")
+    test = f.test(customers, "relationships", "order_id")
+    f.nodes[test]["depends_on"]["nodes"].append(mart)
+    assert run_rule("public_model_unused", a, f) == []
+    view = view_of(a, f, today=TODAY)
+    assert view.consumers(mart) == [test]
+    # ... and reading a protected model that way is reading it across projects
+    assert run_rule("restricted_model_used_across_projects", a, f) == []
+    a.nodes[mart]["access"] = a.nodes[mart]["config"]["access"] = "protected"
+    f.nodes[mart]["access"] = f.nodes[mart]["config"]["access"] = "protected"
+    [finding] = run_rule("restricted_model_used_across_projects", a, f)
+    assert finding.name == "finance.customers"
+    assert "has a test (relationships_customers_order_id) that refs analytics.orders" in \
+        finding.message
+    assert view.consumers(stg) == []      # a model of its own project is no consumer
+
+
 def test_personal_data_rule_names_the_upstream_column():
     projects, _ = case_public_model_exposes_personal_data(True)
     [finding] = run_rule("public_model_exposes_personal_data", *projects)

@@ -83,6 +83,7 @@ def pinned_mesh(tmp_path_factory) -> Path:
         "down": {"legacy_report": "select * from {{ ref('up', 'orders', v=1) }}",
                  "new_report": "select * from {{ ref('up', 'orders', v='2') }}",
                  "latest_report": "{# before the mesh: {{ ref('up', 'stg_orders') }} #}\n"
+                                  "{# typos: {{ ref('upp', 'orders') }} {{ ref('up', 'order') }} #}\n"
                                   "-- was: ref('up', 'stg_orders')\n"
                                   "select * from {{ ref('up', 'orders') }}",
                  "retired": "{{ config(enabled=false) }}\nselect * from {{ ref('up', 'stg_orders') }}",
@@ -130,6 +131,7 @@ def test_a_real_ref_is_refused_as_dbts_reference_error(pinned_mesh):
     bad = down / "models" / "bad.sql"
     bad.write_text("-- reads the staging table\nselect *\nfrom {{ ref('up', 'stg_orders') }}\n")
     before = (down / "target" / "manifest.json").read_bytes()
+    written = (down / "target" / "manifest.json").stat().st_mtime_ns
     try:
         parsed = run(["python", "-c", textwrap.dedent("""\
             from dbt.cli.main import dbtRunner
@@ -143,6 +145,10 @@ def test_a_real_ref_is_refused_as_dbts_reference_error(pinned_mesh):
         assert parsed.stdout.split()[-3:] == ["True", "model.down.bad", "model.up.stg_orders"]
         assert (down / "target" / "manifest.json").read_bytes() == before
         assert "Traceback" not in parsed.stdout + parsed.stderr
+        # ... with its time too: `meshkit check` must not take the old manifest for the new code
+        assert (down / "target" / "manifest.json").stat().st_mtime_ns == written
+        checked = run(["meshkit", "check", "--project", "down"], cwd=pinned_mesh, check=False)
+        assert "down/models/bad.sql changed after down/target/manifest.json" in checked.stderr
         # dbt asks plugins after parsing only when it writes manifest.json: without, the ref
         # stays unresolved and dbt refuses it itself.
         unwritten = run(["dbt", "parse", "--no-write-json"], cwd=down, check=False)
@@ -152,6 +158,22 @@ def test_a_real_ref_is_refused_as_dbts_reference_error(pinned_mesh):
         # `meshkit build` shows the same refusal: test_quickstart_e2e.py::test_ref_to_protected…
     finally:
         bad.unlink()
+
+
+def test_a_typo_in_a_real_ref_gets_meshkit_s_message(pinned_mesh):
+    """dbt alone says only "not found"; typos dbt does not record (latest_report's Jinja
+    comment) fail nothing: the cold build and test_mentions_in_comments… parse them."""
+    down = pinned_mesh / "down"
+    typo = down / "models" / "typo.sql"
+    try:
+        typo.write_text("select *\nfrom {{ ref('up', 'order') }}\n")
+        parsed = run(["dbt", "parse"], cwd=down, check=False)
+        assert parsed.returncode == 2
+        assert ("meshkit refused: down/models/typo.sql:2: 'typo' refs up.order, but project 'up' "
+                "publishes no model 'order' (did you mean 'orders'?)") in parsed.stdout
+        assert "Traceback" not in parsed.stdout + parsed.stderr
+    finally:
+        typo.unlink()
 
 
 def test_a_model_s_function_is_built_with_it_and_rebuilds_its_callers(pinned_mesh):

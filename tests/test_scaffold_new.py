@@ -4,6 +4,7 @@ templates, registration in mesh.yml (comments kept), and refusals."""
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -159,3 +160,32 @@ def test_an_existing_folder_is_never_written_over(tmp_path):
     assert result.returncode == 2 and "already exists and is not empty" in result.stderr
     assert (tmp_path / "web/notes.txt").read_text() == "mine"
     assert "web" not in yaml.safe_load((tmp_path / "mesh.yml").read_text())["projects"]
+
+
+@pytest.mark.parametrize("kind", ["project", "package"])
+def test_the_templates_configure_only_paths_that_exist(kind):
+    """dbt warns "There are N unused configuration paths" on every parse of a new project for
+    each `models:`/`seeds:`/`snapshots:` path no resource of the scaffold lives under."""
+    from meshkit.scaffold import render_tree, templates
+
+    keys = {m for p in (templates() / kind).rglob("*.tmpl")
+            for m in re.findall(r"\[\[(\w+)\]\]", p.read_text())}
+    files = render_tree(kind, {key: "sales" for key in keys})
+    config = yaml.safe_load(files["dbt_project.yml"])
+
+    def paths(block, prefix):
+        for key, value in (block or {}).items():
+            if not key.startswith("+") and isinstance(value, dict):
+                yield prefix + (key,)
+                yield from paths(value, prefix + (key,))
+
+    folders = {"models": config.get("model-paths", ["models"]),
+               "seeds": config.get("seed-paths", ["seeds"]),
+               "snapshots": config.get("snapshot-paths", ["snapshots"])}
+    for resource, roots in folders.items():
+        for path in paths(config.get(resource), ()):
+            assert path[0] == "sales", path
+            below = "/".join(path[1:])
+            assert any(f.startswith(f"{root}/{below}".rstrip("/") + "/") and
+                       f.endswith((".sql", ".csv", ".py")) for root in roots for f in files), \
+                f"{resource}.{'.'.join(path)} matches no file the scaffold writes"

@@ -12,11 +12,11 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 from meshkit.config import Mesh, find_mesh_file, load_mesh
 from meshkit.config.dependencies import declared_projects
-from meshkit.errors import MeshError
+from meshkit.errors import MeshError, close_matches
 from meshkit.store.interface import Interface, version_text
 from meshkit.store.resolve import producer_environment
 from meshkit.store.store import Store
@@ -30,6 +30,8 @@ LENIENT_VAR = "MESHKIT_LENIENT"
 UNPINNED_VERSION = "latest"
 # Starts the plugin's refusal of a ref, inside dbt's own error output.
 REFUSAL_MARKER = "meshkit refused: "
+# Starts any other MeshError the plugin raises (a bad dependencies.yml...) in dbt's output.
+ERROR_MARKER = "meshkit: "
 # ref('project', 'model'...) with literal names; refs built by Jinja are left to dbt.
 _REF_RE = re.compile(r"""\bref\(\s*(['"])(\w+)\1\s*,\s*(['"])([\w.]+)\3"""
                      r"""(?:\s*,\s*(?:v|version)\s*=\s*['"]?([\w.]+))?""")
@@ -88,10 +90,18 @@ def load_upstreams(mesh: Mesh, store: Store, consumer: str, env: str,
         if found is None and lenient:
             continue
         if found is None:
+            meant = close_matches(producer, set(mesh.projects) - {consumer})
+            if producer not in mesh.projects and meant:
+                raise MeshError(
+                    f"project '{consumer}' depends on '{producer}', which is not a project of "
+                    f"{mesh.file.name} and has never published (did you mean {_either(meant)}?)",
+                    file=dependencies_file, line=_line_naming(dependencies_file, producer),
+                    hint=f"fix the name under `projects:`:  - name: {meant[0]}")
             raise MeshError(
                 f"project '{consumer}' depends on '{producer}', which has never published to the "
                 f"store in environment '{producer_env}' ({store.describe(producer, producer_env)})",
-                file=dependencies_file, hint=_publish_hint(mesh, producer, producer_env))
+                file=dependencies_file, line=_line_naming(dependencies_file, producer),
+                hint=_publish_hint(mesh, producer, producer_env))
         record, interface = found
         upstreams.append(Upstream(producer, producer_env, record.run_id, interface))
     return upstreams
@@ -102,6 +112,20 @@ def _publish_hint(mesh: Mesh, producer: str, env: str) -> str:
         return f"build and publish it first: `meshkit build --project {producer} --env {env}`"
     return (f"'{producer}' is not in {mesh.file.name}: after its `dbt build`, publish it with "
             f"`meshkit publish --project-dir PATH/TO/{producer} --env {env}`")
+
+
+def _either(names: list[str]) -> str:
+    return " or ".join(repr(n) for n in names)
+
+
+def _line_naming(file: Path, name: str) -> int | None:
+    """The line of dependencies.yml that names a project (`- name: analytcs`), if found."""
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    pattern = re.compile(rf"""^\s*(-\s*)?name\s*:\s*['"]?{re.escape(name)}['"]?\s*(#.*)?$""")
+    return next((i for i, text in enumerate(lines, 1) if pattern.match(text)), None)
 
 
 def scan_cross_refs(project_dir: Path) -> list[CrossRef]:
@@ -136,9 +160,10 @@ class StandIn:
     """A node the plugin injects so that dbt can parse a ref it would otherwise not resolve.
 
     `kind` says why: "unpublished" (the orchestrator's lenient parse: the plan builds the real
-    model first; it stays in the manifest) or "restricted" / "undeclared" (a text mention of a
-    model the mesh forbids: refused only if a node dbt parsed really depends on it, and
-    removed from the manifest otherwise).
+    model first; it stays in the manifest) or "restricted" / "undeclared" / "unknown" (a text
+    mention of a model the mesh forbids, or of a project, model or version that does not exist,
+    likely a typo: refused only if a node dbt parsed really depends on it, and removed from the
+    manifest otherwise).
     """
 
     project: str
@@ -149,6 +174,9 @@ class StandIn:
     access: str = "protected"
     group: str | None = None
     latest_version: str | None = None
+    # kind "unknown" (a project, model or version nobody publishes): what is wrong, the fix
+    problem: str = ""
+    fix: str = ""
 
     @property
     def unique_id(self) -> str:
@@ -167,11 +195,15 @@ class StandIn:
 
 def plan_stand_ins(refs: list[CrossRef], consumer: str, declared: list[str],
                    upstreams: list[Upstream], is_mesh_project: Callable[[str], bool],
-                   lenient: bool) -> list[StandIn]:
+                   lenient: bool, *, packages: Collection[str],
+                   known_projects: Collection[str] = ()) -> list[StandIn]:
     """One stand-in per (project, model, version) mentioned that the injected public models do
     not answer: refused ones for non-public models and undeclared mesh projects
-    (`is_mesh_project`: in mesh.yml or in the store), and, when `lenient`, placeholders for
-    declared projects that have not published them yet."""
+    (`is_mesh_project`: in mesh.yml or in the store), "unknown" ones for a project that is
+    neither that nor one of the installed `packages` (dbt resolves those) and for a model or
+    version a declared upstream does not publish, with the names meant among `known_projects`
+    and the upstream's interface; and, when `lenient`, placeholders for declared projects that
+    have not published them yet (instead of "unknown" ones)."""
     by_project = {u.project: u for u in upstreams}
     found: dict[tuple[str, str, str | None], list[CrossRef]] = {}
     for ref in refs:
@@ -189,9 +221,14 @@ def plan_stand_ins(refs: list[CrossRef], consumer: str, declared: list[str],
             if is_mesh_project(project):
                 stand_ins.append(StandIn(project, model, version, "undeclared", tuple(mentions),
                                      latest_version=latest))
+            elif project not in packages:
+                problem, fix = _unknown_project(project, model,
+                                                {*known_projects, *declared} - {consumer})
+                stand_ins.append(StandIn(project, model, version, "unknown", tuple(mentions),
+                                     latest_version=latest, problem=problem, fix=fix))
             continue
-        if upstream is not None and _answers(upstream.interface, model,
-                                             None if version == latest else version):
+        pinned_version = None if version == latest else version
+        if upstream is not None and _answers(upstream.interface, model, pinned_version):
             continue
         restricted = upstream.interface.restricted_by_name().get(model) if upstream else None
         if restricted is not None:
@@ -200,7 +237,38 @@ def plan_stand_ins(refs: list[CrossRef], consumer: str, declared: list[str],
         elif lenient:
             stand_ins.append(StandIn(project, model, version, "unpublished", tuple(mentions),
                                      latest_version=latest))
+        elif upstream is not None:
+            problem, fix = _unknown_model(upstream.interface, model, pinned_version)
+            stand_ins.append(StandIn(project, model, version, "unknown", tuple(mentions),
+                                     latest_version=latest, problem=problem, fix=fix))
     return stand_ins
+
+
+def _unknown_project(project: str, model: str, known: set[str]) -> tuple[str, str]:
+    meant = close_matches(project, known)
+    problem = f"'{project}' is neither a project of the mesh nor an installed package"
+    if meant:
+        return problem + f" (did you mean {_either(meant)}?)", f"ref('{meant[0]}', '{model}')"
+    return problem, ("declare the project under `projects:` in dependencies.yml, or install the "
+                     "package (`dbt deps`)")
+
+
+def _unknown_model(interface: Interface, model: str, version: str | None) -> tuple[str, str]:
+    """What a declared upstream lacks (a model, or a version of one), and the names it has."""
+    versions = [m.version for m in interface.models if m.name == model and m.version]
+    if versions and version is not None:
+        latest = next(m.latest_version for m in interface.models if m.name == model)
+        return (f"{interface.project}.{model} has no version {version} (published: "
+                f"{', '.join(f'v{v}' for v in versions)})",
+                f"pin a published version (v={latest} is the latest), or leave out v= for the latest")
+    public = interface.public_names()
+    meant = close_matches(model, public)
+    problem = f"project '{interface.project}' publishes no model '{model}'"
+    if meant:
+        return problem + f" (did you mean {_either(meant)}?)", \
+            f"ref('{interface.project}', '{meant[0]}')"
+    return problem, (f"its public models: {', '.join(sorted(public)) or 'none yet'}; a model "
+                     "published since needs `meshkit build` of that project first")
 
 
 def _answers(interface: Interface, model: str, version: str | None) -> bool:
@@ -221,6 +289,11 @@ def refusal(stand_in: StandIn, node_name: str, node_file: str, consumer: str,
             else f"{project_dir.name}/{node_file}")
     line = where.line if where else None
     target = f"{stand_in.project}.{stand_in.model}"
+    if stand_in.kind == "unknown":
+        return MeshError(f"'{node_name}' refs {target}"
+                         + (f" v{stand_in.version}" if stand_in.version not in (None, UNPINNED_VERSION)
+                            else "") + f", but {stand_in.problem}",
+                         file=file, line=line, hint=stand_in.fix)
     if stand_in.kind == "undeclared":
         return MeshError(
             f"'{node_name}' refs {target}, but project '{stand_in.project}' is not declared in "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -27,15 +28,15 @@ import msgspec
 from dbt.contracts.graph.node_args import ModelNodeArgs
 from dbt.exceptions import DbtReferenceError
 from dbt.node_types import AccessType
-from dbt.plugins.manager import dbtPlugin, dbt_hook
+from dbt.plugins.manager import dbtPlugin
 from dbt.plugins.manifest import PluginNodes
 from dbt_common.exceptions import DbtRuntimeError
 
 from meshkit.config.dependencies import declared_projects
 from meshkit.config.package_hack import installed_package_names
-from meshkit.consumer import (REFUSAL_MARKER, CrossRef, StandIn, Upstream, consumer_environment,
-                              find_consumer_mesh, is_lenient, load_upstreams, plan_stand_ins,
-                              refusal, scan_cross_refs)
+from meshkit.consumer import (ERROR_MARKER, REFUSAL_MARKER, CrossRef, StandIn, Upstream,
+                              consumer_environment, find_consumer_mesh, is_lenient,
+                              load_upstreams, plan_stand_ins, refusal, scan_cross_refs)
 from meshkit.errors import MeshError
 from meshkit.store.interface import PublicModel, version_text
 from meshkit.store.store import Store
@@ -61,14 +62,17 @@ class MeshReferenceError(DbtReferenceError):
 
 
 def _reference_hook(func):
-    """dbt's `dbt_hook`, except that a refused ref stays a DbtReferenceError (dbt_hook turns
-    every exception into a DbtRuntimeError). dbt registers any method marked `is_dbt_hook`."""
+    """dbt's `dbt_hook`, except that a refused ref stays a DbtReferenceError and a MeshError
+    reads as meshkit's message (dbt_hook turns every exception into a DbtRuntimeError that
+    starts with the hook's name). dbt registers any method marked `is_dbt_hook`."""
     @functools.wraps(func)
     def inner(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except DbtReferenceError:
             raise
+        except MeshError as exc:
+            raise DbtRuntimeError(ERROR_MARKER + exc.render()) from exc
         except Exception as exc:
             raise DbtRuntimeError(f"{func.__name__}: {exc}") from exc
 
@@ -83,9 +87,9 @@ class MeshkitPlugin(dbtPlugin):
         self._public: dict[str, set[str]] = {}
         self._event_times: dict[str, str] = {}
         self._project_dir: Path | None = None
-        self._previous_manifest: tuple[Path, bytes | None] | None = None
+        self._previous_manifest: tuple[Path, bytes | None, tuple[int, int] | None] | None = None
 
-    @dbt_hook
+    @_reference_hook
     def get_nodes(self) -> PluginNodes:
         nodes = PluginNodes()
         self.initialize()
@@ -118,7 +122,8 @@ class MeshkitPlugin(dbtPlugin):
             return name not in installed and (name in mesh.projects or bool(store.environments(name)))
 
         for stand_in in plan_stand_ins(refs, self.project_name, declared, upstreams, in_mesh,
-                                       is_lenient()):
+                                       is_lenient(), packages=installed,
+                                       known_projects=set(mesh.projects)):
             if stand_in.unique_id in nodes.models or (stand_in.refused and not checked):
                 continue
             nodes.add_model(_stand_in_args(stand_in))
@@ -162,13 +167,8 @@ class MeshkitPlugin(dbtPlugin):
 
     def _restore_manifest(self) -> None:
         """A refused parse leaves target/ as dbt leaves it after a failed parse."""
-        if self._previous_manifest is None:
-            return
-        path, data = self._previous_manifest
-        if data is None:
-            path.unlink(missing_ok=True)
-        else:
-            path.write_bytes(data)
+        if self._previous_manifest is not None:
+            restore_file(*self._previous_manifest)
 
 
 def _dependents(manifest, ids: set[str]) -> list[tuple[Any, str]]:
@@ -199,8 +199,8 @@ def _checked_after_parse() -> bool:
     return bool(getattr(flags, "WRITE_JSON", True)) and getattr(flags, "WHICH", None) != "generate"
 
 
-def _keep_manifest() -> tuple[Path, bytes | None] | None:
-    """target/manifest.json as it was before this parse (None: there was none)."""
+def _keep_manifest() -> tuple[Path, bytes | None, tuple[int, int] | None] | None:
+    """target/manifest.json as it was before this parse (see `keep_file`)."""
     import click
 
     context = click.get_current_context(silent=True)
@@ -208,11 +208,27 @@ def _keep_manifest() -> tuple[Path, bytes | None] | None:
     config = obj.get("runtime_config")
     if config is None:
         return None
-    path = Path(config.project_target_path) / "manifest.json"
+    return keep_file(Path(config.project_target_path) / "manifest.json")
+
+
+def keep_file(path: Path) -> tuple[Path, bytes | None, tuple[int, int] | None]:
+    """(path, its bytes, its (atime, mtime) in ns); bytes and times are None when it is absent."""
     try:
-        return path, path.read_bytes()
+        stat = path.stat()
+        return path, path.read_bytes(), (stat.st_atime_ns, stat.st_mtime_ns)
     except OSError:
-        return path, None
+        return path, None, None
+
+
+def restore_file(path: Path, data: bytes | None, times: tuple[int, int] | None) -> None:
+    """Put a file kept by `keep_file` back, modification time included: `meshkit check` and
+    `diff` judge a working copy's manifest stale by comparing its mtime with the code's."""
+    if data is None:
+        path.unlink(missing_ok=True)
+        return
+    path.write_bytes(data)
+    if times is not None:
+        os.utime(path, ns=times)
 
 
 def _node_args(upstream: Upstream) -> list[ModelNodeArgs]:

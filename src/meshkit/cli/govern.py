@@ -113,6 +113,8 @@ def check(mesh_path, env, source, manifests, projects, select, rules, baseline, 
     if mesh is not None and not manifests and source != "store":
         _warn_stale(mesh, loaded.view)
     result = run_check(loaded.view, policies, options)
+    for warning in result.unmatched:      # as `meshkit build -s` warns
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     if fmt in ("text", "sarif", "github", "junit"):
         add_lines(result.findings, loaded.view.root)
     report = Report("check", result.findings,
@@ -346,10 +348,20 @@ def _warn_stale(mesh, view) -> None:
     for name, changed in stale_working_copies(mesh).items():
         info = view.projects.get(name)
         if info is not None and info.from_working_copy:
-            where = changed.relative_to(mesh.projects[name].path).as_posix()
-            click.secho(f"warning: {name}/{where} changed after {name}/target/manifest.json was "
-                        f"written: this checks the code as last parsed (run `dbt parse` in "
-                        f"{name} to check the current code)", fg="yellow", err=True)
+            click.secho(f"warning: {_staleness(mesh, name, changed)}: this checks the code as "
+                        f"last parsed (run `dbt parse` in {name} to check the current code)",
+                        fg="yellow", err=True)
+
+
+def _staleness(mesh, name: str, changed) -> str:
+    """Why a working copy's manifest is out of date, for a warning."""
+    from meshkit.govern.loading import PARTIAL_PARSE
+
+    if changed.name == PARTIAL_PARSE and changed.parent.name == "target":
+        return (f"the last `dbt parse` of {name} failed: {name}/target/manifest.json is from an "
+                "earlier parse")
+    where = changed.relative_to(mesh.projects[name].path).as_posix()
+    return f"{name}/{where} changed after {name}/target/manifest.json was written"
 
 
 def _parse_stale(mesh, env_name: str | None) -> None:
@@ -363,9 +375,7 @@ def _parse_stale(mesh, env_name: str | None) -> None:
         return
     environment = mesh.environment(env_name)
     for name, changed in stale.items():
-        where = changed.relative_to(mesh.projects[name].path).as_posix()
-        click.echo(f"{name}: {where} changed after target/manifest.json: running `dbt parse`",
-                   err=True)
+        click.echo(f"{_staleness(mesh, name, changed)}: running `dbt parse`", err=True)
         parse_in_place(mesh, environment, mesh.projects[name])
 
 

@@ -14,6 +14,7 @@ from meshkit.govern.findings import SEVERITIES, Finding, Violation
 from meshkit.govern.policy import PolicySet, Setting
 from meshkit.govern.registry import Rule
 from meshkit.govern.scope import Selection
+from meshkit.graph.selection import Selector
 from meshkit.govern.view import MeshView, Model, Resource
 
 _SQL_CATEGORIES = frozenset({"modeling", "performance"})
@@ -35,6 +36,7 @@ class CheckResult:
     projects: list[str]
     excepted: list[tuple[Finding, PolicyException]] = field(default_factory=list)
     known: int = 0                          # findings hidden because the baseline has them
+    unmatched: list[str] = field(default_factory=list)   # warnings: -s terms that match nothing
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -61,7 +63,10 @@ def check(view: MeshView, policies: PolicySet, options: CheckOptions = CheckOpti
         run.rule(rule)
     findings = sorted(run.findings, key=lambda f: (f.project or "", -SEVERITIES.index(f.severity),
                                                    f.rule, f.name, f.key))
-    return CheckResult(findings, ran, view.today, sorted(view.projects), run.excepted, run.known)
+    unmatched = Selector(view.graph, projects=frozenset(mesh_projects)).unmatched(options.select) \
+        if options.select else []
+    return CheckResult(findings, ran, view.today, sorted(view.projects), run.excepted, run.known,
+                       unmatched)
 
 
 class _Run:

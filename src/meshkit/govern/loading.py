@@ -22,6 +22,7 @@ from meshkit.dbt.files import changed_since
 from meshkit.store.store import Store
 
 Source = Literal["auto", "store", "working"]
+PARTIAL_PARSE = "partial_parse.msgpack"   # dbt's PARTIAL_PARSE_FILE_NAME
 
 
 @dataclass
@@ -66,15 +67,31 @@ def load_view(mesh: Mesh | None, *, source: Source = "auto", env: str | None = N
 
 def stale_working_copies(mesh: Mesh) -> dict[str, Path]:
     """Project → a file of its working copy changed after its target/manifest.json was
-    written (projects without a manifest are left out: there is nothing stale to read)."""
+    written, or target/partial_parse.msgpack when the last parse wrote no manifest (see
+    `parse_failed`). Projects without a manifest are left out: there is nothing stale to read."""
     stale = {}
     for name, project in mesh.projects.items():
         manifest = project.path / "target" / "manifest.json"
         if manifest.is_file():
             changed = changed_since(project.path, manifest.stat().st_mtime)
+            if changed is None and parse_failed(project.path / "target"):
+                changed = project.path / "target" / PARTIAL_PARSE
             if changed is not None:
                 stale[name] = changed
     return stale
+
+
+def parse_failed(target: Path) -> bool:
+    """Did dbt's last parse of this target/ stop before writing manifest.json?
+
+    dbt writes partial_parse.msgpack at the end of parsing, before manifest.json
+    (dbt/parser/manifest.py: ManifestLoader.load, then write_manifest); a parse refused after
+    that (the meshkit plugin's refusal of a ref, which puts the old manifest back) leaves the
+    msgpack newer than the manifest."""
+    try:
+        return (target / PARTIAL_PARSE).stat().st_mtime > (target / "manifest.json").stat().st_mtime
+    except OSError:
+        return False
 
 
 def _working_copy(name: str, folder: Path, with_extras: bool) -> ProjectState:

@@ -279,10 +279,11 @@ class MeshView:
         return {uid: m for uid, m in self.models.items() if m.node.deprecation_date}
 
     def consumers(self, unique_id: str) -> list[str]:
-        """Models of other projects and exposures that read this node directly."""
+        """Exposures, and resources of other projects (models, snapshots, data tests such as a
+        `relationships` test, semantic models...), that read this node directly."""
         project = self.project_of(unique_id)
         return [c for c in self.children(unique_id)
-                if c.startswith("exposure.") or (c.startswith("model.") and self.project_of(c) != project)]
+                if c.startswith("exposure.") or self.project_of(c) != project]
 
     def tests_of(self, unique_id: str) -> list[Node]:
         return self._tests.get(unique_id, [])

@@ -123,10 +123,10 @@ def parse_in_place(mesh: Mesh, env: Environment, project: Project) -> None:
 
 def _parse_error(project: Project, output: str) -> MeshError:
     """The plugin's own refusal verbatim; any other dbt error with dbt's words."""
-    from meshkit.consumer import REFUSAL_MARKER
+    from meshkit.consumer import ERROR_MARKER, REFUSAL_MARKER
 
     text = strip_ansi(output)
-    marker = next((m for m in (REFUSAL_MARKER, "get_nodes: ") if m in text), None)
+    marker = next((m for m in (REFUSAL_MARKER, ERROR_MARKER, "get_nodes: ") if m in text), None)
     if marker:
         refusal = text[text.index(marker) + len(marker):].strip()
         return MeshError(f"project '{project.name}': " + "\n".join(

@@ -11,7 +11,7 @@ from meshkit.store.interface import version_text
 
 @rule(category="governance", severity="error")
 def restricted_model_used_across_projects(model: Model, mesh: MeshView):
-    """A model reads a protected or private model of another project."""
+    """A model, or a data test of it, reads a protected or private model of another project."""
     for parent in mesh.cross_project_parents(model.unique_id):
         target = mesh.models.get(parent)
         if target is not None and not target.is_public:
@@ -19,6 +19,13 @@ def restricted_model_used_across_projects(model: Model, mesh: MeshView):
                             f"{target.project}: ask its owner to make it public, or stop using it",
                             key=parent, **at_ref(mesh, model, target.project, target.name,
                                                  target.version))
+    for test in mesh.tests_of(model.unique_id):   # e.g. a relationships test's `to: ref(…)`
+        for parent in test.depends_on.nodes:
+            target = mesh.models.get(parent)
+            if target is not None and target.project != model.project and not target.is_public:
+                yield Violation(f"has a test ({test.name}) that refs {target.label}, which is "
+                                f"{target.access} to project {target.project}: ask its owner to "
+                                "make it public, or stop using it", key=f"{test.unique_id}>{parent}")
 
 
 @rule(category="governance", severity="error")

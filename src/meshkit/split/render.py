@@ -178,8 +178,8 @@ class _Renderer:
                 self.binary[dest][path] = self.s.read_bytes(path)
 
     def _model_homes(self) -> dict[str, str]:
-        from meshkit.split.plan import _within_resource_folder
-        return {_within_resource_folder(self.s, n.original_file_path): self.plan.model_project[n.name]
+        from meshkit.split.plan import within_resource_folder
+        return {within_resource_folder(self.s, n.original_file_path): self.plan.model_project[n.name]
                 for n in self.s.manifest.nodes.values()
                 if n.package_name == self.s.name and n.resource_type == "model"
                 and n.name in self.plan.model_project}

@@ -16,7 +16,7 @@ from meshkit.split.plan import PublicModel
 from meshkit.split.refs import (calls_in_jinja, dispatched_names, doc_names, docs_blocks, find_refs,
                                 qualify_macros, rewrite_dispatch, rewrite_refs, set_sql_access)
 from meshkit.split.render import edit_models
-from meshkit.split.yamltext import filter_entries
+from meshkit.files.yamltext import filter_entries
 
 HOMES = {"fct_orders": "core", "stg_payments": "finance", "dim_customers": "core"}
 

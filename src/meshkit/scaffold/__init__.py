@@ -13,14 +13,13 @@ through untouched), `__name__` in a path is the new name, `dot-x` is written as 
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from meshkit.errors import MeshError
+from meshkit.files.staged import write_folder
 
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 _PLACEHOLDER_RE = re.compile(r"\[\[(\w+)\]\]")
@@ -84,23 +83,3 @@ def write_new_folder(folder: Path, files: dict[str, str]) -> list[Path]:
                         hint="choose another name or --path")
     write_folder(folder, {relative: text.encode("utf-8") for relative, text in files.items()})
     return [folder / relative for relative in files]
-
-
-def write_folder(folder: Path, files: dict[str, bytes]) -> None:
-    """Write a new (absent or empty) folder's files into a staging folder beside it, then
-    rename that into place; on any error the staging folder goes and nothing else changed."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.parent / f".{folder.name}.meshkit-new-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        for relative, data in files.items():
-            path = staging / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        if folder.exists():
-            folder.rmdir()
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-

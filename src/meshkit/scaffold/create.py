@@ -11,10 +11,10 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from meshkit.config.mesh import MESH_FILE, Mesh, find_mesh_file, load_mesh
 from meshkit.errors import MeshError
+from meshkit.files.yamltext import TextDoc, dump, guess_style, is_block, load
 from meshkit.scaffold import (Created, check_name, git_root, render_tree, write_new_folder)
 from meshkit.scaffold.profiles import (derive_profile, dump_profiles, duckdb_stem,
                                        read_profiles)
-from meshkit.split.yamltext import TextDoc, dump, guess_style, is_block, load
 
 
 def _mesh_file(mesh_path: Path | None, cwd: Path) -> tuple[Path, bool]:

@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from meshkit.errors import MeshError
-from meshkit.scaffold.yamlcomments import move_trailing_comment, trailing_holder
+from meshkit.files.yamlcomments import move_trailing_comment, trailing_holder
 
 # The file name at the end of a DuckDB path, whatever its suffix (`.duckdb`, `.db`, none): a
 # name after the last slash, outside Jinja, with no scheme (`md:`, `s3://`).

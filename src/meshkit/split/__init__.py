@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meshkit.split.plan import Blocker, SplitOptions, SplitPlan, make_plan
+from meshkit.split.plan import Blocker, SplitOptions, SplitPlan
 from meshkit.split.render import Rendered, render
 from meshkit.split.source import SourceProject, load_source
+from meshkit.split.stages import make_plan
 from meshkit.split.writer import write_mesh
 
 __all__ = ["Blocker", "Rendered", "SourceProject", "SplitOptions", "SplitPlan", "load_source",

@@ -36,12 +36,12 @@ from meshkit.config.package_hack import projects_installed_as_packages
 from meshkit.dbt.artifacts import Node
 from meshkit.dbt.relations import relation_key
 from meshkit.errors import MeshError
+from meshkit.files.yamltext import guess_style, load, dump
 from meshkit.split.connect_edits import (RefTarget, add_projects, make_public, remove_list_entries,
                                          remove_source_tables, rewrite_sources)
 from meshkit.split.plan import Blocker
 from meshkit.split.refs import calls_in_jinja, rewrite_refs, set_sql_access
 from meshkit.split.source import SourceProject, load_source
-from meshkit.split.yamltext import guess_style, load, dump
 
 _CODE = (".sql", ".py")
 _YAML = (".yml", ".yaml")
@@ -339,7 +339,7 @@ class _Planner:
 
     def remove_config_blocks(self, consumer: str, producer: str) -> None:
         """`models: {producer: …}` in the consumer's dbt_project.yml configured the package."""
-        from meshkit.split.yamltext import TextDoc
+        from meshkit.files.yamltext import TextDoc
 
         path = self.s[consumer].root / "dbt_project.yml"
         doc = TextDoc(self.text(path) or "", str(path))

@@ -16,7 +16,7 @@ from typing import Callable
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from meshkit.split.yamltext import TextDoc, filter_entries, is_block
+from meshkit.files.yamltext import TextDoc, filter_entries, is_block
 
 _SOURCE_RE = re.compile(r"""(?<![\w.])(?P<call>(?:dbt\.)?source)\s*\((?P<args>(?:'[^'\n]*'|"[^"\n]*"|[^()'"])*)\)""")
 _LITERAL_ARGS = re.compile(r"""^\s*(?P<q>['"])(?P<source>[^'"]*)(?P=q)\s*,\s*(?P<q2>['"])(?P<table>[^'"]*)(?P=q2)\s*$""")

@@ -18,13 +18,13 @@ import yaml as pyyaml
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from meshkit.errors import MeshError
+from meshkit.files.yamlcomments import move_trailing_comment, trailing_holder
+from meshkit.files.yamltext import (TextDoc, dump, entry_names, filter_entries, guess_style,
+                                    load, publish_model)
 from meshkit.scaffold.profiles import derive_profile, dump_profiles, read_profiles
-from meshkit.scaffold.yamlcomments import move_trailing_comment, trailing_holder
 from meshkit.split.plan import Blocker, PublicModel, SplitPlan, folder_home
 from meshkit.split.refs import (docs_blocks, doc_names, find_refs, qualify_macros, rewrite_dispatch,
                                 rewrite_refs, set_sql_access)
-from meshkit.split.yamltext import (TextDoc, dump, entry_names, filter_entries, guess_style,
-                                    load, publish_model)
 
 # dbt_project.yml sections whose config paths follow the resources' fqns (semantic models,
 # metrics and saved queries are kept as written).
@@ -178,8 +178,8 @@ class _Renderer:
                 self.binary[dest][path] = self.s.read_bytes(path)
 
     def _model_homes(self) -> dict[str, str]:
-        from meshkit.split.plan import _within_resource_folder
-        return {_within_resource_folder(self.s, n.original_file_path): self.plan.model_project[n.name]
+        from meshkit.split.plan import within_resource_folder
+        return {within_resource_folder(self.s, n.original_file_path): self.plan.model_project[n.name]
                 for n in self.s.manifest.nodes.values()
                 if n.package_name == self.s.name and n.resource_type == "model"
                 and n.name in self.plan.model_project}

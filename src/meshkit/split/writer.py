@@ -1,7 +1,6 @@
 """Write a rendered mesh into a new folder: completely, or not at all.
 
-Every file goes into a hidden staging folder beside the destination, which is renamed into
-place once the last byte is written; an error on the way removes the staging folder. The
+The files are staged beside the destination and renamed into place (meshkit.files.staged). The
 destination must not exist yet (or be empty) and must not lie inside the project being split.
 """
 
@@ -10,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from meshkit.errors import MeshError
-from meshkit.scaffold import write_folder
+from meshkit.files.staged import write_folder
 from meshkit.split.render import Rendered
 
 

@@ -172,3 +172,17 @@ def test_postgres_pr_builds_beside_production_and_cleans_up(postgres_server, tmp
         assert _pg_checksums(dbname) == before
     finally:
         _pg(f"drop database if exists {dbname} with (force)", "postgres")
+
+
+def test_a_schema_macro_that_ignores_the_target_is_refused_before_anything_is_written(duckdb_ci):
+    mesh = duckdb_ci["mesh"]
+    macro = mesh / "analytics" / "macros" / "schemas.sql"
+    macro.parent.mkdir(exist_ok=True)
+    macro.write_text("{% macro generate_schema_name(custom_schema_name, node) %}main{% endmacro %}\n")
+    try:
+        result = run(["meshkit", "ci", "--pr", "4", "-q"], cwd=mesh, check=False)
+    finally:
+        macro.unlink()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "outside pull request 4's schemas" in result.stderr and "Traceback" not in result.stderr
+    assert _files(mesh) == duckdb_ci["before"]

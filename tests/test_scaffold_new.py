@@ -81,6 +81,10 @@ def test_the_project_template(tmp_path):
     assert "meshkit check --project growth --format github" in steps
     assert "meshkit diff --against prod --project growth --format github" in steps
     assert parsed["jobs"]["govern"]["defaults"]["run"]["working-directory"] == "data"
+    mesh_ci = [s.get("run", "") for s in parsed["jobs"]["mesh-ci"]["steps"]]
+    assert any(r.startswith("meshkit ci --pr ${{ github.event.pull_request.number }}") for r in mesh_ci)
+    assert parsed["jobs"]["mesh-ci-cleanup"]["steps"][-1]["run"] == \
+        "meshkit ci cleanup --pr ${{ github.event.pull_request.number }}"
     package_ci = yaml.safe_load((tmp_path / ".github/workflows/meshkit-ops_utils.yml").read_text())
     assert package_ci[True]["pull_request"]["paths"][0] == "data/packages/ops_utils/**"
     for path in [*folder.rglob("*"), *(mesh / "packages/ops_utils").rglob("*")]:

@@ -33,6 +33,10 @@ REFUSAL_MARKER = "meshkit refused: "
 # Starts any other MeshError the plugin raises (a bad dependencies.yml...) in dbt's output.
 ERROR_MARKER = "meshkit: "
 # ref('project', 'model'...) with literal names; refs built by Jinja are left to dbt.
+# Set by `meshkit ci`: a JSON file of the public models a pull request rebuilt into its own
+# relations ({unique_id: {name, package_name, identifier, schema, database, relation_name,
+# version, latest_version}}); consumers read those instead of production's.
+CI_RELATIONS_VAR = "MESHKIT_CI_RELATIONS"
 _REF_RE = re.compile(r"""\bref\(\s*(['"])(\w+)\1\s*,\s*(['"])([\w.]+)\3"""
                      r"""(?:\s*,\s*(?:v|version)\s*=\s*['"]?([\w.]+))?""")
 _JINJA_COMMENT_RE = re.compile(r"\{#.*?#\}", re.S)
@@ -71,6 +75,17 @@ def consumer_environment(mesh: Mesh, target: str | None) -> str:
         if target and env.target == target:
             return env.name
     return mesh.default_environment
+
+
+def ci_relations() -> dict[str, dict]:
+    """The PR relations `meshkit ci` asks consumers to read (empty outside mesh CI)."""
+    import json
+
+    path = os.environ.get(CI_RELATIONS_VAR)
+    if not path or not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def is_lenient() -> bool:

@@ -35,7 +35,7 @@ from dbt_common.exceptions import DbtRuntimeError
 from meshkit.config.dependencies import declared_projects
 from meshkit.config.package_hack import installed_package_names
 from meshkit.consumer import (ERROR_MARKER, REFUSAL_MARKER, CrossRef, StandIn, Upstream,
-                              consumer_environment, find_consumer_mesh, is_lenient,
+                              ci_relations, consumer_environment, find_consumer_mesh, is_lenient,
                               load_upstreams, plan_stand_ins, refusal, scan_cross_refs)
 from meshkit.errors import MeshError
 from meshkit.store.interface import PublicModel, version_text
@@ -103,12 +103,17 @@ class MeshkitPlugin(dbtPlugin):
         upstreams = load_upstreams(mesh, store, self.project_name, env, declared,
                                    project_dir / "dependencies.yml")
         refs = scan_cross_refs(project_dir)
+        in_pr = ci_relations()
         for upstream in upstreams:
             used = _versions_used(refs, upstream)
             for args, model in zip(_node_args(upstream), upstream.interface.models):
+                args = _pr_relation(args, in_pr)
                 nodes.add_model(_quiet_if_unused(args, used))
                 if model.event_time:   # ModelNodeArgs has no config: set after parsing
                     self._event_times[args.unique_id] = model.event_time
+        for uid, model in in_pr.items():   # public models the PR added (`meshkit ci`)
+            if uid not in nodes.models and model["package_name"] in declared:
+                nodes.add_model(_pr_args(model))
         self._project_dir = project_dir
         self._public = {u.project: u.interface.public_names() for u in upstreams}
         # Without dbt's post-parse hook no stand-in could be refused: leave real refs to
@@ -254,6 +259,23 @@ def _quiet_if_unused(args: ModelNodeArgs, used: set[tuple[str, str | None]]) -> 
     if args.deprecation_date is None or (args.name, args.version) in used:
         return args
     return replace(args, deprecation_date=None)
+
+
+def _pr_relation(args: ModelNodeArgs, in_pr: dict[str, dict]) -> ModelNodeArgs:
+    """The relation a pull request rebuilt this model into (`meshkit ci`), else production's."""
+    model = in_pr.get(args.unique_id)
+    if model is None:
+        return args
+    return replace(args, database=model["database"], schema=model["schema"],
+                   identifier=model["identifier"], relation_name=model["relation_name"])
+
+
+def _pr_args(model: dict) -> ModelNodeArgs:
+    return ModelNodeArgs(name=model["name"], package_name=model["package_name"],
+                         identifier=model["identifier"], schema=model["schema"],
+                         database=model["database"], relation_name=model["relation_name"],
+                         version=model.get("version"), latest_version=model.get("latest_version"),
+                         access="public")
 
 
 def _stand_in_args(stand_in: StandIn) -> ModelNodeArgs:

@@ -16,7 +16,8 @@ from argparse import Namespace
 from collections import defaultdict
 
 
-def _adapter_for(project_dir: str, target: str):
+def adapter_for(project_dir: str, target: str, profiles_dir: str | None = None):
+    """dbt's adapter for a project and target, its macros loaded (the process's only one)."""
     from dbt.config.runtime import RuntimeConfig
     from dbt.context.providers import generate_runtime_macro_context
     from dbt.flags import set_from_args
@@ -26,7 +27,7 @@ def _adapter_for(project_dir: str, target: str):
     from dbt_common.context import set_invocation_context
 
     set_invocation_context(os.environ)
-    profiles_dir = os.environ.get("DBT_PROFILES_DIR") or (
+    profiles_dir = profiles_dir or os.environ.get("DBT_PROFILES_DIR") or (
         project_dir if os.path.isfile(os.path.join(project_dir, "profiles.yml"))
         else os.path.expanduser("~/.dbt"))
     args = Namespace(project_dir=project_dir, profiles_dir=profiles_dir, target=target,
@@ -50,7 +51,7 @@ def probe(requests: list[dict]) -> dict:
         cwd = os.getcwd()
         os.chdir(project_dir)  # relative paths in profiles are relative to the project
         try:
-            adapter = _adapter_for(project_dir, request["target"])
+            adapter = adapter_for(project_dir, request["target"])
             wanted = defaultdict(set)
             for database, schema, identifier in request["relations"]:
                 wanted[(database, schema)].add(identifier)

@@ -56,8 +56,14 @@ class _StateManifest(msgspec.Struct):
 _decoder = msgspec.json.Decoder(_StateManifest)
 
 
-def node_fingerprints(manifest_bytes: bytes) -> dict[str, str]:
-    """unique_id → hash of the node's file, config, columns, relation and macros it calls."""
+def node_fingerprints(manifest_bytes: bytes,
+                      macro_lists: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """unique_id → hash of the node's file, config, columns, relation and macros it calls.
+
+    `macro_lists` (unique_id → macros) replaces the nodes' own lists: dbt adds the macros a
+    node called while it ran to a run's manifest (a test's `statement`, …), which a parse
+    does not list, so a run's manifest is compared with a parse through the parse's lists.
+    """
     manifest = _decoder.decode(manifest_bytes)
     macro_hash = _macro_hasher(manifest.macros)
     result = {}
@@ -68,10 +74,16 @@ def node_fingerprints(manifest_bytes: bytes) -> dict[str, str]:
         for part in (node.checksum, node.config, node.columns, node.constraints):
             digest.update(bytes(part))
         digest.update((node.relation_name or "").encode())
-        for macro in sorted(set(node.depends_on.macros)):
+        macros = node.depends_on.macros if macro_lists is None else macro_lists.get(uid, [])
+        for macro in sorted(set(macros)):
             digest.update(macro_hash(macro).encode())
         result[uid] = digest.hexdigest()[:32]
     return result
+
+
+def macro_lists(manifest_bytes: bytes) -> dict[str, list[str]]:
+    """unique_id → the macros each node calls, as the manifest lists them."""
+    return {uid: node.depends_on.macros for uid, node in _decoder.decode(manifest_bytes).nodes.items()}
 
 
 def _macro_hasher(macros: dict[str, _Macro]):

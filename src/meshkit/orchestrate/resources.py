@@ -39,14 +39,26 @@ def project_resources(project: Project, target: str) -> Resources:
 
 
 def _target_output(project: Project, target: str) -> dict | None:
-    profile_name = _load(project.path / "dbt_project.yml").get("profile")
-    for folder in _profile_dirs(project.path):
+    found = profile_output(project.path, target)
+    return _render(found[2]) if found else None
+
+
+def profile_output(project_dir: Path, target: str) -> tuple[Path, str, dict] | None:
+    """(profiles.yml, profile name, the target's output as written, Jinja unrendered) of
+    the profile dbt would use for the project: its folder, DBT_PROFILES_DIR, ~/.dbt."""
+    profile_name = _load(project_dir / "dbt_project.yml").get("profile")
+    for folder in _profile_dirs(project_dir):
         profiles = _load(folder / "profiles.yml")
         if profile_name in profiles:
             outputs = profiles[profile_name].get("outputs") or {}
             output = outputs.get(target)
-            return _render(output) if isinstance(output, dict) else None
+            return (folder / "profiles.yml", profile_name, output) if isinstance(output, dict) else None
     return None
+
+
+def render(value):
+    """A profile value with `env_var()` rendered from this process's environment."""
+    return _render(value)
 
 
 def _profile_dirs(project_dir: Path) -> list[Path]:

@@ -1,0 +1,32 @@
+"""How each node of a PR build ended, in dbt's run_results vocabulary."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Outcome(enum.Enum):
+    SUCCESS = "success"      # a model, seed or snapshot built; a test passed
+    WARN = "warn"            # a test failed at severity warn
+    FAIL = "fail"            # a test failed
+    ERROR = "error"          # a node or test could not run
+    SKIPPED = "skipped"      # an upstream failed
+
+    @classmethod
+    def of(cls, status: str) -> "Outcome":
+        """dbt's run_results status (`pass`, `runtime error`, …) → an Outcome."""
+        return {"pass": cls.SUCCESS, "success": cls.SUCCESS, "warn": cls.WARN, "fail": cls.FAIL,
+                "skipped": cls.SKIPPED, "skip": cls.SKIPPED}.get(status, cls.ERROR)
+
+    @property
+    def failed(self) -> bool:
+        return self in (Outcome.FAIL, Outcome.ERROR, Outcome.SKIPPED)
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    unique_id: str
+    project: str
+    outcome: Outcome
+    message: str | None = None

@@ -14,7 +14,7 @@ $(BIN)/meshkit: pyproject.toml
 	touch $@
 
 # The test extras on top (pytest, Playwright, moto, dbt-postgres, …): only `make test` needs them.
-$(VENV)/.test-extras: $(BIN)/meshkit
+$(VENV)/.test-extras: pyproject.toml $(BIN)/meshkit
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 

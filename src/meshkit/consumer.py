@@ -25,6 +25,13 @@ ENV_VAR = "MESHKIT_ENV"
 # Set by meshkit's orchestrator: an upstream that has not published yet (or lacks a model the
 # working copy refs) gets placeholders instead of an error, because the plan builds it first.
 LENIENT_VAR = "MESHKIT_LENIENT"
+# Set by meshkit's planning parse to a file path: the plugin writes the refs it would refuse
+# there (JSON, see `refusal_record`) instead of failing, and the orchestrator refuses those
+# whose target this run does not publish as public (meshkit.orchestrate.access).
+REFUSALS_VAR = "MESHKIT_REFUSALS"
+# Set by meshkit's executor: unique ids of models this run publishes as public before any
+# node that reads them is built; a ref to one is a placeholder, not refused.
+PUBLIC_IN_RUN_VAR = "MESHKIT_PUBLIC_IN_RUN"
 # The version of a stand-in for an unpinned ref next to pinned ones (`model.p.m.vlatest`):
 # the orchestrator points its edges at the model's real latest version.
 UNPINNED_VERSION = "latest"
@@ -90,6 +97,31 @@ def ci_relations() -> dict[str, dict]:
 
 def is_lenient() -> bool:
     return os.environ.get(LENIENT_VAR, "") not in ("", "0", "false")
+
+
+def refusals_file() -> Path | None:
+    """Where the planning parse records refused refs instead of failing (None: refuse)."""
+    value = os.environ.get(REFUSALS_VAR, "")
+    return Path(value) if value else None
+
+
+def public_in_run() -> set[str]:
+    """Models the running meshkit build publishes as public before their readers build."""
+    return set(os.environ.get(PUBLIC_IN_RUN_VAR, "").split())
+
+
+def refusal_record(stand_in: "StandIn", consumer: str, node_id: str, node_name: str,
+                   error: MeshError) -> dict:
+    """One ref the planning parse records: the node, the target and the refusal's words
+    (message, file, line, hint), for meshkit.orchestrate.access. A placeholder's
+    ("unpublished") is recorded as if the target were protected: the working copy decides."""
+    fields = {"consumer": consumer, "node": node_id, "node_name": node_name,
+              "target": stand_in.unique_id, "project": stand_in.project,
+              "model": stand_in.model, "kind": stand_in.kind, "message": error.message,
+              "file": error.file, "hint": error.hint}
+    # str(): dbt's names are str subclasses a JSON encoder refuses
+    return {key: None if value is None else str(value) for key, value in fields.items()} | {
+        "line": error.line}
 
 
 def load_upstreams(mesh: Mesh, store: Store, consumer: str, env: str,
@@ -211,14 +243,16 @@ class StandIn:
 def plan_stand_ins(refs: list[CrossRef], consumer: str, declared: list[str],
                    upstreams: list[Upstream], is_mesh_project: Callable[[str], bool],
                    lenient: bool, *, packages: Collection[str],
-                   known_projects: Collection[str] = ()) -> list[StandIn]:
+                   known_projects: Collection[str] = (),
+                   public_soon: Collection[str] = ()) -> list[StandIn]:
     """One stand-in per (project, model, version) mentioned that the injected public models do
     not answer: refused ones for non-public models and undeclared mesh projects
     (`is_mesh_project`: in mesh.yml or in the store), "unknown" ones for a project that is
     neither that nor one of the installed `packages` (dbt resolves those) and for a model or
     version a declared upstream does not publish, with the names meant among `known_projects`
     and the upstream's interface; and, when `lenient`, placeholders for declared projects that
-    have not published them yet (instead of "unknown" ones)."""
+    have not published them yet (instead of "unknown" ones), or for non-public models whose
+    unique id is in `public_soon` (the running build publishes them public first)."""
     by_project = {u.project: u for u in upstreams}
     found: dict[tuple[str, str, str | None], list[CrossRef]] = {}
     for ref in refs:
@@ -246,12 +280,15 @@ def plan_stand_ins(refs: list[CrossRef], consumer: str, declared: list[str],
         if upstream is not None and _answers(upstream.interface, model, pinned_version):
             continue
         restricted = upstream.interface.restricted_by_name().get(model) if upstream else None
-        if restricted is not None:
+        soon = StandIn(project, model, version, "unpublished", tuple(mentions),
+                       latest_version=latest)
+        if restricted is not None and lenient and soon.unique_id in public_soon:
+            stand_ins.append(soon)
+        elif restricted is not None:
             stand_ins.append(StandIn(project, model, version, "restricted", tuple(mentions),
                                      restricted.access, restricted.group, latest))
         elif lenient:
-            stand_ins.append(StandIn(project, model, version, "unpublished", tuple(mentions),
-                                     latest_version=latest))
+            stand_ins.append(soon)
         elif upstream is not None:
             problem, fix = _unknown_model(upstream.interface, model, pinned_version)
             stand_ins.append(StandIn(project, model, version, "unknown", tuple(mentions),
@@ -311,15 +348,22 @@ def refusal(stand_in: StandIn, node_name: str, node_file: str, consumer: str,
                          file=file, line=line, hint=stand_in.fix)
     if stand_in.kind == "undeclared":
         return MeshError(
-            f"'{node_name}' refs {target}, but project '{stand_in.project}' is not declared in "
+            f"'{node_name}' refs {stand_in.project}.{stand_in.model}, but project '{stand_in.project}' is not declared in "
             f"{consumer}/dependencies.yml", file=file, line=line,
             hint=f"add it under `projects:` in dependencies.yml:  - name: {stand_in.project}")
-    scope = (f"private to the '{stand_in.group}' group" if stand_in.access == "private"
-             else f"protected to project '{stand_in.project}'")
+    return access_refusal(node_name, stand_in.project, stand_in.model, stand_in.access,
+                          stand_in.group, file, line, public)
+
+
+def access_refusal(node_name: str, project: str, model: str, access: str, group: str | None,
+                   file: str | None, line: int | None, public: set[str]) -> MeshError:
+    """The refusal of a ref to a model that is `access` (protected or private to `group`)."""
+    scope = (f"private to the '{group}' group" if access == "private"
+             else f"protected to project '{project}'")
     return MeshError(
-        f"'{node_name}' refs {target}, which is {scope}; only public models can be referenced "
-        f"from another project", file=file, line=line,
-        hint=f"ask the owners of '{stand_in.project}' to set `access: public` on {stand_in.model} "
+        f"'{node_name}' refs {project}.{model}, which is {scope}; only public models can be "
+        f"referenced from another project", file=file, line=line,
+        hint=f"ask the owners of '{project}' to set `access: public` on {model} "
              f"and publish again, or ref a public model ({', '.join(sorted(public)) or 'none yet'})")
 
 

@@ -11,6 +11,12 @@ and `get_manifest_artifacts` (dbt calls it after parsing, when it writes manifes
 refuses only the stand-ins an enabled node really depends on, as dbt's DbtReferenceError.
 A mention in a comment, a description or a disabled model is no ref; unused stand-ins are
 removed from the manifest dbt runs with and from the manifest.json it wrote.
+
+meshkit's planning parse (MESHKIT_REFUSALS set to a file) does not fail on a refused ref: it
+writes the refusals to that file and keeps the stand-ins a node uses, so the orchestrator
+can refuse only the refs this run does not make public (meshkit.orchestrate.access). Its
+builds pass MESHKIT_PUBLIC_IN_RUN: the models it publishes as public before their readers
+build, which get placeholders instead of refusals.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ from meshkit.config.dependencies import declared_projects
 from meshkit.config.package_hack import installed_package_names
 from meshkit.consumer import (ERROR_MARKER, REFUSAL_MARKER, CrossRef, StandIn, Upstream,
                               ci_relations, consumer_environment, find_consumer_mesh, is_lenient,
-                              load_upstreams, plan_stand_ins, refusal, scan_cross_refs)
+                              load_upstreams, plan_stand_ins, public_in_run, refusal,
+                              refusal_record, refusals_file, scan_cross_refs)
 from meshkit.errors import MeshError
 from meshkit.store.interface import PublicModel, version_text
 from meshkit.store.store import Store
@@ -128,12 +135,13 @@ class MeshkitPlugin(dbtPlugin):
 
         for stand_in in plan_stand_ins(refs, self.project_name, declared, upstreams, in_mesh,
                                        is_lenient(), packages=installed,
-                                       known_projects=set(mesh.projects)):
+                                       known_projects=set(mesh.projects),
+                                       public_soon=public_in_run()):
             if stand_in.unique_id in nodes.models or (stand_in.refused and not checked):
                 continue
             nodes.add_model(_stand_in_args(stand_in))
-            if stand_in.refused:
-                self._refused.append(stand_in)
+            if stand_in.refused or refusals_file() is not None:
+                self._refused.append(stand_in)   # a placeholder: recorded, never refused here
         if self._refused:
             self._previous_manifest = _keep_manifest()
         return nodes
@@ -146,15 +154,25 @@ class MeshkitPlugin(dbtPlugin):
             node = manifest.nodes.get(uid)
             if node is not None and node.is_external_node:
                 node.config.event_time = event_time
+        record_to = refusals_file()
+        if record_to is not None:
+            record_to.write_text("[]")
         if not self._refused:
             return {}
         by_id = {s.unique_id: s for s in self._refused}
         uses = _dependents(manifest, set(by_id))
-        if uses:
+        if record_to is not None:
+            records = [refusal_record(by_id[parent], self.project_name, node.unique_id, node.name,
+                                      self._reference_error(node, by_id[parent]).mesh_error)
+                       for node, parent in uses]
+            record_to.write_text(msgspec.json.encode(records).decode())
+        elif uses:
             node, parent = uses[0]
             self._restore_manifest()
             raise self._reference_error(node, by_id[parent])
-        for uid in by_id:
+        used = {parent for _, parent in uses} | {s.unique_id for s in self._refused
+                                                  if not s.refused}
+        for uid in set(by_id) - used:
             manifest.nodes.pop(uid, None)
         manifest.rebuild_ref_lookup()
         if self._previous_manifest is None:
@@ -163,7 +181,8 @@ class MeshkitPlugin(dbtPlugin):
 
     def _reference_error(self, node, stand_in: StandIn) -> MeshReferenceError:
         assert self._project_dir is not None
-        error = refusal(stand_in, node.name, node.original_file_path, self.project_name,
+        error = refusal(replace(stand_in, kind="restricted") if not stand_in.refused else stand_in,
+                        node.name, node.original_file_path, self.project_name,
                         self._project_dir, self._public.get(stand_in.project, set()))
         private = stand_in.access == "private"
         return MeshReferenceError(error, node.unique_id, stand_in.unique_id,

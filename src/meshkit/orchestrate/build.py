@@ -12,6 +12,7 @@ from meshkit.errors import MeshError
 from meshkit.dbt.relations import missing_relations
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.graph.selection import Selector
+from meshkit.orchestrate.access import check_refused_refs
 from meshkit.orchestrate.context import BuildOptions, PlanningContext, parse_scope, planning_context
 from meshkit.orchestrate.execute import BuildEvent, ExecutionOptions, Executor, UnitOutcome
 from meshkit.orchestrate.freshness import source_loaded_at
@@ -85,6 +86,9 @@ def plan_mesh(mesh: Mesh, options: BuildOptions, history: History, on_line: Echo
             inputs.source_loaded_at = loaded
             plan = make_plan(graph, env.name, ctx.select, ctx.exclude, inputs, modified,
                              ctx.available, ctx.producer_envs)
+    plan.public_in_run = check_refused_refs(
+        graph, plan.decisions, {graph.owner[uid] for uid in plan.selected},
+        [r for project in parsed.values() for r in project.refusals], ctx.available)
     plan.warnings = warnings
     return plan, parsed, fingerprints, inputs.source_loaded_at
 

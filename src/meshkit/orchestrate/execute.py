@@ -229,7 +229,7 @@ class Executor:
         echo = self._watcher(unit)
         started = time.time()
         key = self.options.parse_key(unit.project) if self.options.parse_key else None
-        result = run_dbt(args, project.path, self.options.dbt_env, echo)
+        result = run_dbt(args, project.path, self._dbt_env(), echo)
         self.history.finish_invocation(invocation, result.returncode, result.output)
         if result.ok and key and self.options.environment:
             save_parse(self.mesh, self.options.environment, self.history, project, key)
@@ -256,7 +256,7 @@ class Executor:
             if self.options.generate_docs:
                 # --no-compile keeps this run's manifest and run_results; catalog.json is new.
                 docs = run_dbt(["docs", "generate", "--no-compile", "--target", self.options.target],
-                               project.path, self.options.dbt_env, echo)
+                               project.path, self._dbt_env(), echo)
                 if not docs.ok:  # as in dbt Cloud, a docs failure does not fail the build
                     outcome.warning = "`dbt docs generate` failed; published without catalog.json"
             if self.options.before_publish:
@@ -271,6 +271,15 @@ class Executor:
             outcome.warning = pointer_warning(self.store, record) or outcome.warning
             return True
         return False
+
+    def _dbt_env(self) -> dict[str, str]:
+        """meshkit's variables, and the models this run publishes public before their readers
+        build (a reader's project may build other nodes earlier: those refs get placeholders)."""
+        from meshkit.consumer import PUBLIC_IN_RUN_VAR
+
+        if not self.plan.public_in_run:
+            return self.options.dbt_env
+        return {**self.options.dbt_env, PUBLIC_IN_RUN_VAR: " ".join(sorted(self.plan.public_in_run))}
 
     def _blocking_failure(self, uid: str) -> str | None:
         for root, name in self.failed_roots.items():

@@ -1,8 +1,10 @@
 """Each project's current manifest, from `dbt parse` or from the cache when nothing changed.
 
 A planning parse runs dbt with the plugin in lenient mode, so a project can be planned
-before its upstreams have published (bootstrap, bidirectional meshes). The parsed manifest is
-cached under the project's content fingerprint: an unchanged mesh is planned without
+before its upstreams have published (bootstrap, bidirectional meshes), and with the plugin
+recording refused refs to non-public models instead of failing: whether one stands depends on
+what this run publishes (meshkit.orchestrate.access). The parsed manifest and its refusals
+are cached under the project's content fingerprint: an unchanged mesh is planned without
 starting dbt at all.
 """
 
@@ -19,6 +21,7 @@ from meshkit.dbt.artifacts import decode_manifest
 from meshkit.dbt.runner import needs_deps, run_dbt, stop_all, strip_ansi
 from meshkit.errors import MeshError
 from meshkit.graph.mesh_graph import MeshGraph, ProjectState
+from meshkit.orchestrate.access import Refusal, read_refusals
 from meshkit.orchestrate.fingerprint import node_fingerprints, project_fingerprint
 from meshkit.orchestrate.history import History
 
@@ -29,6 +32,7 @@ class ParsedProject:
     manifest_path: Path
     from_cache: bool
     seconds: float = 0.0
+    refusals: tuple[Refusal, ...] = ()   # refs the parse refused, judged after planning
 
 
 def dbt_environment(mesh: Mesh, env: Environment, lenient: bool = True) -> dict[str, str]:
@@ -67,12 +71,18 @@ def parse_project(mesh: Mesh, env: Environment, history: History, project: Proje
                   on_line=None, upstream_key: str = "") -> ParsedProject:
     """`upstream_key`: a digest of the upstream interfaces the project's refs resolve against
     (an unpinned ref follows latest_version): when one changes, the cached parse is stale."""
+    from meshkit.consumer import REFUSALS_VAR
+
     key = parse_key(env, project, upstream_key)
     cached = history.cached_parse(project.name, env.name, key)
     if cached:
-        return ParsedProject(project.name, cached, from_cache=True)
+        return ParsedProject(project.name, cached, from_cache=True,
+                             refusals=tuple(read_refusals(_refusals_path(cached))))
     echo = (lambda line: on_line(project.name, line)) if on_line else None
-    variables = dbt_environment(mesh, env)
+    recorded = _refusals_path(_cache_path(mesh, env, project)).with_suffix(".tmp")
+    recorded.parent.mkdir(parents=True, exist_ok=True)
+    recorded.unlink(missing_ok=True)
+    variables = {**dbt_environment(mesh, env), REFUSALS_VAR: str(recorded)}
     seconds = 0.0
     if needs_deps(project.path):
         deps = run_dbt(["deps"], project.path, variables, echo)
@@ -85,8 +95,10 @@ def parse_project(mesh: Mesh, env: Environment, history: History, project: Proje
     seconds += result.seconds
     if not result.ok:
         raise _parse_error(project, result.output)
-    cache = save_parse(mesh, env, history, project, key)
-    return ParsedProject(project.name, cache, from_cache=False, seconds=seconds)
+    refusals = read_refusals(recorded)
+    cache = save_parse(mesh, env, history, project, key, recorded)
+    return ParsedProject(project.name, cache, from_cache=False, seconds=seconds,
+                         refusals=tuple(refusals))
 
 
 def parse_key(env: Environment, project: Project, upstream_key: str) -> str:
@@ -95,16 +107,31 @@ def parse_key(env: Environment, project: Project, upstream_key: str) -> str:
     return project_fingerprint(project.path, extra=f"{env.name}|{env.target}|{upstream_key}")
 
 
-def save_parse(mesh: Mesh, env: Environment, history: History, project: Project, key: str) -> Path:
-    """Keep the project's target/manifest.json as its cached parse under `key`. A build's
+def save_parse(mesh: Mesh, env: Environment, history: History, project: Project, key: str,
+               refusals: Path | None = None) -> Path:
+    """Keep the project's target/manifest.json as its cached parse under `key`, with the refs
+    its planning parse recorded as refused (the file `refusals`; none for a build's). A build's
     manifest serves too: it is dbt's parse of the same files, against published upstreams."""
-    cache = mesh.state_dir / "parsed" / f"{project.name}.{env.name}.manifest.json"
+    cache = _cache_path(mesh, env, project)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     shutil.copyfile(project.path / "target" / "manifest.json", tmp)
+    if refusals is not None and refusals.exists():
+        refusals.replace(_refusals_path(cache))
+    else:
+        _refusals_path(cache).unlink(missing_ok=True)
     tmp.replace(cache)
     history.save_parse(project.name, env.name, key, cache)
     return cache
+
+
+def _cache_path(mesh: Mesh, env: Environment, project: Project) -> Path:
+    return mesh.state_dir / "parsed" / f"{project.name}.{env.name}.manifest.json"
+
+
+def _refusals_path(manifest: Path) -> Path:
+    """The refused refs recorded with a cached planning parse, next to its manifest."""
+    return manifest.with_name(manifest.name.replace(".manifest.json", "") + ".refusals.json")
 
 
 def parse_in_place(mesh: Mesh, env: Environment, project: Project) -> None:

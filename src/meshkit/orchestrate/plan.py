@@ -42,6 +42,9 @@ class Plan:
     depends: dict[tuple[str, int], set[tuple[str, int]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)   # selector terms that matched nothing
+    # Models this run publishes as public before their readers build (orchestrate.access):
+    # the readers' invocations get placeholders for them instead of refusals.
+    public_in_run: set[str] = field(default_factory=set)
 
     @property
     def noop(self) -> bool:

@@ -18,6 +18,7 @@ from meshkit.graph.cycles import Cycle, dependency_order
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.graph.projects import project_dependencies
 from meshkit.graph.selection import EXECUTABLE, Selector
+from meshkit.orchestrate.access import check_refused_refs
 from meshkit.orchestrate.context import BuildOptions, PlanningContext
 from meshkit.orchestrate.freshness import source_loaded_at, tracked_sources
 from meshkit.orchestrate.history import History
@@ -142,6 +143,10 @@ class StagedPlanner:
         graph, plan = self.plan.graph, self.plan
         decisions = decide(graph, selected, self.inputs, plan.decisions)
         units, depends = assign_units(graph, selected, decisions, self._wave)
+        if selected:   # before any of its invocations runs
+            plan.public_in_run |= check_refused_refs(graph, plan.decisions | decisions, {name},
+                                                     list(self.parsed[name].refusals),
+                                                     self.ctx.available)
         plan.selected += selected
         plan.decisions.update(decisions)
         plan.units += units

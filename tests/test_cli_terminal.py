@@ -71,6 +71,12 @@ def test_a_selector_that_matches_nothing_is_named(select, exclude, warning):
     assert selector.unmatched(select, exclude) == [warning]
 
 
+def test_an_empty_project_is_named_as_empty_not_as_a_typo():
+    selector = Selector(_graph(CHAIN), projects=frozenset({"empty"}))
+    assert selector.unmatched(["project:empty"]) == [
+        "--select 'project:empty': project 'empty' has no enabled nodes"]
+
+
 def test_selectors_that_match_say_nothing():
     selector = Selector(_graph(CHAIN), frozenset())
     assert selector.unmatched(["+b:mart", "state:modified"], ["a:stg"]) == []

@@ -144,6 +144,12 @@ class Selector:
             for terms in Expression.parse(given).alternatives:
                 if any(t.method == "state" for t in terms) or self.evaluate(Expression((terms,))):
                     continue
+                known = [t.value for t in terms if t.method in ("project", "package")
+                         and t.value in (set(self.graph.projects) | set(self.projects))]
+                if known and len(terms) == 1:
+                    warnings.append(f"{flag} '{terms[0].text}': project '{known[0]}' has no "
+                                    "enabled nodes")
+                    continue
                 close = [name for term in terms for name in self._close(term)]
                 warnings.append(f"{flag} '{','.join(t.text for t in terms)}' does not match any "
                                 "enabled nodes" + (f" (did you mean "
@@ -168,7 +174,7 @@ class Selector:
         else:
             known = {node.name for uid, node in self.graph.nodes.items()
                      if method is None or self.graph.owner.get(uid) == method}
-        found = close_matches(term.value, known)
+        found = close_matches(term.value, known - {term.value})
         return [f"{method}:{name}" if method else name for name in found]
 
     def _ids(self) -> Iterable[str]:

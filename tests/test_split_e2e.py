@@ -11,20 +11,11 @@ import pytest
 import yaml
 
 from conftest import meshkit_json, run
+from tables import relations, rows
 
 pytestmark = pytest.mark.e2e
 
 MONOLITH = Path(__file__).parent / "fixtures" / "monolith"
-
-
-def _relations(con: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, str]]:
-    return con.execute("select table_schema, table_name from information_schema.tables "
-                       "where table_catalog = ? order by 1, 2", [catalog]).fetchall()
-
-
-def _rows(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str):
-    rows = con.execute(f'select * from "{catalog}"."{schema}"."{table}" order by all').fetchall()
-    return [d[0] for d in con.description], rows
 
 
 def _connect(warehouse: Path, files: list[str]) -> duckdb.DuckDBPyConnection:
@@ -74,16 +65,16 @@ def test_split_mesh_builds_the_monoliths_tables_row_for_row(tmp_path, raw_wareho
     projects = ["core", "finance", "marketing"]
     monolith = _connect(tmp_path / "warehouse", ["jaffle"])
     mesh = _connect(out / "warehouse", [f"jaffle_{p}" for p in projects])
-    found = {p: set(_relations(mesh, f"jaffle_{p}")) for p in projects}
-    relations = _relations(monolith, "jaffle")
-    assert len(relations) == 15
+    found = {p: set(relations(mesh, f"jaffle_{p}")) for p in projects}
+    monolith_tables = relations(monolith, "jaffle")
+    assert len(monolith_tables) == 15
     compared = 0
-    for schema, table in relations:
+    for schema, table in monolith_tables:
         owners = [p for p in projects if (schema, table) in found[p]]
         assert owners, f"{schema}.{table} is missing from the split mesh"
-        expected = _rows(monolith, "jaffle", schema, table)
+        expected = rows(monolith, "jaffle", schema, table)
         for owner in owners:
-            assert _rows(mesh, f"jaffle_{owner}", schema, table) == expected, f"{owner}: {schema}.{table}"
+            assert rows(mesh, f"jaffle_{owner}", schema, table) == expected, f"{owner}: {schema}.{table}"
             compared += 1
     assert compared == 16     # payment_method_labels is in finance and in marketing
 

@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from conftest import meshkit_json, run
+from tables import relations, rows
 
 pytestmark = pytest.mark.e2e
 
@@ -27,16 +28,6 @@ def edges(tmp_path_factory) -> Path:
     run(["dbt", "build"], cwd=project)
     run(["dbt", "docs", "generate"], cwd=project)
     return project
-
-
-def _tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, str]]:
-    return con.execute("select table_schema, table_name from information_schema.tables "
-                       "where table_catalog = ? order by 1, 2", [catalog]).fetchall()
-
-
-def _rows(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str):
-    rows = con.execute(f'select * from "{catalog}"."{schema}"."{table}" order by all').fetchall()
-    return [d[0] for d in con.description], rows
 
 
 def test_layouts_split_and_build_with_plain_meshkit_build_row_for_row(edges, tmp_path):
@@ -76,13 +67,13 @@ def test_layouts_split_and_build_with_plain_meshkit_build_row_for_row(edges, tmp
     monolith.execute(f"attach '{edges / 'shop.db'}' as shop (read_only)")
     for project in ("ga", "gb"):
         monolith.execute(f"attach '{out / project / f'shop_{project}.db'}' as {project} (read_only)")
-    found = {p: set(_tables(monolith, p)) for p in ("ga", "gb")}
-    tables = _tables(monolith, "shop")
+    found = {p: set(relations(monolith, p)) for p in ("ga", "gb")}
+    tables = relations(monolith, "shop")
     assert len(tables) == 5
     for schema, table in tables:
         owners = [p for p in found if (schema, table) in found[p]]
         assert len(owners) == 1, f"{schema}.{table}: {owners}"
-        assert _rows(monolith, owners[0], schema, table) == _rows(monolith, "shop", schema, table)
+        assert rows(monolith, owners[0], schema, table) == rows(monolith, "shop", schema, table)
 
 
 def test_select_mode_keeps_a_seed_no_model_reads_with_the_rest(edges, tmp_path):

@@ -1,10 +1,13 @@
-# The two quickstart commands: `make demo` and `make test`.
+# The two quickstart commands: `make demo` and `make test`; `make lint` runs ruff and mypy.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 EXAMPLE := examples/jaffle-mesh
+# ruff and mypy live in their own venv: mypy needs a pathspec that dbt-core refuses.
+TOOLS ?= .venv-tools
+TOOLS_BIN := $(abspath $(TOOLS))/bin
 
-.PHONY: install install-test demo test clean-demo
+.PHONY: install install-test demo test lint clean-demo
 
 # What the demo needs: meshkit and its runtime dependencies (dbt-core, dbt-duckdb, …).
 $(BIN)/meshkit: pyproject.toml
@@ -16,6 +19,18 @@ $(BIN)/meshkit: pyproject.toml
 # The test extras on top (pytest, Playwright, moto, dbt-postgres, …): only `make test` needs them.
 $(VENV)/.test-extras: pyproject.toml $(BIN)/meshkit
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# mypy reads the project's dependencies and their type stubs from .venv, the linters from
+# .venv-tools (versions pinned in pyproject.toml's dependency groups).
+$(VENV)/.types: pyproject.toml $(BIN)/meshkit
+	$(BIN)/pip install --quiet --group types
+	touch $@
+
+$(TOOLS)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS_BIN)/pip install --quiet --upgrade pip
+	$(TOOLS_BIN)/pip install --quiet --group lint
 	touch $@
 
 install: $(BIN)/meshkit
@@ -32,6 +47,11 @@ demo: install
 	@echo
 	@echo "meshkit and dbt are in $(BIN); put them on PATH for the next steps:"
 	@echo "  source $(VENV)/bin/activate"
+
+lint: $(TOOLS)/.installed $(VENV)/.test-extras $(VENV)/.types
+	@# both run, and the target fails if either finds something
+	$(TOOLS_BIN)/ruff check src; ruff=$$?; \
+	$(TOOLS_BIN)/mypy --python-executable $(BIN)/python && exit $$ruff
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

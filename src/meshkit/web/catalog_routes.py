@@ -5,6 +5,7 @@ Pages                               API (JSON)
 /projects/{name}    project         /api/overview       counts, projects, project graph, packages
 /nodes/{id}         model, source…  /api/projects[/{name}]
 /lineage/{id}       lineage         /api/nodes/{id}
+/columns/{id}/{col} column lineage graph (?up=&down=)
 /search?q=…         search          /api/lineage/{id}?up=&down=&project=&access=&materialized=&group=&tag=
                                     /api/columns/{id}/{column}?up=&down=   column lineage
                                     /api/search?q=&projects=&types=&access=&materialized=&groups=&tags=&facets=1
@@ -119,6 +120,26 @@ def lineage(request: Request) -> Response:
     return _html(html)
 
 
+def columns(request: Request) -> Response:
+    """A column's lineage graph across projects (`up`/`down`: steps each way, default all);
+    `analytics.fct_orders` or a bare name redirects to the node's unique id."""
+    given, column = request.path_params["node_id"], request.path_params["column"]
+    node_id = _node_id(request) or given
+    if node_id != given:
+        path = f"/columns/{quote(node_id, safe='')}/{quote(column, safe='')}"
+        query = request.url.query
+        return RedirectResponse(path + (f"?{query}" if query else ""), status_code=307)
+    q = request.query_params
+    renderer = _renderer(request)
+    html = renderer.column_graph(node_id, column, depth_value(q.get("up"), None),
+                                 depth_value(q.get("down"), None))
+    if html is None:
+        return _html(renderer.not_found(f"column lineage for {node_id}.{column} (the column is "
+                                        "unknown, or its project was published without column "
+                                        "lineage)"), 404)
+    return _html(html)
+
+
 def search(request: Request) -> Response:
     query, filters, limit, offset = _search_args(request)
     return _html(_renderer(request).search(query, filters, limit, offset))
@@ -217,6 +238,7 @@ routes = [
     Route("/projects/{name}", project),
     Route("/nodes/{node_id}", node),
     Route("/lineage/{node_id}", lineage),
+    Route("/columns/{node_id}/{column:path}", columns),
     Route("/search", search),
     Route("/healthz", health),
     Route("/api/version", api_version),

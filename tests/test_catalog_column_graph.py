@@ -137,10 +137,13 @@ def test_an_unresolved_column_keeps_its_reason_and_only_its_certain_edges():
 def test_the_limit_keeps_the_nearest_and_says_how_many_more():
     view = build(FCT, "amount_usd", fan_out=40, limit=10)
     assert len(view.nodes) == 10 and view.nodes[0].id == view.centre
-    assert view.truncated == 2 + 40 + 1 - 9             # up 2, down agg + 40 copies, all at 1-2
-    more = {n.node: n.more for n in view.nodes}
-    assert (more[FCT], more[STG]) == (33, 1)            # 33 copies left out; raw's amount
+    # one step each way finds stg's amount, agg's total and 40 copies: 42, of which 9 drawn
+    assert view.truncated == 42 - 9
+    assert view.stopped_at == 1                         # raw's amount, two steps up: not walked
+    assert {n.node: n.more for n in view.nodes}[FCT] == 33
     assert all(e.source in {n.id for n in view.nodes} for e in view.edges)
+    # nothing lies beyond the step it stopped at: the count is complete
+    assert build(FCT, "amount_usd", up=1, fan_out=40, limit=10).stopped_at is None
 
 
 def test_unknown_columns_have_no_graph():

@@ -6,7 +6,9 @@ Value steps come from the mesh's column lineage (graph/columns.py), each with it
 over (a join key, filter or grouping) is one `rows` step from it and is not followed further.
 What could not be traced is listed with its reason, never drawn as an edge. At most `limit`
 columns are drawn, the nearest first; the rest are counted (`truncated`), and each drawn
-column says how many of its neighbours were left out (`more`).
+column says how many of its neighbours were left out (`more`). The walk goes one step each
+way at a time and stops after the step that passes the limit (`stopped_at`), so a raw column
+that a whole mesh reads costs what is drawn, not the whole mesh.
 
 Layout: models are layered left to right by their column edges (catalog/layout.py); each
 project is a horizontal band of its models, and each model a box of its columns, so neither
@@ -100,6 +102,7 @@ class ColumnGraphView:
     not_traced: list[NotTraced] = field(default_factory=list)
     not_traced_more: int = 0       # entries beyond NOTE_LIMIT
     truncated: int = 0             # columns within the depth that were not drawn
+    stopped_at: int | None = None  # the step the walk stopped at (too many): more lie beyond
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,12 +146,12 @@ def build_column_graph(columns: ColumnGraph, node: str, column: str, up: int | N
         start = readers[0].parent
     else:
         start = SourceColumn(node, own.name)
-    found, rows_edges = _walk(columns, start, up, down)
+    found, rows_edges, stopped = _walk(columns, start, up, down, limit)
     ordered = sorted(found.values(), key=lambda r: (abs(r.distance), r.rows_only, r.distance,
                                                     r.column.node, r.column.column.casefold()))
     shown = {_id(r.column): r for r in ordered[:max(1, limit)]}
     view = ColumnGraphView(node, start.column, up, down, _id(start),
-                           truncated=len(found) - len(shown))
+                           truncated=len(found) - len(shown), stopped_at=stopped)
     view.edges = _edges_among(columns, shown, rows_edges, describe)
     view.nodes = [_node(columns, reach, describe) for reach in shown.values()]
     _count_left_out(columns, view.nodes, shown, found, rows_edges)
@@ -164,26 +167,77 @@ def _id(column: SourceColumn) -> str:
     return f"{column.node}|{column.column.casefold()}"
 
 
-def _walk(columns: ColumnGraph, start: SourceColumn, up: int | None, down: int | None
-          ) -> tuple[dict[str, _Reach], list[tuple[SourceColumn, SourceColumn]]]:
-    """Every column within the depths (value steps first), and the `rows` steps taken."""
+def _walk(columns: ColumnGraph, start: SourceColumn, up: int | None, down: int | None,
+          limit: int) -> tuple[dict[str, _Reach], list[tuple[SourceColumn, SourceColumn]], int | None]:
+    """Every column within the depths, nearest first, one step each way at a time, and the
+    `rows` steps taken. The walk stops after the first step that finds more than `limit`
+    columns (a raw column read by a whole mesh reaches 100,000): that step is returned when
+    columns lie beyond it, else None."""
     found = {_id(start): _Reach(start, 0)}
-    for step in columns.upstream(start, up):
-        found.setdefault(_id(step.column), _Reach(step.column, -step.distance))
-    for step in columns.downstream(start, down):
-        found.setdefault(_id(step.column), _Reach(step.column, step.distance))
     rows: list[tuple[SourceColumn, SourceColumn]] = []
-    for reach in list(found.values()):
-        if reach.distance <= 0 and (up is None or -reach.distance < up):
-            lineage = columns.column(reach.column.node, reach.column.column)
-            for decider in (lineage.rows if lineage else ()):
-                rows.append((decider, reach.column))
-                found.setdefault(_id(decider), _Reach(decider, reach.distance - 1, True))
-        if reach.distance >= 0 and (down is None or reach.distance < down):
-            for decided in columns.rows_decided_by(reach.column):
-                rows.append((reach.column, decided))
-                found.setdefault(_id(decided), _Reach(decided, reach.distance + 1, True))
-    return found, rows
+    ups, downs = [start], [start]
+    step = 0
+    while ups or downs:
+        step += 1
+        ups = _step(columns, ups, -step, found, rows) if _within(up, step) else []
+        downs = _step(columns, downs, step, found, rows) if _within(down, step) else []
+        if len(found) > limit:
+            beyond = ((_within(up, step + 1) and _goes_on(columns, ups, True, found))
+                      or (_within(down, step + 1) and _goes_on(columns, downs, False, found)))
+            return found, rows, step if beyond else None
+    return found, rows, None
+
+
+def _within(depth: int | None, step: int) -> bool:
+    return depth is None or step <= depth
+
+
+def _neighbours(columns: ColumnGraph, here: SourceColumn, upstream: bool
+                ) -> tuple[list[SourceColumn], list[tuple[SourceColumn, SourceColumn]]]:
+    """Value neighbours one step up or down, and the (decider, decided) `rows` pairs."""
+    if upstream:
+        lineage = columns.column(here.node, here.column)
+        return ([e.parent for e in columns.parents(here)],
+                [(decider, here) for decider in (lineage.rows if lineage else ())])
+    return ([e.child for e in columns.children(here)],
+            [(here, decided) for decided in columns.rows_decided_by(here)])
+
+
+def _step(columns: ColumnGraph, frontier: list[SourceColumn], distance: int,
+          found: dict[str, _Reach], rows: list[tuple[SourceColumn, SourceColumn]]
+          ) -> list[SourceColumn]:
+    """Records the columns one step beyond `frontier` (upstream when `distance` < 0) in
+    `found`; returns those to walk on from (a rows-only column ends its path)."""
+    upstream = distance < 0
+    steps = [_neighbours(columns, here, upstream) for here in frontier]
+    reached: list[SourceColumn] = []
+    for values, _ in steps:                       # value steps first: they go on
+        for other in values:
+            known = found.get(_id(other))
+            if known is None:
+                found[_id(other)] = _Reach(other, distance)
+            elif known.rows_only:
+                known.rows_only = False           # reached by value too
+            else:
+                continue
+            reached.append(other)
+    for _, pairs in steps:
+        for pair in pairs:
+            rows.append(pair)
+            other = pair[0] if upstream else pair[1]
+            found.setdefault(_id(other), _Reach(other, distance, True))
+    return reached
+
+
+def _goes_on(columns: ColumnGraph, frontier: list[SourceColumn], upstream: bool,
+             found: dict[str, _Reach]) -> bool:
+    """Whether any column not yet found lies one step beyond `frontier`."""
+    for here in frontier:
+        values, pairs = _neighbours(columns, here, upstream)
+        others = values + [pair[0] if upstream else pair[1] for pair in pairs]
+        if any(_id(other) not in found for other in others):
+            return True
+    return False
 
 
 def _edges_among(columns: ColumnGraph, shown: dict[str, _Reach],

@@ -29,6 +29,7 @@ from meshkit.columns.lineage import SourceColumn, Unresolved
 from meshkit.graph.columns import ColumnGraph
 
 COLUMN_LIMIT = 250       # columns drawn at most: the page stays fast on any mesh
+MAX_COLUMN_LIMIT = 2000  # what a page may ask for (`?limit=`)
 NOTE_LIMIT = 100         # not-traced entries listed at most
 ROWS = "rows"            # the edge kind beside the lenses: decides rows, not values
 NO_LINEAGE = "no_column_lineage"   # a model its project published without column lineage

@@ -5,7 +5,7 @@ Pages                               API (JSON)
 /projects/{name}    project         /api/overview       counts, projects, project graph, packages
 /nodes/{id}         model, source…  /api/projects[/{name}]
 /lineage/{id}       lineage         /api/nodes/{id}
-/columns/{id}/{col} column lineage graph (?up=&down=)
+/columns/{id}/{col} column lineage graph (?up=&down=&limit=)
 /search?q=…         search          /api/lineage/{id}?up=&down=&project=&access=&materialized=&group=&tag=
                                     /api/columns/{id}/{column}?up=&down=   column lineage
                                     /api/search?q=&projects=&types=&access=&materialized=&groups=&tags=&facets=1
@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from meshkit.catalog.column_graph import COLUMN_LIMIT, MAX_COLUMN_LIMIT
 from meshkit.catalog.columns import column_lineage_view
 from meshkit.catalog.index import Catalog
 from meshkit.catalog.lineage import LineageFilters, lineage_view, project_graph
@@ -121,7 +122,8 @@ def lineage(request: Request) -> Response:
 
 
 def columns(request: Request) -> Response:
-    """A column's lineage graph across projects (`up`/`down`: steps each way, default all);
+    """A column's lineage graph across projects (`up`/`down`: steps each way, default all;
+    `limit`: columns drawn at most);
     `analytics.fct_orders` or a bare name redirects to the node's unique id."""
     given, column = request.path_params["node_id"], request.path_params["column"]
     node_id = _node_id(request) or given
@@ -130,9 +132,13 @@ def columns(request: Request) -> Response:
         query = request.url.query
         return RedirectResponse(path + (f"?{query}" if query else ""), status_code=307)
     q = request.query_params
+    try:
+        limit = max(1, min(int(q.get("limit", COLUMN_LIMIT)), MAX_COLUMN_LIMIT))
+    except ValueError:
+        limit = COLUMN_LIMIT
     renderer = _renderer(request)
     html = renderer.column_graph(node_id, column, depth_value(q.get("up"), None),
-                                 depth_value(q.get("down"), None))
+                                 depth_value(q.get("down"), None), limit)
     if html is None:
         return _html(renderer.not_found(f"column lineage for {node_id}.{column} (the column is "
                                         "unknown, or its project was published without column "

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
 from meshkit import __version__
-from meshkit.catalog.column_graph import ColumnGraphView, column_graph_view
+from meshkit.catalog.column_graph import COLUMN_LIMIT, ColumnGraphView, column_graph_view
 from meshkit.catalog.index import Catalog
 from meshkit.catalog.lineage import (Lineage, LineageFilters, lineage_view, project_color,
                                      project_graph)
@@ -199,9 +199,10 @@ class PageRenderer:
                             facets=self.catalog.facets() if self.live else None)
 
     def column_graph(self, node_id: str, column: str, up: int | None = None,
-                     down: int | None = None) -> str | None:
-        """The column lineage graph page, or None when no published lineage knows the column."""
-        view = column_graph_view(self.catalog, node_id, column, up, down)
+                     down: int | None = None, limit: int = COLUMN_LIMIT) -> str | None:
+        """The column lineage graph page (at most `limit` columns drawn), or None when no
+        published lineage knows the column."""
+        view = column_graph_view(self.catalog, node_id, column, up, down, limit)
         if view is None:
             return None
         depth = self._resource_depth
@@ -211,6 +212,7 @@ class PageRenderer:
                            centre_node=next(n for n in view.nodes if n.id == view.centre),
                            graph=self.column_graph_data(view, depth),
                            up=depth_text(up), down=depth_text(down),
+                           limit=None if limit == COLUMN_LIMIT else limit,
                            depth_choices=DEPTH_CHOICES)
 
     @property

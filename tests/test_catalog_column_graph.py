@@ -16,6 +16,7 @@ AGG = "model.finance.agg"
 AMBIGUOUS = "model.finance.joined"
 PYTHON = "model.finance.scored"
 OLD = "model.finance.old"            # its project published without lineage: no ModelLineage
+MIXED = "model.finance.mixed"
 
 
 def col(node: str, name: str) -> SourceColumn:
@@ -47,6 +48,9 @@ def mesh(fan_out: int = 0) -> tuple[ColumnGraph, dict[str, list[str]]]:
         AMBIGUOUS: ModelLineage(AMBIGUOUS, "4", [
             lineage("amount_usd", unresolved=Unresolved.AMBIGUOUS_COLUMN, detail="amount_usd")]),
         PYTHON: ModelLineage(PYTHON, "5", unresolved=Unresolved.NOT_SQL),
+        MIXED: ModelLineage(MIXED, "7", [
+            lineage("boosted", col(FCT, "order_id"), unresolved=Unresolved.UNKNOWN_RELATION,
+                    detail="ext_bonus AS t")], reads=[col(FCT, "order_id")]),
         **{f"model.finance.copy{i}": ModelLineage(f"model.finance.copy{i}", "6", [
             lineage("amount_usd", col(FCT, "amount_usd"))]) for i in range(fan_out)},
     })
@@ -54,7 +58,7 @@ def mesh(fan_out: int = 0) -> tuple[ColumnGraph, dict[str, list[str]]]:
     graph.add(analytics)
     graph.add(finance)
     children = {RAW: [STG], STG: [FCT],
-                FCT: [AGG, AMBIGUOUS, PYTHON, OLD, *(f"model.finance.copy{i}" for i in range(fan_out))]}
+                FCT: [AGG, AMBIGUOUS, PYTHON, OLD, MIXED, *(f"model.finance.copy{i}" for i in range(fan_out))]}
     return graph, children
 
 
@@ -101,8 +105,9 @@ def test_downstream_renames_and_the_columns_whose_rows_it_decides():
         ("analytics.shop.orders.id", "analytics.stg_orders.order_id"): "rename",
         ("analytics.stg_orders.order_id", "analytics.fct_orders.v2.order_id"): "passthrough",
         ("analytics.fct_orders.v2.order_id", "finance.agg.total"): ROWS,
+        ("analytics.fct_orders.v2.order_id", "finance.mixed.boosted"): "unknown",
     }
-    assert [n.distance for n in view.nodes] == [0, 1, 2, 3]
+    assert [n.distance for n in view.nodes] == [0, 1, 2, 3, 3]
 
 
 def test_depths_bound_value_and_rows_steps_alike():
@@ -132,6 +137,19 @@ def test_an_unresolved_column_keeps_its_reason_and_only_its_certain_edges():
     (centre,) = view.nodes
     assert (centre.unresolved, centre.lens, view.edges) == ("ambiguous_column", None, [])
     assert [(n.column, n.reason) for n in view.not_traced] == [("amount_usd", "ambiguous_column")]
+
+
+def test_a_certain_source_of_an_unresolved_column_is_drawn_without_a_lens():
+    view = build(FCT, "order_id", up=0)
+    assert edges(view) == {
+        ("analytics.fct_orders.v2.order_id", "finance.mixed.boosted"): "unknown",
+        ("analytics.fct_orders.v2.order_id", "finance.agg.total"): ROWS}
+    # the drawn unresolved column and, as for any reader, what the others do is not known
+    assert [(n.label, n.column, n.reason, n.detail) for n in view.not_traced] == [
+        ("finance.joined", "amount_usd", "ambiguous_column", "amount_usd"),
+        ("finance.mixed", "boosted", "unknown_relation", "ext_bonus AS t"),
+        ("finance.old", None, NO_LINEAGE, view.not_traced[2].detail),
+        ("finance.scored", None, "not_sql", None)]
 
 
 def test_the_limit_keeps_the_nearest_and_says_how_many_more():

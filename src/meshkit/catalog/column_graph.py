@@ -31,7 +31,8 @@ from meshkit.graph.columns import ColumnGraph
 COLUMN_LIMIT = 250       # columns drawn at most: the page stays fast on any mesh
 MAX_COLUMN_LIMIT = 2000  # what a page may ask for (`?limit=`)
 NOTE_LIMIT = 100         # not-traced entries listed at most
-ROWS = "rows"            # the edge kind beside the lenses: decides rows, not values
+ROWS = "rows"            # edge kinds beside the lenses: decides rows, not values;
+UNKNOWN = "unknown"      # a certain source of an unresolved column, its lens not known
 NO_LINEAGE = "no_column_lineage"   # a model its project published without column lineage
 
 LAYER_GAP = 380.0        # px between model layers (left to right)
@@ -73,7 +74,7 @@ class ColumnModel:
 class ColumnGraphEdge:
     source: str                    # ColumnNode ids: `source` is read to compute `target`
     target: str
-    kind: str                      # passthrough | rename | transformed | rows
+    kind: str                      # passthrough | rename | transformed | rows | unknown
     transform: str | None = None
     cross_project: bool = False
 
@@ -247,9 +248,14 @@ def _edges_among(columns: ColumnGraph, shown: dict[str, _Reach],
     """Value edges between drawn columns, then `rows` edges where no value edge joins them."""
     edges: dict[tuple[str, str], ColumnGraphEdge] = {}
     for reach in shown.values():
+        lineage = columns.column(reach.column.node, reach.column.column)
         for edge in columns.parents(reach.column):
             source, target = _id(edge.parent), _id(edge.child)
-            if source in shown:
+            if source not in shown:
+                continue
+            if lineage is not None and lineage.unresolved:   # a certain source, how unknown
+                edges[(source, target)] = ColumnGraphEdge(source, target, UNKNOWN)
+            else:
                 edges[(source, target)] = ColumnGraphEdge(
                     source, target, str(edge.lens), str(edge.transform) if edge.transform else None)
     for decider, decided in rows:

@@ -139,7 +139,7 @@ class PageRenderer:
                        "rows-only" if n.rows_only else "", "unresolved" if n.unresolved else "",
                        "has-more" if n.more else ""]
             nodes.append({"id": n.id, "label": label, "parent": n.node, "x": n.x, "y": n.y,
-                          "w": max(150, min(260, 7 * len(label.split("\n")[0]) + 24)),
+                          "w": max(150, min(280, 7 * max(map(len, label.split("\n"))) + 24)),
                           "color": project_color(self.catalog, n.project),
                           "href": links.column(n.node, n.column),
                           "classes": " ".join(c for c in classes if c)})

@@ -171,7 +171,8 @@
       { selector: "edge.passthrough", style: { "line-color": "#059669", "target-arrow-color": "#059669" } },
       { selector: "edge.rename", style: { "line-color": "#2563eb", "target-arrow-color": "#2563eb", width: 2 } },
       { selector: "edge.transformed", style: { "line-color": "#d97706", "target-arrow-color": "#d97706", width: 2.2 } },
-      { selector: "edge.rows", style: { "line-color": "#94a3b8", "target-arrow-color": "#94a3b8", "line-style": "dashed", width: 1.2 } }
+      { selector: "edge.rows", style: { "line-color": "#94a3b8", "target-arrow-color": "#94a3b8", "line-style": "dashed", width: 1.2 } },
+      { selector: "edge.unknown", style: { "line-color": "#64748b", "target-arrow-color": "#64748b", "line-style": "dotted", width: 1.6 } }
     ];
   }
 

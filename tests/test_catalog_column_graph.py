@@ -185,3 +185,11 @@ def test_columns_sit_in_their_model_box_and_projects_in_separate_bands():
     assert xs[RAW] < xs[STG] < xs[FCT] < xs[AGG]         # parents left of children
     assert {m.id: m.project for m in view.models}[AGG] == "finance"
     assert sorted(view.projects) == ["analytics", "finance"]
+
+
+def test_a_static_catalog_links_no_column_graph():
+    from meshkit.web.render import Links
+
+    assert Links(static=True).columns(FCT, "order_id") is None     # the page is served live
+    assert Links().columns(FCT, "order id", up=1) == f"/columns/{FCT}/order%20id?up=1"
+    assert Links().column(FCT, "Order_ID") == f"/nodes/{FCT}#column-order_id"

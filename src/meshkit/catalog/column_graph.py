@@ -18,8 +18,9 @@ kind of group overlaps another.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from meshkit.catalog.columns import columns_of
 from meshkit.catalog.index import Catalog

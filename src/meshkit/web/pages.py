@@ -15,7 +15,8 @@ from typing import Any, Sequence
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
 from meshkit import __version__
-from meshkit.catalog.column_graph import COLUMN_LIMIT, ColumnGraphView, column_graph_view
+from meshkit.catalog.column_graph import (COLUMN_LIMIT, ColumnGraphView, ColumnNode,
+                                          column_graph_view)
 from meshkit.catalog.index import Catalog
 from meshkit.catalog.lineage import (Lineage, LineageFilters, lineage_view, project_color,
                                      project_graph)
@@ -126,28 +127,32 @@ class PageRenderer:
             {"id": f"project:{p}", "label": p, "color": project_color(self.catalog, p),
              "href": links.project(p) if p in self.catalog.project_names else None,
              "classes": "project-box"} for p in view.projects]
+        published = {m.id: m.published for m in view.models}
         for model in view.models:
             nodes.append({"id": model.id, "label": model.label, "parent": f"project:{model.project}",
                           "color": project_color(self.catalog, model.project),
                           "href": links.node(model.id) if model.published else None,
                           "classes": f"model-box {model.resource_type}"})
-        for n in view.nodes:
-            label = n.column + (f"  +{n.more} more" if n.more else "")
-            if n.unresolved:   # the reason is on the drawing, not only in the list below
-                label += f"\nunresolved: {n.unresolved.replace('_', ' ')}"
-            classes = ["column", "centre" if n.id == view.centre else "",
-                       "rows-only" if n.rows_only else "", "unresolved" if n.unresolved else "",
-                       "has-more" if n.more else ""]
-            nodes.append({"id": n.id, "label": label, "parent": n.node, "x": n.x, "y": n.y,
-                          "w": max(150, min(280, 7 * max(map(len, label.split("\n"))) + 24)),
-                          "color": project_color(self.catalog, n.project),
-                          "href": links.column(n.node, n.column),
-                          "classes": " ".join(c for c in classes if c)})
+        nodes += [self._column_data(view, n, links, published[n.node]) for n in view.nodes]
         edges = [{"source": e.source, "target": e.target,
                   "label": e.kind + (f" · {e.transform}" if e.transform else ""),
                   "classes": e.kind + (" cross" if e.cross_project else "")}
                  for e in view.edges]
         return {"kind": "columns", "centre": view.centre, "nodes": nodes, "edges": edges}
+
+    def _column_data(self, view: ColumnGraphView, n: ColumnNode, links: Links,
+                     published: bool) -> dict[str, Any]:
+        label = n.column + (f"  +{n.more} more" if n.more else "")
+        if n.unresolved:   # the reason is on the drawing, not only in the list below
+            label += f"\nunresolved: {n.unresolved.replace('_', ' ')}"
+        classes = ["column", "centre" if n.id == view.centre else "",
+                   "rows-only" if n.rows_only else "", "unresolved" if n.unresolved else "",
+                   "has-more" if n.more else ""]
+        return {"id": n.id, "label": label, "parent": n.node, "x": n.x, "y": n.y,
+                "w": max(150, min(280, 7 * max(map(len, label.split("\n"))) + 24)),
+                "color": project_color(self.catalog, n.project),
+                "href": links.column(n.node, n.column) if published else None,
+                "classes": " ".join(c for c in classes if c)}
 
     def project_graph_data(self, depth: int) -> dict[str, Any]:
         links = self.links.at(depth)

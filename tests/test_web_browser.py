@@ -165,13 +165,15 @@ def test_project_graph_opens_projects(built_mesh, browser):
 
 COLUMN_FACTS = """g => {
   const cy = window.meshkitGraphs[g];
+  const inside = (a, b) => a.x1 >= b.x1 && a.x2 <= b.x2 && a.y1 >= b.y1 && a.y2 <= b.y2;
+  const bands = cy.nodes('.project-band');
   return {
-    columns: Object.fromEntries(cy.nodes(':childless').map(n => [n.id(),
-      [n.parent().id(), n.parent().parent().id(), n.hasClass('centre')]])),
+    columns: Object.fromEntries(cy.nodes('.column').map(n => [n.id(), [n.parent().id(),
+      bands.filter(b => inside(n.parent().boundingBox(), b.boundingBox())).map(b => b.id()),
+      n.hasClass('centre')]])),
     edges: cy.edges().map(e => [e.source().id(), e.target().id(), e.data('label'),
                                e.style('line-color').replace(/ /g, ''), e.style('line-style')]),
-    bands: ['project:analytics', 'project:finance'].map(id => {
-      const box = cy.getElementById(id).boundingBox(); return [box.y1, box.y2]; }),
+    bands: bands.map(b => [b.id(), b.boundingBox().y1, b.boundingBox().y2]),
   };
 }"""
 GREEN, ORANGE, GREY = "rgb(5,150,105)", "rgb(217,119,6)", "rgb(148,163,184)"
@@ -200,12 +202,13 @@ def test_column_lineage_on_the_model_page_and_as_a_graph(built_mesh, browser):
         w.graph_ready("column-graph")
         facts = w.page.evaluate(COLUMN_FACTS, "column-graph")
         columns = facts["columns"]
-        # grouped: each column in its model's box, each model in its project's box
-        assert columns[agg_days] == [AGG, "project:finance", True]
-        assert columns[fct_days] == [FCT_V2, "project:analytics", False]
-        assert columns[raw_date] == [RAW_ORDERS, "project:analytics", False]
-        (a_top, a_bottom), (f_top, f_bottom) = facts["bands"]
-        assert a_bottom < f_top or f_bottom < a_top              # project boxes never overlap
+        # grouped: each column in its model's box, each model's box on its project's band
+        assert columns[agg_days] == [AGG, ["project:finance"], True]
+        assert columns[fct_days] == [FCT_V2, ["project:analytics"], False]
+        assert columns[raw_date] == [RAW_ORDERS, ["project:analytics"], False]
+        assert all(len(bands) == 1 for _, bands, _ in columns.values())
+        (_, a_top, a_bottom), (_, f_top, f_bottom) = facts["bands"]
+        assert a_bottom < f_top or f_bottom < a_top              # project bands never overlap
         drawn = {(s, t): (label, colour, style) for s, t, label, colour, style in facts["edges"]}
         assert drawn[(raw_date, stg_date)] == ("passthrough", GREEN, "solid")
         assert drawn[(stg_date, fct_days)] == ("transformed · expression", ORANGE, "solid")

@@ -41,6 +41,8 @@ HEADER = 30.0            # px above a model box's first column (its title)
 ROW = 38.0               # px per column inside a model box
 STACK_GAP = 40.0         # px between model boxes in one layer of a band
 BAND_GAP = 80.0          # px between project bands
+BAND_MARGIN_X = 175.0    # px from a layer's centre to its band's edge (columns are <= 280 wide)
+BAND_MARGIN_Y = 16.0     # px from a band's edge to its first model's title
 
 
 @dataclass
@@ -69,6 +71,17 @@ class ColumnModel:
     project: str
     resource_type: str
     published: bool
+
+
+@dataclass
+class ProjectBand:
+    """A project's rectangle behind its models' boxes (centre x, y; width, height in px)."""
+
+    project: str
+    x: float
+    y: float
+    w: float
+    h: float
 
 
 @dataclass
@@ -102,6 +115,7 @@ class ColumnGraphView:
     models: list[ColumnModel] = field(default_factory=list)
     edges: list[ColumnGraphEdge] = field(default_factory=list)
     projects: list[str] = field(default_factory=list)
+    bands: list[ProjectBand] = field(default_factory=list)
     not_traced: list[NotTraced] = field(default_factory=list)
     not_traced_more: int = 0       # entries beyond NOTE_LIMIT
     truncated: int = 0             # columns within the depth that were not drawn
@@ -388,4 +402,14 @@ def _lay_out(view: ColumnGraphView) -> None:
                     cell.x, cell.y = layer * LAYER_GAP, y + HEADER + i * ROW
                 y += HEADER + len(cells) * ROW + STACK_GAP
             height = max(height, y - top)
+        view.bands.append(_band(project, list(bands[project]), top, top + height - STACK_GAP))
         top += height + BAND_GAP
+
+
+def _band(project: str, layers: list[int], top: float, bottom: float) -> ProjectBand:
+    """A plain rectangle, not a box the models sit in: nested boxes make cytoscape draw
+    several times slower."""
+    left = min(layers) * LAYER_GAP - BAND_MARGIN_X
+    right = max(layers) * LAYER_GAP + BAND_MARGIN_X
+    y1, y2 = top - BAND_MARGIN_Y, bottom + BAND_MARGIN_Y
+    return ProjectBand(project, (left + right) / 2, (y1 + y2) / 2, right - left, y2 - y1)

@@ -121,15 +121,16 @@ class PageRenderer:
         return {"kind": "lineage", "centre": lineage.centre, "nodes": nodes, "edges": edges}
 
     def column_graph_data(self, view: ColumnGraphView, depth: int) -> dict[str, Any]:
-        """Projects and models as boxes (cytoscape compound nodes) around their columns."""
+        """Models as boxes around their columns (cytoscape compound nodes), on one band per
+        project (a rectangle laid out on the server)."""
         links = self.links.at(depth)
         nodes: list[dict[str, Any]] = [
-            {"id": f"project:{p}", "label": p, "color": project_color(self.catalog, p),
-             "href": links.project(p) if p in self.catalog.project_names else None,
-             "classes": "project-box"} for p in view.projects]
+            {"id": f"project:{b.project}", "label": b.project, "x": b.x, "y": b.y, "w": b.w,
+             "h": b.h, "color": project_color(self.catalog, b.project),
+             "classes": "project-band"} for b in view.bands]
         published = {m.id: m.published for m in view.models}
         for model in view.models:
-            nodes.append({"id": model.id, "label": model.label, "parent": f"project:{model.project}",
+            nodes.append({"id": model.id, "label": model.label,
                           "color": project_color(self.catalog, model.project),
                           "href": links.node(model.id) if model.published else None,
                           "classes": f"model-box {model.resource_type}"})

@@ -103,8 +103,8 @@
     ];
   }
 
-  /* A column graph: columns inside model boxes inside project boxes (compound nodes),
-   * edges coloured by lens. */
+  /* A column graph: columns inside model boxes (compound nodes) on project bands (plain
+   * rectangles drawn below them), edges coloured by lens. */
   function columnStyle() {
     return [
       { selector: "node", style: Object.assign({}, BASE_NODE, { height: 24, "font-size": 11, "background-opacity": 0.1 }) },
@@ -129,18 +129,21 @@
       },
       { selector: "node.model-box.source, node.model-box.seed", style: { "border-style": "dashed" } },
       {
-        selector: "node.project-box",
+        selector: "node.project-band",
         style: {
           shape: "rectangle",
+          width: "data(w)",
+          height: "data(h)",
+          "z-compound-depth": "bottom",
+          events: "no",                           // panning starts on it; it never moves
           label: "data(label)",
           "text-valign": "top",
           "text-halign": "center",
-          "text-margin-y": -6,
+          "text-margin-y": -4,
           "font-size": 14,
           "font-weight": "bold",
           "font-family": BASE_NODE["font-family"],
           color: "data(color)",
-          padding: 22,
           "background-color": "data(color)",
           "background-opacity": 0.03,
           "border-width": 1,
@@ -189,6 +192,7 @@
         classes: n.classes || ""
       };
       if (n.parent) node.data.parent = n.parent;   // a box: placed around its children
+      if (n.h) node.data.h = n.h;
       if (typeof n.x === "number") node.position = { x: n.x, y: n.y };
       elements.push(node);
     });

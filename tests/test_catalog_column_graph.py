@@ -185,6 +185,12 @@ def test_columns_sit_in_their_model_box_and_projects_in_separate_bands():
     assert xs[RAW] < xs[STG] < xs[FCT] < xs[AGG]         # parents left of children
     assert {m.id: m.project for m in view.models}[AGG] == "finance"
     assert sorted(view.projects) == ["analytics", "finance"]
+    band = {b.project: b for b in view.bands}
+    for n in view.nodes:                                # every column lies on its project's band
+        b = band[n.project]
+        assert abs(n.x - b.x) < b.w / 2 - 140 and abs(n.y - b.y) < b.h / 2 - 12
+    a, f = band["analytics"], band["finance"]
+    assert a.y + a.h / 2 < f.y - f.h / 2                # bands never overlap
 
 
 def test_a_static_catalog_links_no_column_graph():

@@ -3,7 +3,8 @@
 The quickstart's last step, Explorer's cross-project lineage, done the way a person does it:
 search "payment", open the finance model, see analytics' fct_orders upstream in the drawn
 lineage, click it, and read its public badge and versions. Also: the static folder opened
-from disk, lineage filters, the project graph, and descriptions carrying script payloads.
+from disk, lineage filters, the project graph, a column's lineage expanded on its model page
+and drawn as a graph, and descriptions carrying script payloads.
 
 Set MESHKIT_SCREENSHOTS=DIR to save screenshots of the main pages there
 (docs/screenshots/ holds the ones the README shows).
@@ -23,6 +24,7 @@ CHROMIUM = os.environ.get("MESHKIT_CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 FCT_V2 = "model.analytics.fct_orders.v2"
+RAW_ORDERS = "source.analytics.jaffle_shop.orders"
 SHOTS = os.environ.get("MESHKIT_SCREENSHOTS")
 
 pytestmark = [pytest.mark.e2e,
@@ -159,6 +161,76 @@ def test_project_graph_opens_projects(built_mesh, browser):
         expect(w.page.locator("main")).to_contain_text("Upstream projects")
         w.shot("project")
         assert not w.problems
+
+
+COLUMN_FACTS = """g => {
+  const cy = window.meshkitGraphs[g];
+  const inside = (a, b) => a.x1 >= b.x1 && a.x2 <= b.x2 && a.y1 >= b.y1 && a.y2 <= b.y2;
+  const bands = cy.nodes('.project-band');
+  return {
+    columns: Object.fromEntries(cy.nodes('.column').map(n => [n.id(), [n.parent().id(),
+      bands.filter(b => inside(n.parent().boundingBox(), b.boundingBox())).map(b => b.id()),
+      n.hasClass('centre')]])),
+    edges: cy.edges().map(e => [e.source().id(), e.target().id(), e.data('label'),
+                               e.style('line-color').replace(/ /g, ''), e.style('line-style')]),
+    bands: bands.map(b => [b.id(), b.boundingBox().y1, b.boundingBox().y2]),
+  };
+}"""
+GREEN, ORANGE, GREY = "rgb(5,150,105)", "rgb(217,119,6)", "rgb(148,163,184)"
+
+
+def test_column_lineage_on_the_model_page_and_as_a_graph(built_mesh, browser):
+    """finance's days_as_customer_at_purchase drawn through analytics.fct_orders v2 to the raw
+    orders column, with the lens of each step; depth controls; links to the model pages."""
+    agg_days, fct_days = f"{AGG}|days_as_customer_at_purchase", f"{FCT_V2}|days_as_customer_at_purchase"
+    stg_date, raw_date = "model.analytics.stg_orders|order_date", f"{RAW_ORDERS}|order_date"
+    with serve(built_mesh) as server:
+        w = Watched(browser)
+        page = w.page
+        page.goto(server.url + f"/nodes/{AGG}")
+        details = page.locator('details.column-lineage[data-column="total_amount"]')
+        upstream = details.locator(".upstream")
+        expect(upstream).to_be_hidden()
+        details.locator("summary").click()
+        expect(upstream).to_be_visible()
+        expect(upstream).to_contain_text("finance.stripe.payment.amount")
+        expect(details.locator("summary")).to_contain_text("transformed · aggregate")
+
+        days = page.locator('details.column-lineage[data-column="days_as_customer_at_purchase"]')
+        days.locator("a.column-graph-link").click()            # each column links its graph
+        page.wait_for_url(f"**/columns/{AGG}/days_as_customer_at_purchase")
+        w.graph_ready("column-graph")
+        facts = w.page.evaluate(COLUMN_FACTS, "column-graph")
+        columns = facts["columns"]
+        # grouped: each column in its model's box, each model's box on its project's band
+        assert columns[agg_days] == [AGG, ["project:finance"], True]
+        assert columns[fct_days] == [FCT_V2, ["project:analytics"], False]
+        assert columns[raw_date] == [RAW_ORDERS, ["project:analytics"], False]
+        assert all(len(bands) == 1 for _, bands, _ in columns.values())
+        (_, a_top, a_bottom), (_, f_top, f_bottom) = facts["bands"]
+        assert a_bottom < f_top or f_bottom < a_top              # project bands never overlap
+        drawn = {(s, t): (label, colour, style) for s, t, label, colour, style in facts["edges"]}
+        assert drawn[(raw_date, stg_date)] == ("passthrough", GREEN, "solid")
+        assert drawn[(stg_date, fct_days)] == ("transformed · expression", ORANGE, "solid")
+        assert drawn[(fct_days, agg_days)] == ("passthrough", GREEN, "solid")
+        assert drawn[(f"{FCT_V2}|order_id", agg_days)] == ("rows", GREY, "dashed")
+        expect(page.locator("#column-graph-summary")).to_contain_text("passthrough")
+        expect(page.locator("#not-traced")).to_have_count(0)     # everything here resolved
+        w.shot("column-lineage")
+
+        page.select_option('#column-graph-controls select[name="up"]', "1")
+        page.click("#column-graph-controls button[type=submit]")
+        page.wait_for_url("**up=1**")
+        w.graph_ready("column-graph")
+        assert set(page.evaluate(COLUMN_FACTS, "column-graph")["columns"]) == {
+            agg_days, fct_days, f"{FCT_V2}|order_id", "model.finance.stg_payments|order_id"}
+
+        w.click_node(fct_days, "column-graph")                  # a column opens its model page
+        page.wait_for_url(f"**/nodes/{FCT_V2}#column-days_as_customer_at_purchase")
+        expect(page.locator("#column-days_as_customer_at_purchase")).to_be_visible()
+        expect(page.locator("#columns")).to_contain_text(
+            "inherited from analytics.stg_orders.order_id")
+        assert not w.problems, w.problems
 
 
 def test_static_catalog_from_disk(built_mesh, browser, tmp_path):

@@ -3,8 +3,8 @@ server-side layouts, and an in-memory search index. No web imports here: meshkit
 these views as HTML and JSON.
 
 `index.Catalog` holds the lookups and caches every page shares; each page of
-web/templates/ has its builder module here (overview, project, node, lineage, search), a
-function of the catalog that keeps its view in `Catalog.cached`."""
+web/templates/ has its builder module here (overview, project, node, lineage, column_graph,
+search), a function of the catalog that keeps its view in `Catalog.cached`."""
 
 from meshkit.catalog.index import Catalog
 from meshkit.catalog.lineage import Lineage, LineageFilters

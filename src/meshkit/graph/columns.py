@@ -42,6 +42,7 @@ class ColumnGraph:
     models: dict[str, ModelLineage] = field(default_factory=dict)
     projects: dict[str, ProjectLineage] = field(default_factory=dict)
     _children: dict[tuple[str, str], list[ColumnEdge]] = field(default_factory=dict)
+    _decides: dict[tuple[str, str], list[SourceColumn]] = field(default_factory=dict)
 
     def add(self, lineage: ProjectLineage) -> None:
         self.projects[lineage.project] = lineage
@@ -50,6 +51,8 @@ class ColumnGraph:
             for column in model.columns:
                 for edge in _edges(unique_id, column):
                     self._children.setdefault(_key(edge.parent), []).append(edge)
+                for row in column.rows:
+                    self._decides.setdefault(_key(row), []).append(SourceColumn(unique_id, column.name))
 
     def column(self, node: str, name: str) -> ColumnLineage | None:
         model = self.models.get(node)
@@ -61,6 +64,10 @@ class ColumnGraph:
 
     def children(self, column: SourceColumn) -> list[ColumnEdge]:
         return list(self._children.get(_key(column), []))
+
+    def rows_decided_by(self, column: SourceColumn) -> list[SourceColumn]:
+        """The columns whose rows `column` decides (a join key, filter or grouping of theirs)."""
+        return list(self._decides.get(_key(column), []))
 
     def upstream(self, column: SourceColumn, depth: int | None = None) -> list[ColumnStep]:
         """Source columns, nearest first, across projects."""

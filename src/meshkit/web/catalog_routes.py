@@ -5,6 +5,7 @@ Pages                               API (JSON)
 /projects/{name}    project         /api/overview       counts, projects, project graph, packages
 /nodes/{id}         model, source…  /api/projects[/{name}]
 /lineage/{id}       lineage         /api/nodes/{id}
+/columns/{id}/{col} column lineage graph (?up=&down=&limit=)
 /search?q=…         search          /api/lineage/{id}?up=&down=&project=&access=&materialized=&group=&tag=
                                     /api/columns/{id}/{column}?up=&down=   column lineage
                                     /api/search?q=&projects=&types=&access=&materialized=&groups=&tags=&facets=1
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from meshkit.catalog.column_graph import COLUMN_LIMIT, MAX_COLUMN_LIMIT
 from meshkit.catalog.columns import column_lineage_view
 from meshkit.catalog.index import Catalog
 from meshkit.catalog.lineage import LineageFilters, lineage_view, project_graph
@@ -116,6 +118,31 @@ def lineage(request: Request) -> Response:
     html = renderer.lineage(node_id, up, down, filters)
     if html is None:
         return _canonical(request, node_id, "lineage") or _not_found(renderer)
+    return _html(html)
+
+
+def columns(request: Request) -> Response:
+    """A column's lineage graph across projects (`up`/`down`: steps each way, default all;
+    `limit`: columns drawn at most);
+    `analytics.fct_orders` or a bare name redirects to the node's unique id."""
+    given, column = request.path_params["node_id"], request.path_params["column"]
+    node_id = _node_id(request) or given
+    if node_id != given:
+        path = f"/columns/{quote(node_id, safe='')}/{quote(column, safe='')}"
+        query = request.url.query
+        return RedirectResponse(path + (f"?{query}" if query else ""), status_code=307)
+    q = request.query_params
+    try:
+        limit = max(1, min(int(q.get("limit", COLUMN_LIMIT)), MAX_COLUMN_LIMIT))
+    except ValueError:
+        limit = COLUMN_LIMIT
+    renderer = _renderer(request)
+    html = renderer.column_graph(node_id, column, depth_value(q.get("up"), None),
+                                 depth_value(q.get("down"), None), limit)
+    if html is None:
+        return _html(renderer.not_found(f"column lineage for {node_id}.{column} (the column is "
+                                        "unknown, or its project was published without column "
+                                        "lineage)"), 404)
     return _html(html)
 
 
@@ -217,6 +244,7 @@ routes = [
     Route("/projects/{name}", project),
     Route("/nodes/{node_id}", node),
     Route("/lineage/{node_id}", lineage),
+    Route("/columns/{node_id}/{column:path}", columns),
     Route("/search", search),
     Route("/healthz", health),
     Route("/api/version", api_version),

@@ -15,8 +15,11 @@ from typing import Any, Sequence
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
 from meshkit import __version__
+from meshkit.catalog.column_graph import (COLUMN_LIMIT, ColumnGraphView, ColumnNode,
+                                          column_graph_view)
 from meshkit.catalog.index import Catalog
-from meshkit.catalog.lineage import Lineage, LineageFilters, lineage_view, project_graph
+from meshkit.catalog.lineage import (Lineage, LineageFilters, lineage_view, project_color,
+                                     project_graph)
 from meshkit.catalog.node import node_view
 from meshkit.catalog.overview import overview_view
 from meshkit.catalog.project import project_view
@@ -117,6 +120,41 @@ class PageRenderer:
                  for e in lineage.edges]
         return {"kind": "lineage", "centre": lineage.centre, "nodes": nodes, "edges": edges}
 
+    def column_graph_data(self, view: ColumnGraphView, depth: int) -> dict[str, Any]:
+        """Models as boxes around their columns (cytoscape compound nodes), on one band per
+        project (a rectangle laid out on the server)."""
+        links = self.links.at(depth)
+        nodes: list[dict[str, Any]] = [
+            {"id": f"project:{b.project}", "label": b.project, "x": b.x, "y": b.y, "w": b.w,
+             "h": b.h, "color": project_color(self.catalog, b.project),
+             "classes": "project-band"} for b in view.bands]
+        published = {m.id: m.published for m in view.models}
+        for model in view.models:
+            nodes.append({"id": model.id, "label": model.label,
+                          "color": project_color(self.catalog, model.project),
+                          "href": links.node(model.id) if model.published else None,
+                          "classes": f"model-box {model.resource_type}"})
+        nodes += [self._column_data(view, n, links, published[n.node]) for n in view.nodes]
+        edges = [{"source": e.source, "target": e.target,
+                  "label": e.kind + (f" · {e.transform}" if e.transform else ""),
+                  "classes": e.kind + (" cross" if e.cross_project else "")}
+                 for e in view.edges]
+        return {"kind": "columns", "centre": view.centre, "nodes": nodes, "edges": edges}
+
+    def _column_data(self, view: ColumnGraphView, n: ColumnNode, links: Links,
+                     published: bool) -> dict[str, Any]:
+        label = n.column + (f"  +{n.more} more" if n.more else "")
+        if n.unresolved:   # the reason is on the drawing, not only in the list below
+            label += f"\nunresolved: {n.unresolved.replace('_', ' ')}"
+        classes = ["column", "centre" if n.id == view.centre else "",
+                   "rows-only" if n.rows_only else "", "unresolved" if n.unresolved else "",
+                   "has-more" if n.more else ""]
+        return {"id": n.id, "label": label, "parent": n.node, "x": n.x, "y": n.y,
+                "w": max(150, min(280, 7 * max(map(len, label.split("\n"))) + 24)),
+                "color": project_color(self.catalog, n.project),
+                "href": links.column(n.node, n.column) if published else None,
+                "classes": " ".join(c for c in classes if c)}
+
     def project_graph_data(self, depth: int) -> dict[str, Any]:
         links = self.links.at(depth)
         graph = project_graph(self.catalog)
@@ -165,6 +203,23 @@ class PageRenderer:
                             up=depth_text(up), down=depth_text(down), filters=filters,
                             depth_choices=DEPTH_CHOICES,
                             facets=self.catalog.facets() if self.live else None)
+
+    def column_graph(self, node_id: str, column: str, up: int | None = None,
+                     down: int | None = None, limit: int = COLUMN_LIMIT) -> str | None:
+        """The column lineage graph page (at most `limit` columns drawn), or None when no
+        published lineage knows the column."""
+        view = column_graph_view(self.catalog, node_id, column, up, down, limit)
+        if view is None:
+            return None
+        depth = self._resource_depth
+        models = {m.id: m for m in view.models}
+        return self.render("column_graph.html", depth, page="columns",
+                           centre=self.catalog.ref(node_id), view=view, models=models,
+                           centre_node=next(n for n in view.nodes if n.id == view.centre),
+                           graph=self.column_graph_data(view, depth),
+                           up=depth_text(up), down=depth_text(down),
+                           limit=None if limit == COLUMN_LIMIT else limit,
+                           depth_choices=DEPTH_CHOICES)
 
     @property
     def _resource_depth(self) -> int:

@@ -169,6 +169,18 @@ class Links:
         query = urlencode([(k, v) for k, v in params.items() if v is not None], doseq=True)
         return f"/lineage/{quote(unique_id, safe='')}" + (f"?{query}" if query else "")
 
+    def columns(self, unique_id: str, column: str, **params: Any) -> str | None:
+        """A column's lineage graph: served live only (None in a static folder)."""
+        if self.static:
+            return None
+        query = urlencode([(k, v) for k, v in params.items() if v is not None], doseq=True)
+        return (f"/columns/{quote(unique_id, safe='')}/{quote(column, safe='')}"
+                + (f"?{query}" if query else ""))
+
+    def column(self, unique_id: str, column: str) -> str:
+        """A column's row on its model page."""
+        return f"{self.node(unique_id)}#column-{quote(column.casefold(), safe='')}"
+
     def search(self, **params: Any) -> str:
         base = self.prefix + "search.html" if self.static else "/search"
         query = urlencode([(k, v) for k, v in params.items() if v], doseq=True)

@@ -103,17 +103,98 @@
     ];
   }
 
+  /* A column graph: columns inside model boxes (compound nodes) on project bands (plain
+   * rectangles drawn below them), edges coloured by lens. */
+  function columnStyle() {
+    return [
+      { selector: "node", style: Object.assign({}, BASE_NODE, { height: 24, "font-size": 11, "background-opacity": 0.1 }) },
+      {
+        selector: "node.model-box",
+        style: {
+          shape: "round-rectangle",
+          label: "data(label)",
+          "text-valign": "top",
+          "text-halign": "center",
+          "text-margin-y": -4,
+          "font-size": 12,
+          "font-weight": "bold",
+          "font-family": BASE_NODE["font-family"],
+          color: "#0f172a",
+          padding: 8,
+          "background-color": "data(color)",
+          "background-opacity": 0.06,
+          "border-width": 1.5,
+          "border-color": "data(color)"
+        }
+      },
+      { selector: "node.model-box.source, node.model-box.seed", style: { "border-style": "dashed" } },
+      {
+        selector: "node.project-band",
+        style: {
+          shape: "rectangle",
+          width: "data(w)",
+          height: "data(h)",
+          "z-compound-depth": "bottom",
+          events: "no",                           // panning starts on it; it never moves
+          label: "data(label)",
+          "text-valign": "top",
+          "text-halign": "center",
+          "text-margin-y": -4,
+          "font-size": 14,
+          "font-weight": "bold",
+          "font-family": BASE_NODE["font-family"],
+          color: "data(color)",
+          "background-color": "data(color)",
+          "background-opacity": 0.03,
+          "border-width": 1,
+          "border-style": "dashed",
+          "border-color": "data(color)"
+        }
+      },
+      { selector: "node.centre", style: { "border-width": 3.5, "border-color": "#0f172a", "font-weight": "bold", "background-opacity": 0.35 } },
+      { selector: "node.rows-only", style: { "border-style": "dashed", "background-opacity": 0.03, color: "#475569" } },
+      { selector: "node.unresolved", style: { height: 32, "border-style": "dotted", "border-width": 2.5, "border-color": "#64748b", "background-color": "#e2e8f0" } },
+      { selector: "node.has-more", style: { "border-width": 2.5 } },
+      {
+        selector: "edge",
+        style: {
+          width: 1.6,
+          "curve-style": "bezier",
+          "target-arrow-shape": "triangle",
+          "arrow-scale": 0.8,
+          label: "data(label)",
+          "font-size": 9,
+          "min-zoomed-font-size": 7,
+          color: "#334155",
+          "text-background-color": "#ffffff",
+          "text-background-opacity": 0.85,
+          "text-background-padding": 2
+        }
+      },
+      { selector: "edge.passthrough", style: { "line-color": "#059669", "target-arrow-color": "#059669" } },
+      { selector: "edge.rename", style: { "line-color": "#2563eb", "target-arrow-color": "#2563eb", width: 2 } },
+      { selector: "edge.transformed", style: { "line-color": "#d97706", "target-arrow-color": "#d97706", width: 2.2 } },
+      { selector: "edge.rows", style: { "line-color": "#94a3b8", "target-arrow-color": "#94a3b8", "line-style": "dashed", width: 1.2 } },
+      { selector: "edge.unknown", style: { "line-color": "#64748b", "target-arrow-color": "#64748b", "line-style": "dotted", width: 1.6 } }
+    ];
+  }
+
+  var STYLES = { projects: projectStyle, columns: columnStyle };
+
   function draw(container) {
     var data = readJSON(container.getAttribute("data-graph"));
     if (!data || !data.nodes || typeof window.cytoscape !== "function") return;
     var elements = [];
     data.nodes.forEach(function (n) {
-      elements.push({
+      var node = {
         group: "nodes",
         data: { id: n.id, label: n.label, color: n.color || "#64748b", w: n.w || 160, href: n.href || "" },
-        position: { x: n.x, y: n.y },
         classes: n.classes || ""
-      });
+      };
+      if (n.parent) node.data.parent = n.parent;   // a box: placed around its children
+      if (n.h) node.data.h = n.h;
+      if (typeof n.x === "number") node.position = { x: n.x, y: n.y };
+      elements.push(node);
     });
     data.edges.forEach(function (e, i) {
       elements.push({
@@ -127,7 +208,7 @@
       container: container,
       elements: elements,
       layout: { name: "preset", fit: true, padding: 24 },
-      style: data.kind === "projects" ? projectStyle() : lineageStyle(),
+      style: (STYLES[data.kind] || lineageStyle)(),
       minZoom: 0.03,
       maxZoom: 2.5,
       boxSelectionEnabled: false,

@@ -69,6 +69,16 @@ def test_a_parse_only_manifest_is_marked_not_compiled():
     assert [c.unresolved for c in entry.columns] == [Unresolved.NOT_COMPILED]
 
 
+def test_a_model_a_build_reused_without_compiling_keeps_its_lineage_while_its_file_is_unchanged():
+    def with_file(model: dict, sql: str | None, checksum: str) -> dict:
+        return {**model, "compiled_code": sql, "checksum": {"name": "sha256", "checksum": checksum}}
+    first = project_lineage(_manifest(with_file(EXTRA, EXTRA["compiled_code"], "a")), "shop")
+    reused = project_lineage(_manifest(with_file(EXTRA, None, "a")), "shop", previous=first)
+    assert reused.models["model.shop.extra"] is first.models["model.shop.extra"]
+    edited = project_lineage(_manifest(with_file(EXTRA, None, "b")), "shop", previous=first)
+    assert edited.models["model.shop.extra"].unresolved == Unresolved.NOT_COMPILED
+
+
 def test_complete_columns_are_what_an_interface_lists():
     manifest = _manifest(MART, STG, EXTRA)
     lineage = project_lineage(manifest, "shop", upstream_columns=UPSTREAM)

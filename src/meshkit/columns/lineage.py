@@ -86,6 +86,9 @@ class ModelLineage(msgspec.Struct, omit_defaults=True):
     detail: str | None = None
     # Every column the model reads (output, joins, filters, grouping); None: not all known.
     reads: list[SourceColumn] | None = None
+    # dbt's checksum of the model's file (manifest `checksum.checksum`): lets a run that reused
+    # the model without compiling it keep this entry.
+    source_checksum: str = ""
 
     def reads_column(self, column: SourceColumn) -> bool | None:
         """Whether the model reads `column`; None when that is not known."""

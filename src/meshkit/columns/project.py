@@ -64,13 +64,18 @@ def _model_lineage(node: Node, dialect: str, relations: Relations, catalog: Cata
     declared = _declared(node, catalog)
     if node.language == "python":
         return _whole(node, "", declared, Unresolved.NOT_SQL, "a Python model")
+    earlier = reuse.get(node.unique_id)
     if not node.compiled_code:
+        # A state-aware build compiles only what it rebuilds: a reused model whose file is
+        # unchanged keeps the lineage computed when it was last compiled.
+        if earlier is not None and earlier.source_checksum and \
+                earlier.source_checksum == node.checksum.checksum:
+            return earlier
         return _whole(node, "", declared, Unresolved.NOT_COMPILED,
                       "published from a parse: build or compile the project, then publish")
     if not dialect:
         return _whole(node, "", declared, Unresolved.UNSUPPORTED, "no SQL dialect for the adapter")
     checksum = sql_checksum(node.compiled_code, dialect, _inputs(node, relations))
-    earlier = reuse.get(node.unique_id)
     if earlier is not None and earlier.checksum == checksum:
         return earlier
     try:
@@ -80,7 +85,8 @@ def _model_lineage(node: Node, dialect: str, relations: Relations, catalog: Cata
                       f"meshkit could not trace this SQL ({type(exc).__name__}: {exc})"[:200])
     if traced.columns is None:
         return _whole(node, checksum, declared, traced.unresolved, traced.detail)
-    return ModelLineage(node.unique_id, checksum, traced.columns, reads=traced.reads)
+    return ModelLineage(node.unique_id, checksum, traced.columns, reads=traced.reads,
+                        source_checksum=node.checksum.checksum)
 
 
 def _whole(node: Node, checksum: str, declared: Sequence[str], reason: Unresolved | None,

@@ -13,9 +13,9 @@ from meshkit.columns.project import complete_columns
 from meshkit.dbt.artifacts import (Catalog, artifact_metadata, decode_catalog, decode_manifest,
                                    decode_run_results)
 from meshkit.errors import MeshError
+from meshkit.status import NodeStatus, RunStatus
 from meshkit.store.interface import encode_interface, extract_interface, mark_built
 from meshkit.store.lineage import lineage_for_publish
-from meshkit.status import NodeStatus, RunStatus
 from meshkit.store.records import INTERFACE, RunRecord, new_run_id, utc_now
 from meshkit.store.store import Store
 

@@ -86,7 +86,8 @@ class Store:
     # -- writing -------------------------------------------------------------------------
     def publish(self, record: RunRecord, payloads: dict[str, bytes]) -> RunRecord:
         """Write a run's files, verify them, write its record, then move the pointer."""
-        record.files = {name: ArtifactFile(sha256(data), len(data)) for name, data in payloads.items()}
+        record.files = {name: ArtifactFile(sha256(data), len(data))
+                        for name, data in payloads.items()}
         record.format = STORE_FORMAT
         encoded = msgspec.json.encode(record)
         try:
@@ -127,7 +128,8 @@ class Store:
                                 "latest pointer was not moved",
                                 file=self.describe(record.project, record.environment,
                                                    f"runs/{record.run_id}/{name}"),
-                                hint="publish again; if it repeats, check the store's disk or bucket")
+                                hint="publish again; if it repeats, check the store's disk "
+                                     "or bucket")
 
     def _advance_pointer(self, record: RunRecord) -> None:
         """Compare and move `latest` to the run if it completed later than what it names."""
@@ -242,7 +244,8 @@ class Store:
             data = self._read_immutable(path, self._path_key(path), verified=False)
         except FileNotFoundError:
             raise MeshError(f"project '{project}' in environment '{env}' points at run {run_id}, "
-                            "which is missing from the store", file=self.describe(project, env, name),
+                            "which is missing from the store",
+                            file=self.describe(project, env, name),
                             hint=_repair_hint(project, env)) from None
         try:
             record = _record_decoder.decode(data)
@@ -295,7 +298,8 @@ class Store:
             return record, decode_interface(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise MeshError(f"the interface of project '{project}' in environment '{env}' cannot "
-                            f"be read: {exc}", file=where, hint=_repair_hint(project, env)) from None
+                            f"be read: {exc}", file=where,
+                            hint=_repair_hint(project, env)) from None
 
     def column_lineage(self, record: RunRecord) -> ProjectLineage | None:
         """The run's column lineage (columns.json), or None if it was published without one."""

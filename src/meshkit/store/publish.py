@@ -130,8 +130,10 @@ def pointer_warning(store: Store, record: RunRecord) -> str | None:
 
 
 def _same_invocation(manifest, results, manifest_path: Path, results_path: Path) -> bool:
-    """Do both files come from one dbt invocation? (dbt writes its id into both; without ids,
-    a manifest written well after the results belongs to a later invocation.)"""
+    """Whether both files come from one dbt invocation.
+
+    dbt writes its id into both; without ids, a manifest written well after the results
+    belongs to a later invocation."""
     ours, theirs = manifest.metadata.invocation_id, results.metadata.invocation_id
     if ours and theirs:
         return ours == theirs

@@ -53,6 +53,7 @@ _CLOCK_SKEW_SECONDS = 600
 
 
 def sha256(data: bytes) -> str:
+    """The hex SHA-256 of some bytes: how a run's record names each of its files."""
     return hashlib.sha256(data).hexdigest()
 
 

@@ -86,6 +86,7 @@ def unusable(url: str, exc: OSError) -> MeshError:
 
 
 def unreachable(url: str, exc: Exception) -> MeshError:
+    """A remote store that failed a request: network, credentials, bucket."""
     return MeshError(f"cannot reach the artifact store at {url}: {type(exc).__name__}: {exc}",
                      hint="check the URL and the credentials (for S3: AWS_PROFILE or "
                           "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION, and "

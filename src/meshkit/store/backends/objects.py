@@ -1,4 +1,4 @@
-"""The artifact store in an object store, through fsspec: s3://, gs://, az://, memory://…
+"""The artifact store in an object store, through fsspec (s3://, gs://, az://, memory://).
 
 Every object is written whole by its PUT, so a run folder needs no staging: the Store writes
 the record after the files, and a run without a record is incomplete. Object stores have no

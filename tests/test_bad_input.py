@@ -21,6 +21,7 @@ from meshkit.graph.mesh_graph import load_from_store
 from meshkit.orchestrate.history import History
 from meshkit.orchestrate.jobs import job_rows
 from meshkit.orchestrate.jobs_store import JobStore
+from meshkit.store.maintenance import repair, verify
 from meshkit.store.records import RunRecord
 from meshkit.store.store import Store
 
@@ -154,8 +155,8 @@ def test_a_run_record_without_files_is_damaged_not_a_traceback(tmp_path):
         with pytest.raises(MeshError, match="lists no (interface|manifest).json") as caught:
             read()
         assert caught.value.file.startswith(str(env_dir / "runs" / "r1"))
-    assert "the record lists no manifest.json" in store.verify(store.latest("a", "prod"))
-    assert store.repair("a", "prod").after is None          # no intact run left
+    assert "the record lists no manifest.json" in verify(store, store.latest("a", "prod"))
+    assert repair(store, "a", "prod").after is None          # no intact run left
 
 
 def test_a_store_whose_runs_folder_is_a_file(tmp_path):

@@ -20,6 +20,7 @@ import pytest
 
 from conftest import meshkit_json, run
 from meshes import write_mesh
+from meshkit.store.maintenance import verify
 from meshkit.store.store import Store
 
 pytestmark = pytest.mark.e2e
@@ -119,7 +120,7 @@ def test_publish_by_hand_counts_as_a_build_and_a_parse_says_what_is_not_built(ve
     latest = store.latest("up", "prod")
     assert latest.status == "parsed" and "run_results.json" not in latest.files
     assert latest.not_built == ["model.up.fresh"]
-    assert store.verify(latest) == []
+    assert verify(store, latest) == []
     (versioned / "down" / "models" / "fresh_report.sql").write_text(
         "select * from {{ ref('up', 'fresh') }}\n")
     refused = run(["meshkit", "build", "--project", "down"], cwd=versioned, check=False)
@@ -136,7 +137,7 @@ def _store_is_current(mesh: Path, value: str) -> None:
     text = (mesh / "up" / "models" / "orders_v1.sql").read_text()
     assert manifest["nodes"]["model.up.orders.v1"]["raw_code"].strip() == text.strip()
     for project in ("up", "down"):
-        assert store.verify(store.latest(project, "prod")) == []
+        assert verify(store, store.latest(project, "prod")) == []
     assert _report(mesh) == [(1, value)]
 
 

@@ -21,6 +21,7 @@ from meshkit.dbt.artifacts import DependsOn, Manifest, ManifestMetadata, Node
 from meshkit.orchestrate.history import History, ModelState
 from meshkit.orchestrate.lock import BuildLock
 from meshkit.orchestrate.state import StateInputs, decide
+from meshkit.store.maintenance import repair, verify
 from meshkit.store.interface import Interface, PublicModel, RestrictedModel, interface_changes
 from meshkit.store.publish import pointer_warning, publish_artifacts
 from meshkit.store.store import Store
@@ -175,7 +176,7 @@ def test_publish_after_parse_marks_what_no_run_built(tmp_path, analytics_artifac
     assert {m.unique_id: m.built for m in interface.models} == {
         "model.analytics.fct_orders.v1": True, "model.analytics.fct_orders.v2": True,
         "model.analytics.fct_returns": False}
-    assert store.verify(parsed) == []
+    assert verify(store, parsed) == []
 
     with pytest.raises(MeshError) as refused:    # meshkit's own builds never pair them
         publish_artifacts(store, target, "prod", require_build=True)
@@ -197,9 +198,9 @@ def test_repair_sees_a_run_paired_with_another_invocations_results(tmp_path, ana
     payloads["interface.json"] = store.read(good, "interface.json")
     store.publish(record, payloads)
     assert store.latest("analytics", "prod").run_id == "20260101T100200Z-bad000"
-    [problem] = store.verify(store.latest("analytics", "prod"))
+    [problem] = verify(store, store.latest("analytics", "prod"))
     assert "pairs a manifest (dbt invocation parse-0000) with the run results of another" in problem
-    repaired = store.repair("analytics", "prod")
+    repaired = repair(store, "analytics", "prod")
     assert repaired.after == good.run_id and "20260101T100200Z-bad000" in repaired.damaged
 
 

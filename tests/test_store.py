@@ -13,6 +13,7 @@ import pytest
 
 from conftest import run
 from meshkit.errors import MeshError
+from meshkit.store.maintenance import prune, verify
 from meshkit.store.publish import publish_artifacts
 from meshkit.store.store import Store
 
@@ -70,7 +71,7 @@ def test_publish_then_resolve_latest(tmp_path, analytics_artifacts):
     assert found.run_id == record.run_id
     assert {(m.name, m.version) for m in interface.models} == {("fct_orders", "1"), ("fct_orders", "2")}
     assert store.read(latest, "manifest.json") == (analytics_artifacts / "manifest.json").read_bytes()
-    assert store.verify(latest) == []
+    assert verify(store, latest) == []
     assert store.manifest(latest).metadata.project_name == "analytics"
     runs_dir = tmp_path / "store" / "analytics" / "prod" / "runs"
     assert [p.name for p in runs_dir.iterdir()] == [record.run_id], "no staging leftovers"
@@ -116,19 +117,19 @@ def test_prune_keeps_newest_runs_and_the_latest_one(tmp_path, analytics_artifact
     os.utime(stale / "manifest.json", (old, old))
     os.utime(stale, (old, old))
 
-    dry = store.prune(2, dry_run=True)
+    dry = prune(store, 2, dry_run=True)
     assert dry[0].deleted == ids[:2] and len(os.listdir(runs)) == 7
 
-    [result] = store.prune(2)
+    [result] = prune(store, 2)
     assert result.deleted == ids[:2]
     assert result.kept == ids[2:], "the two newest, and the run latest names"
     assert result.incomplete == [stale.name]
     assert sorted(os.listdir(runs)) == sorted([*ids[2:], fresh.name])
     assert store.latest("analytics", "prod").run_id == ids[2]
-    [again] = store.prune(1)
+    [again] = prune(store, 1)
     assert again.kept == [ids[2], ids[4]] and again.deleted == [ids[3]]
     with pytest.raises(MeshError, match="at least 1"):
-        store.prune(0)
+        prune(store, 0)
 
 
 # -- the `meshkit store` commands ---------------------------------------------------------------
@@ -202,7 +203,7 @@ def test_truncated_manifest_is_a_clear_error(tmp_path, analytics_artifacts):
         store.read(record, "manifest.json")
     assert_names_all(caught.value.render(), "project 'analytics'", "environment 'prod'",
                      f"runs/{record.run_id}/manifest.json", "corrupt (truncated)", REPAIR)
-    assert store.verify(record) and "manifest.json" in store.verify(record)[0]
+    assert verify(store, record) and "manifest.json" in verify(store, record)[0]
 
 
 def test_corrupt_interface_is_a_clear_error(tmp_path, analytics_artifacts):
@@ -320,7 +321,7 @@ def test_repair_goes_back_to_the_newest_intact_run(tmp_path, analytics_artifacts
     # A later publish moves on as usual; prune clears the damaged run's files.
     newer = publish_artifacts(store, stage_target(analytics_artifacts, tmp_path / "c", at(3)), "prod")
     assert store.latest("analytics", "prod").run_id == newer.run_id
-    [pruned] = store.prune(5, grace_seconds=0)
+    [pruned] = prune(store, 5, grace_seconds=0)
     assert pruned.incomplete == [bad.run_id] and pruned.deleted == []
 
 

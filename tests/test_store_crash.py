@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from meshkit.store.maintenance import prune, verify
 from meshkit.store.records import RUN_RECORD
 from meshkit.store.store import Store
 from test_store import analytics_artifacts, at, stage_target  # noqa: F401 (a fixture)
@@ -65,13 +66,13 @@ def _check_consistent(store: Store, root: Path, previous: str | None) -> str | N
     complete = store.runs("analytics", "prod")
     assert {r.run_id for r in complete} == set(visible)
     for record in complete:
-        assert store.verify(record) == [], f"run {record.run_id} does not verify"
+        assert verify(store, record) == [], f"run {record.run_id} does not verify"
     latest = store.latest("analytics", "prod")  # raises on a torn pointer or a missing run
     if previous is None:
         return latest.run_id if latest else None
     assert latest is not None, "the pointer disappeared"
     old = store.record("analytics", "prod", previous)
-    assert store.verify(old) == [], "the previous good run is still resolvable"
+    assert verify(store, old) == [], "the previous good run is still resolvable"
     assert latest.order_key >= old.order_key, "the pointer never moves backwards"
     assert store.interface("analytics", "prod")[0].run_id == latest.run_id
     return latest.run_id
@@ -102,7 +103,7 @@ def test_publisher_killed_at_random_points(tmp_path, analytics_artifacts):
             leftovers += sum(1 for p in env_dir.glob(".*.tmp"))
         previous = _check_consistent(store, root, previous)
         # Prune as an operator would; leftovers of killed publishers go too (no one is writing).
-        store.prune(2, grace_seconds=0)
+        prune(store, 2, grace_seconds=0)
         if env_dir.is_dir():
             hidden = [p.name for p in (env_dir / "runs").iterdir() if p.name.startswith(".")]
             assert hidden == [] and not list(env_dir.glob(".*.tmp")), "prune removes leftovers"
@@ -129,4 +130,4 @@ def test_concurrent_local_publishers_later_run_wins(tmp_path, analytics_artifact
         pointer = json.loads((root / "analytics" / "prod" / "latest.json").read_text())
         assert pointer["run_id"] == ids[late], f"round {round_}"
         store = Store(str(root))
-        assert store.verify(store.latest("analytics", "prod")) == []
+        assert verify(store, store.latest("analytics", "prod")) == []

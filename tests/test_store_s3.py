@@ -19,6 +19,7 @@ import pytest
 
 from conftest import run
 from meshkit.errors import MeshError
+from meshkit.store.maintenance import prune, verify
 from meshkit.store.publish import publish_artifacts
 from meshkit.store.store import Store
 from test_store import WIDE, analytics_artifacts, at, stage_target  # noqa: F401 (a fixture)
@@ -150,7 +151,7 @@ def test_later_completion_wins_and_prune(s3, tmp_path, analytics_artifacts):
                                 "prod").run_id for m in (3, 1, 4, 2)}
     assert store.latest("analytics", "prod").run_id == ids[4]
     assert [r.run_id for r in store.runs("analytics", "prod")] == [ids[1], ids[2], ids[3], ids[4]]
-    [result] = store.prune(2)
+    [result] = prune(store, 2)
     assert result.deleted == [ids[1], ids[2]] and result.kept == [ids[3], ids[4]]
     runs = {k.split("/runs/")[1].split("/")[0]
             for k in s3.keys(f"{s3.prefix}/mesh/analytics/prod/runs/")}
@@ -207,7 +208,7 @@ def test_concurrent_publishers_later_run_wins(s3, tmp_path, analytics_artifacts)
         ids = dict(zip(order, (o[0].strip() for o in outs)))
         store = Store(url, cache_dir=tmp_path / "cache")
         assert store.latest("analytics", "prod").run_id == ids[late], f"round {round_}"
-        assert store.verify(store.latest("analytics", "prod")) == []
+        assert verify(store, store.latest("analytics", "prod")) == []
 
 
 def test_publisher_whose_pointer_write_landed_last_settles_on_the_later_run(
@@ -222,9 +223,9 @@ def test_publisher_whose_pointer_write_landed_last_settles_on_the_later_run(
     late = publish_artifacts(Store(url, cache_dir=tmp_path / "late"),
                              stage_target(analytics_artifacts, tmp_path / "l", at(2)), "prod")
     assert Store(url).pointer("analytics", "prod").run_id == late.run_id
-    early_store._write_pointer("analytics", "prod", early)  # the stale write lands last
+    early_store.write_pointer("analytics", "prod", early)  # the stale write lands last
     assert Store(url).pointer("analytics", "prod").run_id == early.run_id
-    early_store._advance_remote_pointer(early)  # what publish() does after writing
+    early_store._settle_pointer(early)  # what publish() does after writing
     assert Store(url).latest("analytics", "prod").run_id == late.run_id
 
 

@@ -206,8 +206,11 @@ def _version_key(version: str | None) -> tuple:
 def prune(mesh_path, store_url, keep, projects, env, dry_run, as_json) -> None:
     """Delete old runs: keep the KEEP newest of each project × environment, and always the run
     `latest` names; also remove runs left half-written more than an hour ago."""
+    from meshkit.store import maintenance
+
     _, st = _open(mesh_path, store_url)
-    results = st.prune(keep, projects=list(projects) or None, env=env, dry_run=dry_run)
+    results = maintenance.prune(st, keep, projects=list(projects) or None, env=env,
+                                dry_run=dry_run)
     if as_json:
         click.echo(json.dumps({"store": st.url, "dry_run": dry_run, "keep": keep, "environments": [
             {"project": r.project, "environment": r.environment, "kept": r.kept,
@@ -241,13 +244,15 @@ def repair(mesh_path, store_url, project, env, as_json) -> None:
     removes it later). With no intact run left the pointer is removed, and consumers are told
     to publish the project again.
     """
+    from meshkit.store import maintenance
+
     mesh, st = _open(mesh_path, store_url)
     _known_project(st, mesh, project)
     environments = [env] if env else st.environments(project)
     if not environments:
         raise MeshError(f"project '{project}' has nothing in the store", file=st.url,
                         hint="check the project name: `meshkit store ls`")
-    results = [st.repair(project, e) for e in environments]
+    results = [maintenance.repair(st, project, e) for e in environments]
     if as_json:
         click.echo(json.dumps([{"project": r.project, "environment": r.environment,
                                 "before": r.before, "after": r.after, "damaged": r.damaged}

@@ -342,9 +342,15 @@ def decode_group_owners(data: bytes, *, source: str) -> dict[str, dict[str, Any]
     return {unique_id: group.owner for unique_id, group in owners.groups.items()}
 
 
+def manifest_schema_version(schema_url: str | None) -> int | None:
+    """The version in a manifest's `dbt_schema_version` URL (…/manifest/v12.json → 12), or
+    None when the text names no manifest schema."""
+    match = _SCHEMA_VERSION_RE.search(schema_url or "")
+    return int(match.group(1)) if match else None
+
+
 def _supported(manifest: Any, source: str, *, hint: str) -> Any:
-    match = _SCHEMA_VERSION_RE.search(manifest.metadata.dbt_schema_version)
-    version = int(match.group(1)) if match else None
+    version = manifest_schema_version(manifest.metadata.dbt_schema_version)
     if version not in SUPPORTED_MANIFEST_VERSIONS:
         raise MeshError(
             f"unsupported manifest schema '{manifest.metadata.dbt_schema_version or 'unknown'}' "

@@ -18,12 +18,14 @@ _TRIM_TO = 0.8            # a trim leaves room for a while, not just for the nex
 
 
 def default_cache_dir() -> Path:
+    """`$MESHKIT_CACHE_DIR/blobs`, else `$XDG_CACHE_HOME/meshkit/blobs` (~/.cache by default)."""
     base = os.environ.get("MESHKIT_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "meshkit")
     return Path(base) / "blobs"
 
 
 def default_max_bytes() -> int:
+    """The cache's limit in bytes: `$MESHKIT_CACHE_MAX_MB` megabytes (2048 when unset or bad)."""
     try:
         return max(1, int(os.environ.get("MESHKIT_CACHE_MAX_MB", DEFAULT_MAX_MB))) * 1024 * 1024
     except ValueError:

@@ -188,8 +188,10 @@ _decoder = msgspec.json.Decoder(Interface)
 
 
 def encode_interface(interface: Interface) -> bytes:
+    """interface.json's bytes."""
     return _encoder.encode(interface)
 
 
 def decode_interface(data: bytes) -> Interface:
+    """An interface.json; raises msgspec.DecodeError or ValidationError when it is damaged."""
     return _decoder.decode(data)

@@ -13,10 +13,11 @@ from meshkit.columns.project import complete_columns
 from meshkit.dbt.artifacts import (Catalog, artifact_metadata, decode_catalog, decode_manifest,
                                    decode_run_results)
 from meshkit.errors import MeshError
+from meshkit.status import NodeStatus, RunStatus
 from meshkit.store.interface import encode_interface, extract_interface, mark_built
 from meshkit.store.lineage import lineage_for_publish
-from meshkit.store.records import INTERFACE, RunRecord
-from meshkit.store.store import Store, new_run_id, utc_now
+from meshkit.store.records import INTERFACE, RunRecord, new_run_id, utc_now
+from meshkit.store.store import Store
 
 
 def publish_artifacts(store: Store, target_dir: Path, env: str, *, allow_failures: bool = False,
@@ -26,7 +27,7 @@ def publish_artifacts(store: Store, target_dir: Path, env: str, *, allow_failure
 
     The run results are published only when they come from the dbt invocation that wrote the
     manifest (same `invocation_id`, dbt's metadata of both files). A manifest newer than its
-    run results (`dbt parse` after a build) is published as a *parsed* run: status "parsed",
+    run results (`dbt parse` after a build) is published as a *parsed* run (RunStatus.PARSED):
     no run results, and each public model's `built` says whether a published run built its
     relation. `require_build` (meshkit's own builds) refuses such a pair instead.
     Raises MeshError naming the file for missing, unreadable or mismatched artifacts.
@@ -71,7 +72,8 @@ def publish_artifacts(store: Store, target_dir: Path, env: str, *, allow_failure
                         f"{len(failures)} failure(s): {listed}{more}", file=results_path,
                         hint="fix the failures and rebuild, or pass --allow-failures to publish anyway")
     previous = _previous_interface(store, project, env)
-    built = {r.unique_id for r in results.results if r.status == "success"} if results else set()
+    built = ({r.unique_id for r in results.results if r.status == NodeStatus.SUCCESS}
+             if results else set())
     built |= {uid for uid, n in manifest.nodes.items() if n.config.materialized == "ephemeral"}
     payloads = {"manifest.json": manifest_bytes}
     if results_bytes is not None:
@@ -92,7 +94,8 @@ def publish_artifacts(store: Store, target_dir: Path, env: str, *, allow_failure
     generated = results.metadata.generated_at if results else manifest.metadata.generated_at
     # Never later than now: a run "from the future" (a skewed clock) would hold `latest`.
     completed_at = min(_iso_utc(generated) or published_at, published_at)
-    status = "parsed" if results is None else "failures allowed" if failures else "success"
+    status = (RunStatus.PARSED if results is None
+              else RunStatus.FAILURES_ALLOWED if failures else RunStatus.SUCCESS)
     record = RunRecord(
         run_id=new_run_id(completed_at), project=project, environment=env,
         completed_at=completed_at, published_at=published_at,
@@ -127,8 +130,10 @@ def pointer_warning(store: Store, record: RunRecord) -> str | None:
 
 
 def _same_invocation(manifest, results, manifest_path: Path, results_path: Path) -> bool:
-    """Do both files come from one dbt invocation? (dbt writes its id into both; without ids,
-    a manifest written well after the results belongs to a later invocation.)"""
+    """Whether both files come from one dbt invocation.
+
+    dbt writes its id into both; without ids, a manifest written well after the results
+    belongs to a later invocation."""
     ours, theirs = manifest.metadata.invocation_id, results.metadata.invocation_id
     if ours and theirs:
         return ours == theirs

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
+from datetime import datetime, timezone
+
 import msgspec
+
+from meshkit.status import RunStatus
 
 # The layout and record format this meshkit writes. A run whose record says more was written
 # by a newer meshkit, which may have changed what the files mean: refuse it, naming the fix.
@@ -24,8 +29,8 @@ class RunRecord(msgspec.Struct):
     published_at: str
     dbt_version: str
     meshkit_version: str
-    status: str                # "success", "failures allowed" (publish --allow-failures), or
-                               # "parsed" (a manifest without run results: nothing was built)
+    status: str                # a RunStatus: SUCCESS, FAILURES_ALLOWED (publish --allow-failures)
+                               # or PARSED (a manifest without run results: nothing was built)
     files: dict[str, ArtifactFile]
     git_sha: str | None = None
     invocation_id: str | None = None
@@ -60,4 +65,16 @@ REQUIRED = ("manifest.json", "run_results.json", INTERFACE)
 
 def required_files(status: str) -> tuple[str, ...]:
     """The files a run record of this status must list: a parsed run has no run results."""
-    return tuple(n for n in REQUIRED if not (status == "parsed" and n == "run_results.json"))
+    return tuple(n for n in REQUIRED
+                 if not (status == RunStatus.PARSED and n == "run_results.json"))
+
+
+def utc_now() -> str:
+    """Now, ISO 8601 UTC with microseconds: 2026-11-23T09:18:39.123456Z."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def new_run_id(completed_at: str) -> str:
+    """Sortable and readable: 20261123T091839Z-85ab12 (the suffix keeps ids unique)."""
+    digits = "".join(ch for ch in completed_at if ch.isdigit())
+    return f"{digits[:8]}T{digits[8:14]}Z-{secrets.token_hex(3)}"

@@ -22,6 +22,8 @@ from meshkit.store.store import Store
 
 def producer_environment(mesh: Mesh, consumer_env: Environment, producer: str,
                          store: Store | None = None) -> str:
+    """The environment of `producer` that a consumer building in `consumer_env` reads (the
+    table above); `store` tells which environments a hybrid producer has published to."""
     if consumer_env.upstream_environment:
         return consumer_env.upstream_environment
     production = mesh.production_environment().name

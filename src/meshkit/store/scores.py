@@ -9,10 +9,6 @@ The catalog and any other reader decode it with `read_scores`.
 
 from __future__ import annotations
 
-import os
-import secrets
-from pathlib import Path
-
 import msgspec
 
 from meshkit.errors import MeshError
@@ -50,43 +46,23 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(ScoreFile)
 
 
-def scores_path(store: Store, project: str, env: str) -> str:
-    return f"{store.root}/{project}/{env}/{SCORES}"
-
-
 def write_scores(store: Store, scores: ScoreFile) -> str:
-    """Replace the project's scores for an environment; returns where they were written."""
-    path = scores_path(store, scores.project, scores.environment)
-    data = _encoder.encode(scores)
-    where = store.describe(scores.project, scores.environment, SCORES)
+    """Replace the project's scores for an environment whole (readers see the old scores or
+    the new ones); returns where they were written. Raises MeshError when the store refuses."""
     try:
-        if store.is_local:
-            _replace_local(Path(path), data)
-        else:
-            store.fs.pipe_file(path, data)   # one object PUT: readers see old or new, never half
-    except OSError as exc:
-        raise MeshError(f"cannot write scores to the artifact store: {exc}", file=where,
+        return store.write_file(scores.project, scores.environment, SCORES,
+                                _encoder.encode(scores))
+    except MeshError as exc:
+        raise MeshError(f"cannot write scores to the artifact store: {exc.message}",
+                        file=store.describe(scores.project, scores.environment, SCORES),
                         hint="check that the store is writable") from None
-    return where
-
-
-def _replace_local(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_scores(store: Store, project: str, env: str) -> ScoreFile | None:
-    try:
-        data = store.fs.cat_file(scores_path(store, project, env))
-    except FileNotFoundError:
+    """The project's scores in an environment; None when none were written or they cannot
+    be decoded."""
+    data = store.read_file(project, env, SCORES)
+    if data is None:
         return None
     try:
         return _decoder.decode(data)

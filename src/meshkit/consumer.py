@@ -17,7 +17,8 @@ from typing import Callable, Collection
 from meshkit.config import Mesh, find_mesh_file, load_mesh
 from meshkit.config.dependencies import declared_projects
 from meshkit.errors import MeshError, close_matches
-from meshkit.store.interface import Interface, version_text
+from meshkit.dbt.nodes import version_text
+from meshkit.store.interface import Interface
 from meshkit.store.resolve import producer_environment
 from meshkit.store.store import Store
 

@@ -20,7 +20,7 @@ from typing import Any, Callable, Hashable, Iterable, TypeVar
 from meshkit.catalog.views import NodeRef, ResultView
 from meshkit.dbt.artifacts import FreshnessResult, Node, RunResult
 from meshkit.graph.mesh_graph import MeshGraph, ProjectState
-from meshkit.store.interface import access_of, version_text
+from meshkit.dbt.nodes import access_of, is_latest, parse_time, version_text
 
 SEARCHABLE_TYPES = frozenset({"model", "seed", "snapshot", "source", "exposure"})
 LINEAGE_TYPES = frozenset({"model", "seed", "snapshot", "source", "exposure"})
@@ -31,20 +31,6 @@ T = TypeVar("T")
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    text = str(value).strip().replace("Z", "+00:00")
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            parsed = datetime.fromisoformat(text[:10])
-        except ValueError:
-            return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 class BoundedCache:
@@ -263,7 +249,7 @@ class Catalog:
         if not candidates:
             return None
         latest = [n for n in candidates
-                  if n.version is None or version_text(n.version) == version_text(n.latest_version)]
+                  if n.version is None or is_latest(n)]
         return sorted(latest or candidates, key=lambda n: n.unique_id)[0].unique_id
 
     def freshness_result(self, node_id: str) -> FreshnessResult | None:

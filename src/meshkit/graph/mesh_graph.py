@@ -20,7 +20,7 @@ from meshkit.dbt.artifacts import (Catalog, Exposure, Group, Manifest, Node, Run
                                    SourceFreshnessResults, decode_catalog, decode_manifest,
                                    decode_run_results, decode_source_freshness)
 from meshkit.errors import MeshError
-from meshkit.store.interface import version_text
+from meshkit.dbt.nodes import label
 from meshkit.store.records import RunRecord
 from meshkit.store.store import Store
 
@@ -109,8 +109,7 @@ class MeshGraph:
         node = self.nodes.get(unique_id) or self.exposures.get(unique_id)
         if node is None:
             return unique_id
-        version = version_text(getattr(node, "version", None))
-        return f"{project}.{node.name}" + (f".v{version}" if version else "")
+        return f"{project}.{label(node.name, getattr(node, 'version', None))}"
 
     def models(self, project: str | None = None) -> list[Node]:
         return [n for n in self.nodes.values() if n.resource_type == "model"

@@ -6,7 +6,7 @@ from meshkit.govern.findings import Violation
 from meshkit.govern.locate import at_ref
 from meshkit.govern.registry import rule
 from meshkit.govern.view import MeshView, Model
-from meshkit.store.interface import version_text
+from meshkit.dbt.nodes import version_text
 
 
 @rule(category="governance", severity="error")

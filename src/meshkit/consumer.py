@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Callable, Collection
 
 from meshkit.config import Mesh, find_mesh_file, load_mesh
-from meshkit.config.dependencies import declared_projects
 from meshkit.errors import MeshError, close_matches
 from meshkit.dbt.nodes import version_text
 from meshkit.store.interface import Interface

@@ -20,6 +20,7 @@ from typing import Any, Callable, Hashable, Iterable, TypeVar
 from meshkit.catalog.views import NodeRef, ResultView
 from meshkit.dbt.artifacts import FreshnessResult, Node, RunResult
 from meshkit.graph.mesh_graph import MeshGraph, ProjectState
+from meshkit.status import NodeStatus
 from meshkit.dbt.nodes import access_of, is_latest, parse_time, version_text
 
 SEARCHABLE_TYPES = frozenset({"model", "seed", "snapshot", "source", "exposure"})
@@ -113,10 +114,10 @@ class Catalog:
                 if node is None or self.graph.owner.get(result.unique_id) != state.name:
                     continue
                 current = self._results.get(result.unique_id)
-                if current is not None and (current.status == "success"
+                if current is not None and (current.status == NodeStatus.SUCCESS
                                             or node.resource_type == "test"):
                     continue
-                if node.resource_type != "test" and result.status != "success":
+                if node.resource_type != "test" and result.status != NodeStatus.SUCCESS:
                     continue
                 self._results[result.unique_id] = result
                 self._result_runs[result.unique_id] = record.run_id

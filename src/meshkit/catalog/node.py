@@ -13,6 +13,7 @@ from meshkit.catalog.views import (ColumnView, ConstraintView, FreshnessView, No
                                    RelatedSummary, SourceFreshnessView, TestView, VersionView)
 from meshkit.dbt.artifacts import Column, Constraint, Node
 from meshkit.dbt.nodes import LATEST, exposure_owner, meta_of, owner_of, version_key, version_text
+from meshkit.status import NodeStatus
 
 RELATED_SHOWN = 50
 
@@ -127,7 +128,7 @@ def _freshness_of(catalog: Catalog, node_id: str, upstream: dict[str, int],
         if after.count and after.period:
             view.build_after = f"{after.count} {after.period} (updates on {after.updates_on})"
     result = catalog.result_of(node_id)
-    view.last_built_at = result.completed_at if result and result.status == "success" else None
+    view.last_built_at = result.completed_at if result and result.status == NodeStatus.SUCCESS else None
     sources = sorted((n for n in upstream if n in catalog.graph.sources),
                      key=lambda n: (upstream[n], n))[:50]
     for source_id in sources:

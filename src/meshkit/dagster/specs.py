@@ -13,7 +13,6 @@ from dagster import AssetCheckKey, AssetCheckSpec, AssetKey, AssetSpec
 from meshkit.dagster.keys import asset_key, check_name, group_name
 from meshkit.dbt.nodes import access_of, owner_of, version_text
 from meshkit.graph.mesh_graph import MeshGraph
-from meshkit.graph.selection import EXECUTABLE
 from meshkit.orchestrate.plan import check_cycles
 
 

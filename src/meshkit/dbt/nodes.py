@@ -16,7 +16,6 @@ from meshkit.dbt.artifacts import Group, Node, Owner as DbtOwner
 
 # dbt/artifacts/resources/types.py (AccessType); a model without `access:` is protected
 # (dbt/artifacts/resources/v1/model.py, `ModelNode.access = AccessType.Protected`).
-ACCESS_LEVELS = ("private", "protected", "public")
 DEFAULT_ACCESS = "protected"
 LATEST = "latest"   # the `version:` selector value, and how a ref without `v=` resolves
 

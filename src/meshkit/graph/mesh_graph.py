@@ -19,9 +19,10 @@ from meshkit.config import Mesh
 from meshkit.dbt.artifacts import (Catalog, Exposure, Group, Manifest, Node, RunResults, Source,
                                    SourceFreshnessResults, decode_catalog, decode_manifest,
                                    decode_run_results, decode_source_freshness)
-from meshkit.errors import MeshError
 from meshkit.dbt.nodes import label
+from meshkit.errors import MeshError
 from meshkit.store.records import RunRecord
+from meshkit.status import NodeStatus
 from meshkit.store.store import Store
 
 
@@ -232,7 +233,7 @@ def _covered(results: RunResults | None, manifest: Manifest) -> set[str]:
     if results is None:
         return set()
     return {r.unique_id for r in results.results
-            if r.status == "success" or manifest.nodes.get(r.unique_id) is not None
+            if r.status == NodeStatus.SUCCESS or manifest.nodes.get(r.unique_id) is not None
             and manifest.nodes[r.unique_id].resource_type == "test"}
 
 

@@ -236,7 +236,7 @@ class _Planner:
             if not install.how.startswith("local:"):
                 self.block(consumer, f"installs the mesh project '{producer}' from git or dbt Hub "
                            "(package-lock.yml)", "packages.yml",
-                           hint=f"remove that entry from packages.yml by hand, run `dbt deps`, "
+                           hint="remove that entry from packages.yml by hand, run `dbt deps`, "
                                 "then `meshkit connect plan` again")
                 continue
             self.check_package_use(consumer, producer)

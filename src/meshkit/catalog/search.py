@@ -38,11 +38,6 @@ PREFIX_FACTOR = 0.55
 SINGULAR_FACTOR = 0.9
 MAX_PREFIX_EXPANSION = 400
 
-FIELD_NAMES = {NAME_EXACT: "name", NAME: "name", LABEL: "name", TAG: "tag", COLUMN_NAME: "column",
-               GROUP: "group", PROJECT: "project", COLUMN_TEXT: "column description",
-               DESCRIPTION: "description"}
-
-
 def tokens(text: str) -> list[str]:
     return _TOKEN_RE.findall(text.lower())
 

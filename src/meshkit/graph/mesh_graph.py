@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from meshkit.columns.lineage import ProjectLineage
-from meshkit.config import Mesh
 from meshkit.dbt.artifacts import (Catalog, Exposure, Group, Manifest, Node, RunResults, Source,
                                    SourceFreshnessResults, decode_catalog, decode_manifest,
                                    decode_run_results, decode_source_freshness)
@@ -235,21 +234,6 @@ def _covered(results: RunResults | None, manifest: Manifest) -> set[str]:
     return {r.unique_id for r in results.results
             if r.status == NodeStatus.SUCCESS or manifest.nodes.get(r.unique_id) is not None
             and manifest.nodes[r.unique_id].resource_type == "test"}
-
-
-def load_from_working_copies(mesh: Mesh, projects: Iterable[str] | None = None,
-                             target_path: str = "target") -> MeshGraph:
-    """The mesh as each project's last local dbt invocation saw it (target/manifest.json)."""
-    graph = MeshGraph()
-    for name in projects if projects is not None else mesh.projects:
-        folder = mesh.project(name).path / target_path
-        path = folder / "manifest.json"
-        if not path.is_file():
-            raise MeshError(f"project '{name}' has no {target_path}/manifest.json", file=path,
-                            hint=f"run `dbt parse` in {mesh.project(name).path} first")
-        graph.add_project(ProjectState(name, decode_manifest(path.read_bytes(), source=str(path)),
-                                       origin=str(folder)))
-    return graph
 
 
 def load_manifest_file(path: Path) -> ProjectState:

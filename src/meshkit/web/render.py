@@ -191,9 +191,6 @@ class Links:
     def asset(self, path: str) -> str:
         return f"{self.prefix}static/{path}"
 
-    def api(self, path: str) -> str | None:
-        return None if self.static else f"/api/{path}"
-
 
 def time_ago(value: str | None, now: datetime | None = None) -> str:
     if not value:

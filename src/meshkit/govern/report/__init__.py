@@ -10,8 +10,6 @@ from meshkit.config.policy import PolicyException
 from meshkit.govern.findings import Finding
 from meshkit.status import Severity
 
-FORMATS = ("text", "json", "junit", "sarif", "github")
-
 
 @dataclass(frozen=True)
 class RuleInfo:

@@ -44,7 +44,7 @@ from meshkit.consumer import (ERROR_MARKER, REFUSAL_MARKER, CrossRef, StandIn, U
                               ci_relations, consumer_environment, find_consumer_mesh, is_lenient,
                               load_upstreams, plan_stand_ins, public_in_run, refusal,
                               refusal_record, refusals_file, scan_cross_refs)
-from meshkit.dbt.nodes import parse_time, version_text
+from meshkit.dbt.nodes import DEFAULT_ACCESS, parse_time, version_text
 from meshkit.errors import MeshError
 from meshkit.store.interface import PublicModel
 from meshkit.store.store import Store
@@ -306,7 +306,7 @@ def _stand_in_args(stand_in: StandIn) -> ModelNodeArgs:
                          identifier=stand_in.identifier, schema=schema, version=stand_in.version,
                          latest_version=stand_in.latest_version,
                          relation_name=f'"{schema}"."{stand_in.identifier}"',
-                         access="public" if stand_in.kind == "unpublished" else "protected",
+                         access="public" if stand_in.kind == "unpublished" else DEFAULT_ACCESS,
                          generated_at=_EPOCH)
 
 

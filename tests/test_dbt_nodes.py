@@ -7,12 +7,25 @@ import subprocess
 import sys
 from datetime import date, datetime, timedelta, timezone
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from meshkit.dbt.artifacts import Group, Node, NodeConfig, Owner as DbtOwner
-from meshkit.dbt.nodes import (access_of, exposure_owner, find_group, group_of, is_latest, label,
-                               meta_of, owner_of, parse_date, parse_time, version_key,
-                               version_text)
+from meshkit.dbt.artifacts import Group, Node, NodeConfig
+from meshkit.dbt.artifacts import Owner as DbtOwner
+from meshkit.dbt.nodes import (
+    access_of,
+    exposure_owner,
+    find_group,
+    group_of,
+    is_latest,
+    label,
+    meta_of,
+    owner_of,
+    parse_date,
+    parse_time,
+    version_key,
+    version_text,
+)
 
 
 def model(name="orders", package="shop", **fields) -> Node:

@@ -19,9 +19,9 @@ from typing import Any, Callable, Hashable, Iterable, TypeVar
 
 from meshkit.catalog.views import NodeRef, ResultView
 from meshkit.dbt.artifacts import FreshnessResult, Node, RunResult
+from meshkit.dbt.nodes import access_of, is_latest, parse_time, version_text
 from meshkit.graph.mesh_graph import MeshGraph, ProjectState
 from meshkit.status import NodeStatus
-from meshkit.dbt.nodes import access_of, is_latest, parse_time, version_text
 
 SEARCHABLE_TYPES = frozenset({"model", "seed", "snapshot", "source", "exposure"})
 LINEAGE_TYPES = frozenset({"model", "seed", "snapshot", "source", "exposure"})

@@ -141,8 +141,8 @@ class FreshnessView:
 
     @property
     def worst(self) -> str | None:
-        order = {NodeStatus.ERROR: 3, NodeStatus.RUNTIME_ERROR: 3, NodeStatus.WARN: 2,
-                 NodeStatus.PASS: 1}
+        order: dict[str, int] = {NodeStatus.ERROR: 3, NodeStatus.RUNTIME_ERROR: 3,
+                                 NodeStatus.WARN: 2, NodeStatus.PASS: 1}
         statuses = [s.status for s in self.sources if s.status]
         return max(statuses, key=lambda s: order.get(s, 0)) if statuses else None
 

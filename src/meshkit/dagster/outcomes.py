@@ -26,8 +26,9 @@ from meshkit.orchestrate.state import label
 from meshkit.status import NodeStatus, RunStatus
 
 Event = Union[MaterializeResult, AssetObservation, AssetCheckResult]
-_CHECKED = {NodeStatus.PASS: AssetCheckSeverity.ERROR, NodeStatus.FAIL: AssetCheckSeverity.ERROR,
-            NodeStatus.ERROR: AssetCheckSeverity.ERROR, NodeStatus.WARN: AssetCheckSeverity.WARN}
+_CHECKED: dict[str, AssetCheckSeverity] = {
+    NodeStatus.PASS: AssetCheckSeverity.ERROR, NodeStatus.FAIL: AssetCheckSeverity.ERROR,
+    NodeStatus.ERROR: AssetCheckSeverity.ERROR, NodeStatus.WARN: AssetCheckSeverity.WARN}
 
 
 def asset_events(report: BuildReport, assets: MeshAssets, selected: set[AssetKey],

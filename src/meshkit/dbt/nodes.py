@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-from meshkit.dbt.artifacts import Group, Node, Owner as DbtOwner
+from meshkit.dbt.artifacts import Group, Node
+from meshkit.dbt.artifacts import Owner as DbtOwner
 
 # dbt/artifacts/resources/types.py (AccessType); a model without `access:` is protected
 # (dbt/artifacts/resources/v1/model.py, `ModelNode.access = AccessType.Protected`).
@@ -84,7 +85,9 @@ def label(name: str, version: object = None) -> str:
 # -- owners ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Owner:
-    """Who answers for a node. The order, first that names someone:
+    """Who answers for a node.
+
+    The order, first that names someone:
 
     1. the owner of the node's dbt group (`groups:` → `owner: {name, email}`), looked up in the
        node's own package first, as dbt resolves `group:` (dbt/parser/manifest.py);
@@ -179,16 +182,17 @@ def parse_time(value: object) -> datetime | None:
     `completed_at`: `2026-11-23T09:28:53.505427Z`; a `deprecation_date`, which may be a bare
     date) as an aware UTC datetime; a naive time is taken as UTC. A datetime passes through
     (made aware), a date becomes its UTC midnight. None for None, '' or text that is no time."""
+    moment: datetime | None
     if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
+        moment = None
+    elif isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
         moment = datetime(value.year, value.month, value.day)
     else:
         moment = _from_iso(str(value).strip())
-        if moment is None:
-            return None
+    if moment is None:
+        return None
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None \
         else moment.astimezone(timezone.utc)
 

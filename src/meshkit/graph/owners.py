@@ -3,7 +3,8 @@ order (group owner, else `meta.owner`), exposures by their own `owner:`."""
 
 from __future__ import annotations
 
-from meshkit.dbt.nodes import Owner, exposure_owner, owner_of as owner_of_node
+from meshkit.dbt.nodes import Owner, exposure_owner
+from meshkit.dbt.nodes import owner_of as owner_of_node
 
 
 def owner_of(graph, unique_id: str) -> Owner | None:

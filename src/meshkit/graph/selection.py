@@ -32,7 +32,15 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from meshkit.config.selector_syntax import METHODS, Expression, Term
-from meshkit.dbt.nodes import LATEST, access_of, group_of, is_latest, label, version_key, version_text
+from meshkit.dbt.nodes import (
+    LATEST,
+    access_of,
+    group_of,
+    is_latest,
+    label,
+    version_key,
+    version_text,
+)
 from meshkit.errors import MeshError, close_matches
 from meshkit.graph.mesh_graph import MeshGraph
 

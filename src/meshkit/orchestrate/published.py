@@ -9,7 +9,6 @@ built nothing and records nothing.
 
 from __future__ import annotations
 
-
 from meshkit.config import Mesh
 from meshkit.dbt.artifacts import FAILED_STATUSES, decode_manifest, decode_run_results
 from meshkit.dbt.nodes import parse_time

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Callable, Collection
 
 from meshkit.config import Mesh, find_mesh_file, load_mesh
-from meshkit.config.dependencies import declared_projects
+from meshkit.dbt.nodes import DEFAULT_ACCESS, version_text
 from meshkit.errors import MeshError, close_matches
-from meshkit.store.interface import Interface, version_text
+from meshkit.store.interface import Interface
 from meshkit.store.resolve import producer_environment
 from meshkit.store.store import Store
 
@@ -218,7 +218,7 @@ class StandIn:
     version: str | None
     kind: str
     mentions: tuple[CrossRef, ...]
-    access: str = "protected"
+    access: str = DEFAULT_ACCESS
     group: str | None = None
     latest_version: str | None = None
     # kind "unknown" (a project, model or version nobody publishes): what is wrong, the fix

@@ -25,7 +25,7 @@ import functools
 import hashlib
 import os
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,9 @@ from meshkit.consumer import (ERROR_MARKER, REFUSAL_MARKER, CrossRef, StandIn, U
                               ci_relations, consumer_environment, find_consumer_mesh, is_lenient,
                               load_upstreams, plan_stand_ins, public_in_run, refusal,
                               refusal_record, refusals_file, scan_cross_refs)
+from meshkit.dbt.nodes import DEFAULT_ACCESS, parse_time, version_text
 from meshkit.errors import MeshError
-from meshkit.store.interface import PublicModel, version_text
+from meshkit.store.interface import PublicModel
 from meshkit.store.store import Store
 
 # Decoded node arguments per (project, run): a long-lived process (dbtRunner) that invokes
@@ -305,7 +306,7 @@ def _stand_in_args(stand_in: StandIn) -> ModelNodeArgs:
                          identifier=stand_in.identifier, schema=schema, version=stand_in.version,
                          latest_version=stand_in.latest_version,
                          relation_name=f'"{schema}"."{stand_in.identifier}"',
-                         access="public" if stand_in.kind == "unpublished" else "protected",
+                         access="public" if stand_in.kind == "unpublished" else DEFAULT_ACCESS,
                          generated_at=_EPOCH)
 
 
@@ -314,7 +315,8 @@ def _model_args(project: str, model: PublicModel) -> ModelNodeArgs:
         name=model.name, package_name=project, identifier=model.identifier,
         schema=model.schema_, database=model.database, relation_name=model.relation_name,
         version=model.version, latest_version=model.latest_version,
-        deprecation_date=_as_datetime(model.deprecation_date), access="public",
+        # aware, as dbt compares it with an aware now() (ModelNode.is_past_deprecation_date)
+        deprecation_date=parse_time(model.deprecation_date), access="public",
         depends_on_nodes=list(model.depends_on), generated_at=_content_time(model))
 
 
@@ -324,14 +326,6 @@ def _content_time(model: PublicModel) -> datetime:
     `state:modified` sees an upstream model change when it did, not on every invocation."""
     digest = hashlib.sha256(msgspec.json.encode(model)).digest()
     return _EPOCH + timedelta(seconds=int.from_bytes(digest[:4], "big"))
-
-
-def _as_datetime(value: str | None) -> datetime | None:
-    """dbt compares deprecation dates with an aware `now()`; it must be an aware datetime."""
-    if not value:
-        return None
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _invocation_context() -> tuple[Path, str | None]:

@@ -19,8 +19,9 @@ from typing import Any, Callable, Hashable, Iterable, TypeVar
 
 from meshkit.catalog.views import NodeRef, ResultView
 from meshkit.dbt.artifacts import FreshnessResult, Node, RunResult
+from meshkit.dbt.nodes import access_of, is_latest, parse_time, version_text
 from meshkit.graph.mesh_graph import MeshGraph, ProjectState
-from meshkit.store.interface import access_of, version_text
+from meshkit.status import NodeStatus
 
 SEARCHABLE_TYPES = frozenset({"model", "seed", "snapshot", "source", "exposure"})
 LINEAGE_TYPES = frozenset({"model", "seed", "snapshot", "source", "exposure"})
@@ -31,20 +32,6 @@ T = TypeVar("T")
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    text = str(value).strip().replace("Z", "+00:00")
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            parsed = datetime.fromisoformat(text[:10])
-        except ValueError:
-            return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 class BoundedCache:
@@ -127,10 +114,10 @@ class Catalog:
                 if node is None or self.graph.owner.get(result.unique_id) != state.name:
                     continue
                 current = self._results.get(result.unique_id)
-                if current is not None and (current.status == "success"
+                if current is not None and (current.status == NodeStatus.SUCCESS
                                             or node.resource_type == "test"):
                     continue
-                if node.resource_type != "test" and result.status != "success":
+                if node.resource_type != "test" and result.status != NodeStatus.SUCCESS:
                     continue
                 self._results[result.unique_id] = result
                 self._result_runs[result.unique_id] = record.run_id
@@ -263,7 +250,7 @@ class Catalog:
         if not candidates:
             return None
         latest = [n for n in candidates
-                  if n.version is None or version_text(n.version) == version_text(n.latest_version)]
+                  if n.version is None or is_latest(n)]
         return sorted(latest or candidates, key=lambda n: n.unique_id)[0].unique_id
 
     def freshness_result(self, node_id: str) -> FreshnessResult | None:

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from meshkit.catalog.index import LINEAGE_TYPES, Catalog
 from meshkit.catalog.layout import force_layout, layered_layout
 from meshkit.catalog.project import project_summary
+from meshkit.dbt.nodes import group_of
 
 MAX_NODES = 2000
 PALETTE = ("#2563eb", "#d97706", "#059669", "#7c3aed", "#dc2626", "#0891b2", "#65a30d",
@@ -156,7 +157,7 @@ def compute_lineage(catalog: Catalog, centre: str, up: int | None, down: int | N
         result.nodes.append(LineageNode(
             id=node_id, label=ref.label, name=ref.name, project=project,
             resource_type=ref.resource_type, access=ref.access, materialized=ref.materialized,
-            group=(node.group or node.config.group) if node else None,
+            group=group_of(node) if node else None,
             tags=catalog.tags_of(node_id), version=ref.version, distance=distance[node_id],
             x=round(x, 1), y=round(y, 1), color=project_color(catalog, project),
             published=ref.published, status=ref.status,
@@ -215,7 +216,7 @@ def _passes(catalog: Catalog, node_id: str, filters: LineageFilters) -> bool:
     if filters.materialized and (ref.materialized or "") not in filters.materialized:
         return False
     node = catalog.graph.nodes.get(node_id)
-    if filters.groups and (not node or (node.group or node.config.group) not in filters.groups):
+    if filters.groups and (not node or group_of(node) not in filters.groups):
         return False
     if filters.tags and not filters.tags.intersection(catalog.tags_of(node_id)):
         return False

@@ -12,8 +12,8 @@ from meshkit.catalog.project import run_view
 from meshkit.catalog.views import (ColumnView, ConstraintView, FreshnessView, NodeView, OwnerView,
                                    RelatedSummary, SourceFreshnessView, TestView, VersionView)
 from meshkit.dbt.artifacts import Column, Constraint, Node
-from meshkit.graph.owners import exposure_owner, owner_of_node
-from meshkit.store.interface import version_text
+from meshkit.dbt.nodes import LATEST, exposure_owner, meta_of, owner_of, version_key, version_text
+from meshkit.status import NodeStatus
 
 RELATED_SHOWN = 50
 
@@ -33,8 +33,8 @@ def node_view(catalog: Catalog, node_id: str) -> NodeView | None:
 
 
 def _owner(catalog: Catalog, node: Node) -> OwnerView | None:
-    """The model's owner as governance and notifications name it (graph/owners.py)."""
-    owner = owner_of_node(catalog.graph, node)
+    """The model's owner as governance and notifications name it (meshkit.dbt.nodes)."""
+    owner = owner_of(node, catalog.graph.groups)
     if owner is None:
         return None
     return OwnerView(owner.group, owner.name, owner.email, owner.group_description)
@@ -111,13 +111,13 @@ def _versions_of(catalog: Catalog, node: Node) -> list[VersionView]:
     views = []
     for sibling in siblings:
         version = version_text(sibling.version) or ""
-        state = "latest" if version == latest else (
-            "prerelease" if _version_key(version) > _version_key(latest or "") else "old")
+        state = LATEST if version == latest else (
+            "prerelease" if version_key(version) > version_key(latest) else "old")
         views.append(VersionView(version, sibling.unique_id, version == latest, state,
                                  sibling.deprecation_date,
                                  catalog.is_deprecated(sibling.unique_id),
                                  sibling.unique_id == node.unique_id))
-    return sorted(views, key=lambda v: _version_key(v.version))
+    return sorted(views, key=lambda v: version_key(v.version))
 
 
 def _freshness_of(catalog: Catalog, node_id: str, upstream: dict[str, int],
@@ -128,7 +128,7 @@ def _freshness_of(catalog: Catalog, node_id: str, upstream: dict[str, int],
         if after.count and after.period:
             view.build_after = f"{after.count} {after.period} (updates on {after.updates_on})"
     result = catalog.result_of(node_id)
-    view.last_built_at = result.completed_at if result and result.status == "success" else None
+    view.last_built_at = result.completed_at if result and result.status == NodeStatus.SUCCESS else None
     sources = sorted((n for n in upstream if n in catalog.graph.sources),
                      key=lambda n: (upstream[n], n))[:50]
     for source_id in sources:
@@ -170,7 +170,7 @@ def _node_view(catalog: Catalog, node: Node) -> NodeView:
         access=ref.access, materialized=node.config.materialized,
         owner=_owner(catalog, node),
         contract_enforced=node.config.contract.enforced, tags=catalog.tags_of(node_id),
-        meta={**node.config.meta, **node.meta}, version=ref.version,
+        meta=meta_of(node), version=ref.version,
         latest_version=version_text(node.latest_version),
         deprecation_date=node.deprecation_date, deprecated=catalog.is_deprecated(node_id),
         versions=_versions_of(catalog, node) if node.version is not None else [],
@@ -243,10 +243,3 @@ def _period(value: dict | None) -> str | None:
     if not value or not value.get("count") or not value.get("period"):
         return None
     return f"{value['count']} {value['period']}"
-
-
-def _version_key(version: str) -> tuple:
-    try:
-        return (0, float(version), version)
-    except ValueError:
-        return (1, 0.0, version)

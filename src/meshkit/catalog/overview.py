@@ -7,7 +7,7 @@ from meshkit.catalog.index import Catalog
 from meshkit.catalog.project import project_summary
 from meshkit.catalog.views import OverviewView, ProjectEdge
 from meshkit.dbt.artifacts import FAILED_STATUSES
-from meshkit.store.interface import access_of
+from meshkit.dbt.nodes import access_of
 
 
 def overview_view(catalog: Catalog) -> OverviewView:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from meshkit.catalog.index import LINEAGE_TYPES, Catalog
 from meshkit.catalog.views import GroupView, ProjectLink, ProjectSummary, ProjectView, RunView
 from meshkit.dbt.artifacts import FAILED_STATUSES
-from meshkit.store.interface import access_of
+from meshkit.dbt.nodes import access_of, group_of
 
 PROJECT_MODELS_SHOWN = 1000
 
@@ -68,7 +68,7 @@ def _build_project_view(catalog: Catalog, name: str) -> ProjectView | None:
         groups.append(GroupView(group.name, group.owner.name,
                                 ", ".join(email) if isinstance(email, list) else email,
                                 group.description,
-                                sum(1 for m in models if (m.group or m.config.group) == group.name)))
+                                sum(1 for m in models if group_of(m) == group.name)))
     summary = project_summary(catalog, name)
     counts = {"models": summary.models, "public_models": summary.public_models,
               "contracts": summary.contracts, "sources": summary.sources,

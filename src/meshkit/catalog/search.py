@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from meshkit.catalog.index import SEARCHABLE_TYPES, Catalog
-from meshkit.store.interface import version_text
+from meshkit.dbt.nodes import group_of, is_latest, version_text
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
 _QUERY_RE = re.compile(r'(-?)"([^"]*)"|(\S+)')
@@ -37,11 +37,6 @@ DESCRIPTION = 3.0
 PREFIX_FACTOR = 0.55
 SINGULAR_FACTOR = 0.9
 MAX_PREFIX_EXPANSION = 400
-
-FIELD_NAMES = {NAME_EXACT: "name", NAME: "name", LABEL: "name", TAG: "tag", COLUMN_NAME: "column",
-               GROUP: "group", PROJECT: "project", COLUMN_TEXT: "column description",
-               DESCRIPTION: "description"}
-
 
 def tokens(text: str) -> list[str]:
     return _TOKEN_RE.findall(text.lower())
@@ -317,10 +312,10 @@ def search_docs(catalog: Catalog) -> Iterable[SearchDoc]:
         ref = catalog.ref(node.unique_id)
         version = version_text(node.version)
         yield SearchDoc(node.unique_id, node.name, ref.label, ref.project, node.resource_type,
-                        ref.access, node.config.materialized, node.group or node.config.group,
+                        ref.access, node.config.materialized, group_of(node),
                         catalog.tags_of(node.unique_id), node.description,
                         {c.name: c.description for c in node.columns.values()}, version,
-                        version is None or version == version_text(node.latest_version))
+                        version is None or is_latest(node))
     for source_id, source in catalog.graph.sources.items():
         ref = catalog.ref(source_id)
         yield SearchDoc(source_id, ref.name, ref.label, ref.project, "source", None, None, None,

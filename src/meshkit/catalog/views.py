@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from meshkit.status import NodeStatus
+
 
 @dataclass
 class NodeRef:
@@ -139,7 +141,8 @@ class FreshnessView:
 
     @property
     def worst(self) -> str | None:
-        order = {"error": 3, "runtime error": 3, "warn": 2, "pass": 1}
+        order: dict[str, int] = {NodeStatus.ERROR: 3, NodeStatus.RUNTIME_ERROR: 3,
+                                 NodeStatus.WARN: 2, NodeStatus.PASS: 1}
         statuses = [s.status for s in self.sources if s.status]
         return max(statuses, key=lambda s: order.get(s, 0)) if statuses else None
 

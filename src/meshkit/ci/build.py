@@ -32,6 +32,7 @@ from meshkit.ci.cleanup import drop_pr
 from meshkit.config import Environment, Mesh
 from meshkit.consumer import CI_RELATIONS_VAR
 from meshkit.dbt.artifacts import Manifest, Node, decode_manifest, decode_run_results
+from meshkit.dbt.nodes import access_of, version_text
 from meshkit.dbt.runner import run_dbt, strip_ansi
 from meshkit.dbt.warehouse import Warehouse
 from meshkit.errors import MeshError
@@ -256,15 +257,15 @@ class _UnitRunner:
         for uid in nodes:
             node = manifest.nodes.get(uid)
             done = self.result.nodes.get(uid)
-            if node is None or node.access != "public" or done is None \
+            if node is None or access_of(node) != "public" or done is None \
                     or done.outcome is not Outcome.SUCCESS:
                 continue
             self.relations[uid] = {
                 "name": node.name, "package_name": node.package_name,
                 "identifier": node.alias or node.name, "schema": node.schema_,
                 "database": node.database, "relation_name": node.relation_name,
-                "version": None if node.version is None else str(node.version),
-                "latest_version": None if node.latest_version is None else str(node.latest_version)}
+                "version": version_text(node.version),
+                "latest_version": version_text(node.latest_version)}
 
     def _write_relations(self) -> None:
         self.relations_file.parent.mkdir(parents=True, exist_ok=True)

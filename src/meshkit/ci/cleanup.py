@@ -17,6 +17,7 @@ from pathlib import Path
 from meshkit.ci.profile import duckdb_file, production_output
 from meshkit.ci.scope import PrScope, pr_of
 from meshkit.config import Environment, Mesh
+from meshkit.dbt.nodes import parse_time
 from meshkit.dbt.warehouse import Warehouse
 from meshkit.orchestrate.resources import profile_output, render
 
@@ -120,8 +121,9 @@ def _pr_schemas(mesh: Mesh, env: Environment, project: str, output: dict) -> lis
         union = " union all ".join(f"select '{s}', created_at from \"{database}\".\"{s}\".\"{MARKER}\""
                                    for s in with_marker)
         for schema, created in warehouse.run([{"sql": union}])[0]["rows"]:
-            stamps[schema] = datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(
-                tzinfo=timezone.utc).timestamp()
+            when = parse_time(created)
+            if when is not None:
+                stamps[schema] = when.timestamp()
     return [PrRelation(pr_of(s) or "", "schema", f"{database}.{s}", stamps.get(s), project)
             for s in owned]
 

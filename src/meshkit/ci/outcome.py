@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from meshkit.status import NodeStatus
+
 
 class Outcome(enum.Enum):
     SUCCESS = "success"      # a model, seed or snapshot built; a test passed
@@ -16,8 +18,9 @@ class Outcome(enum.Enum):
     @classmethod
     def of(cls, status: str) -> "Outcome":
         """dbt's run_results status (`pass`, `runtime error`, …) → an Outcome."""
-        return {"pass": cls.SUCCESS, "success": cls.SUCCESS, "warn": cls.WARN, "fail": cls.FAIL,
-                "skipped": cls.SKIPPED, "skip": cls.SKIPPED}.get(status, cls.ERROR)
+        return {NodeStatus.PASS: cls.SUCCESS, NodeStatus.SUCCESS: cls.SUCCESS,
+                NodeStatus.WARN: cls.WARN, NodeStatus.FAIL: cls.FAIL,
+                NodeStatus.SKIPPED: cls.SKIPPED, "skip": cls.SKIPPED}.get(status, cls.ERROR)
 
     @property
     def failed(self) -> bool:

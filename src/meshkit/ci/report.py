@@ -9,6 +9,7 @@ from meshkit.ci.build import CiResult
 from meshkit.ci.compare import Comparison
 from meshkit.ci.outcome import Outcome
 from meshkit.orchestrate.state import label
+from meshkit.status import Severity
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class Breaking:
 
     kind: str
     model: str
-    severity: str
+    severity: Severity
     message: str
     file: str | None = None
 
@@ -29,7 +30,7 @@ class Report:
 
     @property
     def failed(self) -> bool:
-        return self.result.failed or any(b.severity == "error" for b in self.breaking)
+        return self.result.failed or any(b.severity == Severity.ERROR for b in self.breaking)
 
 
 def as_json(report: Report) -> dict:
@@ -122,7 +123,7 @@ def as_github(report: Report) -> str:
     result, lines = report.result, []
     for b in report.breaking:
         where = f" file={b.file}," if b.file else " "
-        level = "error" if b.severity == "error" else "warning"
+        level = "error" if b.severity == Severity.ERROR else "warning"
         lines.append(f"::{level}{where}title=breaking change {b.kind}::{b.model}: {b.message}")
     for r in result.nodes.values():
         if r.outcome.failed or r.outcome is Outcome.WARN:

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from meshkit.cli import console, main, mesh_option, reports_errors
 from meshkit.cli.render import Column, fit_table, status_text
+from meshkit.dbt.nodes import parse_time, version_key
 from meshkit.errors import MeshError, close_matches
 
 store_option = click.option("--store", "store_url",
@@ -100,9 +101,8 @@ def _run_json(record, latest: bool) -> dict:
 
 
 def _when(iso: str, now: datetime, relative_only: bool = False) -> str:
-    try:
-        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
+    moment = parse_time(iso)
+    if moment is None:
         return iso
     seconds = max(0, int((now - moment).total_seconds()))
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
@@ -143,7 +143,7 @@ def show(mesh_path, store_url, project, env, as_json) -> None:
                "relation": m.relation_name, "database": m.database, "schema": m.schema_,
                "identifier": m.identifier, "contract_enforced": m.contract_enforced,
                "deprecation_date": m.deprecation_date, "group": m.group}
-              for m in sorted(interface.models, key=lambda m: (m.name, _version_key(m.version)))]
+              for m in sorted(interface.models, key=lambda m: (m.name, version_key(m.version)))]
     if as_json:
         click.echo(json.dumps({"project": project, "environment": env,
                                "run": _run_json(record, True), "models": models,
@@ -182,15 +182,6 @@ def _known_project(st, mesh, project: str) -> None:
     raise MeshError(f"no such project '{project}' in the mesh or the store", file=st.url,
                     hint=(f"did you mean {' or '.join(repr(c) for c in close)}? " if close else "")
                     + "`meshkit store ls` lists the store's projects")
-
-
-def _version_key(version: str | None) -> tuple:
-    if version is None:
-        return (0, 0.0, "")
-    try:
-        return (1, float(version), "")
-    except ValueError:
-        return (2, 0.0, version)
 
 
 @store.command()

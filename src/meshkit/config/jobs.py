@@ -31,11 +31,12 @@ import msgspec
 from meshkit.config.selector_syntax import Expression
 from meshkit.config.yamlfile import convert, line_of
 from meshkit.errors import MeshError
+from meshkit.status import RunStatus
 
 if TYPE_CHECKING:
     from meshkit.config.mesh import Environment, Project
 
-TRIGGER_STATUSES = ("success", "error", "canceled")
+TRIGGER_STATUSES = (RunStatus.SUCCESS, RunStatus.ERROR, RunStatus.CANCELED)
 RETRY_ON = ("interrupted", "timeout", "error")
 NOTIFY_ON = ("failure", "success", "canceled")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -118,7 +119,7 @@ class CompletionTrigger:
 
     upstream: tuple[str, ...]
     mode: Literal["all_of", "any_of"] = "any_of"
-    statuses: tuple[str, ...] = ("success",)
+    statuses: tuple[RunStatus, ...] = (RunStatus.SUCCESS,)
 
     @property
     def each(self) -> bool:
@@ -332,14 +333,14 @@ def _trigger(spec: _JobSpec, fail) -> CompletionTrigger | None:
         raise fail(f"`{given[0]}` lists no jobs", f"{key}.{given[0]}")
     if len(set(upstream)) != len(upstream):
         raise fail(f"`{given[0]}` lists a job twice", f"{key}.{given[0]}")
-    statuses = tuple(value.statuses) if value.statuses is not None else ("success",)
+    statuses = tuple(value.statuses) if value.statuses is not None else (RunStatus.SUCCESS,)
     if not statuses:
         raise fail("`statuses` is empty: the trigger could never fire", f"{key}.statuses")
     for index, status in enumerate(statuses):
         if status not in TRIGGER_STATUSES:
             raise fail(f"unknown status '{status}'", f"{key}.statuses[{index}]",
                        hint=f"a run completes with {', '.join(TRIGGER_STATUSES)}")
-    return CompletionTrigger(upstream, mode, statuses)
+    return CompletionTrigger(upstream, mode, tuple(RunStatus(s) for s in statuses))
 
 
 def _notify(spec: _NotifySpec, fail) -> Notify:

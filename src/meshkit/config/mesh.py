@@ -132,10 +132,6 @@ class Mesh:
     def production_environment(self) -> Environment:
         return next(e for e in self.environments.values() if e.type == "production")
 
-    def project_for_dir(self, directory: Path) -> Project | None:
-        directory = directory.resolve()
-        return next((p for p in self.projects.values() if p.path == directory), None)
-
 
 def find_mesh_file(start: Path | None = None) -> Path | None:
     """MESHKIT_MESH (a mesh.yml or its folder), else the nearest mesh.yml above `start`."""

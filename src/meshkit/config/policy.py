@@ -30,16 +30,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
 from meshkit.config.yamlfile import convert, line_of, read_yaml, resolve_path, shorten
 from meshkit.errors import MeshError
+from meshkit.status import Severity
 
 PROJECT_POLICY_FILE = "governance.yml"
-Level = Literal["off", "info", "warn", "error"]
-LEVELS: tuple[str, ...] = ("off", "info", "warn", "error")   # from loosest to strictest
 
 
 class _ScopeSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -51,7 +50,7 @@ class _ScopeSpec(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class _RuleSpec(msgspec.Struct, forbid_unknown_fields=True):
-    severity: Level | None = None
+    severity: Severity | None = None
     error_after: date | None = None
     params: dict[str, Any] = msgspec.field(default_factory=dict)
     scope: _ScopeSpec | None = None
@@ -92,7 +91,7 @@ class Scope:
 @dataclass(frozen=True)
 class RulePolicy:
     rule: str
-    severity: str | None = None
+    severity: Severity | None = None
     error_after: date | None = None
     params: dict[str, Any] = field(default_factory=dict)
     scope: Scope | None = None
@@ -214,7 +213,7 @@ def _rule(rule_id: str, entry: Any, doc: Any, file: Path, owner: str) -> RulePol
     at = f"$.rules.{rule_id}"
     line = line_of(doc, at)
     if entry is False:          # `off` read as YAML 1.1 false by some tools: be forgiving
-        entry = "off"
+        entry = Severity.OFF.value
     if isinstance(entry, str):
         entry = {"severity": entry}
     if not isinstance(entry, dict):
@@ -224,11 +223,11 @@ def _rule(rule_id: str, entry: Any, doc: Any, file: Path, owner: str) -> RulePol
     if spec.overridable and owner != MESH:
         raise MeshError(f"rule '{rule_id}': only mesh.yml can make a rule overridable", file=file,
                         line=line_of(doc, f"{at}.overridable"))
-    if spec.error_after is not None and spec.severity == "error":
+    if spec.error_after is not None and spec.severity is Severity.ERROR:
         raise MeshError(f"rule '{rule_id}': error_after needs a lower severity to start from "
                         "(warn or info)", file=file, line=line_of(doc, f"{at}.error_after"),
                         hint="write `severity: warn` with `error_after: DATE` to warn until DATE")
-    severity = spec.severity or ("warn" if spec.error_after else None)
+    severity = spec.severity or (Severity.WARN if spec.error_after else None)
     return RulePolicy(rule_id, severity, spec.error_after, dict(spec.params),
                       _scope(spec.scope), spec.overridable, file, line)
 

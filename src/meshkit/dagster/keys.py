@@ -12,6 +12,7 @@ import re
 
 from dagster import AssetKey
 
+from meshkit.dbt.nodes import group_of
 from meshkit.graph.mesh_graph import MeshGraph
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
@@ -37,4 +38,4 @@ def check_name(graph: MeshGraph, test_id: str) -> str:
 def group_name(graph: MeshGraph, unique_id: str) -> str:
     """The node's dbt group, else its project: Dagster groups every asset somewhere."""
     node = graph.nodes[unique_id]
-    return safe_name(node.group or node.config.group or graph.owner[unique_id])
+    return safe_name(group_of(node) or graph.owner[unique_id])

@@ -23,10 +23,12 @@ from dagster import (AssetCheckKey, AssetCheckResult, AssetCheckSeverity, AssetK
 from meshkit.dagster.specs import MeshAssets
 from meshkit.orchestrate.build import BuildReport
 from meshkit.orchestrate.state import label
+from meshkit.status import NodeStatus, RunStatus
 
 Event = Union[MaterializeResult, AssetObservation, AssetCheckResult]
-_CHECKED = {"pass": AssetCheckSeverity.ERROR, "fail": AssetCheckSeverity.ERROR,
-            "error": AssetCheckSeverity.ERROR, "warn": AssetCheckSeverity.WARN}
+_CHECKED: dict[str, AssetCheckSeverity] = {
+    NodeStatus.PASS: AssetCheckSeverity.ERROR, NodeStatus.FAIL: AssetCheckSeverity.ERROR,
+    NodeStatus.ERROR: AssetCheckSeverity.ERROR, NodeStatus.WARN: AssetCheckSeverity.WARN}
 
 
 def asset_events(report: BuildReport, assets: MeshAssets, selected: set[AssetKey],
@@ -39,7 +41,7 @@ def asset_events(report: BuildReport, assets: MeshAssets, selected: set[AssetKey
             continue
         status = report.node_status(uid)
         metadata = _decision(report, uid, status)
-        if status == "success":
+        if status == NodeStatus.SUCCESS:
             yield MaterializeResult(asset_key=key, metadata=metadata)
         else:
             yield AssetObservation(asset_key=key, metadata=metadata)
@@ -49,7 +51,7 @@ def asset_events(report: BuildReport, assets: MeshAssets, selected: set[AssetKey
         if key is None or key not in checks or outcome.status not in _CHECKED:
             continue
         yield AssetCheckResult(asset_key=key.asset_key, check_name=key.name,
-                               passed=outcome.status == "pass", severity=_CHECKED[outcome.status],
+                               passed=outcome.status == NodeStatus.PASS, severity=_CHECKED[outcome.status],
                                metadata={"dbt/status": outcome.status,
                                          "dbt/message": outcome.message or "",
                                          "dbt/unique_id": uid})
@@ -70,14 +72,14 @@ def _decision(report: BuildReport, uid: str, status: str) -> dict[str, object]:
 
 def failure_summary(report: BuildReport) -> str | None:
     """Why the build failed, in one paragraph (None when it did not)."""
-    if report.status != "error":
+    if report.status != RunStatus.ERROR:
         return None
     graph = report.plan.graph
     executor = report.executor
     failed = [executor.failed_roots[uid] for uid in report.plan.selected
               if executor and uid in executor.failed_roots]
     skipped = [label(graph, uid) for uid in report.plan.selected
-               if report.node_status(uid) == "skipped"]
+               if report.node_status(uid) == NodeStatus.SKIPPED]
     lines = [f"meshkit run {report.run_id} failed"]
     if failed:
         lines.append("failed: " + ", ".join(failed))

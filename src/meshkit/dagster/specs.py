@@ -11,9 +11,8 @@ import re
 from dagster import AssetCheckKey, AssetCheckSpec, AssetKey, AssetSpec
 
 from meshkit.dagster.keys import asset_key, check_name, group_name
+from meshkit.dbt.nodes import access_of, owner_of, version_text
 from meshkit.graph.mesh_graph import MeshGraph
-from meshkit.graph.owners import owner_of_node
-from meshkit.graph.selection import EXECUTABLE
 from meshkit.orchestrate.plan import check_cycles
 
 
@@ -102,20 +101,20 @@ def node_metadata(graph: MeshGraph, uid: str) -> dict[str, object]:
         "dbt/relation": node.relation_name or "",
     }
     if node.resource_type == "model":
-        metadata["dbt/access"] = node.access or node.config.access or "protected"
+        metadata["dbt/access"] = access_of(node)
         metadata["dbt/contract_enforced"] = node.config.contract.enforced
     if node.version is not None:
-        metadata["dbt/version"] = str(node.version)
-        metadata["dbt/latest_version"] = str(node.latest_version)
-    owner = owner_of_node(graph, node)
+        metadata["dbt/version"] = str(version_text(node.version))
+        metadata["dbt/latest_version"] = str(version_text(node.latest_version))
+    owner = owner_of(node, graph.groups)
     if owner is not None and owner.named:
         metadata["meshkit/owner"] = owner.label
     return metadata
 
 
 def owners(graph: MeshGraph, uid: str) -> list[str]:
-    """graph/owners.py's owner in Dagster's terms: their emails, else `team:<name>`."""
-    owner = owner_of_node(graph, graph.nodes[uid])
+    """meshkit.dbt.nodes' owner in Dagster's terms: their emails, else `team:<name>`."""
+    owner = owner_of(graph.nodes[uid], graph.groups)
     if owner is None or not owner.named:
         return []
     emails = [e for e in owner.emails if "@" in e]

@@ -21,14 +21,15 @@ from dagster import (DagsterRunStatus, DefaultSensorStatus, RunRequest, RunsFilt
 
 from meshkit.config.jobs import CompletionTrigger, Job
 from meshkit.dagster.keys import safe_name
+from meshkit.status import RunStatus
 
 if TYPE_CHECKING:   # Dagster exports the type only from a private module
     from dagster._core.definitions.unresolved_asset_job_definition import (
         UnresolvedAssetJobDefinition)
 
 # Dagster's ended runs in the words of mesh.yml's `statuses`.
-STATUS_OF = {DagsterRunStatus.SUCCESS: "success", DagsterRunStatus.FAILURE: "error",
-             DagsterRunStatus.CANCELED: "canceled"}
+STATUS_OF = {DagsterRunStatus.SUCCESS: RunStatus.SUCCESS, DagsterRunStatus.FAILURE: RunStatus.ERROR,
+             DagsterRunStatus.CANCELED: RunStatus.CANCELED}
 
 
 @dataclass(frozen=True)

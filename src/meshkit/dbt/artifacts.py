@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from meshkit.errors import MeshError
+from meshkit.status import NodeStatus
 
 # Manifest schemas that carry groups, access, versions and contracts (dbt 1.6 – 1.11).
 SUPPORTED_MANIFEST_VERSIONS = range(10, 13)
@@ -292,7 +293,7 @@ class RunResults(msgspec.Struct):
         return [r for r in self.results if r.status in FAILED_STATUSES]
 
 
-FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+FAILED_STATUSES = frozenset(s for s in NodeStatus if s.failed)   # error, fail, runtime error
 
 
 class ArtifactMetadata(msgspec.Struct):

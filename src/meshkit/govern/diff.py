@@ -14,6 +14,7 @@ from typing import Iterable
 from meshkit.columns.lineage import SourceColumn
 from meshkit.dbt.adapters import normalize_type
 from meshkit.govern.view import MeshView, Model
+from meshkit.status import Severity
 
 KINDS: dict[str, str] = {
     "model_removed": "A public model was removed or disabled before its deprecation date",
@@ -35,7 +36,7 @@ class BreakingChange:
     project: str
     label: str
     detail: str
-    severity: str                  # error (the model had an enforced contract), warn, or info
+    severity: Severity             # error (the model had an enforced contract), warn, or info
     downstream: tuple[str, ...]    # models and exposures of other projects that read it
 
     @property
@@ -59,7 +60,7 @@ def breaking_changes(old: MeshView, new: MeshView, projects: Iterable[str] = ())
         now = new.models.get(model.unique_id) or _newly_versioned(model, new)
         changes.extend(_compare(model, now, old, new))
     changes.extend(_latest_moves(old, new, wanted))
-    return sorted(changes, key=lambda c: (c.severity != "error", c.project, c.label, c.kind, c.detail))
+    return sorted(changes, key=lambda c: (c.severity != Severity.ERROR, c.project, c.label, c.kind, c.detail))
 
 
 def _newly_versioned(model: Model, new: MeshView) -> Model | None:
@@ -72,7 +73,7 @@ def _newly_versioned(model: Model, new: MeshView) -> Model | None:
 
 
 def _compare(before: Model, after: Model | None, old: MeshView, new: MeshView) -> list[BreakingChange]:
-    severity = "error" if before.contract_enforced else "warn"
+    severity = Severity.ERROR if before.contract_enforced else Severity.WARN
 
     def change(kind: str, detail: str, column: str | None = None) -> BreakingChange:
         readers = (_column_readers(before.unique_id, column, old, new) if column
@@ -96,7 +97,7 @@ def _compare(before: Model, after: Model | None, old: MeshView, new: MeshView) -
     kept, removed, retyped, missing = _column_changes(old_shape, new_shape)
     if missing:
         found.append(BreakingChange("columns_not_compared", before.unique_id, before.project,
-                                    before.label, missing, "info", ()))
+                                    before.label, missing, Severity.INFO, ()))
     found.extend(change("column_removed", f"column {name} was removed", name) for name in removed)
     found.extend(change("column_type_changed", f"column {name} changed type: {was} → {now}", name)
                  for name, was, now in retyped)
@@ -260,7 +261,7 @@ def _latest_moves(old: MeshView, new: MeshView, wanted: set[str]) -> list[Breaki
             continue
         old_latest = next((v for v in versions if v.version == before), None)
         readers = _unpinned_readers(old_latest, old) if old_latest else ()
-        severity = "error" if head.contract_enforced and readers else "warn"
+        severity = Severity.ERROR if head.contract_enforced and readers else Severity.WARN
         changes.append(BreakingChange(
             "latest_version_changed", head.unique_id, head.project,
             f"{head.project}.{head.name}", f"latest version moved from v{before} to v{after}",

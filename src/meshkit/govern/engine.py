@@ -10,12 +10,13 @@ from typing import Any, Iterable
 
 from meshkit.config.policy import PolicyException
 from meshkit.errors import MeshError
-from meshkit.govern.findings import SEVERITIES, Finding, Violation
+from meshkit.govern.findings import Finding, Violation
 from meshkit.govern.policy import PolicySet, Setting
 from meshkit.govern.registry import Rule
 from meshkit.govern.scope import Selection
 from meshkit.graph.selection import Selector
 from meshkit.govern.view import MeshView, Model, Resource
+from meshkit.status import Severity
 
 _SQL_CATEGORIES = frozenset({"modeling", "performance"})
 
@@ -38,12 +39,12 @@ class CheckResult:
     known: int = 0                          # findings hidden because the baseline has them
     unmatched: list[str] = field(default_factory=list)   # warnings: -s terms that match nothing
 
-    def count(self, severity: str) -> int:
+    def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
 
     @property
     def failed(self) -> bool:
-        return any(f.severity == "error" for f in self.findings)
+        return any(f.severity == Severity.ERROR for f in self.findings)
 
 
 def check(view: MeshView, policies: PolicySet, options: CheckOptions = CheckOptions()) -> CheckResult:
@@ -61,7 +62,7 @@ def check(view: MeshView, policies: PolicySet, options: CheckOptions = CheckOpti
             continue
         ran.append(rule)
         run.rule(rule)
-    findings = sorted(run.findings, key=lambda f: (f.project or "", -SEVERITIES.index(f.severity),
+    findings = sorted(run.findings, key=lambda f: (f.project or "", -Severity(f.severity).rank,
                                                    f.rule, f.name, f.key))
     unmatched = Selector(view.graph, projects=frozenset(mesh_projects)).unmatched(options.select) \
         if options.select else []
@@ -149,7 +150,7 @@ class _Run:
             if setting is None:
                 return
         severity = setting.level(view.today)
-        if severity == "off":
+        if severity == Severity.OFF:
             return
         finding = Finding(rule=rule.id, category=rule.category, severity=severity, subject=subject,
                           project=project, name=view.label(subject) if resource is None

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Levels a finding can have, from mildest to the only one that fails a check.
-SEVERITIES: tuple[str, ...] = ("info", "warn", "error")
+from meshkit.status import Severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +27,7 @@ class Violation:
 class Finding:
     rule: str
     category: str
-    severity: str           # info | warn | error, after the mesh's and the project's policies
+    severity: Severity      # info | warn | error, after the mesh's and the project's policies
     subject: str            # a unique id, or project:<name> for findings about a project
     project: str | None
     name: str               # how people call the subject: analytics.fct_orders.v2

@@ -25,38 +25,36 @@ from typing import Any
 
 import msgspec
 
-from meshkit.config.policy import (LEVELS, MESH, Policy, PolicyException, RulePolicy, mesh_policy,
+from meshkit.config.policy import (MESH, Policy, PolicyException, RulePolicy, mesh_policy,
                                    project_policy)
 from meshkit.errors import MeshError, close_matches
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.govern.registry import Rule, RuleSet, builtin_rules, load_rule_file
 from meshkit.govern.scope import CompiledScope, check_exception_nodes, matches_name
 from meshkit.govern.view import Model, Resource, SourceTable
-
-_RANK = {level: index for index, level in enumerate(LEVELS)}
-
+from meshkit.status import Severity
 
 @dataclass(frozen=True)
 class Setting:
-    severity: str
+    severity: Severity
     error_after: date | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
-    def level(self, today: date) -> str:
-        if self.error_after is not None and self.severity != "off" and today >= self.error_after:
-            return "error"
+    def level(self, today: date) -> Severity:
+        if self.error_after is not None and self.severity != Severity.OFF and today >= self.error_after:
+            return Severity.ERROR
         return self.severity
 
     def note(self, today: date) -> str:
-        if self.error_after is not None and today < self.error_after and self.severity != "off":
+        if self.error_after is not None and today < self.error_after and self.severity != Severity.OFF:
             return f"becomes an error on {self.error_after}"
         return ""
 
     def error_from(self) -> date | None:
         """The first day this setting is an error (date.min: always; None: never)."""
-        if self.severity == "error":
+        if self.severity == Severity.ERROR:
             return date.min
-        return self.error_after if self.severity != "off" else None
+        return self.error_after if self.severity != Severity.OFF else None
 
 
 @dataclass(frozen=True)
@@ -273,10 +271,10 @@ class PolicySet:
         for layer in layers:
             if layer.scope is None or layer.scope.matches(resource, unique_id, project,
                                                           self._graph):
-                setting = _overlay(setting or Setting("off", None, rule.defaults()), layer.entry)
+                setting = _overlay(setting or Setting(Severity.OFF, None, rule.defaults()), layer.entry)
             elif layer.is_mesh:
                 setting = None          # the mesh scoped the rule away from this resource
-        if setting is None or setting.severity == "off":
+        if setting is None or setting.severity == Severity.OFF:
             return None
         return setting
 
@@ -284,9 +282,9 @@ class PolicySet:
         """False when no policy switches the rule on anywhere (so it need not run)."""
         mesh_entry = self.mesh.rules.get(rule.id)
         on_by_mesh = (mesh_entry.severity or rule.severity) if mesh_entry else rule.severity
-        if on_by_mesh != "off" or (mesh_entry is not None and mesh_entry.scope is not None):
+        if on_by_mesh != Severity.OFF or (mesh_entry is not None and mesh_entry.scope is not None):
             return True
-        return any(p.rules[rule.id].severity not in (None, "off")
+        return any(p.rules[rule.id].severity not in (None, Severity.OFF)
                    for p in self.projects.values() if rule.id in p.rules)
 
     def mesh_params(self, rule: Rule) -> dict[str, Any]:
@@ -395,7 +393,7 @@ def _overlay(setting: Setting, entry: RulePolicy) -> Setting:
 def _loosens(rule: Rule, entry: RulePolicy, floor: Setting) -> str | None:
     """Why a project entry is more lenient than the mesh's setting, or None."""
     mine = _overlay(floor, entry)
-    if _RANK[mine.severity] < _RANK[floor.severity]:
+    if Severity(mine.severity) < Severity(floor.severity):
         return f"lowers the severity from {floor.severity} to {mine.severity}"
     floor_error, my_error = floor.error_from(), mine.error_from()
     if floor_error is not None and (my_error is None or my_error > floor_error):

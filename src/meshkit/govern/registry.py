@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from meshkit.errors import MeshError
+from meshkit.status import Severity
 
 APPLIES_TO = ("model", "source", "exposure", "mesh")
 DIRECTIONS = ("lower", "higher", "superset")
-LEVELS = ("off", "info", "warn", "error")
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +52,7 @@ class Rule:
     id: str
     description: str
     category: str
-    severity: str
+    severity: Severity
     applies_to: str
     fn: Callable[..., Any]
     params: dict[str, Param] = field(default_factory=dict)
@@ -100,12 +100,12 @@ _collecting: contextvars.ContextVar[list[Rule] | None] = contextvars.ContextVar(
                                                                                default=None)
 
 
-def rule(fn: Callable | None = None, *, category: str = "custom", severity: str = "warn",
+def rule(fn: Callable | None = None, *, category: str = "custom", severity: str = Severity.WARN,
          applies_to: str = "model", stricter: dict[str, str] | None = None,
          description: str | None = None) -> Any:
     """Declare a rule (see the module docstring). Usable bare (`@rule`) or with arguments."""
-    if severity not in LEVELS:
-        raise ValueError(f"severity must be one of {', '.join(LEVELS)}, not {severity!r}")
+    if severity not in list(Severity):
+        raise ValueError(f"severity must be one of {', '.join(Severity)}, not {severity!r}")
     if applies_to not in APPLIES_TO:
         raise ValueError(f"applies_to must be one of {', '.join(APPLIES_TO)}, not {applies_to!r}")
 
@@ -117,7 +117,7 @@ def rule(fn: Callable | None = None, *, category: str = "custom", severity: str 
                                  f"parameter and one of {', '.join(DIRECTIONS)}")
         doc = (inspect.getdoc(function) or "").strip()
         text = description or (doc.splitlines()[0] if doc else function.__name__.replace("_", " "))
-        item = Rule(id=function.__name__, description=text, category=category, severity=severity, applies_to=applies_to, fn=function,
+        item = Rule(id=function.__name__, description=text, category=category, severity=Severity(severity), applies_to=applies_to, fn=function,
                     params=params, stricter=dict(stricter or {}),
                     origin=_origin_of(function))
         target = _collecting.get()

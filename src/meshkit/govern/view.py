@@ -20,32 +20,14 @@ from meshkit.config import Mesh
 from meshkit.dbt.artifacts import Exposure as DbtExposure, Group, Node, Source
 from meshkit.dbt.relations import relation_key
 from meshkit.graph.columns import ColumnGraph, column_graph
+from meshkit.dbt.nodes import (access_of, group_of, label, meta_of, owner_of, parse_date, version_key,
+                               version_text)
 from meshkit.graph.mesh_graph import MeshGraph
-from meshkit.graph.owners import owner_of_node
-from meshkit.store.interface import access_of, version_text
 
 
 def project_subject(name: str) -> str:
     """The subject id of a finding about a whole project."""
     return f"project:{name}"
-
-
-def parse_date(value: Any) -> date | None:
-    """dbt's deprecation_date (RFC 3339, date or datetime) as a UTC calendar date."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        return value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
-    return moment.date()
 
 
 @dataclass(eq=False)
@@ -82,12 +64,11 @@ class Model:
     @property
     def label(self) -> str:
         """How people name it: analytics.fct_orders.v2."""
-        suffix = f".v{self.version}" if self.version is not None else ""
-        return f"{self.project}.{self.name}{suffix}"
+        return f"{self.project}.{label(self.name, self.version)}"
 
     @cached_property
     def meta(self) -> dict[str, Any]:
-        return {**self.node.meta, **self.node.config.meta}
+        return meta_of(self.node)
 
     @cached_property
     def deprecation_date(self) -> date | None:
@@ -173,7 +154,7 @@ class MeshView:
             project = graph.owner[uid]
             if node.resource_type == "model" and node.package_name == project and node.config.enabled:
                 view.models[uid] = Model(node, project, access_of(node),
-                                         node.group or node.config.group)
+                                         group_of(node))
         for uid, source in graph.sources.items():
             project = graph.owner[uid]
             if source.package_name == project:
@@ -308,8 +289,8 @@ class MeshView:
         return {(g.package_name, g.name): g for g in self.graph.groups.values()}
 
     def owner_of(self, model: Model) -> str | None:
-        """Who answers for a model (graph/owners.py: its group's owner, else `meta.owner`)."""
-        owner = owner_of_node(self.graph, model.node)
+        """Who answers for a model (meshkit.dbt.nodes: its group's owner, else `meta.owner`)."""
+        owner = owner_of(model.node, self.graph.groups)
         return owner.label if owner is not None and owner.named else None
 
     def versions_of(self, model: Model) -> list[Model]:
@@ -323,7 +304,7 @@ class MeshView:
             if model.node.version is not None:
                 groups.setdefault((model.project, model.name), []).append(model)
         for members in groups.values():
-            members.sort(key=lambda m: _version_order(m.version))
+            members.sort(key=lambda m: version_key(m.version))
         return groups
 
     def versions_named(self, project: str, name: str) -> list[Model]:
@@ -435,10 +416,3 @@ def _scan_entry(text: str, name: str, key: str) -> bool | None:
         if indent == column and key_re.match(stripped):
             return True
     return False
-
-
-def _version_order(version: str | None) -> tuple:
-    try:
-        return (0, float(version or 0), "")
-    except ValueError:
-        return (1, 0.0, version or "")

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from meshkit.columns.lineage import ProjectLineage
-from meshkit.config import Mesh
 from meshkit.dbt.artifacts import (Catalog, Exposure, Group, Manifest, Node, RunResults, Source,
                                    SourceFreshnessResults, decode_catalog, decode_manifest,
                                    decode_run_results, decode_source_freshness)
+from meshkit.dbt.nodes import label
 from meshkit.errors import MeshError
-from meshkit.store.interface import version_text
 from meshkit.store.records import RunRecord
+from meshkit.status import NodeStatus
 from meshkit.store.store import Store
 
 
@@ -109,8 +109,7 @@ class MeshGraph:
         node = self.nodes.get(unique_id) or self.exposures.get(unique_id)
         if node is None:
             return unique_id
-        version = version_text(getattr(node, "version", None))
-        return f"{project}.{node.name}" + (f".v{version}" if version else "")
+        return f"{project}.{label(node.name, getattr(node, 'version', None))}"
 
     def models(self, project: str | None = None) -> list[Node]:
         return [n for n in self.nodes.values() if n.resource_type == "model"
@@ -233,23 +232,8 @@ def _covered(results: RunResults | None, manifest: Manifest) -> set[str]:
     if results is None:
         return set()
     return {r.unique_id for r in results.results
-            if r.status == "success" or manifest.nodes.get(r.unique_id) is not None
+            if r.status == NodeStatus.SUCCESS or manifest.nodes.get(r.unique_id) is not None
             and manifest.nodes[r.unique_id].resource_type == "test"}
-
-
-def load_from_working_copies(mesh: Mesh, projects: Iterable[str] | None = None,
-                             target_path: str = "target") -> MeshGraph:
-    """The mesh as each project's last local dbt invocation saw it (target/manifest.json)."""
-    graph = MeshGraph()
-    for name in projects if projects is not None else mesh.projects:
-        folder = mesh.project(name).path / target_path
-        path = folder / "manifest.json"
-        if not path.is_file():
-            raise MeshError(f"project '{name}' has no {target_path}/manifest.json", file=path,
-                            hint=f"run `dbt parse` in {mesh.project(name).path} first")
-        graph.add_project(ProjectState(name, decode_manifest(path.read_bytes(), source=str(path)),
-                                       origin=str(folder)))
-    return graph
 
 
 def load_manifest_file(path: Path) -> ProjectState:

@@ -32,6 +32,15 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from meshkit.config.selector_syntax import METHODS, Expression, Term
+from meshkit.dbt.nodes import (
+    LATEST,
+    access_of,
+    group_of,
+    is_latest,
+    label,
+    version_key,
+    version_text,
+)
 from meshkit.errors import MeshError, close_matches
 from meshkit.graph.mesh_graph import MeshGraph
 
@@ -56,11 +65,11 @@ def node_names(node, project: str | None) -> tuple[str, ...]:
         return tuple(names)
     if project:
         names.append(f"{project}.{node.name}")
-    version = getattr(node, "version", None)
+    version = version_text(getattr(node, "version", None))
     if version is not None:
-        names += [f"{node.name}.v{version}", f"{node.name}_v{version}"]
+        names += [label(node.name, version), f"{node.name}_v{version}"]
         if project:
-            names.append(f"{project}.{node.name}.v{version}")
+            names.append(f"{project}.{label(node.name, version)}")
     fqn = getattr(node, "fqn", None)
     if fqn:
         names.append(".".join(fqn))
@@ -168,7 +177,7 @@ class Selector:
             known = {tag for _, node in self._candidates() for tag in _tags(node)}
         elif method == "group":
             known = {str(g) for _, node in self._candidates()
-                     if (g := getattr(node, "group", None) or _config(node, "group"))}
+                     if (g := group_of(node))}
         elif method is not None and (method in METHODS or method.startswith("config.")):
             return []
         else:
@@ -241,12 +250,11 @@ def _method_predicate(selector: Selector, method: str, value: str) -> Callable:
     if method in ("project", "package"):
         return lambda uid, node: match(graph.owner.get(uid))
     if method == "group":
-        return lambda uid, node: match(getattr(node, "group", None) or _config(node, "group"))
+        return lambda uid, node: match(group_of(node))
     if method == "tag":
         return lambda uid, node: any(match(tag) for tag in _tags(node))
     if method == "access":
-        return lambda uid, node: node.resource_type == "model" and match(
-            node.access or node.config.access or "protected")
+        return lambda uid, node: node.resource_type == "model" and match(access_of(node))
     if method == "resource_type":
         return lambda uid, node: match(node.resource_type)
     if method == "path":
@@ -286,14 +294,14 @@ def _tags(node) -> list[str]:
 
 
 def _version_matches(node, value: str) -> bool:
-    if value == "latest":
-        return node.version is not None and str(node.version) == str(node.latest_version)
+    if value == LATEST:
+        return is_latest(node)
     if value in ("old", "prerelease"):
         if node.version is None or node.latest_version is None:
             return False
-        older = float(node.version) < float(node.latest_version)
-        return older if value == "old" else not older and str(node.version) != str(node.latest_version)
-    return str(node.version) == value
+        older = version_key(node.version) < version_key(node.latest_version)
+        return older if value == "old" else not older and not is_latest(node)
+    return version_text(node.version) == value
 
 
 def fqn_selected(fqn: list[str], selector: str, versioned: bool) -> bool:

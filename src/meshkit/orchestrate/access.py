@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from meshkit.dbt.nodes import access_of, group_of, is_latest
 from meshkit.errors import MeshError
 
 if TYPE_CHECKING:
@@ -126,10 +127,10 @@ def check_refused_refs(graph: "MeshGraph", decisions: dict[str, "Decision"],
     for uid, node in graph.nodes.items():
         if node.resource_type != "model":
             continue
-        model = ModelAccess(node.access or "protected",
-                            uid in decisions and decisions[uid].rebuild, node.group)
+        model = ModelAccess(access_of(node), uid in decisions and decisions[uid].rebuild,
+                            group_of(node))
         models[uid] = model
-        if node.version is not None and str(node.version) == str(node.latest_version):
+        if is_latest(node):
             models.setdefault(f"model.{graph.owner[uid]}.{node.name}", model)
     public = published_in_run(models)
     refuse(standing_refusals(refusals, built_projects, public_in_store, public, models))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from meshkit.dbt.nodes import is_latest
 from meshkit.errors import MeshError
 from meshkit.graph.cycles import Cycle, dependency_order
 from meshkit.graph.mesh_graph import MeshGraph
@@ -64,7 +65,7 @@ def resolve_placeholders(graph: MeshGraph) -> None:
     latest: dict[tuple[str, str], str] = {}
     for uid, node in graph.nodes.items():
         if node.resource_type == "model" and (
-                node.version is None or str(node.version) == str(node.latest_version)):
+                node.version is None or is_latest(node)):
             latest[(graph.owner[uid], node.name)] = uid
     for child, parents in graph.parents.items():
         fixed = []

@@ -9,10 +9,9 @@ built nothing and records nothing.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from meshkit.config import Mesh
 from meshkit.dbt.artifacts import FAILED_STATUSES, decode_manifest, decode_run_results
+from meshkit.dbt.nodes import parse_time
 from meshkit.orchestrate.fingerprint import node_fingerprints
 from meshkit.orchestrate.history import History, ModelState
 from meshkit.store.records import RunRecord
@@ -65,4 +64,7 @@ def record_publish(mesh: Mesh, store: Store, record: RunRecord, command: str) ->
 
 
 def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    moment = parse_time(iso)
+    if moment is None:
+        raise ValueError(f"not an ISO time: {iso!r}")
+    return moment.timestamp()

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from meshkit.dbt.artifacts import Node
+from meshkit.dbt.nodes import label as versioned_name
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.orchestrate.history import ModelState
 
@@ -150,8 +151,7 @@ def _label(graph: MeshGraph, uid: str) -> str:
     project = graph.project_of(uid)
     if node is None:
         return uid
-    name = f"{node.name}.v{node.version}" if node.version is not None else node.name
-    return f"{project}.{name}"
+    return f"{project}.{versioned_name(node.name, node.version)}"
 
 
 label = _label

@@ -34,6 +34,7 @@ from meshkit.config import Mesh
 from meshkit.config.dependencies import declared_projects
 from meshkit.config.package_hack import projects_installed_as_packages
 from meshkit.dbt.artifacts import Node
+from meshkit.dbt.nodes import access_of
 from meshkit.dbt.relations import relation_key
 from meshkit.errors import MeshError
 from meshkit.files.yamltext import guess_style, load, dump
@@ -235,7 +236,7 @@ class _Planner:
             if not install.how.startswith("local:"):
                 self.block(consumer, f"installs the mesh project '{producer}' from git or dbt Hub "
                            "(package-lock.yml)", "packages.yml",
-                           hint=f"remove that entry from packages.yml by hand, run `dbt deps`, "
+                           hint="remove that entry from packages.yml by hand, run `dbt deps`, "
                                 "then `meshkit connect plan` again")
                 continue
             self.check_package_use(consumer, producer)
@@ -367,7 +368,7 @@ class _Planner:
 
     def make_public(self) -> None:
         for (producer, name), node in sorted(self.publics.items()):
-            access = node.access or node.config.access or "protected"
+            access = access_of(node)
             if access == "public":
                 continue
             root = self.s[producer].root

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshkit.split.plan import access_of, group_of
+from meshkit.dbt.nodes import access_of, group_of, label
 from meshkit.split.source import SourceProject
 
 
@@ -63,7 +63,7 @@ def groups_report(source: SourceProject) -> GroupsReport:
                                       for name, owner in sorted(source.groups.items())}
     ungrouped = []
     for node in sorted(models.values(), key=lambda n: (n.name, str(n.version))):
-        entry = {"name": node.name if node.version is None else f"{node.name}.v{node.version}",
+        entry = {"name": label(node.name, node.version),
                  "access": access_of(node), "file": node.original_file_path}
         group = group_of(node)
         if group is None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from meshkit.dbt.artifacts import Node
+from meshkit.dbt.nodes import label
 from meshkit.split.source import SourceProject
 
 
@@ -148,17 +148,8 @@ def node_name(source: SourceProject, unique_id: str) -> str:
             item = table[unique_id]
             if hasattr(item, "source_name"):
                 return f"{item.source_name}.{item.name}"
-            version = getattr(item, "version", None)
-            return f"{item.name}.v{version}" if version not in (None, "") else item.name
+            return label(item.name, getattr(item, "version", None))
     return unique_id.split(".")[-1]
-
-
-def group_of(node: Node) -> str | None:
-    return node.config.group or node.group
-
-
-def access_of(node: Node) -> str:
-    return node.access or node.config.access or "protected"
 
 
 def project_name(group: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import yaml as pyyaml
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from meshkit.dbt.nodes import group_of
 from meshkit.errors import MeshError
 from meshkit.files.yamlcomments import move_trailing_comment, trailing_holder
 from meshkit.files.yamltext import (TextDoc, dump, entry_names, filter_entries, guess_style,
@@ -330,7 +331,7 @@ class _Renderer:
                 for name in self.plan.projects[project].groups:
                     groups[name].add(project)
             for node in self.s.manifest.nodes.values():
-                group = node.config.group or node.group
+                group = group_of(node)
                 if group and node.package_name == self.s.name:
                     groups[group] |= {d for d in self.plan.destinations.get(node.unique_id, set())
                                       if d in self.plan.projects}

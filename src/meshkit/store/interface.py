@@ -14,6 +14,7 @@ import msgspec
 
 from meshkit.dbt.artifacts import Manifest, Node
 from meshkit.dbt.dag import parents_first
+from meshkit.dbt.nodes import access_of, group_of, version_text
 
 
 class PublicModel(msgspec.Struct, frozen=True):
@@ -60,19 +61,6 @@ class Interface(msgspec.Struct):
         return {m.name: m for m in self.restricted}
 
 
-def access_of(node: Node) -> str:
-    return node.access or node.config.access or "protected"
-
-
-def version_text(value: object) -> str | None:
-    """dbt's `v=1`, `v='1'` and YAML `1` must all meet as the same string."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value)
-
-
 def extract_interface(manifest: Manifest, project: str,
                       columns: Mapping[str, list[str]] | None = None) -> Interface:
     """The project's public models (with `columns`, by unique id, where known) and the names
@@ -84,7 +72,7 @@ def extract_interface(manifest: Manifest, project: str,
     ancestors = _public_ancestors(models, public)
     exported = [_public_model(models[uid], sorted(ancestors[uid]), columns.get(uid, []))
                 for uid in sorted(public)]
-    restricted = sorted({(n.name, access_of(n), n.group or n.config.group)
+    restricted = sorted({(n.name, access_of(n), group_of(n))
                          for uid, n in models.items() if uid not in public})
     return Interface(project=project, dbt_version=manifest.metadata.dbt_version, models=exported,
                      restricted=[RestrictedModel(*r) for r in restricted])
@@ -96,7 +84,7 @@ def _public_model(node: Node, depends_on: list[str], columns: list[str]) -> Publ
         identifier=node.alias or node.name, database=node.database,
         relation_name=node.relation_name, version=version_text(node.version),
         latest_version=version_text(node.latest_version), deprecation_date=node.deprecation_date,
-        group=node.group or node.config.group, contract_enforced=node.config.contract.enforced,
+        group=group_of(node), contract_enforced=node.config.contract.enforced,
         depends_on=depends_on, event_time=node.config.event_time, columns=columns)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from datetime import datetime
 from pathlib import Path
 
 from meshkit import __version__
@@ -12,6 +11,7 @@ from meshkit.columns.lineage import LINEAGE_FILE, encode_lineage
 from meshkit.columns.project import complete_columns
 from meshkit.dbt.artifacts import (Catalog, artifact_metadata, decode_catalog, decode_manifest,
                                    decode_run_results)
+from meshkit.dbt.nodes import parse_time
 from meshkit.errors import MeshError
 from meshkit.status import NodeStatus, RunStatus
 from meshkit.store.interface import encode_interface, extract_interface, mark_built
@@ -159,14 +159,8 @@ def _project_name(manifest: bytes) -> str | None:
 
 
 def _iso_utc(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z") if moment.tzinfo \
-        else moment.isoformat(timespec="microseconds") + "Z"
+    moment = parse_time(value)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z") if moment else None
 
 
 def _git_sha(directory: Path) -> str | None:

@@ -35,12 +35,10 @@ from meshkit.web.render import Links, content_security_policy
 
 STATIC_DIR = Path(__file__).parent / "static"
 
+
 # Scripts only from this server and never inline: what a description could smuggle into a
 # page would not run even if it got past the escaping and the sanitizer. Remote images only
 # from the origins mesh.yml allows (render.content_security_policy).
-CONTENT_SECURITY_POLICY = content_security_policy()
-
-
 def security_headers(remote_images: Sequence[str] = ()) -> list[tuple[bytes, bytes]]:
     return [
         (b"content-security-policy", content_security_policy(tuple(remote_images)).encode()),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import secrets
 from typing import Any, Callable
 
@@ -26,10 +25,6 @@ TOKEN_ENV_VAR = "MESHKIT_API_TOKEN"
 class BearerAuth:
     def __init__(self, token: str | None = None) -> None:
         self.token = token or None
-
-    @classmethod
-    def from_env(cls, token: str | None = None) -> "BearerAuth":
-        return cls(token or os.environ.get(TOKEN_ENV_VAR))
 
     @property
     def enabled(self) -> bool:

@@ -29,6 +29,8 @@ from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml as escape_html
 from markupsafe import Markup
 
+from meshkit.dbt.nodes import parse_time
+
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _md.enable(["table", "strikethrough"])
 
@@ -189,23 +191,11 @@ class Links:
     def asset(self, path: str) -> str:
         return f"{self.prefix}static/{path}"
 
-    def api(self, path: str) -> str | None:
-        return None if self.static else f"/api/{path}"
-
-
-def _utc(value: str) -> datetime | None:
-    """An ISO 8601 time as an aware UTC datetime (naive times are UTC), or None."""
-    try:
-        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
-
 
 def time_ago(value: str | None, now: datetime | None = None) -> str:
     if not value:
         return ""
-    when = _utc(value)
+    when = parse_time(value)
     if when is None:
         return str(value)
     seconds = ((now or datetime.now(timezone.utc)) - when).total_seconds()
@@ -223,7 +213,7 @@ def short_time(value: str | None) -> str:
     """2026-11-23T09:28:53.505427Z → 2026-11-23 09:28 UTC"""
     if not value:
         return ""
-    when = _utc(value)
+    when = parse_time(value)
     if when is None:
         return str(value)
     if when.hour == when.minute == when.second == 0:

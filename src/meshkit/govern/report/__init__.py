@@ -8,8 +8,7 @@ from typing import Callable
 
 from meshkit.config.policy import PolicyException
 from meshkit.govern.findings import Finding
-
-FORMATS = ("text", "json", "junit", "sarif", "github")
+from meshkit.status import Severity
 
 
 @dataclass(frozen=True)
@@ -17,7 +16,7 @@ class RuleInfo:
     id: str
     description: str
     category: str
-    severity: str
+    severity: Severity
 
 
 @dataclass
@@ -31,12 +30,12 @@ class Report:
     known: int = 0                     # findings the baseline already had
     missing: list[str] = field(default_factory=list)   # mesh projects that could not be read
 
-    def count(self, severity: str) -> int:
+    def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
 
     def summary(self) -> str:
-        parts = [f"{self.count('error')} error(s)", f"{self.count('warn')} warning(s)",
-                 f"{self.count('info')} info"]
+        parts = [f"{self.count(Severity.ERROR)} error(s)", f"{self.count(Severity.WARN)} warning(s)",
+                 f"{self.count(Severity.INFO)} info"]
         extra = []
         if self.excepted:
             extra.append(f"{len(self.excepted)} covered by exceptions")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from meshkit.govern.report import Report
+from meshkit.status import Severity
 
-_COMMAND = {"error": "error", "warn": "warning", "info": "notice"}
+_COMMAND = {Severity.ERROR: "error", Severity.WARN: "warning", Severity.INFO: "notice"}
 
 
 def render(report: Report) -> str:

@@ -6,6 +6,7 @@ import msgspec
 
 from meshkit import __version__
 from meshkit.govern.report import Report
+from meshkit.status import Severity
 
 
 def render(report: Report) -> str:
@@ -13,8 +14,8 @@ def render(report: Report) -> str:
         "meshkit_version": __version__,
         "command": report.command,
         "as_of": report.as_of.isoformat(),
-        "summary": {"error": report.count("error"), "warn": report.count("warn"),
-                    "info": report.count("info"), "excepted": len(report.excepted),
+        "summary": {**{str(s): report.count(s) for s in (Severity.ERROR, Severity.WARN,
+                                                                   Severity.INFO)}, "excepted": len(report.excepted),
                     "known": report.known},
         "projects": report.origins,
         "missing_projects": report.missing,

@@ -14,6 +14,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from meshkit.govern.findings import Finding
 from meshkit.govern.report import Report
+from meshkit.status import Severity
 
 
 def render(report: Report) -> str:
@@ -24,7 +25,7 @@ def render(report: Report) -> str:
     out = ['<?xml version="1.0" encoding="UTF-8"?>', "<testsuites>"]
     for index, rule in enumerate(report.rules):
         findings = by_rule.get(rule.id, [])
-        failures = sum(1 for f in findings if f.severity == "error")
+        failures = sum(1 for f in findings if f.severity == Severity.ERROR)
         out.append(f'  <testsuite package="meshkit.{_token(report.command)}" id="{index}" '
                    f'name={quoteattr(rule.id)} timestamp="{stamp}" hostname="meshkit" '
                    f'tests="{max(len(findings), 1)}" failures="{failures}" errors="0" skipped="0" '
@@ -39,7 +40,7 @@ def render(report: Report) -> str:
         notes = []
         for finding in findings:
             name = quoteattr(_case_name(finding))
-            if finding.severity == "error":
+            if finding.severity == Severity.ERROR:
                 out.append(f'    <testcase name={name} classname={classname} time="0">')
                 out.append(f"      <failure message={quoteattr(finding.message)} type=\"error\">"
                            f"{escape(_detail(finding))}</failure>")

@@ -6,9 +6,11 @@ import msgspec
 
 from meshkit import __version__
 from meshkit.govern.report import Report
+from meshkit.status import Severity
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_LEVEL = {"error": "error", "warn": "warning", "info": "note", "off": "none"}
+_LEVEL = {Severity.ERROR: "error", Severity.WARN: "warning", Severity.INFO: "note",
+          Severity.OFF: "none"}
 
 
 def render(report: Report) -> str:

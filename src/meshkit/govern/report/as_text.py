@@ -7,8 +7,10 @@ import textwrap
 import click
 
 from meshkit.govern.report import Report
+from meshkit.status import Severity
 
-_STYLE = {"error": ("red", True), "warn": ("yellow", False), "info": ("cyan", False)}
+_STYLE = {Severity.ERROR: ("red", True), Severity.WARN: ("yellow", False),
+          Severity.INFO: ("cyan", False)}
 
 
 def render(report: Report, width: int | None = None) -> str:
@@ -45,7 +47,7 @@ def render(report: Report, width: int | None = None) -> str:
     if report.missing:
         lines.append(click.style(f"not read (no target/manifest.json, nothing published): "
                                  f"{', '.join(report.missing)}", fg="yellow"))
-    verdict = click.style("failed", fg="red", bold=True) if report.count("error") else \
+    verdict = click.style("failed", fg="red", bold=True) if report.count(Severity.ERROR) else \
         click.style("passed", fg="green", bold=True)
     summary = report.summary()
     if width is not None:

@@ -7,9 +7,10 @@ from pathlib import PurePosixPath
 from meshkit.govern.findings import Violation
 from meshkit.govern.registry import rule
 from meshkit.govern.view import MeshView, Model
+from meshkit.status import Severity
 
 
-@rule(category="documentation", severity="warn")
+@rule(category="documentation", severity=Severity.WARN)
 def public_model_undocumented(model: Model, mesh: MeshView):
     """A public model lacks a description, declared columns, or a description of every column."""
     if not model.is_public:
@@ -27,7 +28,7 @@ def public_model_undocumented(model: Model, mesh: MeshView):
         return "is public but lacks " + "; ".join(gaps)
 
 
-@rule(category="governance", severity="warn",
+@rule(category="governance", severity=Severity.WARN,
       stricter={"staging_prefixes": "superset", "intermediate_prefixes": "superset",
                 "staging_folders": "superset", "intermediate_folders": "superset"})
 def staging_or_intermediate_public(model: Model, mesh: MeshView,
@@ -54,7 +55,7 @@ def layer_of(model: Model, staging_prefixes, intermediate_prefixes, staging_fold
     return None
 
 
-@rule(category="governance", severity="info")
+@rule(category="governance", severity=Severity.INFO)
 def public_model_unused(model: Model, mesh: MeshView):
     """No other project and no exposure reads any version of a public model."""
     if not model.is_public:
@@ -67,7 +68,7 @@ def public_model_unused(model: Model, mesh: MeshView):
     return "is public but no other project or exposure reads it: consider making it protected"
 
 
-@rule(category="governance", severity="warn", applies_to="exposure")
+@rule(category="governance", severity=Severity.WARN, applies_to="exposure")
 def exposure_on_non_public_model(exposure, mesh: MeshView):
     """An exposure reads a model that is not public (its shape carries no promise)."""
     for parent in mesh.parents(exposure.unique_id):

@@ -12,9 +12,10 @@ from meshkit.config.package_hack import projects_installed_as_packages
 from meshkit.govern.findings import Violation
 from meshkit.govern.registry import rule
 from meshkit.govern.view import MeshView, project_subject
+from meshkit.status import Severity
 
 
-@rule(category="structure", severity="warn", applies_to="mesh")
+@rule(category="structure", severity=Severity.WARN, applies_to="mesh")
 def unregistered_internal_package(mesh: MeshView) -> Iterator[Violation]:
     """A project installs a package from inside the mesh that mesh.yml does not register."""
     config = mesh.config
@@ -39,7 +40,7 @@ def _relative(path: Path, root: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
 
 
-@rule(category="structure", severity="error", applies_to="mesh")
+@rule(category="structure", severity=Severity.ERROR, applies_to="mesh")
 def project_installed_as_package(mesh: MeshView) -> Iterator[Violation]:
     """A mesh project installs another mesh project as a dbt package (the "package hack")."""
     if mesh.config is None:

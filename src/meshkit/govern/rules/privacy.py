@@ -7,9 +7,10 @@ from meshkit.dbt.artifacts import Column
 from meshkit.govern.findings import Violation
 from meshkit.govern.registry import rule
 from meshkit.govern.view import MeshView, Model
+from meshkit.status import Severity
 
 
-@rule(category="privacy", severity="error",
+@rule(category="privacy", severity=Severity.ERROR,
       stricter={"tags": "superset", "meta_keys": "superset"})
 def public_model_exposes_personal_data(model: Model, mesh: MeshView,
                                        tags: tuple[str, ...] = ("pii", "personal_data", "gdpr"),
@@ -39,7 +40,7 @@ def public_model_exposes_personal_data(model: Model, mesh: MeshView,
                             f"{mesh.label(upstream[name])}", key=column.name)
 
 
-@rule(category="privacy", severity="error",
+@rule(category="privacy", severity=Severity.ERROR,
       stricter={"tags": "superset", "meta_keys": "superset"})
 def personal_data_propagates_untagged(model: Model, mesh: MeshView,
                                       tags: tuple[str, ...] = ("pii", "personal_data", "gdpr"),

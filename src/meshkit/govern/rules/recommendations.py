@@ -12,13 +12,14 @@ from typing import Iterator
 from meshkit.govern.findings import Violation
 from meshkit.govern.registry import rule
 from meshkit.govern.view import MeshView, Model, SourceTable
+from meshkit.status import Severity
 
 PRIMARY_KEY_TESTS = ("unique_combination_of_columns", "primary_key")
 # What counts as using a source: analyses and tests read it but build nothing from it.
 _READERS = ("model.", "snapshot.", "exposure.")
 
 
-@rule(category="modeling", severity="warn")
+@rule(category="modeling", severity=Severity.WARN)
 def direct_join_to_source(model: Model, mesh: MeshView):
     """A model reads both a source and another model (the source lacks a staging model)."""
     sources = mesh.parent_sources(model.unique_id)
@@ -26,7 +27,7 @@ def direct_join_to_source(model: Model, mesh: MeshView):
         return f"reads {_names(mesh, sources)} directly and other models too: stage the source first"
 
 
-@rule(category="modeling", severity="warn", applies_to="mesh")
+@rule(category="modeling", severity=Severity.WARN, applies_to="mesh")
 def duplicate_sources(mesh: MeshView) -> Iterator[Violation]:
     """More than one source of a project points at the same table."""
     by_relation: dict[tuple[str, str], list[SourceTable]] = defaultdict(list)
@@ -41,7 +42,7 @@ def duplicate_sources(mesh: MeshView) -> Iterator[Violation]:
                                 table.unique_id)
 
 
-@rule(category="modeling", severity="warn")
+@rule(category="modeling", severity=Severity.WARN)
 def multiple_sources_joined(model: Model, mesh: MeshView):
     """A model joins more than one source (stage each source, join the staging models)."""
     sources = mesh.parent_sources(model.unique_id)
@@ -49,7 +50,7 @@ def multiple_sources_joined(model: Model, mesh: MeshView):
         return f"joins {len(sources)} sources ({_names(mesh, sources)})"
 
 
-@rule(category="modeling", severity="warn")
+@rule(category="modeling", severity=Severity.WARN)
 def root_model(model: Model, mesh: MeshView):
     """A model has no parents: it reads tables by hard-coded name instead of ref or source."""
     if model.is_time_spine:
@@ -58,7 +59,7 @@ def root_model(model: Model, mesh: MeshView):
         return "has no parents: use ref() or source() instead of hard-coded table names"
 
 
-@rule(category="modeling", severity="warn", applies_to="source")
+@rule(category="modeling", severity=Severity.WARN, applies_to="source")
 def source_fanout(source: SourceTable, mesh: MeshView):
     """A source feeds more than one model (give it one staging model)."""
     children = mesh.child_models(source.unique_id)
@@ -66,14 +67,14 @@ def source_fanout(source: SourceTable, mesh: MeshView):
         return f"is read by {len(children)} models ({_names(mesh, children)})"
 
 
-@rule(category="modeling", severity="warn", applies_to="source")
+@rule(category="modeling", severity=Severity.WARN, applies_to="source")
 def unused_source(source: SourceTable, mesh: MeshView):
     """A source is not read by any model, snapshot or exposure."""
     if not any(c.startswith(_READERS) for c in mesh.children(source.unique_id)):
         return "is declared but nothing reads it"
 
 
-@rule(category="performance", severity="warn", applies_to="exposure")
+@rule(category="performance", severity=Severity.WARN, applies_to="exposure")
 def exposure_parents_materializations(exposure, mesh: MeshView):
     """An exposure reads a view, an ephemeral model or a source directly."""
     for parent in mesh.parents(exposure.unique_id):
@@ -86,7 +87,7 @@ def exposure_parents_materializations(exposure, mesh: MeshView):
                             "materialize what dashboards read as a table", key=parent)
 
 
-@rule(category="testing", severity="warn")
+@rule(category="testing", severity=Severity.WARN)
 def missing_primary_key_test(model: Model, mesh: MeshView):
     """A model's grain is not tested: no unique + not_null key (tests, or constraints that hold)."""
     if has_primary_key_test(model, mesh):
@@ -169,14 +170,14 @@ def _key_constraints(model: Model) -> list[tuple[set[str], str]]:
             if kind in ("primary_key", "unique", "not_null")]
 
 
-@rule(category="documentation", severity="warn")
+@rule(category="documentation", severity=Severity.WARN)
 def undocumented_model(model: Model, mesh: MeshView):
     """A model has no description."""
     if not model.description.strip():
         return "has no description"
 
 
-@rule(category="documentation", severity="warn", applies_to="mesh")
+@rule(category="documentation", severity=Severity.WARN, applies_to="mesh")
 def undocumented_source(mesh: MeshView) -> Iterator[Violation]:
     """A source (the collection of tables) has no description."""
     first: dict[tuple[str, str], SourceTable] = {}
@@ -187,14 +188,14 @@ def undocumented_source(mesh: MeshView) -> Iterator[Violation]:
             yield Violation(f"source '{name}' has no description", table.unique_id, key=name)
 
 
-@rule(category="documentation", severity="warn", applies_to="source")
+@rule(category="documentation", severity=Severity.WARN, applies_to="source")
 def undocumented_source_table(source: SourceTable, mesh: MeshView):
     """A source table has no description."""
     if not source.description.strip():
         return "has no description"
 
 
-@rule(category="governance", severity="error")
+@rule(category="governance", severity=Severity.ERROR)
 def public_model_missing_contract(model: Model, mesh: MeshView):
     """A public model has no enforced contract: consumers get no promise about its shape."""
     if model.is_public and not model.contract_enforced:

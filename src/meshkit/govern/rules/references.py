@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from meshkit.dbt.nodes import version_text
 from meshkit.govern.findings import Violation
 from meshkit.govern.locate import at_ref
 from meshkit.govern.registry import rule
 from meshkit.govern.view import MeshView, Model
-from meshkit.store.interface import version_text
+from meshkit.status import Severity
 
 
-@rule(category="governance", severity="error")
+@rule(category="governance", severity=Severity.ERROR)
 def restricted_model_used_across_projects(model: Model, mesh: MeshView):
     """A model, or a data test of it, reads a protected or private model of another project."""
     for parent in mesh.cross_project_parents(model.unique_id):
@@ -28,7 +29,7 @@ def restricted_model_used_across_projects(model: Model, mesh: MeshView):
                                 "make it public, or stop using it", key=f"{test.unique_id}>{parent}")
 
 
-@rule(category="governance", severity="error")
+@rule(category="governance", severity=Severity.ERROR)
 def cross_project_ref_missing(model: Model, mesh: MeshView):
     """A model refs a model that its project (loaded in this check) no longer has."""
     for parent in mesh.cross_project_parents(model.unique_id):
@@ -40,7 +41,7 @@ def cross_project_ref_missing(model: Model, mesh: MeshView):
                             **at_ref(mesh, model, producer, parent.split(".")[2], None))
 
 
-@rule(category="versions", severity="warn")
+@rule(category="versions", severity=Severity.WARN)
 def cross_project_ref_unpinned(model: Model, mesh: MeshView):
     """A ref to another project's versioned model does not pin a version (`v=`)."""
     for parent in mesh.cross_project_parents(model.unique_id):
@@ -56,7 +57,7 @@ def cross_project_ref_unpinned(model: Model, mesh: MeshView):
                 break
 
 
-@rule(category="versions", severity="error")
+@rule(category="versions", severity=Severity.ERROR)
 def ref_to_deprecated_model(model: Model, mesh: MeshView):
     """A model refs a model (or version) whose deprecation date has passed."""
     deprecations = mesh.deprecations
@@ -70,7 +71,7 @@ def ref_to_deprecated_model(model: Model, mesh: MeshView):
                             **at_ref(mesh, model, target.project, target.name, target.version))
 
 
-@rule(category="versions", severity="warn")
+@rule(category="versions", severity=Severity.WARN)
 def ref_to_deprecating_model(model: Model, mesh: MeshView):
     """A model refs a model (or version) that is slated for deprecation."""
     deprecations = mesh.deprecations

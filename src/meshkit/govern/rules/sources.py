@@ -8,9 +8,10 @@ from typing import Iterator
 from meshkit.govern.findings import Violation
 from meshkit.govern.registry import rule
 from meshkit.govern.view import MeshView, SourceTable
+from meshkit.status import Severity
 
 
-@rule(category="governance", severity="warn", applies_to="mesh")
+@rule(category="governance", severity=Severity.WARN, applies_to="mesh")
 def source_in_several_projects(mesh: MeshView) -> Iterator[Violation]:
     """Two projects declare a source on the same table (one domain should own each input)."""
     projects: dict[str, dict[str, SourceTable]] = defaultdict(dict)
@@ -27,7 +28,7 @@ def source_in_several_projects(mesh: MeshView) -> Iterator[Violation]:
                             key=relation)
 
 
-@rule(category="governance", severity="error", applies_to="source")
+@rule(category="governance", severity=Severity.ERROR, applies_to="source")
 def source_is_another_projects_model(source: SourceTable, mesh: MeshView):
     """A source reads a table that another project's model builds (use a cross-project ref)."""
     model = mesh.relation_owner(source.relation)

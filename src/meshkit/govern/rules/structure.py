@@ -9,9 +9,10 @@ from meshkit.govern.registry import rule
 from meshkit.govern.view import MeshView, project_subject
 from meshkit.graph.cycles import Cycle, cycles, dependency_order
 from meshkit.graph.selection import EXECUTABLE
+from meshkit.status import Severity
 
 
-@rule(category="structure", severity="warn", applies_to="mesh")
+@rule(category="structure", severity=Severity.WARN, applies_to="mesh")
 def project_dependency_cycle(mesh: MeshView) -> Iterator[Violation]:
     """Projects depend on each other in a cycle (allowed, but each must build in two passes)."""
     edges: dict[str, set[str]] = {name: set() for name in mesh.projects}
@@ -26,7 +27,7 @@ def project_dependency_cycle(mesh: MeshView) -> Iterator[Violation]:
 
 
 
-@rule(category="structure", severity="error", applies_to="mesh")
+@rule(category="structure", severity=Severity.ERROR, applies_to="mesh")
 def model_dependency_cycle(mesh: MeshView) -> Iterator[Violation]:
     """Models of several projects depend on each other in a cycle (`meshkit build` refuses it)."""
     nodes = mesh.graph.nodes

@@ -9,9 +9,10 @@ import msgspec
 from meshkit.govern.findings import Violation
 from meshkit.govern.registry import rule
 from meshkit.govern.view import MeshView
+from meshkit.status import Severity
 
 
-@rule(category="versions", severity="error", applies_to="mesh")
+@rule(category="versions", severity=Severity.ERROR, applies_to="mesh")
 def versioned_model_without_latest_version(mesh: MeshView) -> Iterator[Violation]:
     """A versioned model does not declare `latest_version` (every new version becomes latest at once).
 
@@ -26,7 +27,7 @@ def versioned_model_without_latest_version(mesh: MeshView) -> Iterator[Violation
                             f"declare `latest_version: {newest.version}`", newest.unique_id)
 
 
-@rule(category="versions", severity="warn", applies_to="mesh", stricter={"max_versions": "lower"})
+@rule(category="versions", severity=Severity.WARN, applies_to="mesh", stricter={"max_versions": "lower"})
 def too_many_live_versions(mesh: MeshView, max_versions: Annotated[int, msgspec.Meta(ge=1)] = 3
                            ) -> Iterator[Violation]:
     """A model keeps more live (not yet deprecated) versions than the mesh allows."""

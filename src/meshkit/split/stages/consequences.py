@@ -8,6 +8,7 @@ import re
 from collections import defaultdict
 
 from meshkit.dbt.artifacts import Node
+from meshkit.dbt.nodes import access_of, group_of
 from meshkit.graph.cycles import Cycle, cycles, dependency_order
 from meshkit.split.plan import (
     Blocker,
@@ -15,8 +16,6 @@ from meshkit.split.plan import (
     NewProject,
     PublicModel,
     Shared,
-    access_of,
-    group_of,
     node_name,
 )
 from meshkit.split.refs import find_refs

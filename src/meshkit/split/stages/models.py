@@ -7,7 +7,8 @@ import re
 from collections import defaultdict
 
 from meshkit.dbt.artifacts import Node
-from meshkit.split.plan import Blocker, group_of, project_name
+from meshkit.dbt.nodes import group_of
+from meshkit.split.plan import Blocker, project_name
 from meshkit.split.stages.state import Split
 
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")

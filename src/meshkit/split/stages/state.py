@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 from meshkit.dbt.artifacts import Node
+from meshkit.dbt.nodes import group_of
 from meshkit.split.plan import (
     Blocker,
     SplitOptions,
     SplitPlan,
-    group_of,
     project_name,
     within_resource_folder,
 )

@@ -12,10 +12,10 @@ with `locks`) or by writing then settling on the newest complete run (object sto
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 from typing import ContextManager, Protocol
 
+from meshkit.dbt.nodes import parse_time
 from meshkit.errors import MeshError
 
 
@@ -99,7 +99,5 @@ def timestamp(value: object) -> float | None:
         return value.timestamp()
     if isinstance(value, (int, float)):
         return float(value)
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return None
+    moment = parse_time(value) if isinstance(value, str) else None   # naive text is UTC
+    return moment.timestamp() if moment is not None else None

@@ -20,7 +20,7 @@ def _when(epoch: float | None) -> str:
 
 
 def _open(mesh_path):
-    from meshkit.orchestrate.jobs_store import JobStore
+    from meshkit.jobs.queue import JobStore
 
     mesh = load_mesh(mesh_path)
     return mesh, JobStore.for_mesh(mesh)
@@ -37,7 +37,7 @@ def jobs() -> None:
 @reports_errors
 def list_jobs(mesh_path, as_json) -> None:
     """Every job: what it builds, when it runs, its last run."""
-    from meshkit.orchestrate.jobs import job_rows, scheduler_info
+    from meshkit.jobs.service import job_rows, scheduler_info
 
     mesh, store = _open(mesh_path)
     try:
@@ -99,7 +99,7 @@ def run_job(name, mesh_path, only_queue, downstream, quiet, as_json) -> None:
 
     The jobs it triggers are queued for the scheduler (or run here with --downstream).
     """
-    from meshkit.orchestrate import jobs as service
+    from meshkit.jobs import service
 
     mesh, store = _open(mesh_path)
     say = (lambda line: err_console.print(line, highlight=False, markup=False, soft_wrap=True)) \
@@ -152,7 +152,7 @@ def history(name, mesh_path, limit, as_json) -> None:
 
     Each run's status, why it ran, how long it took and what it said.
     """
-    from meshkit.orchestrate import jobs as service
+    from meshkit.jobs import service
 
     mesh, store = _open(mesh_path)
     try:
@@ -188,7 +188,7 @@ def show(run_id, mesh_path, show_log, as_json) -> None:
     Why it ran, its steps, what it triggered and whom it notified.
     """
     from meshkit.errors import MeshError
-    from meshkit.orchestrate import jobs as service
+    from meshkit.jobs import service
 
     mesh, store = _open(mesh_path)
     try:
@@ -237,7 +237,7 @@ def show(run_id, mesh_path, show_log, as_json) -> None:
 def cancel(run_id, mesh_path, as_json) -> None:
     """Cancel a queued or running job run."""
 
-    from meshkit.orchestrate import jobs as service
+    from meshkit.jobs import service
 
     mesh, store = _open(mesh_path)
     try:
@@ -267,7 +267,7 @@ def cancel(run_id, mesh_path, as_json) -> None:
 @reports_errors
 def scheduler(mesh_path, workers, poll, until_idle, in_process) -> None:
     """Run schedules and triggered jobs until stopped (Ctrl-C or SIGTERM)."""
-    from meshkit.orchestrate.scheduler import Scheduler
+    from meshkit.jobs.scheduler import Scheduler
 
     mesh = load_mesh(mesh_path)
     stop = threading.Event()

@@ -16,6 +16,7 @@ from meshkit.orchestrate.access import check_refused_refs
 from meshkit.orchestrate.context import BuildOptions, PlanningContext, parse_scope, planning_context
 from meshkit.orchestrate.execute import BuildEvent, ExecutionOptions, Executor, UnitOutcome
 from meshkit.orchestrate.freshness import source_loaded_at
+from meshkit.orchestrate.db import mesh_db
 from meshkit.orchestrate.history import History
 from meshkit.orchestrate.lock import BuildLock
 from meshkit.orchestrate.parse import (ParsedProject, add_to_graph, dbt_environment, parse_key,
@@ -59,7 +60,7 @@ class BuildReport:
 
 
 def open_history(mesh: Mesh) -> History:
-    return History(mesh.state_dir / "history.db")
+    return History(mesh_db(mesh))
 
 
 def plan_mesh(mesh: Mesh, options: BuildOptions, history: History, on_line: Echo | None = None,
@@ -179,6 +180,8 @@ def _build_locked(mesh: Mesh, options: BuildOptions, history: History, ctx: Plan
         return report
     report.run_id = history.start_run(ctx.env.name, command, kind=options.kind)
     lock.set_run(report.run_id)
+    if options.on_start:
+        options.on_start(report.run_id)
     if planner:
         planner.run_id = report.run_id   # it records each project's decisions as it plans
     history.record_decisions(report.run_id, [d.history_row for d in plan.decisions.values()])

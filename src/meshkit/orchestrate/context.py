@@ -41,6 +41,7 @@ class BuildOptions:
     kind: str = "build"              # runs.kind: build, or job for a job's build
     command: str | None = None       # runs.command (default: this process's command line)
     before_publish: Callable[[str, Path], None] | None = None  # (project, target dir) hook
+    on_start: Callable[[int], None] | None = None   # told the run's runs.id once it is recorded
 
 
 @dataclass

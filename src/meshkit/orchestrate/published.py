@@ -13,6 +13,7 @@ from meshkit.config import Mesh
 from meshkit.dbt.artifacts import FAILED_STATUSES, decode_manifest, decode_run_results
 from meshkit.dbt.nodes import parse_time
 from meshkit.orchestrate.fingerprint import node_fingerprints
+from meshkit.orchestrate.db import mesh_db
 from meshkit.orchestrate.history import History, ModelState
 from meshkit.store.records import RunRecord
 from meshkit.store.store import Store
@@ -39,7 +40,7 @@ def record_publish(mesh: Mesh, store: Store, record: RunRecord, command: str) ->
         if node is not None and node.resource_type == "test" and result in FAILED_STATUSES:
             failed_tests.update(node.depends_on.nodes)
     built_at = _epoch(record.completed_at)
-    history = History(mesh.state_dir / "history.db")
+    history = History(mesh_db(mesh))
     try:
         run_id = history.start_run(record.environment, command, kind="publish")
         states, rows = [], []

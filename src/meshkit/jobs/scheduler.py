@@ -30,13 +30,13 @@ from typing import Callable
 
 from meshkit.config import Mesh
 from meshkit.errors import MeshError
-from meshkit.orchestrate.jobs import Footprints, LiveMesh, _supervise_one
-from meshkit.orchestrate.jobs_store import JobStore
+from meshkit.jobs.service import Footprints, LiveMesh, _supervise_one
+from meshkit.jobs.queue import JobStore
 from meshkit.orchestrate.processes import process_token
-from meshkit.orchestrate.jobs_worker import (HOST, Handle, SubprocessLauncher, ThreadLauncher,
+from meshkit.jobs.worker import (HOST, Handle, SubprocessLauncher, ThreadLauncher,
                                              orphaned, recover)
-from meshkit.orchestrate.notify import deliver_pending
-from meshkit.orchestrate.schedule import due_times
+from meshkit.jobs.notify import deliver_pending
+from meshkit.jobs.schedule import due_times
 
 Log = Callable[[str], None]
 
@@ -192,8 +192,8 @@ class Scheduler:
             try:
                 self.handles[run.id] = self.launcher.launch(mesh, self.store, claim.run)
             except Exception as exc:       # the run fails; the scheduler and other runs go on
-                from meshkit.orchestrate.jobs_exec import Outcome
-                from meshkit.orchestrate.jobs_worker import finish
+                from meshkit.jobs.execute import Outcome
+                from meshkit.jobs.worker import finish
 
                 finish(self.store, mesh, claim.run,
                        Outcome("error", f"could not start a worker: {exc}", "worker"), self._say)

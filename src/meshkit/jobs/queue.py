@@ -1,7 +1,8 @@
 """The job queue and the record of every job run, in the orchestrator's SQLite database.
 
-The tables live in the same file as the run history (`.meshkit/history.db`, WAL), so a job
-run links to the build run it started. The `job_runs` table *is* the queue: a run is
+The tables live in the same file as the run history (`.meshkit/history.db`, WAL, opened through
+meshkit.orchestrate.db), so a job run links to the build run it started by its id
+(`job_runs.build_run_id`, written as soon as the build starts). The `job_runs` table *is* the queue: a run is
 inserted `queued` and claimed with one `UPDATE … RETURNING` inside an immediate transaction,
 so two schedulers (or a scheduler and `meshkit jobs run`) can never start the same run, and a
 partial unique index makes two running runs of one job impossible.
@@ -9,7 +10,7 @@ partial unique index makes two running runs of one job impossible.
 Whatever a finished run causes happens in the transaction that records its end: the runs its
 completion triggers are queued, its retry is queued, its notifications are put in an outbox.
 A crash can therefore lose none of them; a process that dies before that transaction leaves
-a `running` run behind, which the scheduler recovers (see meshkit.orchestrate.scheduler).
+a `running` run behind, which the scheduler recovers (see meshkit.jobs.scheduler).
 
     queued ──claim──▶ running ──▶ success | error | canceled | interrupted
        └──▶ skipped (overlap: skip, or superseded by a newer scheduled run) · canceled
@@ -26,12 +27,23 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from meshkit.config.jobs import Job
-from meshkit.orchestrate.history import SharedConnection
+from meshkit.orchestrate.db import SharedConnection, mesh_db, table_exists
 
 FINISHED = ("success", "error", "canceled", "skipped", "interrupted")
 # What a finished run counts as for completion triggers (dbt Cloud: success, error, canceled).
 TRIGGER_STATUS = {"success": "success", "error": "error", "canceled": "canceled",
                   "interrupted": "error"}
+
+
+def _link_builds_by_id(db: sqlite3.Connection) -> None:
+    """Before version 2 a running job run found its build by `runs.command` text alone (its id
+    was written when the run ended): give such runs their build's id."""
+    if not table_exists(db, "runs"):
+        return
+    db.execute("update job_runs set build_run_id = (select max(runs.id) from runs where "
+               "runs.kind = 'job' and runs.command = 'meshkit job ' || job_runs.job || "
+               "' (job run ' || job_runs.id || ')') where build_run_id is null")
+
 
 # Each entry brings the tables one version further; append, never edit, an entry.
 _MIGRATIONS = ["""
@@ -105,7 +117,7 @@ create table if not exists job_schedulers (
     heartbeat real not null,
     primary key (host, pid)
 );
-"""]
+""", _link_builds_by_id]
 
 
 @dataclass
@@ -151,7 +163,7 @@ class JobRun:
 
     @property
     def build_command(self) -> str:
-        """The `runs.command` of the build this job run starts (how the two are linked)."""
+        """The `runs.command` shown for the build this job run starts (the link is the id)."""
         return f"meshkit job {self.job} (job run {self.id})"
 
     def to_json(self) -> dict[str, Any]:
@@ -188,7 +200,7 @@ class JobStore(SharedConnection):
 
     @classmethod
     def for_mesh(cls, mesh) -> "JobStore":
-        return cls(mesh.state_dir / "history.db")
+        return cls(mesh_db(mesh))
 
     def __enter__(self) -> "JobStore":
         return self
@@ -272,6 +284,12 @@ class JobStore(SharedConnection):
             self._event(run.job, run_id, "started", f"{run.job} run {run_id} started "
                                                     f"(attempt {run.attempt}; {run.reason})", now)
             return Claim("running", JobRun.from_row(row))
+
+    def set_build_run(self, run_id: int, build_run_id: int) -> None:
+        """Link a running run to the build run (runs.id) it has started."""
+        with self._tx():
+            self.db.execute("update job_runs set build_run_id = ? where id = ? and status = 'running'",
+                            (build_run_id, run_id))
 
     def set_worker(self, run_id: int, pid: int, pid_token: str | None, isolated: bool = True) -> None:
         with self._tx():
@@ -530,9 +548,12 @@ class JobStore(SharedConnection):
 
     def build_run(self, run: JobRun) -> sqlite3.Row | None:
         """The build run (meshkit's run history) this job run started, if it got that far."""
+        current = self.run(run.id)
+        build_run_id = current.build_run_id if current is not None else run.build_run_id
+        if build_run_id is None:
+            return None
         try:
-            rows = self._read("select * from runs where kind = 'job' and command = ? "
-                              "order by id desc limit 1", (run.build_command,))
+            rows = self._read("select * from runs where id = ?", (build_run_id,))
         except sqlite3.OperationalError:       # no build has ever run on this database
             return None
         return rows[0] if rows else None

@@ -1,6 +1,6 @@
 """Jobs as the command line and the web app use them: list, queue, run now, follow, cancel.
 
-The scheduler (meshkit.orchestrate.scheduler) and `meshkit jobs run` share one queue and one
+The scheduler (meshkit.jobs.scheduler) and `meshkit jobs run` share one queue and one
 way to claim and finish runs, so they can run side by side: whichever claims a queued run
 runs it, and nobody else does.
 """
@@ -16,10 +16,10 @@ from typing import Any, Callable, Iterable
 from meshkit.config import Mesh, load_mesh
 from meshkit.config.jobs import Job
 from meshkit.errors import MeshError
-from meshkit.orchestrate.jobs_exec import Outcome
-from meshkit.orchestrate.jobs_store import JobRun, JobStore, utc_iso
+from meshkit.jobs.execute import Outcome
+from meshkit.jobs.queue import JobRun, JobStore, utc_iso
 from meshkit.orchestrate.processes import process_alive, process_token
-from meshkit.orchestrate.jobs_worker import HOST, SubprocessLauncher, orphaned, recover, stop
+from meshkit.jobs.worker import HOST, SubprocessLauncher, orphaned, recover, stop
 
 Log = Callable[[str], None]
 
@@ -238,7 +238,7 @@ def cancel(mesh: Mesh, store: JobStore, run_id: int, by: str, log: Log | None = 
 
 # -- listings --------------------------------------------------------------------------------
 def job_rows(mesh: Mesh, store: JobStore, now: float | None = None) -> list[dict[str, Any]]:
-    from meshkit.orchestrate.schedule import next_time
+    from meshkit.jobs.schedule import next_time
 
     now = now or time.time()
     last = store.last_runs()
@@ -277,7 +277,7 @@ def run_detail(store: JobStore, run: JobRun) -> dict[str, Any]:
 
 
 def read_log(mesh: Mesh, run_id: int) -> str:
-    from meshkit.orchestrate.jobs_worker import log_path
+    from meshkit.jobs.worker import log_path
 
     path: Path = log_path(mesh, run_id)
     return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""

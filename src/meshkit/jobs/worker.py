@@ -1,7 +1,7 @@
 """Running one claimed job run, and everything that ends a run: finishing, stopping, recovering.
 
 A claimed run is executed by a worker process of its own (`python -m
-meshkit.orchestrate.jobs_worker MESH RUN_ID`), leader of its own process group: a timeout or a
+meshkit.jobs.worker MESH RUN_ID`), leader of its own process group: a timeout or a
 cancel stops the worker and every dbt it started, and the worker outlives a scheduler that
 stops (a restarted scheduler adopts it). `meshkit scheduler --in-process` runs claimed runs in
 threads instead (for tests and embedding: such runs cannot be killed, only abandoned).
@@ -29,10 +29,10 @@ from typing import Callable
 
 from meshkit.config import Mesh, load_mesh
 from meshkit.errors import MeshError
-from meshkit.orchestrate.jobs_exec import Outcome, RunContext, resolve_runner
-from meshkit.orchestrate.jobs_store import Completion, JobRun, JobStore
+from meshkit.jobs.execute import Outcome, RunContext, resolve_runner
+from meshkit.jobs.queue import Completion, JobRun, JobStore
 from meshkit.orchestrate.processes import process_alive, process_token
-from meshkit.orchestrate.notify import deliver_pending, plan_notifications
+from meshkit.jobs.notify import deliver_pending, plan_notifications
 
 Log = Callable[[str], None]
 HOST = socket.gethostname()
@@ -83,7 +83,9 @@ def execute(mesh: Mesh, store: JobStore, run_id: int, *, echo: bool = False,
                               "config")
         else:
             try:
-                outcome = resolve_runner(runner_spec)(RunContext(mesh, job, run, log))
+                context = RunContext(mesh, job, run, log,
+                                     on_build=lambda build_id: store.set_build_run(run.id, build_id))
+                outcome = resolve_runner(runner_spec)(context)
             except MeshError as exc:
                 log(exc.render())
                 outcome = Outcome("error", exc.message, "error")
@@ -96,7 +98,7 @@ def execute(mesh: Mesh, store: JobStore, run_id: int, *, echo: bool = False,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m meshkit.orchestrate.jobs_worker")
+    parser = argparse.ArgumentParser(prog="python -m meshkit.jobs.worker")
     parser.add_argument("mesh")
     parser.add_argument("run_id", type=int)
     parser.add_argument("--echo", action="store_true", help="also print the run's log")
@@ -140,7 +142,7 @@ class SubprocessLauncher:
     def launch(self, mesh: Mesh, store: JobStore, run: JobRun) -> Handle:
         path = log_path(mesh, run.id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "meshkit.orchestrate.jobs_worker", str(mesh.file), str(run.id)]
+        args = [sys.executable, "-m", "meshkit.jobs.worker", str(mesh.file), str(run.id)]
         if self.echo:
             args.append("--echo")
         with open(path, "ab") as errors:
@@ -241,7 +243,7 @@ def recover(store: JobStore, mesh: Mesh, run: JobRun, log: Log | None = None) ->
 def _failed_from_history(store: JobStore, mesh: Mesh, run: JobRun, build_run_id: int) -> list[dict]:
     """The failed models of a build, with their owners from the last published manifests."""
     from meshkit.graph.mesh_graph import load_from_store
-    from meshkit.orchestrate.notify import model_entry
+    from meshkit.jobs.notify import model_entry
     from meshkit.store.store import Store
 
     rows = [r for r in store.build_nodes(build_run_id)

@@ -9,7 +9,7 @@ a timeout). A webhook gets one POST per owner, plus one with `"owner": null` for
 without an owner or run-level failures.
 
 Messages are written to an outbox in the transaction that records the run's end (see
-jobs_store), then delivered; an undelivered message is retried, never silently lost.
+meshkit.jobs.queue), then delivered; an undelivered message is retried, never silently lost.
 
 SMTP settings: `notify.smtp` in mesh.yml ({host, port, from, tls: none|starttls|ssl}) and the
 variables MESHKIT_SMTP_HOST, MESHKIT_SMTP_PORT, MESHKIT_SMTP_FROM, MESHKIT_SMTP_TLS,
@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable
 
 from meshkit.config.jobs import Job
 from meshkit.graph import owners
-from meshkit.orchestrate.jobs_store import JobRun, JobStore, utc_iso
+from meshkit.jobs.queue import JobRun, JobStore, utc_iso
 
 SMTP_VARS = ("MESHKIT_SMTP_HOST", "MESHKIT_SMTP_PORT", "MESHKIT_SMTP_FROM", "MESHKIT_SMTP_TLS",
              "MESHKIT_SMTP_USER", "MESHKIT_SMTP_PASSWORD")

@@ -25,7 +25,7 @@ from typing import Any, Callable
 from meshkit.config import Mesh
 from meshkit.config.jobs import Job
 from meshkit.errors import MeshError
-from meshkit.orchestrate.jobs_store import JobRun
+from meshkit.jobs.queue import JobRun
 
 RUNNER_ENV_VAR = "MESHKIT_JOB_RUNNER"
 
@@ -36,6 +36,9 @@ class RunContext:
     job: Job
     run: JobRun
     log: Callable[[str], None] = lambda line: None      # one line of the run's log
+    # told the id of the build run (runs.id) as soon as the build starts, so a run whose
+    # process dies mid-build is still linked to its build
+    on_build: Callable[[int], None] = lambda build_run_id: None
 
 
 @dataclass
@@ -79,7 +82,8 @@ def perform(ctx: RunContext) -> Outcome:
     options = BuildOptions(env=job.environment, select=list(job.select), exclude=list(job.exclude),
                            projects=list(job.projects), full=job.full, full_refresh=job.full_refresh,
                            workers=job.workers, threads=job.threads, kind="job",
-                           command=ctx.run.build_command, before_publish=docs, on_wait=ctx.log)
+                           command=ctx.run.build_command, before_publish=docs, on_wait=ctx.log,
+                           on_start=ctx.on_build)
     started, position = time.time(), len(steps)
     try:
         report = build_mesh(mesh, options, on_line=lambda project, line: ctx.log(f"{project:>12} │ {line}"))
@@ -105,7 +109,7 @@ def perform(ctx: RunContext) -> Outcome:
 
 def build_summary(report) -> dict[str, Any]:
     """Counts, failed models and rebuilt models (with their owners) of a BuildReport."""
-    from meshkit.orchestrate.notify import model_entry
+    from meshkit.jobs.notify import model_entry
 
     graph = report.plan.graph
     executor = report.executor

@@ -24,7 +24,7 @@ def test_a_fresh_file_records_each_components_version(tmp_path):
     path = tmp_path / "history.db"
     History(path).close()
     JobStore(path).close()
-    assert _versions(path) == {"history": 1, "jobs": 2}
+    assert _versions(path) == {"history": 2, "jobs": 2}
 
 
 def test_a_file_from_before_versions_is_adopted_with_its_rows(tmp_path):
@@ -42,7 +42,7 @@ def test_a_file_from_before_versions_is_adopted_with_its_rows(tmp_path):
     history = History(path)
     assert [r["status"] for r in history.runs(10)] == ["success"]
     history.close()
-    assert _versions(path) == {"history": 1}
+    assert _versions(path) == {"history": 2}
 
 
 def test_a_job_run_of_an_older_file_finds_its_build_by_id(tmp_path):

@@ -98,6 +98,7 @@ def plan(mesh_path, select, exclude, projects, env, full, workers, verify_relati
 
 
 def _report_json(report) -> dict:
+    from meshkit.orchestrate.reasons import describe
     from meshkit.orchestrate.state import label
 
     graph = report.plan.graph
@@ -107,7 +108,8 @@ def _report_json(report) -> dict:
                     "tests": [graph.nodes[t].name for t in u.tests]} for u in wave]
                   for wave in report.plan.waves()],
         "nodes": [{"node": label(graph, uid), "unique_id": uid, "project": graph.owner[uid],
-                   "decision": "rebuild" if d.rebuild else "reuse", "reason": d.reason,
+                   "decision": "rebuild" if d.rebuild else "reuse", "reason": describe(d.reason),
+                   "reason_kind": d.reason.kind, "reason_details": d.reason.facts() or None,
                    "status": report.node_status(uid),
                    "message": report.executor.outcomes[uid].message
                    if report.executor and uid in report.executor.outcomes else None}

@@ -22,6 +22,7 @@ from dagster import (AssetCheckKey, AssetCheckResult, AssetCheckSeverity, AssetK
 
 from meshkit.dagster.specs import MeshAssets
 from meshkit.orchestrate.build import BuildReport
+from meshkit.orchestrate.reasons import describe
 from meshkit.orchestrate.state import label
 from meshkit.status import NodeStatus, RunStatus
 
@@ -61,7 +62,8 @@ def _decision(report: BuildReport, uid: str, status: str) -> dict[str, object]:
     decision = report.plan.decisions[uid]
     metadata: dict[str, object] = {
         "meshkit/status": status, "meshkit/decision": "rebuild" if decision.rebuild else "reuse",
-        "meshkit/reason": decision.reason, "meshkit/run_id": report.run_id or 0}
+        "meshkit/reason": describe(decision.reason), "meshkit/reason_kind": str(decision.reason.kind),
+        "meshkit/run_id": report.run_id or 0}
     outcome = report.executor.outcomes.get(uid) if report.executor else None
     if outcome is not None:
         metadata["dbt/seconds"] = round(outcome.seconds, 2)

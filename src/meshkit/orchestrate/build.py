@@ -21,7 +21,7 @@ from meshkit.orchestrate.history import History
 from meshkit.orchestrate.lock import BuildLock
 from meshkit.orchestrate.parse import (ParsedProject, add_to_graph, dbt_environment, parse_key,
                                       parse_projects)
-from meshkit.orchestrate.plan import Plan, make_plan, resolve_placeholders
+from meshkit.orchestrate.plan import Plan, PlannedBuild, make_plan, resolve_placeholders
 from meshkit.orchestrate.staged import StagedPlanner, staging_order
 
 __all__ = ["BuildEvent", "BuildInterrupted", "BuildOptions", "BuildReport", "build_mesh", "open_history",
@@ -64,9 +64,8 @@ def open_history(mesh: Mesh) -> History:
 
 
 def plan_mesh(mesh: Mesh, options: BuildOptions, history: History, on_line: Echo | None = None,
-              ctx: PlanningContext | None = None
-              ) -> tuple[Plan, dict[str, ParsedProject], dict, dict]:
-    """Parse every project, then plan the whole mesh at once."""
+              ctx: PlanningContext | None = None) -> PlannedBuild:
+    """Parse every project, then plan the whole mesh at once. Raises MeshError."""
     ctx = ctx or planning_context(mesh, options, history)
     env = ctx.env
     parsed = parse_projects(mesh, env, history, ctx.names, options.workers, on_line,
@@ -91,7 +90,7 @@ def plan_mesh(mesh: Mesh, options: BuildOptions, history: History, on_line: Echo
         graph, plan.decisions, {graph.owner[uid] for uid in plan.selected},
         [r for project in parsed.values() for r in project.refusals], ctx.available)
     plan.warnings = warnings
-    return plan, parsed, fingerprints, inputs.source_loaded_at
+    return PlannedBuild(plan, parsed, fingerprints, inputs.source_loaded_at)
 
 
 def parse_mesh(mesh: Mesh, env: str | None = None, workers: int = 2,
@@ -168,13 +167,13 @@ def _build_locked(mesh: Mesh, options: BuildOptions, history: History, ctx: Plan
     upstream = None if dry_run else staging_order(mesh, ctx, options)
     planner = StagedPlanner(mesh, ctx, history, upstream, on_line) if upstream else None
     if planner:
-        plan, parsed = planner.plan, planner.parsed
-        fingerprints, loaded = planner.fingerprints, planner.inputs.source_loaded_at
+        planned = planner.planned
     else:
         for name in ([] if dry_run or on_event is None else ctx.names):
             on_event(BuildEvent("task", name, task="parse"))
-        plan, parsed, fingerprints, loaded = plan_mesh(mesh, options, history, on_line, ctx)
-    report = BuildReport(plan, parsed)
+        planned = plan_mesh(mesh, options, history, on_line, ctx)
+    plan = planned.plan
+    report = BuildReport(plan, planned.parsed)
     if dry_run:
         plan.unmatched = _unmatched(mesh, ctx, plan)
         return report
@@ -196,7 +195,7 @@ def _build_locked(mesh: Mesh, options: BuildOptions, history: History, ctx: Plan
                                          parse_key=lambda name: parse_key(
                                              ctx.env, mesh.project(name), ctx.upstream_key(mesh, name)),
                                          environment=ctx.env),
-                        fingerprints, loaded, on_line, on_event)
+                        planned.fingerprints, planned.source_loaded_at, on_line, on_event)
     report.executor = executor
     try:
         executor.run(planner)

@@ -37,7 +37,7 @@ create table if not exists run_nodes (
     unique_id text not null,
     project text not null,
     decision text not null,               -- rebuild | reuse | skip
-    reason text not null,
+    reason text not null,                 -- a reason's kind (see the second step)
     status text,                          -- success | error | fail | pass | skipped | reused
     seconds real,
     message text,
@@ -75,7 +75,12 @@ create table if not exists parse_cache (
     created_at real not null,
     primary key (project, environment)
 );
+""", """
+-- run_nodes.reason holds a reason's kind (orchestrate.reasons.Kind), its facts go here;
+-- rows from before hold a sentence in reason and null here.
+alter table run_nodes add column details text;
 """]
+UNPUBLISHED = "unpublished"   # model_state.status: built, but the run never published
 
 
 @dataclass
@@ -122,12 +127,13 @@ class History(SharedConnection):
             self.db.execute("update runs set status = ?, finished_at = ?, summary = ? where id = ?",
                             (status, time.time(), json.dumps(summary), run_id))
 
-    def record_decisions(self, run_id: int, rows: list[tuple[str, str, str, str, str | None]]) -> None:
-        """rows: (unique_id, project, decision, reason, status)."""
+    def record_decisions(self, run_id: int,
+                         rows: list[tuple[str, str, str, str, str | None, str | None]]) -> None:
+        """rows: (unique_id, project, decision, reason kind, details JSON, status)."""
         with self._tx():
             self.db.executemany(
-                "insert or replace into run_nodes (run_id, unique_id, project, decision, reason, status)"
-                " values (?, ?, ?, ?, ?, ?)", [(run_id, *row) for row in rows])
+                "insert or replace into run_nodes (run_id, unique_id, project, decision, reason, "
+                "details, status) values (?, ?, ?, ?, ?, ?, ?)", [(run_id, *row) for row in rows])
 
     def record_results(self, run_id: int, invocation_id: int | None,
                        rows: list[tuple[str, str, float, str | None]]) -> None:

@@ -15,6 +15,8 @@ from meshkit.dbt.nodes import parse_time
 from meshkit.orchestrate.fingerprint import node_fingerprints
 from meshkit.orchestrate.db import mesh_db
 from meshkit.orchestrate.history import History, ModelState
+from meshkit.orchestrate.reasons import Kind, Reason
+from meshkit.status import NodeStatus, RunStatus
 from meshkit.store.records import RunRecord
 from meshkit.store.store import Store
 
@@ -48,16 +50,16 @@ def record_publish(mesh: Mesh, store: Store, record: RunRecord, command: str) ->
             node = manifest.nodes.get(uid)
             if node is None or node.resource_type not in _BUILT or node.package_name != record.project:
                 continue
-            ok = result == "success"
+            ok = result == NodeStatus.SUCCESS
             states.append(ModelState(uid, record.project, fingerprints.get(uid, ""), built_at, run_id,
-                                     "success" if ok else "error",
+                                     NodeStatus.SUCCESS if ok else NodeStatus.ERROR,
                                      tests_passed=uid not in failed_tests, sources_seen={}))
-            rows.append((uid, record.project, "rebuild",
-                         f"built by dbt outside meshkit, published as run {record.run_id}",
-                         "success" if ok else "error"))
+            kind, details = Reason(Kind.BUILT_OUTSIDE, {"published_run": record.run_id}).to_stored()
+            rows.append((uid, record.project, "rebuild", kind, details,
+                         NodeStatus.SUCCESS if ok else NodeStatus.ERROR))
         history.record_decisions(run_id, rows)
         history.save_model_states(record.environment, states)
-        history.finish_run(run_id, "success", {"nodes": {"success": len(rows)}, "units": 0,
+        history.finish_run(run_id, RunStatus.SUCCESS, {"nodes": {NodeStatus.SUCCESS: len(rows)}, "units": 0,
                                                "waves": 0, "published": record.run_id})
         return run_id
     finally:

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from meshkit.cli import console, err_console, main, mesh_option, reports_errors
 from meshkit.cli.render import Column, fit_table, status_text
+from meshkit.status import RunStatus
 from meshkit.config import load_mesh
 
 def _when(epoch: float | None) -> str:
@@ -122,7 +123,7 @@ def run_job(name, mesh_path, only_queue, downstream, quiet, as_json) -> None:
         else:
             finished = [service.run_in_foreground(mesh, store, run, echo=echo, log=say)]
         queued_after = [r for f in finished for r in store.triggered_by(f.id)
-                        if r.status == "queued" and all(r.id != x.id for x in finished)]
+                        if r.status == RunStatus.QUEUED and all(r.id != x.id for x in finished)]
     finally:
         store.close()
     if as_json:
@@ -137,7 +138,7 @@ def run_job(name, mesh_path, only_queue, downstream, quiet, as_json) -> None:
         for later in queued_after:
             console.print(Text(f"queued {later.job} run {later.id} ({later.reason}); `meshkit "
                                "scheduler` runs it, or run this again with --downstream"))
-    if any(r.status in ("error", "canceled", "interrupted") for r in finished):
+    if any(r.status in (RunStatus.ERROR, RunStatus.CANCELED, RunStatus.INTERRUPTED) for r in finished):
         sys.exit(1)
 
 
@@ -247,7 +248,7 @@ def cancel(run_id, mesh_path, as_json) -> None:
     if as_json:
         click.echo(json.dumps(run.to_json(), indent=2))
         return
-    if run.status == "running":
+    if run.status == RunStatus.RUNNING:
         console.print(f"{run.job} run {run.id}: cancel requested; the scheduler running it stops it",
                       highlight=False)
     else:

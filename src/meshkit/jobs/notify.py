@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable
 from meshkit.config.jobs import Job
 from meshkit.graph import owners
 from meshkit.jobs.queue import JobRun, JobStore, utc_iso
+from meshkit.status import RunStatus
 
 SMTP_VARS = ("MESHKIT_SMTP_HOST", "MESHKIT_SMTP_PORT", "MESHKIT_SMTP_FROM", "MESHKIT_SMTP_TLS",
              "MESHKIT_SMTP_USER", "MESHKIT_SMTP_PASSWORD")
@@ -57,7 +58,7 @@ def model_entry(graph, unique_id: str, status: str, message: str | None) -> dict
 
 # -- what to send --------------------------------------------------------------------------
 def kind_of(run: JobRun) -> str:
-    return {"success": "success", "canceled": "canceled"}.get(run.status, "failure")
+    return {RunStatus.SUCCESS: "success", RunStatus.CANCELED: "canceled"}.get(run.status, "failure")
 
 
 def plan_notifications(job: Job, run: JobRun, mesh_name: str = "mesh") -> list[dict[str, Any]]:

@@ -23,16 +23,19 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from meshkit.config.jobs import Job
 from meshkit.orchestrate.db import SharedConnection, mesh_db, table_exists
+from meshkit.status import RunStatus
 
-FINISHED = ("success", "error", "canceled", "skipped", "interrupted")
+FINISHED = (RunStatus.SUCCESS, RunStatus.ERROR, RunStatus.CANCELED, RunStatus.SKIPPED,
+            RunStatus.INTERRUPTED)
 # What a finished run counts as for completion triggers (dbt Cloud: success, error, canceled).
-TRIGGER_STATUS = {"success": "success", "error": "error", "canceled": "canceled",
-                  "interrupted": "error"}
+TRIGGER_STATUS = {RunStatus.SUCCESS: RunStatus.SUCCESS, RunStatus.ERROR: RunStatus.ERROR,
+                  RunStatus.CANCELED: RunStatus.CANCELED, RunStatus.INTERRUPTED: RunStatus.ERROR}
 
 
 def _link_builds_by_id(db: sqlite3.Connection) -> None:
@@ -125,7 +128,7 @@ class JobRun:
     id: int
     job: str
     environment: str
-    status: str
+    status: RunStatus
     cause: str
     reason: str
     attempt: int = 1
@@ -149,6 +152,7 @@ class JobRun:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "JobRun":
         data = dict(row)
+        data["status"] = RunStatus(data["status"])
         data["upstream"] = json.loads(data["upstream"] or "[]")
         data["summary"] = json.loads(data["summary"] or "{}")
         data["isolated"] = bool(data["isolated"])
@@ -182,9 +186,18 @@ class Completion:
     notifications: int = 0       # messages put in the outbox
 
 
+class ClaimOutcome(StrEnum):
+    """What asking to start a queued run came to."""
+
+    RUNNING = "running"          # claimed: this process runs it
+    SKIPPED = "skipped"          # another run of its job runs, and its overlap is skip
+    BLOCKED = "blocked"          # another run of its job (or of its database) runs: wait
+    GONE = "gone"                # no longer queued: someone else claimed or ended it
+
+
 @dataclass
 class Claim:
-    outcome: str                 # running | skipped | blocked | gone
+    outcome: ClaimOutcome
     run: JobRun | None = None
     blocking: int | None = None  # the running run of the same job
 
@@ -225,9 +238,9 @@ class JobStore(SharedConnection):
                 retry_of: int | None = None) -> JobRun | None:
         row = self.db.execute(
             "insert into job_runs (job, environment, status, cause, reason, dedupe_key, attempt, "
-            "retry_of, upstream, scheduled_for, queued_at) values (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?) "
+            "retry_of, upstream, scheduled_for, queued_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "on conflict (dedupe_key) do nothing returning *",
-            (job, environment, cause, reason, dedupe_key, attempt, retry_of,
+            (job, environment, RunStatus.QUEUED, cause, reason, dedupe_key, attempt, retry_of,
              json.dumps(list(upstream)), scheduled_for, now)).fetchone()
         if row is None:
             return None
@@ -256,46 +269,49 @@ class JobStore(SharedConnection):
         with self._tx():
             now = now if now is not None else time.time()   # with the lock held
             run = self._get(run_id)
-            if run is None or run.status != "queued":
-                return Claim("gone", run)
+            if run is None or run.status != RunStatus.QUEUED:
+                return Claim(ClaimOutcome.GONE, run)
             if conflicts is not None:
                 running = [JobRun.from_row(row) for row in self.db.execute(
-                    "select * from job_runs where status = 'running' and job != ?", (run.job,))]
+                    "select * from job_runs where status = ? and job != ?",
+                    (RunStatus.RUNNING, run.job))]
                 blocker = conflicts(run, running)
                 if blocker is not None:
-                    return Claim("blocked", run, blocker.id)
-            busy = self.db.execute("select id from job_runs where job = ? and status = 'running'",
-                                   (run.job,)).fetchone()
+                    return Claim(ClaimOutcome.BLOCKED, run, blocker.id)
+            busy = self.db.execute("select id from job_runs where job = ? and status = ?",
+                                   (run.job, RunStatus.RUNNING)).fetchone()
             if busy:
                 if overlap != "skip":
-                    return Claim("blocked", run, busy["id"])
+                    return Claim(ClaimOutcome.BLOCKED, run, busy["id"])
                 message = f"run {busy['id']} of {run.job} was still running (overlap: skip)"
-                self.db.execute("update job_runs set status = 'skipped', finished_at = ?, message = ? "
-                                "where id = ?", (now, message, run_id))
+                self.db.execute("update job_runs set status = ?, finished_at = ?, message = ? "
+                                "where id = ?", (RunStatus.SKIPPED, now, message, run_id))
                 self._event(run.job, run_id, "skipped", f"{run.job} run {run_id} skipped: {message}", now)
-                return Claim("skipped", self._get(run_id), busy["id"])
+                return Claim(ClaimOutcome.SKIPPED, self._get(run_id), busy["id"])
             row = self.db.execute(
-                "update job_runs set status = 'running', started_at = ?, pid = ?, pid_token = ?, "
-                "host = ?, isolated = ? where id = ? and status = 'queued' and not exists "
-                "(select 1 from job_runs other where other.job = job_runs.job and other.status = 'running') "
-                "returning *", (now, pid, pid_token, host, int(isolated), run_id)).fetchone()
+                "update job_runs set status = :running, started_at = :now, pid = :pid, "
+                "pid_token = :token, host = :host, isolated = :isolated where id = :id and "
+                "status = :queued and not exists (select 1 from job_runs other where "
+                "other.job = job_runs.job and other.status = :running) returning *",
+                {"running": RunStatus.RUNNING, "queued": RunStatus.QUEUED, "now": now, "pid": pid,
+                 "token": pid_token, "host": host, "isolated": int(isolated), "id": run_id}).fetchone()
             if row is None:
-                return Claim("gone", run)
+                return Claim(ClaimOutcome.GONE, run)
             self._event(run.job, run_id, "started", f"{run.job} run {run_id} started "
                                                     f"(attempt {run.attempt}; {run.reason})", now)
-            return Claim("running", JobRun.from_row(row))
+            return Claim(ClaimOutcome.RUNNING, JobRun.from_row(row))
 
     def set_build_run(self, run_id: int, build_run_id: int) -> None:
         """Link a running run to the build run (runs.id) it has started."""
         with self._tx():
-            self.db.execute("update job_runs set build_run_id = ? where id = ? and status = 'running'",
-                            (build_run_id, run_id))
+            self.db.execute("update job_runs set build_run_id = ? where id = ? and status = ?",
+                            (build_run_id, run_id, RunStatus.RUNNING))
 
     def set_worker(self, run_id: int, pid: int, pid_token: str | None, isolated: bool = True) -> None:
         with self._tx():
             self.db.execute("update job_runs set pid = ?, pid_token = ?, isolated = ? "
-                            "where id = ? and status = 'running'",
-                            (pid, pid_token, int(isolated), run_id))
+                            "where id = ? and status = ?",
+                            (pid, pid_token, int(isolated), run_id, RunStatus.RUNNING))
 
     def complete(self, run_id: int, status: str, jobs: Mapping[str, Job], *,
                  message: str | None = None, failure: str | None = None,
@@ -306,11 +322,11 @@ class JobStore(SharedConnection):
 
         None when the run was no longer running (someone else recorded its end first).
         """
-        assert status in FINISHED and status != "skipped"
+        assert status in FINISHED and status != RunStatus.SKIPPED
         with self._tx():
             now = now if now is not None else time.time()   # with the lock held
             run = self._get(run_id)
-            if run is None or run.status != "running":
+            if run is None or run.status != RunStatus.RUNNING:
                 return None
             return self._finish(run, status, jobs, message=message, failure=failure,
                                 build_run_id=build_run_id, summary=summary,
@@ -342,9 +358,9 @@ class JobStore(SharedConnection):
         return completion
 
     def _retry(self, run: JobRun, job: Job, now: float) -> JobRun | None:
-        kind = ("interrupted" if run.status == "interrupted" else
+        kind = ("interrupted" if run.status == RunStatus.INTERRUPTED else
                 "timeout" if run.failure == "timeout" else
-                "error" if run.status == "error" else None)
+                "error" if run.status == RunStatus.ERROR else None)
         if kind is None or kind not in job.retry_on or run.attempt > job.retries:
             return None
         said = {"interrupted": "was interrupted", "timeout": "timed out", "error": "failed"}[kind]
@@ -396,9 +412,9 @@ class JobStore(SharedConnection):
         """A queued run that will not run (its job is gone from mesh.yml)."""
         with self._tx():
             now = now if now is not None else time.time()   # with the lock held
-            row = self.db.execute("update job_runs set status = 'skipped', finished_at = ?, message = ? "
-                                  "where id = ? and status = 'queued' returning *",
-                                  (now, message, run_id)).fetchone()
+            row = self.db.execute("update job_runs set status = ?, finished_at = ?, message = ? "
+                                  "where id = ? and status = ? returning *",
+                                  (RunStatus.SKIPPED, now, message, run_id, RunStatus.QUEUED)).fetchone()
             if row is None:
                 return None
             self._event(row["job"], run_id, "skipped", f"{row['job']} run {run_id} skipped: {message}", now)
@@ -412,12 +428,12 @@ class JobStore(SharedConnection):
             run = self._get(run_id)
             if run is None:
                 return None
-            if run.status == "queued":
+            if run.status == RunStatus.QUEUED:
                 # A queued run that never started completes as canceled (and triggers on it).
-                return self._finish(run, "canceled", jobs, message=f"canceled by {by} before it started",
+                return self._finish(run, RunStatus.CANCELED, jobs, message=f"canceled by {by} before it started",
                                     failure="canceled", build_run_id=None, summary=None,
                                     notifications=None, now=now).run
-            if run.status == "running" and not run.cancel_requested:
+            if run.status == RunStatus.RUNNING and not run.cancel_requested:
                 self.db.execute("update job_runs set cancel_requested = 1 where id = ?", (run_id,))
                 self._event(run.job, run_id, "cancel requested",
                             f"{run.job} run {run_id}: cancel requested by {by}", now)
@@ -454,10 +470,11 @@ class JobStore(SharedConnection):
                                dedupe_key=f"schedule:{job.name}:{when}", scheduled_for=when)
             if run:
                 for old in self.db.execute(
-                        "update job_runs set status = 'skipped', finished_at = ?, message = ? "
-                        "where job = ? and status = 'queued' and cause = 'schedule' and id < ? "
-                        "returning id", (now, f"superseded by run {run.id} (over-scheduled)",
-                                         job.name, run.id)).fetchall():
+                        "update job_runs set status = ?, finished_at = ?, message = ? "
+                        "where job = ? and status = ? and cause = 'schedule' and id < ? "
+                        "returning id", (RunStatus.SKIPPED, now,
+                                         f"superseded by run {run.id} (over-scheduled)",
+                                         job.name, RunStatus.QUEUED, run.id)).fetchall():
                     self._event(job.name, old["id"], "skipped",
                                 f"{job.name} run {old['id']} skipped: superseded by run {run.id}", now)
             return run

@@ -23,6 +23,7 @@ from meshkit.orchestrate.parse import (ParsedProject, add_to_graph, dbt_environm
                                       parse_projects)
 from meshkit.orchestrate.plan import Plan, PlannedBuild, make_plan, resolve_placeholders
 from meshkit.orchestrate.staged import StagedPlanner, staging_order
+from meshkit.status import NodeStatus, PlanStatus, RunStatus
 
 __all__ = ["BuildEvent", "BuildInterrupted", "BuildOptions", "BuildReport", "build_mesh", "open_history",
            "parse_mesh", "plan_mesh"]
@@ -44,7 +45,7 @@ class BuildReport:
     plan: Plan
     parsed: dict[str, ParsedProject]
     run_id: int | None = None
-    status: str = "planned"
+    status: str = RunStatus.PLANNED
     executor: Executor | None = None
 
     @property
@@ -53,10 +54,10 @@ class BuildReport:
 
     def node_status(self, uid: str) -> str:
         if not self.plan.decisions[uid].rebuild:
-            return "reused"
+            return PlanStatus.REUSED
         if self.executor and uid in self.executor.outcomes:
             return self.executor.outcomes[uid].status
-        return "planned"
+        return PlanStatus.PLANNED
 
 
 def open_history(mesh: Mesh) -> History:
@@ -130,7 +131,7 @@ def _missing_relations(mesh: Mesh, target: str, graph: MeshGraph, states) -> tup
     by_relation: dict[tuple[str, str, str, str], str] = {}
     for uid, state in states.items():
         node = graph.nodes.get(uid)
-        if node is None or state.status != "success" or node.config.materialized == "ephemeral":
+        if node is None or state.status != NodeStatus.SUCCESS or node.config.materialized == "ephemeral":
             continue
         folder = str(mesh.project(graph.owner[uid]).path)
         by_relation[(folder, node.database or "", node.schema_ or "", node.alias or node.name)] = uid
@@ -200,18 +201,19 @@ def _build_locked(mesh: Mesh, options: BuildOptions, history: History, ctx: Plan
     try:
         executor.run(planner)
     except MeshError:   # a project that failed to parse or plan mid-build
-        history.finish_run(report.run_id, "error", _summary(report))
+        history.finish_run(report.run_id, RunStatus.ERROR, _summary(report))
         raise
     except KeyboardInterrupt:
-        history.finish_run(report.run_id, "interrupted", _summary(report))
+        history.finish_run(report.run_id, RunStatus.INTERRUPTED, _summary(report))
         raise BuildInterrupted(report.run_id, executor.stopped) from None
     except BaseException:
-        history.finish_run(report.run_id, "interrupted", _summary(report))
+        history.finish_run(report.run_id, RunStatus.INTERRUPTED, _summary(report))
         raise
-    failed = any(o.status not in ("success", "reused") for o in executor.outcomes.values()) \
+    failed = any(o.status not in (NodeStatus.SUCCESS, PlanStatus.REUSED)
+                 for o in executor.outcomes.values()) \
         or any(u.error for u in executor.units) or bool(executor.failed_roots)
     plan.unmatched = _unmatched(mesh, ctx, plan)
-    report.status = "noop" if plan.noop else ("error" if failed else "success")
+    report.status = RunStatus.NOOP if plan.noop else (RunStatus.ERROR if failed else RunStatus.SUCCESS)
     history.finish_run(report.run_id, report.status, _summary(report))
     return report
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from meshkit.orchestrate.db import SharedConnection
 from meshkit.orchestrate.processes import process_alive
+from meshkit.status import RunStatus
 
 # Each entry brings the tables one version further; append, never edit, an entry.
 _MIGRATIONS = ["""
@@ -106,20 +107,20 @@ class History(SharedConnection):
         """Runs left "running" by a process that no longer exists were interrupted."""
         host = os.uname().nodename
         stale = [row["id"] for row in self._read(
-            "select id, pid, host from runs where status = 'running'")
+            "select id, pid, host from runs where status = ?", (RunStatus.RUNNING,))
             if row["host"] == host and not process_alive(row["pid"])]
         with self._tx():
             for run_id in stale:
-                self.db.execute("update runs set status = 'interrupted', finished_at = ? where id = ?",
-                                (time.time(), run_id))
+                self.db.execute("update runs set status = ?, finished_at = ? where id = ?",
+                                (RunStatus.INTERRUPTED, time.time(), run_id))
         return stale
 
     def start_run(self, environment: str, command: str, kind: str = "build") -> int:
         with self._tx():
             cursor = self.db.execute(
                 "insert into runs (kind, environment, command, status, started_at, pid, host) "
-                "values (?, ?, ?, 'running', ?, ?, ?)",
-                (kind, environment, command, time.time(), os.getpid(), os.uname().nodename))
+                "values (?, ?, ?, ?, ?, ?, ?)", (kind, environment, command, RunStatus.RUNNING,
+                                                 time.time(), os.getpid(), os.uname().nodename))
             return int(cursor.lastrowid)
 
     def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> None:

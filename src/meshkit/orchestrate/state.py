@@ -24,7 +24,7 @@ from meshkit.dbt.nodes import label as versioned_name
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.orchestrate.history import UNPUBLISHED, ModelState
 from meshkit.orchestrate.reasons import Kind, Reason, describe
-from meshkit.status import NodeStatus
+from meshkit.status import NodeStatus, PlanStatus
 
 _PERIOD_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -47,7 +47,7 @@ class Decision:
         records it."""
         kind, details = self.reason.to_stored()
         return (self.unique_id, self.project, "rebuild" if self.rebuild else "reuse", kind, details,
-                None if self.rebuild else "reused")
+                None if self.rebuild else PlanStatus.REUSED)
 
 
 @dataclass

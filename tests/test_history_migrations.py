@@ -6,13 +6,13 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-
 from conftest import run
 from meshes import write_mesh
+
 from meshkit.errors import MeshError
+from meshkit.jobs.queue import JobStore
 from meshkit.orchestrate.db import SharedConnection
 from meshkit.orchestrate.history import History
-from meshkit.jobs.queue import JobStore
 
 
 def _versions(path) -> dict[str, int]:

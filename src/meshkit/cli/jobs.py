@@ -13,8 +13,9 @@ from rich.text import Text
 
 from meshkit.cli import console, err_console, main, mesh_option, reports_errors
 from meshkit.cli.render import Column, fit_table, status_text
-from meshkit.status import RunStatus
 from meshkit.config import load_mesh
+from meshkit.status import RunStatus
+
 
 def _when(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S") if epoch else "—"

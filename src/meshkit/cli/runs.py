@@ -13,6 +13,7 @@ from meshkit.cli.render import Column, fit_table, short_error, status_text
 from meshkit.config import load_mesh
 from meshkit.errors import MeshError
 
+
 @main.group(invoke_without_command=True)
 @mesh_option
 @click.option("--limit", default=20, show_default=True, help="How many runs to list.")

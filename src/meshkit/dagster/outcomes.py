@@ -17,8 +17,14 @@ from __future__ import annotations
 
 from typing import Iterator, Union
 
-from dagster import (AssetCheckKey, AssetCheckResult, AssetCheckSeverity, AssetKey,
-                     AssetObservation, MaterializeResult)
+from dagster import (
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetKey,
+    AssetObservation,
+    MaterializeResult,
+)
 
 from meshkit.dagster.specs import MeshAssets
 from meshkit.orchestrate.build import BuildReport

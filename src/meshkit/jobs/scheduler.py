@@ -30,13 +30,12 @@ from typing import Callable
 
 from meshkit.config import Mesh
 from meshkit.errors import MeshError
-from meshkit.jobs.service import Footprints, LiveMesh, _supervise_one
-from meshkit.jobs.queue import ClaimOutcome, JobStore
-from meshkit.orchestrate.processes import process_token
-from meshkit.jobs.worker import (HOST, Handle, SubprocessLauncher, ThreadLauncher,
-                                             orphaned, recover)
 from meshkit.jobs.notify import deliver_pending
+from meshkit.jobs.queue import ClaimOutcome, JobStore
 from meshkit.jobs.schedule import due_times
+from meshkit.jobs.service import Footprints, LiveMesh, _supervise_one
+from meshkit.jobs.worker import HOST, Handle, SubprocessLauncher, ThreadLauncher, orphaned, recover
+from meshkit.orchestrate.processes import process_token
 from meshkit.status import RunStatus
 
 Log = Callable[[str], None]

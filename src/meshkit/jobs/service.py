@@ -18,8 +18,8 @@ from meshkit.config.jobs import Job
 from meshkit.errors import MeshError
 from meshkit.jobs.execute import Outcome
 from meshkit.jobs.queue import ClaimOutcome, JobRun, JobStore, utc_iso
-from meshkit.orchestrate.processes import process_alive, process_token
 from meshkit.jobs.worker import HOST, SubprocessLauncher, orphaned, recover, stop
+from meshkit.orchestrate.processes import process_alive, process_token
 from meshkit.status import RunStatus
 
 Log = Callable[[str], None]

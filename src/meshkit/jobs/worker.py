@@ -30,9 +30,9 @@ from typing import Callable
 from meshkit.config import Mesh, load_mesh
 from meshkit.errors import MeshError
 from meshkit.jobs.execute import Outcome, RunContext, resolve_runner
+from meshkit.jobs.notify import deliver_pending, plan_notifications
 from meshkit.jobs.queue import Completion, JobRun, JobStore
 from meshkit.orchestrate.processes import process_alive, process_token
-from meshkit.jobs.notify import deliver_pending, plan_notifications
 from meshkit.status import NodeStatus, RunStatus
 
 Log = Callable[[str], None]

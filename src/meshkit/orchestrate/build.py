@@ -8,19 +8,24 @@ from dataclasses import dataclass
 from typing import Callable
 
 from meshkit.config import Mesh
-from meshkit.errors import MeshError
 from meshkit.dbt.relations import missing_relations
+from meshkit.errors import MeshError
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.graph.selection import Selector
 from meshkit.orchestrate.access import check_refused_refs
 from meshkit.orchestrate.context import BuildOptions, PlanningContext, parse_scope, planning_context
+from meshkit.orchestrate.db import mesh_db
 from meshkit.orchestrate.execute import BuildEvent, ExecutionOptions, Executor, UnitOutcome
 from meshkit.orchestrate.freshness import source_loaded_at
-from meshkit.orchestrate.db import mesh_db
 from meshkit.orchestrate.history import History
 from meshkit.orchestrate.lock import BuildLock
-from meshkit.orchestrate.parse import (ParsedProject, add_to_graph, dbt_environment, parse_key,
-                                      parse_projects)
+from meshkit.orchestrate.parse import (
+    ParsedProject,
+    add_to_graph,
+    dbt_environment,
+    parse_key,
+    parse_projects,
+)
 from meshkit.orchestrate.plan import Plan, PlannedBuild, make_plan, resolve_placeholders
 from meshkit.orchestrate.staged import StagedPlanner, staging_order
 from meshkit.status import NodeStatus, PlanStatus, RunStatus

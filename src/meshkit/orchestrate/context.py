@@ -11,8 +11,8 @@ from typing import Callable
 import msgspec
 
 from meshkit.config import Environment, Mesh
-from meshkit.config.package_hack import refuse_package_hack
 from meshkit.config.dependencies import declared_projects
+from meshkit.config.package_hack import refuse_package_hack
 from meshkit.config.selector_syntax import Expression
 from meshkit.errors import MeshError
 from meshkit.graph.mesh_graph import MeshGraph

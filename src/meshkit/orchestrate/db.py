@@ -34,6 +34,7 @@ def mesh_db(mesh: "Mesh") -> Path:
 
 
 def table_exists(db: sqlite3.Connection, name: str) -> bool:
+    """Whether the database holds table `name` (a step reading another component's tables)."""
     return db.execute("select 1 from sqlite_master where type = 'table' and name = ?",
                       (name,)).fetchone() is not None
 

@@ -26,8 +26,8 @@ from meshkit.orchestrate.resources import Resources, prepare, project_resources
 from meshkit.orchestrate.selectors import node_selector, unit_selectors
 from meshkit.orchestrate.staged import StagedPlanner, Task
 from meshkit.orchestrate.state import label
-from meshkit.store.publish import pointer_warning, publish_artifacts
 from meshkit.status import NodeStatus
+from meshkit.store.publish import pointer_warning, publish_artifacts
 from meshkit.store.store import Store
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from meshkit.config import Mesh
 from meshkit.dbt.artifacts import FAILED_STATUSES, decode_manifest, decode_run_results
 from meshkit.dbt.nodes import parse_time
-from meshkit.orchestrate.fingerprint import node_fingerprints
 from meshkit.orchestrate.db import mesh_db
+from meshkit.orchestrate.fingerprint import node_fingerprints
 from meshkit.orchestrate.history import History, ModelState
 from meshkit.orchestrate.reasons import Kind, Reason
 from meshkit.status import NodeStatus, RunStatus

@@ -23,8 +23,14 @@ from meshkit.orchestrate.context import BuildOptions, PlanningContext
 from meshkit.orchestrate.freshness import source_loaded_at, tracked_sources
 from meshkit.orchestrate.history import History
 from meshkit.orchestrate.parse import ParsedProject, add_to_graph, dbt_environment, parse_project
-from meshkit.orchestrate.plan import (Plan, PlannedBuild, Unit, extend_plan, resolve_placeholders,
-                                      select_nodes)
+from meshkit.orchestrate.plan import (
+    Plan,
+    PlannedBuild,
+    Unit,
+    extend_plan,
+    resolve_placeholders,
+    select_nodes,
+)
 
 # Selector terms whose matches depend on a node's descendants: `+x`, `2+x`, `@x`.
 _LOOKS_DOWNSTREAM = re.compile(r"^(@|\d*\+)")

@@ -19,8 +19,8 @@ from meshkit.config.yamlfile import read_yaml
 from meshkit.errors import MeshError
 from meshkit.graph.mesh_graph import load_from_store
 from meshkit.orchestrate.history import History
-from meshkit.orchestrate.jobs import job_rows
-from meshkit.orchestrate.jobs_store import JobStore
+from meshkit.jobs.queue import JobStore
+from meshkit.jobs.service import job_rows
 from meshkit.store.maintenance import repair, verify
 from meshkit.store.records import RunRecord
 from meshkit.store.store import Store
@@ -222,7 +222,7 @@ def test_crons_that_would_never_fire_or_mean_something_else(tmp_path, cron, mess
 
 def test_jobs_ls_and_the_scheduler_survive_a_schedule_that_never_fires(tmp_path):
     """A mesh.yml from before the check: the job has no next time; other jobs still fire."""
-    from meshkit.orchestrate.scheduler import Scheduler
+    from meshkit.jobs.scheduler import Scheduler
 
     mesh = load_mesh(with_jobs(tmp_path, 'never: {schedule: "0 0 1 1 *"}\n'
                                          'hourly: {schedule: "0 * * * *"}\n'))
@@ -243,7 +243,7 @@ def test_jobs_ls_and_the_scheduler_survive_a_schedule_that_never_fires(tmp_path)
 
 
 def test_one_jobs_failing_schedule_does_not_stop_the_scheduler(tmp_path, monkeypatch):
-    from meshkit.orchestrate import scheduler as module
+    from meshkit.jobs import scheduler as module
 
     mesh = load_mesh(with_jobs(tmp_path, 'broken: {schedule: "0 * * * *"}\n'
                                          'hourly: {schedule: "30 * * * *"}\n'))

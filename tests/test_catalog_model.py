@@ -245,7 +245,7 @@ def test_one_owner_for_governance_notifications_and_the_catalog():
     """A model owned only through meta.owner is owned in all three places, the same way; a
     group's owner comes first; a group that names no one falls back to meta.owner."""
     from meshkit.govern.view import MeshView
-    from meshkit.orchestrate.notify import owner_of as notify_owner
+    from meshkit.jobs.notify import owner_of as notify_owner
 
     groups = [Group("group.sales.revenue", "revenue", "sales", Owner("Rev Team", "rev@x.io")),
               Group("group.sales.empty", "empty", "sales", Owner())]

@@ -102,8 +102,8 @@ def _job_mesh(tmp_path: Path):
 
 
 def test_jobs_show_a_run_that_had_nothing_to_do(tmp_path):
-    from meshkit.orchestrate import jobs as service
-    from meshkit.orchestrate.jobs_store import JobStore
+    from meshkit.jobs import service
+    from meshkit.jobs.queue import JobStore
 
     mesh = _job_mesh(tmp_path)
     with JobStore.for_mesh(mesh) as store:

@@ -24,7 +24,7 @@ from meshkit.config import load_mesh
 from meshkit.config.dependencies import declared_projects
 from meshkit.errors import MeshError
 from meshkit.graph.selection import Selector
-from meshkit.orchestrate.schedule import due_times, next_time
+from meshkit.jobs.schedule import due_times, next_time
 
 FUZZ = settings(derandomize=True, max_examples=200, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

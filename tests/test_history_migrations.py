@@ -6,12 +6,13 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-
 from conftest import run
 from meshes import write_mesh
+
 from meshkit.errors import MeshError
-from meshkit.orchestrate.history import History, SharedConnection
-from meshkit.orchestrate.jobs_store import JobStore
+from meshkit.jobs.queue import JobStore
+from meshkit.orchestrate.db import SharedConnection
+from meshkit.orchestrate.history import History
 
 
 def _versions(path) -> dict[str, int]:
@@ -23,7 +24,7 @@ def test_a_fresh_file_records_each_components_version(tmp_path):
     path = tmp_path / "history.db"
     History(path).close()
     JobStore(path).close()
-    assert _versions(path) == {"history": 1, "jobs": 1}
+    assert _versions(path) == {"history": 2, "jobs": 2}
 
 
 def test_a_file_from_before_versions_is_adopted_with_its_rows(tmp_path):
@@ -41,7 +42,29 @@ def test_a_file_from_before_versions_is_adopted_with_its_rows(tmp_path):
     history = History(path)
     assert [r["status"] for r in history.runs(10)] == ["success"]
     history.close()
-    assert _versions(path) == {"history": 1}
+    assert _versions(path) == {"history": 2}
+
+
+def test_a_job_run_of_an_older_file_finds_its_build_by_id(tmp_path):
+    """Before jobs version 2 a running job run was linked to its build only by runs.command."""
+    from meshkit.jobs.queue import _MIGRATIONS
+
+    path = tmp_path / "history.db"
+    History(path).close()
+    old = SharedConnection(path, timeout=5)
+    old.migrate("jobs", _MIGRATIONS[:1])
+    old.db.executescript("""
+        insert into job_runs (job, environment, status, cause, reason, queued_at, started_at)
+            values ('daily', 'prod', 'running', 'manual', 'test', 1.0, 1.0);
+        insert into runs (kind, environment, command, status, started_at) values
+            ('job', 'prod', 'meshkit job daily (job run 1)', 'success', 1.0),
+            ('job', 'prod', 'meshkit job other (job run 1)', 'success', 1.0);
+    """)
+    old.close()
+    store = JobStore(path)
+    run = store.run(1)
+    assert run.build_run_id == 1 and store.build_run(run)["command"] == "meshkit job daily (job run 1)"
+    store.close()
 
 
 def test_each_step_runs_once_and_in_order(tmp_path):

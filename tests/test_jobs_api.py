@@ -18,7 +18,7 @@ import pytest
 import test_jobs_hooks as hooks
 from meshkit.catalog.live import CatalogSource
 from meshkit.config import load_mesh
-from meshkit.orchestrate.scheduler import Scheduler
+from meshkit.jobs.scheduler import Scheduler
 from meshkit.store.store import Store
 from meshkit.web.app import create_app
 from meshkit.web.server import BackgroundServer

@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from meshkit.orchestrate.jobs_exec import Outcome, RunContext, perform
+from meshkit.jobs.execute import Outcome, RunContext, perform
 
 # In-process runs (`--in-process`, ThreadLauncher) read what to do from here.
 OUTCOMES: dict[str, str] = {}          # job → success | error

@@ -16,8 +16,8 @@ import test_jobs_hooks as hooks
 from conftest import set_jobs
 from meshkit.config import load_mesh
 from meshkit.graph.mesh_graph import load_from_store
-from meshkit.orchestrate.notify import deliver_pending, model_entry
-from meshkit.orchestrate.scheduler import Scheduler
+from meshkit.jobs.notify import deliver_pending, model_entry
+from meshkit.jobs.scheduler import Scheduler
 from meshkit.store.store import Store
 from test_scheduler_unit import drain
 

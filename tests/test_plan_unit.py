@@ -193,3 +193,31 @@ def test_a_unit_names_whole_folders_once_and_other_nodes_one_by_one():
     assert unit_selectors(graph, "p", [ids[0], ids[1], ids[2], ids[6]]) == [
         "fqn:p.staging", "fqn:p.marts.c", "fqn:p.marts.t"]
     assert unit_selectors(graph, "p", [ids[4]]) == ["fqn:p.marts.e.v2"]
+
+
+def test_reasons_are_kept_as_kinds_and_worded_where_shown(tmp_path):
+    """History stores a reason's kind and facts; the words come back when it is shown, and a
+    row from before kinds keeps its words."""
+    from meshkit.orchestrate.history import History
+    from meshkit.orchestrate.reasons import Kind, describe_stored
+
+    graph = _graph(CHAIN)
+    built = {uid: ModelState(uid, graph.owner[uid], "fp", 100.0, 7, "success", True, {})
+             for uid in graph.nodes}
+    built["model.a.stg"].fingerprint = "old"
+    plan = _plan(graph, built)
+    kinds = {uid: d.reason.kind for uid, d in plan.decisions.items()}
+    assert kinds["model.a.stg"] is Kind.CODE_CHANGED and kinds["model.b.other"] is Kind.UNCHANGED
+    assert [c.kind for c in plan.decisions["model.b.mart"].reason.causes] == [Kind.UPSTREAM_REBUILT]
+    history = History(tmp_path / "history.db")
+    run = history.start_run("prod", "test")
+    history.record_decisions(run, [d.history_row for d in plan.decisions.values()])
+    history.db.execute("insert into run_nodes (run_id, unique_id, project, decision, reason) "
+                       "values (?, 'model.old.x', 'old', 'rebuild', 'code or config changed')", (run,))
+    rows = {r["unique_id"]: r for r in history.run_nodes(run)}
+    history.close()
+    assert rows["model.b.mart"]["reason"] == "new_data"
+    for uid, decision in plan.decisions.items():
+        shown = describe_stored(rows[uid]["reason"], rows[uid]["details"])
+        assert decision.label.endswith(": " + shown)
+    assert describe_stored(rows["model.old.x"]["reason"], None) == "code or config changed"

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from meshkit.config import load_mesh
-from meshkit.orchestrate.jobs_store import JobStore
+from meshkit.jobs.queue import JobStore
 from test_scheduler_unit import write_mesh
 
 TESTS = Path(__file__).parent
@@ -24,7 +24,7 @@ ENQUEUE = """
 import sys, time
 from pathlib import Path
 from meshkit.config import load_mesh
-from meshkit.orchestrate.jobs_store import JobStore
+from meshkit.jobs.queue import JobStore
 
 mesh = load_mesh(Path(sys.argv[1]))
 producer, count, start = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])

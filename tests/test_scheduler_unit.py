@@ -14,9 +14,9 @@ import pytest
 import test_jobs_hooks as hooks
 from meshkit.config import load_mesh
 from meshkit.orchestrate.history import History
-from meshkit.orchestrate.jobs_store import JobStore, utc_iso
-from meshkit.orchestrate.jobs_worker import HOST
-from meshkit.orchestrate.scheduler import Scheduler
+from meshkit.jobs.queue import JobStore, utc_iso
+from meshkit.jobs.worker import HOST
+from meshkit.jobs.scheduler import Scheduler
 
 
 def write_mesh(root: Path, jobs: str) -> Path:
@@ -226,6 +226,7 @@ def orphan(store: JobStore, mesh, name: str, build_status: str | None):
     if build_status:
         history = History(mesh.state_dir / "history.db")
         build = history.start_run("prod", run.build_command, kind="job")
+        store.set_build_run(run.id, build)
         if build_status == "running":     # the build's process is the one that died
             history.db.execute("update runs set pid = ? where id = ?", (pid, build))
         else:

@@ -66,7 +66,7 @@ def test_each_project_is_planned_once_it_and_its_upstream_are_parsed(tmp_path):
     assert plan.depends[keys["down"]] == {keys["mid"]}
     assert plan.depends[keys["solo"]] == set()
     # The same decisions as planning the whole mesh at once.
-    whole, *_ = plan_mesh(load_mesh(mesh_dir / "mesh.yml"), BuildOptions(), history)
+    whole = plan_mesh(load_mesh(mesh_dir / "mesh.yml"), BuildOptions(), history).plan
     assert {uid: (d.rebuild, d.reason) for uid, d in plan.decisions.items()} == \
         {uid: (d.rebuild, d.reason) for uid, d in whole.decisions.items()}
     assert plan.selected.index("model.up.u_pub") < plan.selected.index("model.mid.m_pub")

@@ -39,12 +39,21 @@ class RunStatus(StrEnum):
     INTERRUPTED = "interrupted"
     SKIPPED = "skipped"
     PARSED = "parsed"                      # published after `dbt parse`: no run results
+    NOOP = "noop"                          # a build with nothing to build: every model up to date
+    PLANNED = "planned"                    # planned, not run (`meshkit plan`)
     FAILURES_ALLOWED = "failures allowed"  # published with --allow-failures
 
     @property
     def finished(self) -> bool:
         """False while the run is queued or running."""
         return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class PlanStatus(StrEnum):
+    """What meshkit says of a selected node dbt did not run (else dbt's NodeStatus)."""
+
+    REUSED = "reused"     # up to date: state says nothing it depends on changed
+    PLANNED = "planned"   # not run yet (a plan, or a build that stopped before it)
 
 
 class Severity(StrEnum):

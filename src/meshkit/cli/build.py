@@ -11,6 +11,7 @@ from rich.text import Text
 
 from meshkit.cli import console, main, mesh_option, reports_errors
 from meshkit.config import load_mesh
+from meshkit.status import NodeStatus, RunStatus
 
 
 def build_options(func):
@@ -76,7 +77,7 @@ def build(mesh_path, select, exclude, projects, env, full, workers, verify_relat
         click.echo(json.dumps(_report_json(report), indent=2))
     else:
         _print_report(report)
-    if report.status == "error":
+    if report.status == RunStatus.ERROR:
         sys.exit(1)
 
 
@@ -98,6 +99,7 @@ def plan(mesh_path, select, exclude, projects, env, full, workers, verify_relati
 
 
 def _report_json(report) -> dict:
+    from meshkit.orchestrate.reasons import describe
     from meshkit.orchestrate.state import label
 
     graph = report.plan.graph
@@ -107,7 +109,8 @@ def _report_json(report) -> dict:
                     "tests": [graph.nodes[t].name for t in u.tests]} for u in wave]
                   for wave in report.plan.waves()],
         "nodes": [{"node": label(graph, uid), "unique_id": uid, "project": graph.owner[uid],
-                   "decision": "rebuild" if d.rebuild else "reuse", "reason": d.reason,
+                   "decision": "rebuild" if d.rebuild else "reuse", "reason": describe(d.reason),
+                   "reason_kind": d.reason.kind, "reason_details": d.reason.facts() or None,
                    "status": report.node_status(uid),
                    "message": report.executor.outcomes[uid].message
                    if report.executor and uid in report.executor.outcomes else None}
@@ -151,7 +154,7 @@ def _print_report(report) -> None:
         reason = plan.decisions[uid].label
         outcome = report.executor.outcomes.get(uid) if report.executor else None
         if outcome and outcome.message:
-            if status == "skipped":
+            if status == NodeStatus.SKIPPED:
                 reason = outcome.message
             else:
                 failures.append((label(graph, uid), short_error(outcome.message)))
@@ -203,7 +206,7 @@ def publish(mesh_path, project_dir, target_path, env, allow_failures) -> None:
     store = Store(mesh.store_url)
     record = publish_artifacts(store, target_dir, environment.name,
                                allow_failures=allow_failures, project_dir=project_dir)
-    parsed = " after a parse: nothing built" if record.status == "parsed" else ""
+    parsed = " after a parse: nothing built" if record.status == RunStatus.PARSED else ""
     console.print(f"published [bold]{record.project}[/] to {environment.name}: run {record.run_id} "
                   f"({record.public_models} public of {record.models} models{parsed})",
                   highlight=False, soft_wrap=True)

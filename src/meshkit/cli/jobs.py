@@ -14,13 +14,15 @@ from rich.text import Text
 from meshkit.cli import console, err_console, main, mesh_option, reports_errors
 from meshkit.cli.render import Column, fit_table, status_text
 from meshkit.config import load_mesh
+from meshkit.status import RunStatus
+
 
 def _when(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S") if epoch else "—"
 
 
 def _open(mesh_path):
-    from meshkit.orchestrate.jobs_store import JobStore
+    from meshkit.jobs.queue import JobStore
 
     mesh = load_mesh(mesh_path)
     return mesh, JobStore.for_mesh(mesh)
@@ -37,7 +39,7 @@ def jobs() -> None:
 @reports_errors
 def list_jobs(mesh_path, as_json) -> None:
     """Every job: what it builds, when it runs, its last run."""
-    from meshkit.orchestrate.jobs import job_rows, scheduler_info
+    from meshkit.jobs.service import job_rows, scheduler_info
 
     mesh, store = _open(mesh_path)
     try:
@@ -99,7 +101,7 @@ def run_job(name, mesh_path, only_queue, downstream, quiet, as_json) -> None:
 
     The jobs it triggers are queued for the scheduler (or run here with --downstream).
     """
-    from meshkit.orchestrate import jobs as service
+    from meshkit.jobs import service
 
     mesh, store = _open(mesh_path)
     say = (lambda line: err_console.print(line, highlight=False, markup=False, soft_wrap=True)) \
@@ -122,7 +124,7 @@ def run_job(name, mesh_path, only_queue, downstream, quiet, as_json) -> None:
         else:
             finished = [service.run_in_foreground(mesh, store, run, echo=echo, log=say)]
         queued_after = [r for f in finished for r in store.triggered_by(f.id)
-                        if r.status == "queued" and all(r.id != x.id for x in finished)]
+                        if r.status == RunStatus.QUEUED and all(r.id != x.id for x in finished)]
     finally:
         store.close()
     if as_json:
@@ -137,7 +139,7 @@ def run_job(name, mesh_path, only_queue, downstream, quiet, as_json) -> None:
         for later in queued_after:
             console.print(Text(f"queued {later.job} run {later.id} ({later.reason}); `meshkit "
                                "scheduler` runs it, or run this again with --downstream"))
-    if any(r.status in ("error", "canceled", "interrupted") for r in finished):
+    if any(r.status in (RunStatus.ERROR, RunStatus.CANCELED, RunStatus.INTERRUPTED) for r in finished):
         sys.exit(1)
 
 
@@ -152,7 +154,7 @@ def history(name, mesh_path, limit, as_json) -> None:
 
     Each run's status, why it ran, how long it took and what it said.
     """
-    from meshkit.orchestrate import jobs as service
+    from meshkit.jobs import service
 
     mesh, store = _open(mesh_path)
     try:
@@ -188,7 +190,7 @@ def show(run_id, mesh_path, show_log, as_json) -> None:
     Why it ran, its steps, what it triggered and whom it notified.
     """
     from meshkit.errors import MeshError
-    from meshkit.orchestrate import jobs as service
+    from meshkit.jobs import service
 
     mesh, store = _open(mesh_path)
     try:
@@ -237,7 +239,7 @@ def show(run_id, mesh_path, show_log, as_json) -> None:
 def cancel(run_id, mesh_path, as_json) -> None:
     """Cancel a queued or running job run."""
 
-    from meshkit.orchestrate import jobs as service
+    from meshkit.jobs import service
 
     mesh, store = _open(mesh_path)
     try:
@@ -247,7 +249,7 @@ def cancel(run_id, mesh_path, as_json) -> None:
     if as_json:
         click.echo(json.dumps(run.to_json(), indent=2))
         return
-    if run.status == "running":
+    if run.status == RunStatus.RUNNING:
         console.print(f"{run.job} run {run.id}: cancel requested; the scheduler running it stops it",
                       highlight=False)
     else:
@@ -267,7 +269,7 @@ def cancel(run_id, mesh_path, as_json) -> None:
 @reports_errors
 def scheduler(mesh_path, workers, poll, until_idle, in_process) -> None:
     """Run schedules and triggered jobs until stopped (Ctrl-C or SIGTERM)."""
-    from meshkit.orchestrate.scheduler import Scheduler
+    from meshkit.jobs.scheduler import Scheduler
 
     mesh = load_mesh(mesh_path)
     stop = threading.Event()

@@ -17,10 +17,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-STATUS_STYLES = {"success": "green", "reused": "cyan", "noop": "cyan", "error": "red",
-                 "fail": "red", "canceled": "magenta", "interrupted": "yellow",
-                 "skipped": "yellow", "warn": "yellow", "running": "blue", "queued": "cyan",
-                 "planned": "blue"}
+from meshkit.status import NodeStatus, PlanStatus, RunStatus
+
+# One colour per status text: node results (dbt's), meshkit's plan and run statuses share it.
+STATUS_STYLES: dict[str, str] = {
+    NodeStatus.SUCCESS: "green", PlanStatus.REUSED: "cyan", RunStatus.NOOP: "cyan",
+    NodeStatus.ERROR: "red", NodeStatus.FAIL: "red", RunStatus.CANCELED: "magenta",
+    RunStatus.INTERRUPTED: "yellow", NodeStatus.SKIPPED: "yellow", NodeStatus.WARN: "yellow",
+    RunStatus.RUNNING: "blue", RunStatus.QUEUED: "cyan", PlanStatus.PLANNED: "blue"}
 
 _PROSE_MIN = 24       # free text is not wrapped narrower than this while a column can go
 _PROSE_FLOOR = 12     # nor, once none can, narrower than this (a long name folds instead)

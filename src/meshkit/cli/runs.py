@@ -13,6 +13,7 @@ from meshkit.cli.render import Column, fit_table, short_error, status_text
 from meshkit.config import load_mesh
 from meshkit.errors import MeshError
 
+
 @main.group(invoke_without_command=True)
 @mesh_option
 @click.option("--limit", default=20, show_default=True, help="How many runs to list.")
@@ -45,6 +46,17 @@ def runs(ctx, mesh_path, limit, as_json) -> None:
     console.print(fit_table(console, columns, table_rows))
 
 
+def _node_row(row: dict) -> dict:
+    """A run_nodes row as shown: `reason` in words, its kind and facts beside it."""
+    from meshkit.orchestrate.reasons import Kind, describe_stored
+
+    details = row.pop("details", None)
+    known = row["reason"] in Kind.__members__.values()
+    words = describe_stored(row["reason"], details)
+    return {**row, "reason": words, "reason_kind": row["reason"] if known else None,
+            "reason_details": json.loads(details) if details else None}
+
+
 @runs.command()
 @click.argument("run_id", type=int)
 @click.option("--log", "show_log", is_flag=True, help="Also print dbt's output of each invocation.")
@@ -61,7 +73,7 @@ def show(ctx, run_id, show_log, as_json) -> None:
     if run is None:
         history.close()
         raise MeshError(f"there is no run {run_id}", file=history.path, hint="`meshkit runs` lists them")
-    nodes = [dict(r) for r in history.run_nodes(run_id)]
+    nodes = [_node_row(dict(r)) for r in history.run_nodes(run_id)]
     invocations = [dict(r) for r in history.invocations(run_id)]
     history.close()
     if as_json:

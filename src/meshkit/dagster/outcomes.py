@@ -17,11 +17,18 @@ from __future__ import annotations
 
 from typing import Iterator, Union
 
-from dagster import (AssetCheckKey, AssetCheckResult, AssetCheckSeverity, AssetKey,
-                     AssetObservation, MaterializeResult)
+from dagster import (
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetKey,
+    AssetObservation,
+    MaterializeResult,
+)
 
 from meshkit.dagster.specs import MeshAssets
 from meshkit.orchestrate.build import BuildReport
+from meshkit.orchestrate.reasons import describe
 from meshkit.orchestrate.state import label
 from meshkit.status import NodeStatus, RunStatus
 
@@ -52,7 +59,7 @@ def asset_events(report: BuildReport, assets: MeshAssets, selected: set[AssetKey
             continue
         yield AssetCheckResult(asset_key=key.asset_key, check_name=key.name,
                                passed=outcome.status == NodeStatus.PASS, severity=_CHECKED[outcome.status],
-                               metadata={"dbt/status": outcome.status,
+                               metadata={"dbt/status": str(outcome.status),
                                          "dbt/message": outcome.message or "",
                                          "dbt/unique_id": uid})
 
@@ -60,8 +67,10 @@ def asset_events(report: BuildReport, assets: MeshAssets, selected: set[AssetKey
 def _decision(report: BuildReport, uid: str, status: str) -> dict[str, object]:
     decision = report.plan.decisions[uid]
     metadata: dict[str, object] = {
-        "meshkit/status": status, "meshkit/decision": "rebuild" if decision.rebuild else "reuse",
-        "meshkit/reason": decision.reason, "meshkit/run_id": report.run_id or 0}
+        # Dagster serializes no enums it does not know: plain text for meshkit's statuses.
+        "meshkit/status": str(status), "meshkit/decision": "rebuild" if decision.rebuild else "reuse",
+        "meshkit/reason": describe(decision.reason), "meshkit/reason_kind": str(decision.reason.kind),
+        "meshkit/run_id": report.run_id or 0}
     outcome = report.executor.outcomes.get(uid) if report.executor else None
     if outcome is not None:
         metadata["dbt/seconds"] = round(outcome.seconds, 2)

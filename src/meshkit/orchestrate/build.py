@@ -8,20 +8,27 @@ from dataclasses import dataclass
 from typing import Callable
 
 from meshkit.config import Mesh
-from meshkit.errors import MeshError
 from meshkit.dbt.relations import missing_relations
+from meshkit.errors import MeshError
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.graph.selection import Selector
 from meshkit.orchestrate.access import check_refused_refs
 from meshkit.orchestrate.context import BuildOptions, PlanningContext, parse_scope, planning_context
+from meshkit.orchestrate.db import mesh_db
 from meshkit.orchestrate.execute import BuildEvent, ExecutionOptions, Executor, UnitOutcome
 from meshkit.orchestrate.freshness import source_loaded_at
 from meshkit.orchestrate.history import History
 from meshkit.orchestrate.lock import BuildLock
-from meshkit.orchestrate.parse import (ParsedProject, add_to_graph, dbt_environment, parse_key,
-                                      parse_projects)
-from meshkit.orchestrate.plan import Plan, make_plan, resolve_placeholders
+from meshkit.orchestrate.parse import (
+    ParsedProject,
+    add_to_graph,
+    dbt_environment,
+    parse_key,
+    parse_projects,
+)
+from meshkit.orchestrate.plan import Plan, PlannedBuild, make_plan, resolve_placeholders
 from meshkit.orchestrate.staged import StagedPlanner, staging_order
+from meshkit.status import NodeStatus, PlanStatus, RunStatus
 
 __all__ = ["BuildEvent", "BuildInterrupted", "BuildOptions", "BuildReport", "build_mesh", "open_history",
            "parse_mesh", "plan_mesh"]
@@ -43,7 +50,7 @@ class BuildReport:
     plan: Plan
     parsed: dict[str, ParsedProject]
     run_id: int | None = None
-    status: str = "planned"
+    status: str = RunStatus.PLANNED
     executor: Executor | None = None
 
     @property
@@ -52,20 +59,19 @@ class BuildReport:
 
     def node_status(self, uid: str) -> str:
         if not self.plan.decisions[uid].rebuild:
-            return "reused"
+            return PlanStatus.REUSED
         if self.executor and uid in self.executor.outcomes:
             return self.executor.outcomes[uid].status
-        return "planned"
+        return PlanStatus.PLANNED
 
 
 def open_history(mesh: Mesh) -> History:
-    return History(mesh.state_dir / "history.db")
+    return History(mesh_db(mesh))
 
 
 def plan_mesh(mesh: Mesh, options: BuildOptions, history: History, on_line: Echo | None = None,
-              ctx: PlanningContext | None = None
-              ) -> tuple[Plan, dict[str, ParsedProject], dict, dict]:
-    """Parse every project, then plan the whole mesh at once."""
+              ctx: PlanningContext | None = None) -> PlannedBuild:
+    """Parse every project, then plan the whole mesh at once. Raises MeshError."""
     ctx = ctx or planning_context(mesh, options, history)
     env = ctx.env
     parsed = parse_projects(mesh, env, history, ctx.names, options.workers, on_line,
@@ -90,7 +96,7 @@ def plan_mesh(mesh: Mesh, options: BuildOptions, history: History, on_line: Echo
         graph, plan.decisions, {graph.owner[uid] for uid in plan.selected},
         [r for project in parsed.values() for r in project.refusals], ctx.available)
     plan.warnings = warnings
-    return plan, parsed, fingerprints, inputs.source_loaded_at
+    return PlannedBuild(plan, parsed, fingerprints, inputs.source_loaded_at)
 
 
 def parse_mesh(mesh: Mesh, env: str | None = None, workers: int = 2,
@@ -130,7 +136,7 @@ def _missing_relations(mesh: Mesh, target: str, graph: MeshGraph, states) -> tup
     by_relation: dict[tuple[str, str, str, str], str] = {}
     for uid, state in states.items():
         node = graph.nodes.get(uid)
-        if node is None or state.status != "success" or node.config.materialized == "ephemeral":
+        if node is None or state.status != NodeStatus.SUCCESS or node.config.materialized == "ephemeral":
             continue
         folder = str(mesh.project(graph.owner[uid]).path)
         by_relation[(folder, node.database or "", node.schema_ or "", node.alias or node.name)] = uid
@@ -167,18 +173,20 @@ def _build_locked(mesh: Mesh, options: BuildOptions, history: History, ctx: Plan
     upstream = None if dry_run else staging_order(mesh, ctx, options)
     planner = StagedPlanner(mesh, ctx, history, upstream, on_line) if upstream else None
     if planner:
-        plan, parsed = planner.plan, planner.parsed
-        fingerprints, loaded = planner.fingerprints, planner.inputs.source_loaded_at
+        planned = planner.planned
     else:
         for name in ([] if dry_run or on_event is None else ctx.names):
             on_event(BuildEvent("task", name, task="parse"))
-        plan, parsed, fingerprints, loaded = plan_mesh(mesh, options, history, on_line, ctx)
-    report = BuildReport(plan, parsed)
+        planned = plan_mesh(mesh, options, history, on_line, ctx)
+    plan = planned.plan
+    report = BuildReport(plan, planned.parsed)
     if dry_run:
         plan.unmatched = _unmatched(mesh, ctx, plan)
         return report
     report.run_id = history.start_run(ctx.env.name, command, kind=options.kind)
     lock.set_run(report.run_id)
+    if options.on_start:
+        options.on_start(report.run_id)
     if planner:
         planner.run_id = report.run_id   # it records each project's decisions as it plans
     history.record_decisions(report.run_id, [d.history_row for d in plan.decisions.values()])
@@ -193,23 +201,24 @@ def _build_locked(mesh: Mesh, options: BuildOptions, history: History, ctx: Plan
                                          parse_key=lambda name: parse_key(
                                              ctx.env, mesh.project(name), ctx.upstream_key(mesh, name)),
                                          environment=ctx.env),
-                        fingerprints, loaded, on_line, on_event)
+                        planned.fingerprints, planned.source_loaded_at, on_line, on_event)
     report.executor = executor
     try:
         executor.run(planner)
     except MeshError:   # a project that failed to parse or plan mid-build
-        history.finish_run(report.run_id, "error", _summary(report))
+        history.finish_run(report.run_id, RunStatus.ERROR, _summary(report))
         raise
     except KeyboardInterrupt:
-        history.finish_run(report.run_id, "interrupted", _summary(report))
+        history.finish_run(report.run_id, RunStatus.INTERRUPTED, _summary(report))
         raise BuildInterrupted(report.run_id, executor.stopped) from None
     except BaseException:
-        history.finish_run(report.run_id, "interrupted", _summary(report))
+        history.finish_run(report.run_id, RunStatus.INTERRUPTED, _summary(report))
         raise
-    failed = any(o.status not in ("success", "reused") for o in executor.outcomes.values()) \
+    failed = any(o.status not in (NodeStatus.SUCCESS, PlanStatus.REUSED)
+                 for o in executor.outcomes.values()) \
         or any(u.error for u in executor.units) or bool(executor.failed_roots)
     plan.unmatched = _unmatched(mesh, ctx, plan)
-    report.status = "noop" if plan.noop else ("error" if failed else "success")
+    report.status = RunStatus.NOOP if plan.noop else (RunStatus.ERROR if failed else RunStatus.SUCCESS)
     history.finish_run(report.run_id, report.status, _summary(report))
     return report
 

@@ -11,8 +11,8 @@ from typing import Callable
 import msgspec
 
 from meshkit.config import Environment, Mesh
-from meshkit.config.package_hack import refuse_package_hack
 from meshkit.config.dependencies import declared_projects
+from meshkit.config.package_hack import refuse_package_hack
 from meshkit.config.selector_syntax import Expression
 from meshkit.errors import MeshError
 from meshkit.graph.mesh_graph import MeshGraph
@@ -41,6 +41,7 @@ class BuildOptions:
     kind: str = "build"              # runs.kind: build, or job for a job's build
     command: str | None = None       # runs.command (default: this process's command line)
     before_publish: Callable[[str, Path], None] | None = None  # (project, target dir) hook
+    on_start: Callable[[int], None] | None = None   # told the run's runs.id once it is recorded
 
 
 @dataclass

@@ -19,13 +19,14 @@ from meshkit.config import Environment, Mesh
 from meshkit.dbt.artifacts import FAILED_STATUSES, RunResults, decode_run_results
 from meshkit.dbt.runner import DbtResult, run_dbt, stop_all, strip_ansi
 from meshkit.errors import MeshError
-from meshkit.orchestrate.history import History, ModelState
+from meshkit.orchestrate.history import UNPUBLISHED, History, ModelState
 from meshkit.orchestrate.parse import save_parse
 from meshkit.orchestrate.plan import Plan, Unit
 from meshkit.orchestrate.resources import Resources, prepare, project_resources
 from meshkit.orchestrate.selectors import node_selector, unit_selectors
 from meshkit.orchestrate.staged import StagedPlanner, Task
 from meshkit.orchestrate.state import label
+from meshkit.status import NodeStatus
 from meshkit.store.publish import pointer_warning, publish_artifacts
 from meshkit.store.store import Store
 
@@ -177,15 +178,14 @@ class Executor:
 
     def _unit_end(self, outcome: UnitOutcome) -> BuildEvent:
         """A failed model is one dbt failed, or whose tests failed."""
-        counts = {"success": 0, "failed": 0, "skipped": 0}
+        counts = {"succeeded": 0, "failed": 0, "skipped": 0}
         for uid in outcome.unit.nodes:
-            status = self.outcomes[uid].status if uid in self.outcomes else "skipped"
-            key = "failed" if status in ("error", "fail") or uid in self.failed_roots else (
-                "success" if status == "success" else "skipped")
+            status = self.outcomes[uid].status if uid in self.outcomes else NodeStatus.SKIPPED
+            key = "failed" if status in (NodeStatus.ERROR, NodeStatus.FAIL) or uid in self.failed_roots \
+                else ("succeeded" if status == NodeStatus.SUCCESS else "skipped")
             counts[key] += 1
         return BuildEvent("unit_end", outcome.unit.project, outcome.unit.wave + 1,
-                          len(outcome.unit.nodes), succeeded=counts["success"],
-                          failed=counts["failed"], skipped=counts["skipped"],
+                          len(outcome.unit.nodes), **counts,
                           seconds=outcome.seconds, published=outcome.published,
                           error=outcome.error)
 
@@ -206,7 +206,7 @@ class Executor:
         for uid in unit.nodes:
             blocker = self._blocking_failure(uid)
             if blocker:
-                self.outcomes[uid] = NodeOutcome("skipped", message=f"skipped because {blocker} failed")
+                self.outcomes[uid] = NodeOutcome(NodeStatus.SKIPPED, message=f"skipped because {blocker} failed")
             else:
                 runnable.append(uid)
         self._record([uid for uid in unit.nodes if uid not in runnable], None)
@@ -252,7 +252,7 @@ class Executor:
                  echo) -> bool:
         """Publish the unit's project after a run without failures; True if it landed."""
         project = self.mesh.project(unit.project)
-        if result.ok and not any(self.outcomes[uid].status != "success" for uid in runnable):
+        if result.ok and not any(self.outcomes[uid].status != NodeStatus.SUCCESS for uid in runnable):
             if self.options.generate_docs:
                 # --no-compile keeps this run's manifest and run_results; catalog.json is new.
                 docs = run_dbt(["docs", "generate", "--no-compile", "--target", self.options.target],
@@ -295,22 +295,22 @@ class Executor:
             item = by_id.get(uid)
             if item is None and graph.nodes[uid].config.materialized == "ephemeral":
                 # dbt leaves ephemeral models out of run_results: nothing to build.
-                self.outcomes[uid] = NodeOutcome("success" if result.ok else "error",
+                self.outcomes[uid] = NodeOutcome(NodeStatus.SUCCESS if result.ok else NodeStatus.ERROR,
                                                  message=None if result.ok else _error_excerpt(result.output))
             elif item is None:
                 message = _error_excerpt(result.output) if not result.ok else (
                     "dbt did not build it: it is not in this invocation's run_results.json")
-                self.outcomes[uid] = NodeOutcome("error", message=message)
+                self.outcomes[uid] = NodeOutcome(NodeStatus.ERROR, message=message)
             else:
-                status = "success" if item.status == "success" else (
-                    "skipped" if item.status == "skipped" else "error")
-                message = None if status == "success" else item.message
+                status = NodeStatus.SUCCESS if item.status == NodeStatus.SUCCESS else (
+                    NodeStatus.SKIPPED if item.status == NodeStatus.SKIPPED else NodeStatus.ERROR)
+                message = None if status == NodeStatus.SUCCESS else item.message
                 self.outcomes[uid] = NodeOutcome(status, item.execution_time, message)
             for test in graph.tests_of(uid):
                 test_result = by_id.get(test.unique_id)
                 if test_result and test_result.status in FAILED_STATUSES:
                     self._fail_by_test(uid, test.name, test_result.status)
-            if self.outcomes[uid].status == "error":
+            if self.outcomes[uid].status == NodeStatus.ERROR:
                 self.failed_roots[uid] = label(graph, uid)
 
     def _absorb_deferred_tests(self, tests: list[str], runnable: list[str],
@@ -347,14 +347,14 @@ class Executor:
         states = []
         for uid in runnable:
             outcome = self.outcomes[uid]
-            if outcome.status == "skipped":
+            if outcome.status == NodeStatus.SKIPPED:
                 continue
             # A deferred test that failed re-saves a model built earlier: keep its build time.
             finished = self._built_at.setdefault(uid, now)
             seen = {p: self.source_loaded_at[p] for p in graph.parents.get(uid, [])
                     if p in self.source_loaded_at}
-            status = "error" if outcome.status != "success" else (
-                "success" if published else "unpublished")
+            status = NodeStatus.ERROR if outcome.status != NodeStatus.SUCCESS else (
+                NodeStatus.SUCCESS if published else UNPUBLISHED)
             states.append(ModelState(uid, unit.project, self.fingerprints.get(uid, ""), finished,
                                      self.run_id, status,
                                      tests_passed=uid not in self.failed_roots, sources_seen=seen))

@@ -1,25 +1,23 @@
 """Run history and model state in SQLite (WAL): what ran, why, and what each model last saw.
 
-One database per mesh, beside the store by default. Every write is a short transaction, so
-several meshkit processes (a build, the scheduler, the web app) can share it. A run that was
-still "running" when its process died is marked "interrupted" by the next process that opens
-the database; nothing is lost.
+One database per mesh (orchestrate.db holds the connection and the migrations it shares with
+the job queue). A run that was still "running" when its process died is marked "interrupted"
+by the next process that opens the database; nothing is lost.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shlex
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshkit.errors import MeshError
+from meshkit.orchestrate.db import SharedConnection
 from meshkit.orchestrate.processes import process_alive
+from meshkit.status import RunStatus
 
 # Each entry brings the tables one version further; append, never edit, an entry.
 _MIGRATIONS = ["""
@@ -40,7 +38,7 @@ create table if not exists run_nodes (
     unique_id text not null,
     project text not null,
     decision text not null,               -- rebuild | reuse | skip
-    reason text not null,
+    reason text not null,                 -- a reason's kind (see the second step)
     status text,                          -- success | error | fail | pass | skipped | reused
     seconds real,
     message text,
@@ -78,8 +76,12 @@ create table if not exists parse_cache (
     created_at real not null,
     primary key (project, environment)
 );
+""", """
+-- run_nodes.reason holds a reason's kind (orchestrate.reasons.Kind), its facts go here;
+-- rows from before hold a sentence in reason and null here.
+alter table run_nodes add column details text;
 """]
-_VERSIONS = "create table if not exists schema_versions (component text primary key, version integer not null)"
+UNPUBLISHED = "unpublished"   # model_state.status: built, but the run never published
 
 
 @dataclass
@@ -94,82 +96,6 @@ class ModelState:
     sources_seen: dict[str, str]
 
 
-class SharedConnection:
-    """One SQLite connection shared by a process's threads: a transaction at a time."""
-
-    def __init__(self, path: Path, timeout: float) -> None:
-        """Open (or create) the database in WAL mode.
-
-        Raises MeshError naming the file when it cannot be a database here: not SQLite
-        (damaged, or another file at that path), a folder, or a folder we may not write.
-        """
-        self.path = path
-        self._lock = threading.RLock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None,
-                                      check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
-            raise _unusable(path, exc) from None
-        self.db.row_factory = sqlite3.Row
-        try:
-            self.db.execute(f"pragma busy_timeout={int(timeout * 1000)}")
-            self.db.execute("select count(*) from sqlite_master").fetchone()   # reads the header
-            self.db.execute("pragma journal_mode=wal")
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise
-            self.db.close()
-            raise _unusable(path, exc) from None
-        except sqlite3.DatabaseError as exc:     # "file is not a database", "malformed"
-            self.db.close()
-            raise _unusable(path, exc) from None
-
-    def close(self) -> None:
-        self.db.close()
-
-    def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self.db.execute(sql, params).fetchall()
-
-    def _tx(self) -> "Transaction":
-        return Transaction(self.db, self._lock)
-
-    def migrate(self, component: str, steps: list[str]) -> None:
-        """Bring a component's tables to the last of `steps` (SQL scripts, oldest first), each
-        step once; a file written by a newer meshkit is refused rather than misread."""
-        if self._version(component, len(steps)) == len(steps):
-            return
-        with self._tx():   # another process may be migrating too: decide under the lock
-            self.db.execute(_VERSIONS)
-            current = self._version(component, len(steps))
-            for step in steps[current:]:
-                for statement in _statements(step):
-                    self.db.execute(statement)
-            self.db.execute("insert or replace into schema_versions values (?, ?)",
-                            (component, len(steps)))
-
-    def _version(self, component: str, known: int) -> int:
-        try:
-            row = self._read("select version from schema_versions where component = ?", (component,))
-        except sqlite3.OperationalError:   # no such table: nothing migrated yet
-            return 0
-        version = row[0][0] if row else 0
-        if version > known:
-            raise MeshError(f"{self.path.name} holds {component} tables of version {version}, "
-                            f"written by a newer meshkit (this one knows version {known})",
-                            file=self.path, hint="upgrade meshkit (pip install -U dbt-meshkit)")
-        return version
-
-
-def _unusable(path: Path, exc: Exception) -> MeshError:
-    return MeshError(f"cannot use {path.name} as meshkit's run history and job queue: {exc}",
-                     file=path, hint=f"if it is damaged, move it aside (meshkit starts a new, "
-                                     f"empty one; past runs and queued jobs are then forgotten): "
-                                     f"mv {shlex.quote(str(path))} "
-                                     f"{shlex.quote(str(path) + '.broken')}")
-
-
 class History(SharedConnection):
     def __init__(self, path: Path) -> None:
         super().__init__(path, timeout=30)
@@ -181,20 +107,20 @@ class History(SharedConnection):
         """Runs left "running" by a process that no longer exists were interrupted."""
         host = os.uname().nodename
         stale = [row["id"] for row in self._read(
-            "select id, pid, host from runs where status = 'running'")
+            "select id, pid, host from runs where status = ?", (RunStatus.RUNNING,))
             if row["host"] == host and not process_alive(row["pid"])]
         with self._tx():
             for run_id in stale:
-                self.db.execute("update runs set status = 'interrupted', finished_at = ? where id = ?",
-                                (time.time(), run_id))
+                self.db.execute("update runs set status = ?, finished_at = ? where id = ?",
+                                (RunStatus.INTERRUPTED, time.time(), run_id))
         return stale
 
     def start_run(self, environment: str, command: str, kind: str = "build") -> int:
         with self._tx():
             cursor = self.db.execute(
                 "insert into runs (kind, environment, command, status, started_at, pid, host) "
-                "values (?, ?, ?, 'running', ?, ?, ?)",
-                (kind, environment, command, time.time(), os.getpid(), os.uname().nodename))
+                "values (?, ?, ?, ?, ?, ?, ?)", (kind, environment, command, RunStatus.RUNNING,
+                                                 time.time(), os.getpid(), os.uname().nodename))
             return int(cursor.lastrowid)
 
     def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> None:
@@ -202,12 +128,13 @@ class History(SharedConnection):
             self.db.execute("update runs set status = ?, finished_at = ?, summary = ? where id = ?",
                             (status, time.time(), json.dumps(summary), run_id))
 
-    def record_decisions(self, run_id: int, rows: list[tuple[str, str, str, str, str | None]]) -> None:
-        """rows: (unique_id, project, decision, reason, status)."""
+    def record_decisions(self, run_id: int,
+                         rows: list[tuple[str, str, str, str, str | None, str | None]]) -> None:
+        """rows: (unique_id, project, decision, reason kind, details JSON, status)."""
         with self._tx():
             self.db.executemany(
-                "insert or replace into run_nodes (run_id, unique_id, project, decision, reason, status)"
-                " values (?, ?, ?, ?, ?, ?)", [(run_id, *row) for row in rows])
+                "insert or replace into run_nodes (run_id, unique_id, project, decision, reason, "
+                "details, status) values (?, ?, ?, ?, ?, ?, ?)", [(run_id, *row) for row in rows])
 
     def record_results(self, run_id: int, invocation_id: int | None,
                        rows: list[tuple[str, str, float, str | None]]) -> None:
@@ -286,35 +213,3 @@ class History(SharedConnection):
         with self._tx():
             self.db.execute("insert or replace into parse_cache values (?, ?, ?, ?, ?)",
                             (project, environment, key, stored, time.time()))
-
-
-class Transaction:
-    """`with Transaction(db, lock):` one immediate SQLite transaction, one thread at a time."""
-
-    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
-        self.db, self.lock = db, lock
-
-    def __enter__(self) -> None:
-        self.lock.acquire()
-        try:
-            self.db.execute("begin immediate")
-        except BaseException:
-            self.lock.release()
-            raise
-
-    def __exit__(self, kind, value, traceback) -> None:
-        try:
-            self.db.execute("commit" if kind is None else "rollback")
-        finally:
-            self.lock.release()
-
-
-def _statements(script: str) -> list[str]:
-    """The SQL statements of a script, split where SQLite says one is complete."""
-    statements, current = [], ""
-    for line in script.splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
-            statements.append(current.strip())
-            current = ""
-    return statements + ([current.strip()] if current.strip() else [])

@@ -9,6 +9,7 @@ the models form no cycle.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from meshkit.dbt.nodes import is_latest
 from meshkit.errors import MeshError
@@ -16,6 +17,9 @@ from meshkit.graph.cycles import Cycle, dependency_order
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.graph.selection import EXECUTABLE, Selector
 from meshkit.orchestrate.state import Decision, StateInputs, decide, label
+
+if TYPE_CHECKING:
+    from meshkit.orchestrate.parse import ParsedProject
 
 
 @dataclass(frozen=True)
@@ -99,21 +103,55 @@ def check_cycles(graph: MeshGraph) -> list[str]:
                              "move one of these refs or split the model") from None
 
 
+@dataclass
+class PlannedBuild:
+    """A build's plan and what planning learnt on the way, as the executor needs them."""
+
+    plan: Plan
+    parsed: dict[str, ParsedProject]
+    fingerprints: dict[str, str]           # unique id → fingerprint of the code it builds
+    source_loaded_at: dict[str, str]       # source id → max_loaded_at read before planning
+
+
 def make_plan(graph: MeshGraph, environment: str, select: list[str] | None,
               exclude: list[str] | None, inputs: StateInputs, modified: set[str],
               available: set[str], producer_envs: dict[str, str] | None = None) -> Plan:
-    """`available`: nodes already built and published (usable without rebuilding);
-    `producer_envs`: the environment each project's consumers read it from."""
-    order = check_cycles(graph)
-    selector = Selector(graph, frozenset(modified))
+    """The whole mesh planned at once. `available`: nodes already built and published (usable
+    without rebuilding); `producer_envs`: the environment each project's consumers read it from.
+    Raises MeshError for a cycle, an unresolved ref or an upstream never built."""
+    plan = Plan(environment, graph, [], {}, [], {})
+    selected = select_nodes(graph, check_cycles(graph), select, exclude, modified, available,
+                            inputs, producer_envs or {}, environment)
+    extend_plan(plan, selected, inputs, {})
+    return plan
+
+
+def select_nodes(graph: MeshGraph, order: list[str], select: list[str] | None,
+                 exclude: list[str] | None, modified: set[str], available: set[str],
+                 inputs: StateInputs, producer_envs: dict[str, str], environment: str,
+                 projects: frozenset[str] | None = None) -> list[str]:
+    """The nodes of `order` that `--select`/`--exclude` choose (with the nodes they need), in
+    that order; the one selection both planners make (the staged one per project). Raises
+    MeshError for an unresolved ref or an upstream neither selected nor built."""
+    selector = Selector(graph, frozenset(modified), projects=projects)
     chosen = selector.with_needed(selector.select(select, exclude))
     selected = [uid for uid in order if uid in chosen]
     check_unresolved(graph, selected)
-    check_upstream_available(graph, selected, chosen, available, inputs,
-                             producer_envs or {}, environment)
-    decisions = decide(graph, selected, inputs)
-    units, depends = assign_units(graph, selected, decisions, {})
-    return Plan(environment, graph, selected, decisions, units, depends)
+    check_upstream_available(graph, selected, chosen, available, inputs, producer_envs, environment)
+    return selected
+
+
+def extend_plan(plan: Plan, selected: list[str], inputs: StateInputs,
+                wave: dict[str, int]) -> tuple[dict[str, Decision], list[Unit]]:
+    """Decide `selected` (after the nodes `plan` holds) and add them and their units to
+    `plan`; `wave` carries node waves across calls. Returns the new decisions and units."""
+    decisions = decide(plan.graph, selected, inputs, plan.decisions)
+    units, depends = assign_units(plan.graph, selected, decisions, wave)
+    plan.selected += selected
+    plan.decisions.update(decisions)
+    plan.units += units
+    plan.depends.update(depends)
+    return decisions, units
 
 
 def check_unresolved(graph: MeshGraph, selected: list[str]) -> None:

@@ -12,8 +12,11 @@ from __future__ import annotations
 from meshkit.config import Mesh
 from meshkit.dbt.artifacts import FAILED_STATUSES, decode_manifest, decode_run_results
 from meshkit.dbt.nodes import parse_time
+from meshkit.orchestrate.db import mesh_db
 from meshkit.orchestrate.fingerprint import node_fingerprints
 from meshkit.orchestrate.history import History, ModelState
+from meshkit.orchestrate.reasons import Kind, Reason
+from meshkit.status import NodeStatus, RunStatus
 from meshkit.store.records import RunRecord
 from meshkit.store.store import Store
 
@@ -39,7 +42,7 @@ def record_publish(mesh: Mesh, store: Store, record: RunRecord, command: str) ->
         if node is not None and node.resource_type == "test" and result in FAILED_STATUSES:
             failed_tests.update(node.depends_on.nodes)
     built_at = _epoch(record.completed_at)
-    history = History(mesh.state_dir / "history.db")
+    history = History(mesh_db(mesh))
     try:
         run_id = history.start_run(record.environment, command, kind="publish")
         states, rows = [], []
@@ -47,16 +50,16 @@ def record_publish(mesh: Mesh, store: Store, record: RunRecord, command: str) ->
             node = manifest.nodes.get(uid)
             if node is None or node.resource_type not in _BUILT or node.package_name != record.project:
                 continue
-            ok = result == "success"
+            ok = result == NodeStatus.SUCCESS
             states.append(ModelState(uid, record.project, fingerprints.get(uid, ""), built_at, run_id,
-                                     "success" if ok else "error",
+                                     NodeStatus.SUCCESS if ok else NodeStatus.ERROR,
                                      tests_passed=uid not in failed_tests, sources_seen={}))
-            rows.append((uid, record.project, "rebuild",
-                         f"built by dbt outside meshkit, published as run {record.run_id}",
-                         "success" if ok else "error"))
+            kind, details = Reason(Kind.BUILT_OUTSIDE, {"published_run": record.run_id}).to_stored()
+            rows.append((uid, record.project, "rebuild", kind, details,
+                         NodeStatus.SUCCESS if ok else NodeStatus.ERROR))
         history.record_decisions(run_id, rows)
         history.save_model_states(record.environment, states)
-        history.finish_run(run_id, "success", {"nodes": {"success": len(rows)}, "units": 0,
+        history.finish_run(run_id, RunStatus.SUCCESS, {"nodes": {NodeStatus.SUCCESS: len(rows)}, "units": 0,
                                                "waves": 0, "published": record.run_id})
         return run_id
     finally:

@@ -17,15 +17,20 @@ from meshkit.config import Mesh
 from meshkit.graph.cycles import Cycle, dependency_order
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.graph.projects import project_dependencies
-from meshkit.graph.selection import EXECUTABLE, Selector
+from meshkit.graph.selection import EXECUTABLE
 from meshkit.orchestrate.access import check_refused_refs
 from meshkit.orchestrate.context import BuildOptions, PlanningContext
 from meshkit.orchestrate.freshness import source_loaded_at, tracked_sources
 from meshkit.orchestrate.history import History
 from meshkit.orchestrate.parse import ParsedProject, add_to_graph, dbt_environment, parse_project
-from meshkit.orchestrate.plan import (Plan, Unit, assign_units, check_unresolved,
-                                      check_upstream_available, resolve_placeholders)
-from meshkit.orchestrate.state import decide
+from meshkit.orchestrate.plan import (
+    Plan,
+    PlannedBuild,
+    Unit,
+    extend_plan,
+    resolve_placeholders,
+    select_nodes,
+)
 
 # Selector terms whose matches depend on a node's descendants: `+x`, `2+x`, `@x`.
 _LOOKS_DOWNSTREAM = re.compile(r"^(@|\d*\+)")
@@ -77,6 +82,11 @@ class StagedPlanner:
         self._planned: set[str] = set()
         self._wave: dict[str, int] = {}
 
+    @property
+    def planned(self) -> PlannedBuild:
+        """The plan as it grows (its dicts fill in while the build runs)."""
+        return PlannedBuild(self.plan, self.parsed, self.fingerprints, self.inputs.source_loaded_at)
+
     # -- what the executor asks --------------------------------------------------------------
     @property
     def busy(self) -> bool:
@@ -123,13 +133,10 @@ class StagedPlanner:
         self.fingerprints.update(add_to_graph(graph, self.parsed[name], self.ctx.env.name))
         self.ctx.compare_interface(graph, name)
         resolve_placeholders(graph)
-        selector = Selector(graph, frozenset(self.ctx.modified(self.fingerprints)),
-                            projects=frozenset(self.ctx.names))
-        chosen = selector.with_needed(selector.select(self.ctx.select, self.ctx.exclude))
-        selected = [uid for uid in _project_order(graph, name) if uid in chosen]
-        check_unresolved(graph, selected)
-        check_upstream_available(graph, selected, chosen, self.ctx.available, self.inputs,
-                                 self.ctx.producer_envs, self.ctx.env.name)
+        ctx = self.ctx
+        selected = select_nodes(graph, _project_order(graph, name), ctx.select, ctx.exclude,
+                                ctx.modified(self.fingerprints), ctx.available, self.inputs,
+                                ctx.producer_envs, ctx.env.name, projects=frozenset(ctx.names))
         if not self.ctx.full and tracked_sources(graph, selected):
             self._ready[name] = selected      # planned once its sources' freshness is known
             return []
@@ -140,17 +147,12 @@ class StagedPlanner:
                                 dbt_environment(self.mesh, self.ctx.env), self.on_line)
 
     def _plan_project(self, name: str, selected: list[str]) -> list[Unit]:
-        graph, plan = self.plan.graph, self.plan
-        decisions = decide(graph, selected, self.inputs, plan.decisions)
-        units, depends = assign_units(graph, selected, decisions, self._wave)
+        plan = self.plan
+        decisions, units = extend_plan(plan, selected, self.inputs, self._wave)
         if selected:   # before any of its invocations runs
-            plan.public_in_run |= check_refused_refs(graph, plan.decisions | decisions, {name},
+            plan.public_in_run |= check_refused_refs(plan.graph, plan.decisions, {name},
                                                      list(self.parsed[name].refusals),
                                                      self.ctx.available)
-        plan.selected += selected
-        plan.decisions.update(decisions)
-        plan.units += units
-        plan.depends.update(depends)
         if self.run_id is not None:
             self.history.record_decisions(self.run_id, [d.history_row for d in decisions.values()])
         self._planned.add(name)

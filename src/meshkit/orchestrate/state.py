@@ -8,17 +8,23 @@ it was, or a source it reads has new data. `config.freshness.build_after` (which
 parses and ignores) delays rebuilds caused by new data until `count × period` has passed
 since the model's last build; `updates_on: all` waits until every parent has new data. A
 code change always rebuilds (dbt State's rule).
+
+Each check is a rule in `RULES`, asked in order; its answer is a `Reason` with a kind
+(orchestrate.reasons), worded only where it is shown.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from meshkit.dbt.artifacts import Node
 from meshkit.dbt.nodes import label as versioned_name
 from meshkit.graph.mesh_graph import MeshGraph
-from meshkit.orchestrate.history import ModelState
+from meshkit.orchestrate.history import UNPUBLISHED, ModelState
+from meshkit.orchestrate.reasons import Kind, Reason, describe
+from meshkit.status import NodeStatus, PlanStatus
 
 _PERIOD_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -28,17 +34,20 @@ class Decision:
     unique_id: str
     project: str
     rebuild: bool
-    reason: str
+    reason: Reason
 
     @property
     def label(self) -> str:
-        return f"{'rebuilt' if self.rebuild else 'reused'}: {self.reason}"
+        """The decision in words: "rebuilt: code or config changed"."""
+        return f"{'rebuilt' if self.rebuild else 'reused'}: {describe(self.reason)}"
 
     @property
-    def history_row(self) -> tuple[str, str, str, str, str | None]:
-        """(unique_id, project, decision, reason, status), as run history records it."""
-        return (self.unique_id, self.project, "rebuild" if self.rebuild else "reuse", self.reason,
-                None if self.rebuild else "reused")
+    def history_row(self) -> tuple[str, str, str, str, str | None, str | None]:
+        """(unique_id, project, decision, reason kind, details JSON, status), as run history
+        records it."""
+        kind, details = self.reason.to_stored()
+        return (self.unique_id, self.project, "rebuild" if self.rebuild else "reuse", kind, details,
+                None if self.rebuild else PlanStatus.REUSED)
 
 
 @dataclass
@@ -60,55 +69,109 @@ def decide(graph: MeshGraph, order: list[str], inputs: StateInputs,
     holds the decisions on upstream nodes planned before these (a staged build)."""
     decisions: dict[str, Decision] = dict(earlier or {})
     for uid in order:
-        project = graph.owner[uid]
-        rebuild, reason = _decide_one(graph, uid, inputs, decisions)
-        decisions[uid] = Decision(uid, project, rebuild, reason)
+        facts = _Facts(graph, uid, graph.nodes[uid], inputs.states.get(uid), inputs, decisions)
+        reason = next(r for r in (rule(facts) for rule in RULES) if r is not None)
+        decisions[uid] = Decision(uid, graph.owner[uid], reason.rebuild, reason)
     return {uid: decisions[uid] for uid in order}
 
 
-def _decide_one(graph: MeshGraph, uid: str, inputs: StateInputs,
-                decisions: dict[str, Decision]) -> tuple[bool, str]:
-    node = graph.nodes[uid]
-    state = inputs.states.get(uid)
-    if inputs.full:
-        return True, "full build requested (--full)"
-    if state is None:
-        return True, "never built"
-    if graph.owner[uid] in inputs.unpublished:
-        return True, f"{graph.owner[uid]} has no intact published run in the store"
-    if inputs.fingerprints.get(uid) != state.fingerprint:
-        return True, "code or config changed"
-    if uid in inputs.interface_changes:
-        return True, f"public interface changed: {inputs.interface_changes[uid]}"
-    if state.status not in ("success", "unpublished"):
-        return True, f"last build failed (run {state.run_id})"
-    if not state.tests_passed:
-        return True, f"tests failed in run {state.run_id}"
-    if state.status == "unpublished":
-        return True, f"built in run {state.run_id}, but that run was never published"
-    if uid in inputs.missing_relations:
-        return True, f"relation {node.relation_name or node.name} is missing"
-    fresh, waiting = _new_data(graph, node, state, inputs, decisions)
-    if not fresh:
-        return False, f"unchanged since run {state.run_id}"
-    rule = _build_after(node)
+@dataclass
+class _Facts:
+    """What the rules judge one node by."""
+
+    graph: MeshGraph
+    uid: str
+    node: Node
+    state: ModelState | None     # None: never built (the rules after _never_built see one)
+    inputs: StateInputs
+    decisions: dict[str, Decision]   # of its parents, decided first
+
+    @property
+    def run_id(self) -> int:
+        assert self.state is not None
+        return self.state.run_id
+
+
+Rule = Callable[[_Facts], "Reason | None"]
+
+
+def _full(f: _Facts) -> Reason | None:
+    return Reason(Kind.FULL) if f.inputs.full else None
+
+
+def _never_built(f: _Facts) -> Reason | None:
+    return Reason(Kind.NEVER_BUILT) if f.state is None else None
+
+
+def _project_unpublished(f: _Facts) -> Reason | None:
+    project = f.graph.owner[f.uid]
+    return Reason(Kind.PROJECT_UNPUBLISHED, {"project": project}) \
+        if project in f.inputs.unpublished else None
+
+
+def _code_changed(f: _Facts) -> Reason | None:
+    assert f.state is not None
+    return Reason(Kind.CODE_CHANGED) if f.inputs.fingerprints.get(f.uid) != f.state.fingerprint \
+        else None
+
+
+def _interface_changed(f: _Facts) -> Reason | None:
+    change = f.inputs.interface_changes.get(f.uid)
+    return Reason(Kind.INTERFACE_CHANGED, {"change": change}) if change else None
+
+
+def _failed_last_time(f: _Facts) -> Reason | None:
+    assert f.state is not None
+    return Reason(Kind.FAILED_LAST_TIME, {"run_id": f.run_id}) \
+        if f.state.status not in (NodeStatus.SUCCESS, UNPUBLISHED) else None
+
+
+def _tests_failed(f: _Facts) -> Reason | None:
+    assert f.state is not None
+    return Reason(Kind.TESTS_FAILED, {"run_id": f.run_id}) if not f.state.tests_passed else None
+
+
+def _never_published(f: _Facts) -> Reason | None:
+    assert f.state is not None
+    return Reason(Kind.NEVER_PUBLISHED, {"run_id": f.run_id}) \
+        if f.state.status == UNPUBLISHED else None
+
+
+def _relation_gone(f: _Facts) -> Reason | None:
+    return Reason(Kind.RELATION_GONE, {"relation": f.node.relation_name or f.node.name}) \
+        if f.uid in f.inputs.missing_relations else None
+
+
+def _upstream(f: _Facts) -> Reason:
+    """New data from parents (sources, upstream models), held back by `build_after`."""
+    assert f.state is not None
+    causes, waiting = _new_data(f.graph, f.node, f.state, f.inputs, f.decisions)
+    if not causes:
+        return Reason(Kind.UNCHANGED, {"run_id": f.run_id})
+    rule = _build_after(f.node)
     if rule is not None:
         count, period, updates_on = rule
         if updates_on == "all" and waiting:
-            return False, (f"waiting for new data from all parents (updates_on: all): "
-                           f"{', '.join(_label(graph, w) for w in waiting)} unchanged")
+            return Reason(Kind.WAITING_FOR_ALL_PARENTS,
+                          {"waiting": [_label(f.graph, w) for w in waiting]})
         window = count * _PERIOD_SECONDS.get(period, 0)
-        elapsed = inputs.now - state.built_at
-        if elapsed < window:
-            return False, (f"new data from {', '.join(fresh)}, but build_after {count} {period}(s) "
-                           f"has not passed since run {state.run_id}")
-    return True, " and ".join(fresh)
+        if f.inputs.now - f.state.built_at < window:
+            return Reason(Kind.BUILD_AFTER_NOT_DUE,
+                          {"count": count, "period": period, "run_id": f.run_id}, tuple(causes))
+    return Reason(Kind.NEW_DATA, causes=tuple(causes))
+
+
+# Asked in order; the first reason given decides. The last rule always gives one.
+RULES: tuple[Rule, ...] = (_full, _never_built, _project_unpublished, _code_changed,
+                           _interface_changed, _failed_last_time, _tests_failed, _never_published,
+                           _relation_gone, _upstream)
 
 
 def _new_data(graph: MeshGraph, node: Node, state: ModelState, inputs: StateInputs,
-              decisions: dict[str, Decision]) -> tuple[list[str], list[str]]:
-    """Reasons of parents with new data since this model's last build; parents without."""
-    fresh, waiting = [], []
+              decisions: dict[str, Decision]) -> tuple[list[Reason], list[str]]:
+    """The changes of parents with new data since this model's last build; parents without."""
+    fresh: list[Reason] = []
+    waiting: list[str] = []
     for parent in graph.parents.get(node.unique_id, []):
         if parent in graph.sources:
             source = graph.sources[parent]
@@ -117,7 +180,8 @@ def _new_data(graph: MeshGraph, node: Node, state: ModelState, inputs: StateInpu
             if now is None:
                 continue  # not tracked: no loaded_at_field / freshness on this source
             if seen is None or now > seen:
-                fresh.append(f"source {source.source_name}.{source.name} has new data")
+                fresh.append(Reason(Kind.NEW_SOURCE_DATA,
+                                    {"source": f"{source.source_name}.{source.name}"}))
             else:
                 waiting.append(parent)
             continue
@@ -126,12 +190,14 @@ def _new_data(graph: MeshGraph, node: Node, state: ModelState, inputs: StateInpu
         decision = decisions.get(parent)
         parent_state = inputs.states.get(parent)
         change = inputs.interface_changes.get(parent)
+        name = _label(graph, parent)
         if change and graph.owner.get(parent) != graph.owner.get(node.unique_id):
-            fresh.append(f"{_label(graph, parent)} changed its public interface ({change})")
+            fresh.append(Reason(Kind.UPSTREAM_INTERFACE_CHANGED, {"parent": name, "change": change}))
         elif decision is not None and decision.rebuild:
-            fresh.append(f"{_label(graph, parent)} was rebuilt")
+            fresh.append(Reason(Kind.UPSTREAM_REBUILT, {"parent": name}))
         elif parent_state is not None and parent_state.built_at > state.built_at:
-            fresh.append(f"{_label(graph, parent)} was rebuilt in run {parent_state.run_id}")
+            fresh.append(Reason(Kind.UPSTREAM_REBUILT_SINCE,
+                                {"parent": name, "run_id": parent_state.run_id}))
         else:
             waiting.append(parent)
     return fresh, waiting

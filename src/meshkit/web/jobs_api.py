@@ -31,18 +31,18 @@ def live_mesh(mesh):
 
 
 def _service():
-    from meshkit.orchestrate import jobs
+    from meshkit.jobs import service
 
-    return jobs
+    return service
 
 
 def _live(request: Request):
-    """The mesh as mesh.yml says now (orchestrate.jobs.LiveMesh, on `app.state.jobs`)."""
+    """The mesh as mesh.yml says now (meshkit.jobs.service.LiveMesh, on `app.state.jobs`)."""
     return request.app.state.jobs
 
 
 def _store(request: Request):
-    from meshkit.orchestrate.jobs_store import JobStore
+    from meshkit.jobs.queue import JobStore
 
     return JobStore.for_mesh(_live(request).current())
 

@@ -9,7 +9,7 @@ a timeout). A webhook gets one POST per owner, plus one with `"owner": null` for
 without an owner or run-level failures.
 
 Messages are written to an outbox in the transaction that records the run's end (see
-jobs_store), then delivered; an undelivered message is retried, never silently lost.
+meshkit.jobs.queue), then delivered; an undelivered message is retried, never silently lost.
 
 SMTP settings: `notify.smtp` in mesh.yml ({host, port, from, tls: none|starttls|ssl}) and the
 variables MESHKIT_SMTP_HOST, MESHKIT_SMTP_PORT, MESHKIT_SMTP_FROM, MESHKIT_SMTP_TLS,
@@ -32,7 +32,8 @@ from typing import Any, Callable, Iterable
 
 from meshkit.config.jobs import Job
 from meshkit.graph import owners
-from meshkit.orchestrate.jobs_store import JobRun, JobStore, utc_iso
+from meshkit.jobs.queue import JobRun, JobStore, utc_iso
+from meshkit.status import RunStatus
 
 SMTP_VARS = ("MESHKIT_SMTP_HOST", "MESHKIT_SMTP_PORT", "MESHKIT_SMTP_FROM", "MESHKIT_SMTP_TLS",
              "MESHKIT_SMTP_USER", "MESHKIT_SMTP_PASSWORD")
@@ -57,7 +58,7 @@ def model_entry(graph, unique_id: str, status: str, message: str | None) -> dict
 
 # -- what to send --------------------------------------------------------------------------
 def kind_of(run: JobRun) -> str:
-    return {"success": "success", "canceled": "canceled"}.get(run.status, "failure")
+    return {RunStatus.SUCCESS: "success", RunStatus.CANCELED: "canceled"}.get(run.status, "failure")
 
 
 def plan_notifications(job: Job, run: JobRun, mesh_name: str = "mesh") -> list[dict[str, Any]]:

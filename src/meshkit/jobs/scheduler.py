@@ -30,13 +30,13 @@ from typing import Callable
 
 from meshkit.config import Mesh
 from meshkit.errors import MeshError
-from meshkit.orchestrate.jobs import Footprints, LiveMesh, _supervise_one
-from meshkit.orchestrate.jobs_store import JobStore
+from meshkit.jobs.notify import deliver_pending
+from meshkit.jobs.queue import ClaimOutcome, JobStore
+from meshkit.jobs.schedule import due_times
+from meshkit.jobs.service import Footprints, LiveMesh, _supervise_one
+from meshkit.jobs.worker import HOST, Handle, SubprocessLauncher, ThreadLauncher, orphaned, recover
 from meshkit.orchestrate.processes import process_token
-from meshkit.orchestrate.jobs_worker import (HOST, Handle, SubprocessLauncher, ThreadLauncher,
-                                             orphaned, recover)
-from meshkit.orchestrate.notify import deliver_pending
-from meshkit.orchestrate.schedule import due_times
+from meshkit.status import RunStatus
 
 Log = Callable[[str], None]
 
@@ -107,7 +107,7 @@ class Scheduler:
     def idle(self) -> bool:
         if any(not h.done() for h in self.handles.values()):
             return False
-        return not self.store.runs(status=("queued", "running"), limit=1)
+        return not self.store.runs(status=(RunStatus.QUEUED, RunStatus.RUNNING), limit=1)
 
     def close(self) -> None:
         self.store.close()
@@ -119,19 +119,19 @@ class Scheduler:
                 continue
             del self.handles[run_id]
             run = self.store.run(run_id)
-            if run is not None and run.status == "running" and run.pid == handle.pid:
+            if run is not None and run.status == RunStatus.RUNNING and run.pid == handle.pid:
                 # The worker exited without recording an end: it crashed or was killed.
                 recover(self.store, mesh, run, self._say)
 
     def _recover(self, mesh: Mesh) -> None:
         own = {h.pid for h in self.handles.values()}
-        for run in self.store.runs(status=("running",), limit=None):
+        for run in self.store.runs(status=(RunStatus.RUNNING,), limit=None):
             if orphaned(run, own):
                 self._say(f"{run.job} run {run.id}: its process (pid {run.pid}) is gone; recovering")
                 recover(self.store, mesh, run, self._say)
 
     def _supervise(self, mesh: Mesh, now: float) -> None:
-        for run in self.store.runs(status=("running",), limit=None):
+        for run in self.store.runs(status=(RunStatus.RUNNING,), limit=None):
             if run.host == HOST:
                 _supervise_one(mesh, self.store, run, self._say, now)
 
@@ -159,7 +159,7 @@ class Scheduler:
             return
         footprints = self._footprints_for(mesh)
         waiting: set[str] = set()      # jobs whose oldest queued run cannot start yet
-        for run in self.store.runs(status=("queued",), limit=None, ascending=True):
+        for run in self.store.runs(status=(RunStatus.QUEUED,), limit=None, ascending=True):
             if capacity <= 0:
                 break
             job = mesh.jobs.get(run.job)
@@ -179,7 +179,7 @@ class Scheduler:
                 self._fault(run.job, exc, "cannot start")
                 waiting.add(run.job)
                 continue
-            if claim.outcome in ("running", "blocked"):
+            if claim.outcome in (ClaimOutcome.RUNNING, ClaimOutcome.BLOCKED):
                 waiting.add(run.job)
             if claim.outcome == "blocked":
                 if (run.id, claim.blocking) not in self._waiting:
@@ -187,16 +187,16 @@ class Scheduler:
                     self._say(f"{run.job} run {run.id} waits for run {claim.blocking} "
                               f"({'same job' if self._same_job(run.job, claim.blocking) else 'shares a DuckDB file'})")
                 continue
-            if claim.outcome != "running" or claim.run is None:
+            if claim.outcome != ClaimOutcome.RUNNING or claim.run is None:
                 continue
             try:
                 self.handles[run.id] = self.launcher.launch(mesh, self.store, claim.run)
             except Exception as exc:       # the run fails; the scheduler and other runs go on
-                from meshkit.orchestrate.jobs_exec import Outcome
-                from meshkit.orchestrate.jobs_worker import finish
+                from meshkit.jobs.execute import Outcome
+                from meshkit.jobs.worker import finish
 
                 finish(self.store, mesh, claim.run,
-                       Outcome("error", f"could not start a worker: {exc}", "worker"), self._say)
+                       Outcome(RunStatus.ERROR, f"could not start a worker: {exc}", "worker"), self._say)
                 continue
             capacity -= 1
 

@@ -1,6 +1,6 @@
 """Jobs as the command line and the web app use them: list, queue, run now, follow, cancel.
 
-The scheduler (meshkit.orchestrate.scheduler) and `meshkit jobs run` share one queue and one
+The scheduler (meshkit.jobs.scheduler) and `meshkit jobs run` share one queue and one
 way to claim and finish runs, so they can run side by side: whichever claims a queued run
 runs it, and nobody else does.
 """
@@ -16,10 +16,11 @@ from typing import Any, Callable, Iterable
 from meshkit.config import Mesh, load_mesh
 from meshkit.config.jobs import Job
 from meshkit.errors import MeshError
-from meshkit.orchestrate.jobs_exec import Outcome
-from meshkit.orchestrate.jobs_store import JobRun, JobStore, utc_iso
+from meshkit.jobs.execute import Outcome
+from meshkit.jobs.queue import ClaimOutcome, JobRun, JobStore, utc_iso
+from meshkit.jobs.worker import HOST, SubprocessLauncher, orphaned, recover, stop
 from meshkit.orchestrate.processes import process_alive, process_token
-from meshkit.orchestrate.jobs_worker import HOST, SubprocessLauncher, orphaned, recover, stop
+from meshkit.status import RunStatus
 
 Log = Callable[[str], None]
 
@@ -128,9 +129,9 @@ def run_in_foreground(mesh: Mesh, store: JobStore, run: JobRun, *, echo: bool = 
     while True:
         claim = store.claim(run.id, job_.overlap, pid=os.getpid(), host=HOST,
                             pid_token=process_token(os.getpid()), conflicts=footprints.conflict)
-        if claim.outcome == "running":
+        if claim.outcome == ClaimOutcome.RUNNING:
             break
-        if claim.outcome == "skipped":
+        if claim.outcome == ClaimOutcome.SKIPPED:
             current = store.run(run.id)
             assert current is not None
             log(f"{run.job} run {run.id} skipped: {current.message}")
@@ -149,21 +150,21 @@ def run_in_foreground(mesh: Mesh, store: JobStore, run: JobRun, *, echo: bool = 
     try:
         while handle.process.poll() is None:
             current = store.run(run.id)
-            if current is None or current.status != "running":
+            if current is None or current.status != RunStatus.RUNNING:
                 break
             _supervise_one(mesh, store, current, log)
             time.sleep(0.2)
         handle.process.wait()
     except KeyboardInterrupt:
         current = store.run(run.id)
-        if current is not None and current.status == "running":
-            stop(store, mesh, current, Outcome("canceled", "canceled from the command line (Ctrl-C)",
+        if current is not None and current.status == RunStatus.RUNNING:
+            stop(store, mesh, current, Outcome(RunStatus.CANCELED, "canceled from the command line (Ctrl-C)",
                                                "canceled"), log, grace=2.0)
             handle.process.wait()
         raise
     current = store.run(run.id)
     assert current is not None
-    if current.status == "running" and orphaned(current):
+    if current.status == RunStatus.RUNNING and orphaned(current):
         recover(store, mesh, current, log)
         current = store.run(run.id)
     assert current is not None
@@ -175,9 +176,9 @@ def _supervise_one(mesh: Mesh, store: JobStore, run: JobRun, log: Log, now: floa
     now = now if now is not None else time.time()
     definition = mesh.jobs.get(run.job)
     if run.cancel_requested:
-        stop(store, mesh, run, Outcome("canceled", "canceled on request", "canceled"), log)
+        stop(store, mesh, run, Outcome(RunStatus.CANCELED, "canceled on request", "canceled"), log)
     elif definition and definition.timeout and run.started_at and now - run.started_at > definition.timeout:
-        stop(store, mesh, run, Outcome("error", f"timed out after {definition.timeout:g} s", "timeout"), log)
+        stop(store, mesh, run, Outcome(RunStatus.ERROR, f"timed out after {definition.timeout:g} s", "timeout"), log)
 
 
 def follow(mesh: Mesh, store: JobStore, run_id: int, *, log: Log = print, poll: float = 0.5,
@@ -188,14 +189,14 @@ def follow(mesh: Mesh, store: JobStore, run_id: int, *, log: Log = print, poll: 
     while True:
         run = store.run(run_id)
         assert run is not None
-        if run.status not in ("queued", "running"):
+        if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
             return run
-        if run.status == "running" and orphaned(run):
+        if run.status == RunStatus.RUNNING and orphaned(run):
             recover(store, mesh, run, log)
             continue
         if not told:
             told = True
-            who = f"process {run.pid}" if run.status == "running" else "the queue"
+            who = f"process {run.pid}" if run.status == RunStatus.RUNNING else "the queue"
             log(f"{run.job} run {run.id} is {run.status} ({who}); waiting for it to end")
         if deadline and time.monotonic() > deadline:
             return run
@@ -211,9 +212,9 @@ def run_with_downstream(mesh: Mesh, store: JobStore, first: JobRun, *, echo: boo
         run = pending.pop(0)
         current = store.run(run.id)
         assert current is not None
-        if current.status == "queued":
+        if current.status == RunStatus.QUEUED:
             current = run_in_foreground(mesh, store, current, echo=echo, log=log)
-        elif current.status == "running":
+        elif current.status == RunStatus.RUNNING:
             current = follow(mesh, store, current.id, log=log)
         finished.append(current)
         triggered = [r for r in store.triggered_by(current.id) if r.cause == "trigger"]
@@ -229,7 +230,7 @@ def cancel(mesh: Mesh, store: JobStore, run_id: int, by: str, log: Log | None = 
     run = store.cancel(run_id, mesh.jobs, by)
     if run is None:
         raise MeshError(f"there is no job run {run_id}", hint="`meshkit jobs history NAME` lists them")
-    if run.status == "running" and run.host == HOST and run.isolated and \
+    if run.status == RunStatus.RUNNING and run.host == HOST and run.isolated and \
             process_alive(run.pid, run.pid_token):
         _supervise_one(mesh, store, run, log or (lambda line: None))
         run = store.run(run_id) or run
@@ -238,7 +239,7 @@ def cancel(mesh: Mesh, store: JobStore, run_id: int, by: str, log: Log | None = 
 
 # -- listings --------------------------------------------------------------------------------
 def job_rows(mesh: Mesh, store: JobStore, now: float | None = None) -> list[dict[str, Any]]:
-    from meshkit.orchestrate.schedule import next_time
+    from meshkit.jobs.schedule import next_time
 
     now = now or time.time()
     last = store.last_runs()
@@ -277,7 +278,7 @@ def run_detail(store: JobStore, run: JobRun) -> dict[str, Any]:
 
 
 def read_log(mesh: Mesh, run_id: int) -> str:
-    from meshkit.orchestrate.jobs_worker import log_path
+    from meshkit.jobs.worker import log_path
 
     path: Path = log_path(mesh, run_id)
     return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""

@@ -25,7 +25,8 @@ from typing import Any, Callable
 from meshkit.config import Mesh
 from meshkit.config.jobs import Job
 from meshkit.errors import MeshError
-from meshkit.orchestrate.jobs_store import JobRun
+from meshkit.jobs.queue import JobRun
+from meshkit.status import NodeStatus, RunStatus
 
 RUNNER_ENV_VAR = "MESHKIT_JOB_RUNNER"
 
@@ -36,11 +37,14 @@ class RunContext:
     job: Job
     run: JobRun
     log: Callable[[str], None] = lambda line: None      # one line of the run's log
+    # told the id of the build run (runs.id) as soon as the build starts, so a run whose
+    # process dies mid-build is still linked to its build
+    on_build: Callable[[int], None] = lambda build_run_id: None
 
 
 @dataclass
 class Outcome:
-    status: str                                  # success | error
+    status: str                                  # a RunStatus: how the run ended
     message: str | None = None
     failure: str | None = None                   # freshness | build | …
     build_run_id: int | None = None
@@ -71,7 +75,7 @@ def perform(ctx: RunContext) -> Outcome:
     if job.source_freshness:
         failed = _freshness(ctx, env, steps)
         if failed and job.freshness_fails_job:
-            return Outcome("error", f"source freshness failed in {', '.join(failed)}", "freshness",
+            return Outcome(RunStatus.ERROR, f"source freshness failed in {', '.join(failed)}", "freshness",
                            summary=summary)
     from meshkit.orchestrate.build import BuildOptions, build_mesh
 
@@ -79,33 +83,34 @@ def perform(ctx: RunContext) -> Outcome:
     options = BuildOptions(env=job.environment, select=list(job.select), exclude=list(job.exclude),
                            projects=list(job.projects), full=job.full, full_refresh=job.full_refresh,
                            workers=job.workers, threads=job.threads, kind="job",
-                           command=ctx.run.build_command, before_publish=docs, on_wait=ctx.log)
+                           command=ctx.run.build_command, before_publish=docs, on_wait=ctx.log,
+                           on_start=ctx.on_build)
     started, position = time.time(), len(steps)
     try:
         report = build_mesh(mesh, options, on_line=lambda project, line: ctx.log(f"{project:>12} │ {line}"))
     except MeshError as exc:
-        steps.insert(position, {"step": "build", "status": "error", "message": exc.render(),
+        steps.insert(position, {"step": "build", "status": RunStatus.ERROR, "message": exc.render(),
                                 "seconds": round(time.time() - started, 2)})
         ctx.log(f"build failed: {exc.render()}")
-        return Outcome("error", exc.message, "build", summary=summary)
+        return Outcome(RunStatus.ERROR, exc.message, "build", summary=summary)
     summary.update(build_summary(report))
     # The docs steps ran during the build, as each project was published: the build comes first.
     steps.insert(position, {"step": "build", "status": report.status, "run_id": report.run_id,
                             "seconds": round(time.time() - started, 2),
                             "published": summary["published"]})
-    if report.status == "error":
+    if report.status == RunStatus.ERROR:
         failed = summary["failed"]
         names = ", ".join(m["node"] for m in failed[:5]) + (" …" if len(failed) > 5 else "")
         message = (f"{len(failed)} model{'s' if len(failed) != 1 else ''} failed: {names}" if failed
                    else "the build failed (see the run's log)")
-        return Outcome("error", message, "build", report.run_id, summary)
-    message = "nothing to do: every model is up to date" if report.status == "noop" else None
-    return Outcome("success", message, None, report.run_id, summary)
+        return Outcome(RunStatus.ERROR, message, "build", report.run_id, summary)
+    message = "nothing to do: every model is up to date" if report.status == RunStatus.NOOP else None
+    return Outcome(RunStatus.SUCCESS, message, None, report.run_id, summary)
 
 
 def build_summary(report) -> dict[str, Any]:
     """Counts, failed models and rebuilt models (with their owners) of a BuildReport."""
-    from meshkit.orchestrate.notify import model_entry
+    from meshkit.jobs.notify import model_entry
 
     graph = report.plan.graph
     executor = report.executor
@@ -117,10 +122,10 @@ def build_summary(report) -> dict[str, Any]:
         counts[status] = counts.get(status, 0) + 1
         outcome = executor.outcomes.get(uid) if executor else None
         if uid in failed_roots and outcome is not None:
-            shown = outcome.status if outcome.status != "success" else "tests failed"
+            shown = outcome.status if outcome.status != NodeStatus.SUCCESS else "tests failed"
             failed.append(model_entry(graph, uid, shown, outcome.message))
-        elif outcome is not None and outcome.status == "success":
-            built.append(model_entry(graph, uid, "success", None))
+        elif outcome is not None and outcome.status == NodeStatus.SUCCESS:
+            built.append(model_entry(graph, uid, NodeStatus.SUCCESS, None))
     published = sorted({u.unit.project for u in report.units if u.published})
     return {"nodes": counts, "failed": failed, "built": built, "published": published}
 
@@ -157,7 +162,7 @@ def _freshness(ctx: RunContext, env, steps: list[dict]) -> list[str]:
             args += ["--threads", str(ctx.job.threads)]
         result = run_dbt(args, ctx.mesh.project(name).path, dbt_environment(ctx.mesh, env),
                          lambda line, p=name: ctx.log(f"{p:>12} │ {line}"))
-        status = "success" if result.ok else "error"
+        status = RunStatus.SUCCESS if result.ok else RunStatus.ERROR
         steps.append({"step": "source freshness", "project": name, "status": status,
                       "seconds": round(result.seconds, 2)})
         if not result.ok:
@@ -187,10 +192,10 @@ class _DocsStep:
         catalog = side / "catalog.json"
         if result.ok and catalog.is_file():
             shutil.copyfile(catalog, target_dir / "catalog.json")   # newer than the manifest
-            self.steps.append({"step": "generate docs", "project": project, "status": "success",
+            self.steps.append({"step": "generate docs", "project": project, "status": RunStatus.SUCCESS,
                                "seconds": round(result.seconds, 2)})
             return
         tail = [line for line in strip_ansi(result.output).splitlines() if line.strip()][-3:]
-        self.steps.append({"step": "generate docs", "project": project, "status": "error",
+        self.steps.append({"step": "generate docs", "project": project, "status": RunStatus.ERROR,
                            "seconds": round(result.seconds, 2), "message": " ".join(tail)[:500]})
         self.ctx.log(f"generate docs failed in {project}; the run is published without a catalog")

@@ -1,7 +1,8 @@
 """The job queue and the record of every job run, in the orchestrator's SQLite database.
 
-The tables live in the same file as the run history (`.meshkit/history.db`, WAL), so a job
-run links to the build run it started. The `job_runs` table *is* the queue: a run is
+The tables live in the same file as the run history (`.meshkit/history.db`, WAL, opened through
+meshkit.orchestrate.db), so a job run links to the build run it started by its id
+(`job_runs.build_run_id`, written as soon as the build starts). The `job_runs` table *is* the queue: a run is
 inserted `queued` and claimed with one `UPDATE … RETURNING` inside an immediate transaction,
 so two schedulers (or a scheduler and `meshkit jobs run`) can never start the same run, and a
 partial unique index makes two running runs of one job impossible.
@@ -9,7 +10,7 @@ partial unique index makes two running runs of one job impossible.
 Whatever a finished run causes happens in the transaction that records its end: the runs its
 completion triggers are queued, its retry is queued, its notifications are put in an outbox.
 A crash can therefore lose none of them; a process that dies before that transaction leaves
-a `running` run behind, which the scheduler recovers (see meshkit.orchestrate.scheduler).
+a `running` run behind, which the scheduler recovers (see meshkit.jobs.scheduler).
 
     queued ──claim──▶ running ──▶ success | error | canceled | interrupted
        └──▶ skipped (overlap: skip, or superseded by a newer scheduled run) · canceled
@@ -22,16 +23,30 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from meshkit.config.jobs import Job
-from meshkit.orchestrate.history import SharedConnection
+from meshkit.orchestrate.db import SharedConnection, mesh_db, table_exists
+from meshkit.status import RunStatus
 
-FINISHED = ("success", "error", "canceled", "skipped", "interrupted")
+FINISHED = (RunStatus.SUCCESS, RunStatus.ERROR, RunStatus.CANCELED, RunStatus.SKIPPED,
+            RunStatus.INTERRUPTED)
 # What a finished run counts as for completion triggers (dbt Cloud: success, error, canceled).
-TRIGGER_STATUS = {"success": "success", "error": "error", "canceled": "canceled",
-                  "interrupted": "error"}
+TRIGGER_STATUS = {RunStatus.SUCCESS: RunStatus.SUCCESS, RunStatus.ERROR: RunStatus.ERROR,
+                  RunStatus.CANCELED: RunStatus.CANCELED, RunStatus.INTERRUPTED: RunStatus.ERROR}
+
+
+def _link_builds_by_id(db: sqlite3.Connection) -> None:
+    """Before version 2 a running job run found its build by `runs.command` text alone (its id
+    was written when the run ended): give such runs their build's id."""
+    if not table_exists(db, "runs"):
+        return
+    db.execute("update job_runs set build_run_id = (select max(runs.id) from runs where "
+               "runs.kind = 'job' and runs.command = 'meshkit job ' || job_runs.job || "
+               "' (job run ' || job_runs.id || ')') where build_run_id is null")
+
 
 # Each entry brings the tables one version further; append, never edit, an entry.
 _MIGRATIONS = ["""
@@ -105,7 +120,7 @@ create table if not exists job_schedulers (
     heartbeat real not null,
     primary key (host, pid)
 );
-"""]
+""", _link_builds_by_id]
 
 
 @dataclass
@@ -113,7 +128,7 @@ class JobRun:
     id: int
     job: str
     environment: str
-    status: str
+    status: RunStatus
     cause: str
     reason: str
     attempt: int = 1
@@ -137,6 +152,7 @@ class JobRun:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "JobRun":
         data = dict(row)
+        data["status"] = RunStatus(data["status"])
         data["upstream"] = json.loads(data["upstream"] or "[]")
         data["summary"] = json.loads(data["summary"] or "{}")
         data["isolated"] = bool(data["isolated"])
@@ -151,7 +167,7 @@ class JobRun:
 
     @property
     def build_command(self) -> str:
-        """The `runs.command` of the build this job run starts (how the two are linked)."""
+        """The `runs.command` shown for the build this job run starts (the link is the id)."""
         return f"meshkit job {self.job} (job run {self.id})"
 
     def to_json(self) -> dict[str, Any]:
@@ -170,9 +186,18 @@ class Completion:
     notifications: int = 0       # messages put in the outbox
 
 
+class ClaimOutcome(StrEnum):
+    """What asking to start a queued run came to."""
+
+    RUNNING = "running"          # claimed: this process runs it
+    SKIPPED = "skipped"          # another run of its job runs, and its overlap is skip
+    BLOCKED = "blocked"          # another run of its job (or of its database) runs: wait
+    GONE = "gone"                # no longer queued: someone else claimed or ended it
+
+
 @dataclass
 class Claim:
-    outcome: str                 # running | skipped | blocked | gone
+    outcome: ClaimOutcome
     run: JobRun | None = None
     blocking: int | None = None  # the running run of the same job
 
@@ -188,7 +213,7 @@ class JobStore(SharedConnection):
 
     @classmethod
     def for_mesh(cls, mesh) -> "JobStore":
-        return cls(mesh.state_dir / "history.db")
+        return cls(mesh_db(mesh))
 
     def __enter__(self) -> "JobStore":
         return self
@@ -213,9 +238,9 @@ class JobStore(SharedConnection):
                 retry_of: int | None = None) -> JobRun | None:
         row = self.db.execute(
             "insert into job_runs (job, environment, status, cause, reason, dedupe_key, attempt, "
-            "retry_of, upstream, scheduled_for, queued_at) values (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?) "
+            "retry_of, upstream, scheduled_for, queued_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "on conflict (dedupe_key) do nothing returning *",
-            (job, environment, cause, reason, dedupe_key, attempt, retry_of,
+            (job, environment, RunStatus.QUEUED, cause, reason, dedupe_key, attempt, retry_of,
              json.dumps(list(upstream)), scheduled_for, now)).fetchone()
         if row is None:
             return None
@@ -244,40 +269,49 @@ class JobStore(SharedConnection):
         with self._tx():
             now = now if now is not None else time.time()   # with the lock held
             run = self._get(run_id)
-            if run is None or run.status != "queued":
-                return Claim("gone", run)
+            if run is None or run.status != RunStatus.QUEUED:
+                return Claim(ClaimOutcome.GONE, run)
             if conflicts is not None:
                 running = [JobRun.from_row(row) for row in self.db.execute(
-                    "select * from job_runs where status = 'running' and job != ?", (run.job,))]
+                    "select * from job_runs where status = ? and job != ?",
+                    (RunStatus.RUNNING, run.job))]
                 blocker = conflicts(run, running)
                 if blocker is not None:
-                    return Claim("blocked", run, blocker.id)
-            busy = self.db.execute("select id from job_runs where job = ? and status = 'running'",
-                                   (run.job,)).fetchone()
+                    return Claim(ClaimOutcome.BLOCKED, run, blocker.id)
+            busy = self.db.execute("select id from job_runs where job = ? and status = ?",
+                                   (run.job, RunStatus.RUNNING)).fetchone()
             if busy:
                 if overlap != "skip":
-                    return Claim("blocked", run, busy["id"])
+                    return Claim(ClaimOutcome.BLOCKED, run, busy["id"])
                 message = f"run {busy['id']} of {run.job} was still running (overlap: skip)"
-                self.db.execute("update job_runs set status = 'skipped', finished_at = ?, message = ? "
-                                "where id = ?", (now, message, run_id))
+                self.db.execute("update job_runs set status = ?, finished_at = ?, message = ? "
+                                "where id = ?", (RunStatus.SKIPPED, now, message, run_id))
                 self._event(run.job, run_id, "skipped", f"{run.job} run {run_id} skipped: {message}", now)
-                return Claim("skipped", self._get(run_id), busy["id"])
+                return Claim(ClaimOutcome.SKIPPED, self._get(run_id), busy["id"])
             row = self.db.execute(
-                "update job_runs set status = 'running', started_at = ?, pid = ?, pid_token = ?, "
-                "host = ?, isolated = ? where id = ? and status = 'queued' and not exists "
-                "(select 1 from job_runs other where other.job = job_runs.job and other.status = 'running') "
-                "returning *", (now, pid, pid_token, host, int(isolated), run_id)).fetchone()
+                "update job_runs set status = :running, started_at = :now, pid = :pid, "
+                "pid_token = :token, host = :host, isolated = :isolated where id = :id and "
+                "status = :queued and not exists (select 1 from job_runs other where "
+                "other.job = job_runs.job and other.status = :running) returning *",
+                {"running": RunStatus.RUNNING, "queued": RunStatus.QUEUED, "now": now, "pid": pid,
+                 "token": pid_token, "host": host, "isolated": int(isolated), "id": run_id}).fetchone()
             if row is None:
-                return Claim("gone", run)
+                return Claim(ClaimOutcome.GONE, run)
             self._event(run.job, run_id, "started", f"{run.job} run {run_id} started "
                                                     f"(attempt {run.attempt}; {run.reason})", now)
-            return Claim("running", JobRun.from_row(row))
+            return Claim(ClaimOutcome.RUNNING, JobRun.from_row(row))
+
+    def set_build_run(self, run_id: int, build_run_id: int) -> None:
+        """Link a running run to the build run (runs.id) it has started."""
+        with self._tx():
+            self.db.execute("update job_runs set build_run_id = ? where id = ? and status = ?",
+                            (build_run_id, run_id, RunStatus.RUNNING))
 
     def set_worker(self, run_id: int, pid: int, pid_token: str | None, isolated: bool = True) -> None:
         with self._tx():
             self.db.execute("update job_runs set pid = ?, pid_token = ?, isolated = ? "
-                            "where id = ? and status = 'running'",
-                            (pid, pid_token, int(isolated), run_id))
+                            "where id = ? and status = ?",
+                            (pid, pid_token, int(isolated), run_id, RunStatus.RUNNING))
 
     def complete(self, run_id: int, status: str, jobs: Mapping[str, Job], *,
                  message: str | None = None, failure: str | None = None,
@@ -288,11 +322,11 @@ class JobStore(SharedConnection):
 
         None when the run was no longer running (someone else recorded its end first).
         """
-        assert status in FINISHED and status != "skipped"
+        assert status in FINISHED and status != RunStatus.SKIPPED
         with self._tx():
             now = now if now is not None else time.time()   # with the lock held
             run = self._get(run_id)
-            if run is None or run.status != "running":
+            if run is None or run.status != RunStatus.RUNNING:
                 return None
             return self._finish(run, status, jobs, message=message, failure=failure,
                                 build_run_id=build_run_id, summary=summary,
@@ -324,9 +358,9 @@ class JobStore(SharedConnection):
         return completion
 
     def _retry(self, run: JobRun, job: Job, now: float) -> JobRun | None:
-        kind = ("interrupted" if run.status == "interrupted" else
+        kind = ("interrupted" if run.status == RunStatus.INTERRUPTED else
                 "timeout" if run.failure == "timeout" else
-                "error" if run.status == "error" else None)
+                "error" if run.status == RunStatus.ERROR else None)
         if kind is None or kind not in job.retry_on or run.attempt > job.retries:
             return None
         said = {"interrupted": "was interrupted", "timeout": "timed out", "error": "failed"}[kind]
@@ -378,9 +412,9 @@ class JobStore(SharedConnection):
         """A queued run that will not run (its job is gone from mesh.yml)."""
         with self._tx():
             now = now if now is not None else time.time()   # with the lock held
-            row = self.db.execute("update job_runs set status = 'skipped', finished_at = ?, message = ? "
-                                  "where id = ? and status = 'queued' returning *",
-                                  (now, message, run_id)).fetchone()
+            row = self.db.execute("update job_runs set status = ?, finished_at = ?, message = ? "
+                                  "where id = ? and status = ? returning *",
+                                  (RunStatus.SKIPPED, now, message, run_id, RunStatus.QUEUED)).fetchone()
             if row is None:
                 return None
             self._event(row["job"], run_id, "skipped", f"{row['job']} run {run_id} skipped: {message}", now)
@@ -394,12 +428,12 @@ class JobStore(SharedConnection):
             run = self._get(run_id)
             if run is None:
                 return None
-            if run.status == "queued":
+            if run.status == RunStatus.QUEUED:
                 # A queued run that never started completes as canceled (and triggers on it).
-                return self._finish(run, "canceled", jobs, message=f"canceled by {by} before it started",
+                return self._finish(run, RunStatus.CANCELED, jobs, message=f"canceled by {by} before it started",
                                     failure="canceled", build_run_id=None, summary=None,
                                     notifications=None, now=now).run
-            if run.status == "running" and not run.cancel_requested:
+            if run.status == RunStatus.RUNNING and not run.cancel_requested:
                 self.db.execute("update job_runs set cancel_requested = 1 where id = ?", (run_id,))
                 self._event(run.job, run_id, "cancel requested",
                             f"{run.job} run {run_id}: cancel requested by {by}", now)
@@ -436,10 +470,11 @@ class JobStore(SharedConnection):
                                dedupe_key=f"schedule:{job.name}:{when}", scheduled_for=when)
             if run:
                 for old in self.db.execute(
-                        "update job_runs set status = 'skipped', finished_at = ?, message = ? "
-                        "where job = ? and status = 'queued' and cause = 'schedule' and id < ? "
-                        "returning id", (now, f"superseded by run {run.id} (over-scheduled)",
-                                         job.name, run.id)).fetchall():
+                        "update job_runs set status = ?, finished_at = ?, message = ? "
+                        "where job = ? and status = ? and cause = 'schedule' and id < ? "
+                        "returning id", (RunStatus.SKIPPED, now,
+                                         f"superseded by run {run.id} (over-scheduled)",
+                                         job.name, RunStatus.QUEUED, run.id)).fetchall():
                     self._event(job.name, old["id"], "skipped",
                                 f"{job.name} run {old['id']} skipped: superseded by run {run.id}", now)
             return run
@@ -530,9 +565,12 @@ class JobStore(SharedConnection):
 
     def build_run(self, run: JobRun) -> sqlite3.Row | None:
         """The build run (meshkit's run history) this job run started, if it got that far."""
+        current = self.run(run.id)
+        build_run_id = current.build_run_id if current is not None else run.build_run_id
+        if build_run_id is None:
+            return None
         try:
-            rows = self._read("select * from runs where kind = 'job' and command = ? "
-                              "order by id desc limit 1", (run.build_command,))
+            rows = self._read("select * from runs where id = ?", (build_run_id,))
         except sqlite3.OperationalError:       # no build has ever run on this database
             return None
         return rows[0] if rows else None

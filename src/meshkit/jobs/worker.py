@@ -1,7 +1,7 @@
 """Running one claimed job run, and everything that ends a run: finishing, stopping, recovering.
 
 A claimed run is executed by a worker process of its own (`python -m
-meshkit.orchestrate.jobs_worker MESH RUN_ID`), leader of its own process group: a timeout or a
+meshkit.jobs.worker MESH RUN_ID`), leader of its own process group: a timeout or a
 cancel stops the worker and every dbt it started, and the worker outlives a scheduler that
 stops (a restarted scheduler adopts it). `meshkit scheduler --in-process` runs claimed runs in
 threads instead (for tests and embedding: such runs cannot be killed, only abandoned).
@@ -29,10 +29,11 @@ from typing import Callable
 
 from meshkit.config import Mesh, load_mesh
 from meshkit.errors import MeshError
-from meshkit.orchestrate.jobs_exec import Outcome, RunContext, resolve_runner
-from meshkit.orchestrate.jobs_store import Completion, JobRun, JobStore
+from meshkit.jobs.execute import Outcome, RunContext, resolve_runner
+from meshkit.jobs.notify import deliver_pending, plan_notifications
+from meshkit.jobs.queue import Completion, JobRun, JobStore
 from meshkit.orchestrate.processes import process_alive, process_token
-from meshkit.orchestrate.notify import deliver_pending, plan_notifications
+from meshkit.status import NodeStatus, RunStatus
 
 Log = Callable[[str], None]
 HOST = socket.gethostname()
@@ -60,7 +61,7 @@ def execute(mesh: Mesh, store: JobStore, run_id: int, *, echo: bool = False,
             runner_spec: str | None = None) -> Completion | None:
     """Perform a run this process has claimed (status running) and record how it ended."""
     run = store.run(run_id)
-    if run is None or run.status != "running":
+    if run is None or run.status != RunStatus.RUNNING:
         return None
     path = log_path(mesh, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,24 +80,26 @@ def execute(mesh: Mesh, store: JobStore, run_id: int, *, echo: bool = False,
         job = mesh.jobs.get(run.job)
         log(f"{run.job} run {run.id} (attempt {run.attempt}): {run.reason}")
         if job is None:
-            outcome = Outcome("error", f"job '{run.job}' is no longer defined in {mesh.file.name}",
+            outcome = Outcome(RunStatus.ERROR, f"job '{run.job}' is no longer defined in {mesh.file.name}",
                               "config")
         else:
             try:
-                outcome = resolve_runner(runner_spec)(RunContext(mesh, job, run, log))
+                context = RunContext(mesh, job, run, log,
+                                     on_build=lambda build_id: store.set_build_run(run.id, build_id))
+                outcome = resolve_runner(runner_spec)(context)
             except MeshError as exc:
                 log(exc.render())
-                outcome = Outcome("error", exc.message, "error")
+                outcome = Outcome(RunStatus.ERROR, exc.message, "error")
             except Exception as exc:  # meshkit's own bug: keep the traceback in the run's log
                 log(traceback.format_exc())
-                outcome = Outcome("error", f"meshkit failed: {type(exc).__name__}: {exc}", "exception")
+                outcome = Outcome(RunStatus.ERROR, f"meshkit failed: {type(exc).__name__}: {exc}", "exception")
         log(f"{run.job} run {run.id} ended {outcome.status}"
             + (f": {outcome.message}" if outcome.message else ""))
         return finish(store, mesh, run, outcome, log)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m meshkit.orchestrate.jobs_worker")
+    parser = argparse.ArgumentParser(prog="python -m meshkit.jobs.worker")
     parser.add_argument("mesh")
     parser.add_argument("run_id", type=int)
     parser.add_argument("--echo", action="store_true", help="also print the run's log")
@@ -140,7 +143,7 @@ class SubprocessLauncher:
     def launch(self, mesh: Mesh, store: JobStore, run: JobRun) -> Handle:
         path = log_path(mesh, run.id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "meshkit.orchestrate.jobs_worker", str(mesh.file), str(run.id)]
+        args = [sys.executable, "-m", "meshkit.jobs.worker", str(mesh.file), str(run.id)]
         if self.echo:
             args.append("--echo")
         with open(path, "ab") as errors:
@@ -205,7 +208,7 @@ def kill_group(pid: int, grace: float = 5.0) -> None:
 
 def orphaned(run: JobRun, own_pids: set[int] = frozenset()) -> bool:
     """A running run whose process is gone (judged on this host only)."""
-    if run.status != "running" or run.host != HOST:
+    if run.status != RunStatus.RUNNING or run.host != HOST:
         return False
     if run.pid in own_pids:
         return False
@@ -215,24 +218,24 @@ def orphaned(run: JobRun, own_pids: set[int] = frozenset()) -> bool:
 def recover(store: JobStore, mesh: Mesh, run: JobRun, log: Log | None = None) -> Completion | None:
     """End a run whose process died: with its build's status if the build had finished."""
     build = store.build_run(run)
-    if build is not None and build["status"] == "running":
+    if build is not None and build["status"] == RunStatus.RUNNING:
         from meshkit.orchestrate.build import open_history
 
         open_history(mesh).close()          # marks builds of dead processes interrupted
         build = store.build_run(run)
     if run.cancel_requested:
-        outcome = Outcome("canceled", "canceled; its process had already stopped", "canceled",
+        outcome = Outcome(RunStatus.CANCELED, "canceled; its process had already stopped", "canceled",
                           build["id"] if build is not None else None)
-    elif build is not None and build["status"] in ("success", "noop", "error"):
-        failed = build["status"] == "error"
-        outcome = Outcome("error" if failed else "success",
+    elif build is not None and build["status"] in (RunStatus.SUCCESS, RunStatus.NOOP, RunStatus.ERROR):
+        failed = build["status"] == RunStatus.ERROR
+        outcome = Outcome(RunStatus.ERROR if failed else RunStatus.SUCCESS,
                           f"recovered: its process (pid {run.pid}) stopped after build run "
                           f"{build['id']} had ended {build['status']}", "build" if failed else None,
                           build["id"], {"recovered": True, "failed": _failed_from_history(
                               store, mesh, run, build["id"]) if failed else []})
     else:
         where = f" during build run {build['id']}" if build is not None else ""
-        outcome = Outcome("interrupted", f"its process (pid {run.pid}) stopped before the run "
+        outcome = Outcome(RunStatus.INTERRUPTED, f"its process (pid {run.pid}) stopped before the run "
                                          f"finished{where}", "interrupted",
                           build["id"] if build is not None else None, {"recovered": True})
     return finish(store, mesh, run, outcome, log)
@@ -241,18 +244,18 @@ def recover(store: JobStore, mesh: Mesh, run: JobRun, log: Log | None = None) ->
 def _failed_from_history(store: JobStore, mesh: Mesh, run: JobRun, build_run_id: int) -> list[dict]:
     """The failed models of a build, with their owners from the last published manifests."""
     from meshkit.graph.mesh_graph import load_from_store
-    from meshkit.orchestrate.notify import model_entry
+    from meshkit.jobs.notify import model_entry
     from meshkit.store.store import Store
 
     rows = [r for r in store.build_nodes(build_run_id)
-            if r["status"] == "error" or (r["message"] or "").startswith("test ")]
+            if r["status"] == NodeStatus.ERROR or (r["message"] or "").startswith("test ")]
     try:
         graph = load_from_store(Store(mesh.store_url), run.environment, with_extras=False)
     except MeshError:
         from meshkit.graph.mesh_graph import MeshGraph
 
         graph = MeshGraph()
-    return [model_entry(graph, r["unique_id"], r["status"] if r["status"] == "error" else "tests failed",
+    return [model_entry(graph, r["unique_id"], r["status"] if r["status"] == NodeStatus.ERROR else "tests failed",
                         r["message"]) for r in rows]
 
 

@@ -154,7 +154,8 @@ def load_mesh(path: Path | None = None, *, require_production: bool = True) -> M
     file = path if path is not None else find_mesh_file()
     if file is None:
         raise MeshError(f"no {MESH_FILE} found in this folder or any folder above it",
-                        hint=f"run meshkit inside a mesh, pass --mesh PATH, or set {MESH_ENV_VAR}")
+                        hint=f"run meshkit inside a mesh, pass --mesh PATH, or set {MESH_ENV_VAR}; "
+                             "`meshkit init` writes one around the dbt projects of a folder")
     file = file / MESH_FILE if file.is_dir() else file
     if not file.is_file():
         raise MeshError("mesh definition not found", file=file,

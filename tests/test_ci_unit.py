@@ -93,6 +93,9 @@ def test_pr_scope_names_and_ownership():
     assert scope.schema("Finance") == "pr_123__finance"
     assert scope.owns("pr_123__finance_staging") and not scope.owns("pr_1234__finance")
     assert pr_of("pr_123__finance") == "123" and pr_of("finance") is None
+    # A DuckDB catalog named like its schema cannot bind views: the file's database differs.
+    assert scope.database("Finance") == "pr_123__finance__db" != scope.schema("Finance")
+    assert scope.owns(scope.database("x")) and pr_of(scope.database("x")) == "123"
     for bad in ("", "1;drop", "a__b", "x" * 41):
         with pytest.raises(MeshError):
             PrScope(bad)

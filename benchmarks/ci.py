@@ -46,7 +46,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import orchestrate as bench   # the generated mesh and the command helpers
+import orchestrate as bench  # the generated mesh and the command helpers
 
 HERE = Path(__file__).resolve().parent
 ROOT = bench.WORK / "ci"
@@ -75,6 +75,7 @@ def ci_output(project: bench.Project) -> str:
 
 
 def timed(args: list, cwd: Path, check: bool = True) -> bench.Ran:
+    """Run a command as a subprocess: its wall-clock and CPU seconds, its output."""
     return bench.run(args, cwd, check=check)
 
 
@@ -86,6 +87,7 @@ def models_in(project_dir: Path, target: str = "target") -> dict[str, str]:
 
 
 def meshkit_ci(folder: Path, pr: str, workers: int, compare: bool) -> tuple[bench.Ran, dict]:
+    """Run `meshkit ci` (JSON report on stdout; exit 1 is a failed PR, still reported)."""
     args = [bench.BIN / "meshkit", "ci", "--pr", pr, "--workers", str(workers), "-q",
             "--format", "json"] + ([] if compare else ["--no-compare"])
     ran = timed(args, folder, check=False)
@@ -96,6 +98,7 @@ def meshkit_ci(folder: Path, pr: str, workers: int, compare: bool) -> tuple[benc
 
 
 def built_by_ci(report: dict) -> dict[str, str]:
+    """model key → status of the models a `meshkit ci` JSON report built."""
     return {bench.model_key(n["unique_id"]): n["status"] for n in report["nodes"]
             if n["unique_id"].startswith("model.")}
 
@@ -113,6 +116,7 @@ def check_equal(name: str, built: dict[str, str], expected: set[str]) -> dict:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line; --quick shrinks the mesh and writes elsewhere."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--projects", type=int, default=10)
     parser.add_argument("--models", type=int, default=300)
@@ -133,11 +137,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def phase(loads: dict, name: str, settle: float, text: str) -> None:
+    """Start a phase: wait for the load to settle, record it, say what runs."""
     loads[name] = bench.settle(settle)
     console.print(f"{text} (load {loads[name]})", highlight=False)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Build production, then time the three ways to test the PR; write the results."""
     args = parse_args(argv)
     started = time.perf_counter()
     mesh = bench.plan_mesh(args.projects, args.models, random.Random(args.seed))

@@ -23,13 +23,12 @@ from pathlib import Path
 from typing import Callable
 
 from meshkit.ci.changes import Changes, Why, find_changes
-from meshkit.ci.compare import (Comparison, Relation, column_changes, comparison_sql,
-                                read_results)
+from meshkit.ci.cleanup import drop_pr
+from meshkit.ci.compare import Comparison, Relation, column_changes, comparison_sql, read_results
 from meshkit.ci.keys import primary_key
 from meshkit.ci.outcome import NodeResult, Outcome
 from meshkit.ci.profile import CI_TARGET, PrTarget, duckdb_file, production_output, write_pr_profile
 from meshkit.ci.scope import PrScope
-from meshkit.ci.cleanup import drop_pr
 from meshkit.config import Environment, Mesh
 from meshkit.consumer import CI_RELATIONS_VAR
 from meshkit.dbt.artifacts import Manifest, Node, decode_manifest, decode_run_results

@@ -13,6 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from conftest import run
@@ -111,13 +112,47 @@ def test_production_is_untouched_prs_are_apart_and_cleanup_drops_them(duckdb_ci)
     assert duckdb_ci["after"] == duckdb_ci["before"]                # byte for byte
     listed = json.loads(run(["meshkit", "ci", "ls", "--json"], cwd=mesh).stdout)
     assert {(r["pr"], Path(r["name"]).name) for r in listed} == {
-        (pr, f"pr_{pr}__{p}.duckdb") for pr in "123" for p in ("analytics", "finance")}
+        (pr, f"pr_{pr}__{p}__db.duckdb") for pr in "123" for p in ("analytics", "finance")}
     run(["meshkit", "ci", "cleanup", "--pr", "2"], cwd=mesh)
     left = {Path(p).name for p in (mesh / "warehouse").glob("pr_*")}
     assert left and not any(name.startswith("pr_2__") for name in left)
     run(["meshkit", "ci", "cleanup", "--older-than", "0s"], cwd=mesh)
     assert not list((mesh / "warehouse").glob("pr_*"))
     assert _files(mesh) == duckdb_ci["before"]
+
+
+
+def test_a_new_public_model_and_its_new_consumer_build_into_the_pr(duckdb_ci):
+    """One PR adds analytics.new_public (a view) and finance.new_consumer, which refs it."""
+    mesh = duckdb_ci["mesh"]
+    added = [mesh / "analytics" / "models" / "new_public.sql",
+             mesh / "finance" / "models" / "new_consumer.sql"]
+    schema = mesh / "analytics" / "models" / "models.yml"
+    orders = mesh / "analytics" / "models" / "fct_orders.sql"
+    kept = {schema: schema.read_text(), orders: orders.read_text()}
+    added[0].write_text("{{ config(materialized='view') }}\nselect 7 as id, 'new' as label\n")
+    added[1].write_text("select id, label from {{ ref('analytics', 'new_public') }}\n")
+    schema.write_text(kept[schema] + "  - name: new_public\n    access: public\n")
+    try:
+        report = _ci(mesh, "5", ORDERS)        # fct_orders as production has it
+        consumer = mesh / "warehouse" / "pr_5__finance__db.duckdb"
+        with duckdb.connect(str(consumer), read_only=True) as con:
+            rows = con.sql("select * from pr_5__finance__db.pr_5__finance.new_consumer").fetchall()
+    finally:
+        for path in added:
+            path.unlink()
+        for path, text in kept.items():
+            path.write_text(text)
+        run(["meshkit", "ci", "cleanup", "--pr", "5"], cwd=mesh)
+    assert report["returncode"] == 0, report["markdown"]
+    # Only the two new models: unchanged fct_orders (which finance also refs) is not modified.
+    assert {c["model"]: c["why"] for c in report["changed"]} == {
+        "analytics.new_public": "new", "finance.new_consumer": "new"}
+    assert _nodes(report) == {"analytics.new_public": "success", "finance.new_consumer": "success"}
+    assert rows == [(7, "new")]                                   # read from the PR's analytics
+    assert "`finance.new_consumer`" in report["markdown"]
+    assert _compared(report)["analytics.new_public"]["note"].startswith("new in this PR")
+    assert _files(mesh) == duckdb_ci["before"]                    # production byte for byte
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------

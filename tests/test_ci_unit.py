@@ -93,6 +93,9 @@ def test_pr_scope_names_and_ownership():
     assert scope.schema("Finance") == "pr_123__finance"
     assert scope.owns("pr_123__finance_staging") and not scope.owns("pr_1234__finance")
     assert pr_of("pr_123__finance") == "123" and pr_of("finance") is None
+    # A DuckDB catalog named like its schema cannot bind views: the file's database differs.
+    assert scope.database("Finance") == "pr_123__finance__db" != scope.schema("Finance")
+    assert scope.owns(scope.database("x")) and pr_of(scope.database("x")) == "123"
     for bad in ("", "1;drop", "a__b", "x" * 41):
         with pytest.raises(MeshError):
             PrScope(bad)
@@ -182,3 +185,71 @@ def test_older_than_drops_whole_prs_by_their_newest_relation():
 def test_dbt_statuses_map_to_outcomes():
     assert Outcome.of("pass") is Outcome.SUCCESS and Outcome.of("runtime error") is Outcome.ERROR
     assert Outcome.of("fail").failed and not Outcome.of("warn").failed
+
+
+# -- units in worker slots (orchestrate.slots, as `meshkit ci --workers` runs them) ---------
+
+def _slots(units, depends, files, workers, run):
+    from meshkit.orchestrate.resources import Resources
+    from meshkit.orchestrate.slots import run_in_slots
+
+    resources = {p: Resources(frozenset(w), frozenset(r)) for p, (w, r) in files.items()}
+    run_in_slots(units, depends, workers, resources.__getitem__, run)
+
+
+def test_independent_units_run_side_by_side_and_colliding_files_never_do():
+    import threading
+    import time
+
+    from meshkit.orchestrate.plan import Unit
+
+    a, b, c, d = (Unit(p, 0, (f"model.{p}.m",)) for p in "abcd")
+    files = {"a": ({"a.db"}, set()), "b": ({"b.db"}, set()),
+             "c": ({"c.db"}, {"a.db"}),     # reads the file a writes: never beside a
+             "d": ({"d.db"}, set())}
+    side_by_side = threading.Barrier(2, timeout=10)    # a and b must both be running
+    active, overlaps, order = set(), [], []
+    lock = threading.Lock()
+
+    def run(unit):
+        with lock:
+            active.add(unit.project)
+            overlaps.append(frozenset(active))
+        if unit.project in "ab":
+            side_by_side.wait()
+        time.sleep(0.05)
+        with lock:
+            active.discard(unit.project)
+            order.append(unit.project)
+
+    _slots([a, b, c, d], {u.key: set() for u in (a, b, c, d)} | {("d", 0): {("c", 0)}},
+           files, 2, run)
+    assert sorted(order) == ["a", "b", "c", "d"] and order.index("c") < order.index("d")
+    assert not any({"a", "c"} <= seen for seen in overlaps) and max(map(len, overlaps)) == 2
+
+
+def test_a_failing_unit_stops_the_units_after_it_and_is_raised():
+    from meshkit.orchestrate.plan import Unit
+
+    a, b = Unit("a", 0, ("model.a.m",)), Unit("b", 1, ("model.b.m",))
+    ran = []
+
+    def run(unit):
+        ran.append(unit.project)
+        raise MeshError(f"{unit.project} refused")
+
+    with pytest.raises(MeshError, match="a refused"):
+        _slots([a, b], {a.key: set(), b.key: {a.key}}, {"a": (set(), set()), "b": (set(), set())},
+               2, run)
+    assert ran == ["a"]
+
+
+def test_production_fingerprints_are_the_owners_not_a_consumers_injected_copy():
+    from meshkit.ci.build import owned_fingerprints
+
+    graph = _graph()
+    fct, revenue = _uid("analytics.fct_orders"), _uid("finance.revenue")
+    finance_manifest = {fct: "injected-copy", revenue: "r1", "model.finance.gone": "g1"}
+    assert owned_fingerprints(finance_manifest, "finance", graph) == {
+        revenue: "r1", "model.finance.gone": "g1"}
+    assert owned_fingerprints({fct: "f1"}, "analytics", graph) == {fct: "f1"}

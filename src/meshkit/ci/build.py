@@ -6,8 +6,8 @@ the nodes whose fingerprint differs from production's published manifest and eve
 downstream of them (ci.changes); plan them in waves like `meshkit build` (orchestrate.plan);
 run each unit as `dbt build` with a generated PR profile (ci.profile), `--defer --state`
 production's manifest for the project's unchanged upstream models, and the plugin pointing
-cross-project refs at the PR relations of models rebuilt here (consumer.CI_RELATIONS_VAR);
-then compare each built model with production (ci.compare). Before any unit writes, a PR
+cross-project refs at the PR relations of models rebuilt here (consumer.CI_RELATIONS_VAR),
+up to --workers units at a time where their DuckDB files allow (orchestrate.slots); then compare each built model with production (ci.compare). Before any unit writes, a PR
 parse checks that every node it builds lands in the PR's schema: a project whose
 generate_schema_name ignores the target schema is refused, never built into production.
 Nothing is published and run history is not written.
@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from meshkit.ci.changes import Changes, Why, find_changes
-from meshkit.ci.compare import (Comparison, Relation, column_changes, comparison_sql,
-                                read_results)
+from meshkit.ci.cleanup import drop_pr
+from meshkit.ci.compare import Comparison, Relation, column_changes, comparison_sql, read_results
 from meshkit.ci.keys import primary_key
 from meshkit.ci.outcome import NodeResult, Outcome
-from meshkit.ci.profile import CI_TARGET, PrTarget, write_pr_profile
+from meshkit.ci.profile import CI_TARGET, PrTarget, duckdb_file, production_output, write_pr_profile
 from meshkit.ci.scope import PrScope
-from meshkit.ci.cleanup import drop_pr
 from meshkit.config import Environment, Mesh
 from meshkit.consumer import CI_RELATIONS_VAR
 from meshkit.dbt.artifacts import Manifest, Node, decode_manifest, decode_run_results
@@ -41,7 +41,9 @@ from meshkit.orchestrate.build import open_history
 from meshkit.orchestrate.fingerprint import macro_lists, node_fingerprints
 from meshkit.orchestrate.parse import add_to_graph, dbt_environment, parse_projects
 from meshkit.orchestrate.plan import Unit, assign_units, check_cycles, resolve_placeholders
+from meshkit.orchestrate.resources import Resources
 from meshkit.orchestrate.selectors import node_selector, unit_selectors
+from meshkit.orchestrate.slots import run_in_slots
 from meshkit.orchestrate.state import Decision, label
 from meshkit.store.store import Store
 
@@ -97,7 +99,7 @@ def run_ci(mesh: Mesh, options: CiOptions, on_line: Echo | None = None) -> CiRes
     lists: dict[str, list[str]] = {}
     for name in names:
         lists.update(macro_lists(parsed[name].manifest_path.read_bytes()))
-    production = _production(store, env, names, lists)
+    production = _production(store, env, names, lists, graph)
     changes = find_changes(graph, order, current,
                            {uid: fp for m in production.values() for uid, fp in m[1].items()})
     result = CiResult(scope.pr, env.name, changes, graph,
@@ -108,31 +110,42 @@ def run_ci(mesh: Mesh, options: CiOptions, on_line: Echo | None = None) -> CiRes
     runner = _UnitRunner(mesh, env, scope, graph, production, result, on_line)
     decisions = {uid: Decision(uid, graph.owner[uid], True, why.value)
                  for uid, why in changes.reached.items()}
-    units, _ = assign_units(graph, list(changes.reached), decisions, {})
-    for unit in sorted(units, key=lambda u: (u.wave, u.project)):
-        runner.run(unit)
+    units, depends = assign_units(graph, list(changes.reached), decisions, {})
+    run_in_slots(sorted(units, key=lambda u: (u.wave, u.project)), depends, options.workers,
+                 runner.resources, runner.run)
     if options.compare:
         for project in changes.projects:
             result.comparisons += runner.compare(project)
     return result
 
 
-def _production(store: Store, env: Environment, names: list[str], lists: dict[str, list[str]]
-                ) -> dict[str, tuple[bytes, dict[str, str]]]:
-    """project → (its latest production manifest, node fingerprints), for those published;
-    `lists`: the macros each node of the working copies calls (fingerprint.node_fingerprints)."""
+def _production(store: Store, env: Environment, names: list[str], lists: dict[str, list[str]],
+                graph: MeshGraph) -> dict[str, tuple[bytes, dict[str, str]]]:
+    """project → (its latest production manifest, the fingerprints of the nodes it owns),
+    for those published; `lists`: the macros each node of the working copies calls
+    (fingerprint.node_fingerprints)."""
     found = {}
     for name in names:
         record = store.latest(name, env.name)
         if record is None:
             continue
         data = store.read(record, "manifest.json")
-        found[name] = (data, node_fingerprints(data, lists))
+        found[name] = (data, owned_fingerprints(node_fingerprints(data, lists), name, graph))
     return found
 
 
+def owned_fingerprints(fingerprints: dict[str, str], project: str, graph: MeshGraph
+                       ) -> dict[str, str]:
+    """The fingerprints of a project's own nodes. A consumer's manifest also holds the
+    upstream models the plugin injected for its refs, fingerprinted differently from the
+    owner's: kept, they would make every referenced public model look modified. A node
+    the working copies no longer have counts as the project's."""
+    return {uid: fp for uid, fp in fingerprints.items() if graph.owner.get(uid, project) == project}
+
+
 class _UnitRunner:
-    """Runs the plan's units one at a time (a DuckDB file is written by one process only)."""
+    """Runs one unit of the plan; units of different projects may run at once (`resources`
+    says which DuckDB files each writes and reads)."""
 
     def __init__(self, mesh: Mesh, env: Environment, scope: PrScope, graph: MeshGraph,
                  production: dict[str, tuple[bytes, dict[str, str]]], result: CiResult,
@@ -142,9 +155,11 @@ class _UnitRunner:
         self.root = mesh.state_dir / "ci" / f"pr_{scope.pr}"
         if self.root.exists():
             shutil.rmtree(self.root)
-        self.relations_file = self.root / "relations.json"
         self.relations: dict[str, dict] = {}
         self.pr_manifests: dict[str, Manifest] = {}
+        self._lock = threading.Lock()       # relations and targets, shared by worker threads
+        self._upstream = _upstream_projects(graph, result.changes)
+        self._files: dict[str, Path | None] = {}     # project → its PR DuckDB file
 
     def _folder(self, project: str) -> Path:
         return self.root / project
@@ -159,17 +174,35 @@ class _UnitRunner:
         return folder
 
     def _target(self, project: str) -> PrTarget:
-        if project not in self.result.targets:
-            upstream = [t.file for t in self.result.targets.values() if t.file is not None]
-            self.result.targets[project] = write_pr_profile(
-                self.mesh.project(project), self.env.target, self.scope,
-                self._folder(project) / "profile", upstream)
-        return self.result.targets[project]
+        return self.result.targets.get(project) or self._write_target(project)
+
+    def _write_target(self, project: str) -> PrTarget:
+        """The project's PR profile, attaching the PR files its upstream projects have
+        written by now (in a two-way mesh one may build after this project's first unit)."""
+        upstream = [f for p in self._upstream.get(project, ()) if (f := self._pr_file(p))]
+        target = write_pr_profile(self.mesh.project(project), self.env.target, self.scope,
+                                  self._folder(project) / "profile", upstream)
+        with self._lock:
+            self.result.targets[project] = target
+        return target
+
+    def _pr_file(self, project: str) -> Path | None:
+        if project not in self._files:
+            output = production_output(self.mesh.project(project), self.env.target)[1]
+            self._files[project] = duckdb_file(self.mesh.project(project), output, self.scope)
+        return self._files[project]
+
+    def resources(self, project: str) -> Resources:
+        """The PR files a unit of `project` writes (its own) and attaches (its upstream
+        projects'); production files are only read in CI, so they never collide."""
+        own = self._pr_file(project)
+        reads = {str(f) for p in self._upstream.get(project, ()) if (f := self._pr_file(p))}
+        return Resources(frozenset({str(own)} if own else ()), frozenset(reads))
 
     def _dbt(self, project: str, args: list[str]):
         target = self._target(project)
         env = {**dbt_environment(self.mesh, self.env, lenient=False),
-               CI_RELATIONS_VAR: str(self.relations_file)}
+               CI_RELATIONS_VAR: str(self._folder(project) / "relations.json")}
         echo = (lambda line: self.on_line(project, line)) if self.on_line else None
         return run_dbt([*args, "--target", CI_TARGET, "--profiles-dir", str(target.profiles_dir),
                         "--target-path", str(self._folder(project) / "target")],
@@ -184,8 +217,8 @@ class _UnitRunner:
         nodes = [uid for uid in unit.nodes if uid not in blocked]
         if not nodes and not unit.tests:
             return
-        self._write_relations()
-        self._target(project)     # written before the parse: upstream PR files exist by now
+        self._write_relations(project)
+        self._write_target(project)     # before the parse: upstream PR files exist by now
         self._dbt(project, ["parse"]).ok or self._raise_parse(project)
         manifest = self._pr_manifest(project)
         self._check_scoped(project, manifest, nodes)
@@ -260,16 +293,22 @@ class _UnitRunner:
             if node is None or access_of(node) != "public" or done is None \
                     or done.outcome is not Outcome.SUCCESS:
                 continue
-            self.relations[uid] = {
+            entry = {
                 "name": node.name, "package_name": node.package_name,
                 "identifier": node.alias or node.name, "schema": node.schema_,
                 "database": node.database, "relation_name": node.relation_name,
                 "version": version_text(node.version),
                 "latest_version": version_text(node.latest_version)}
+            with self._lock:
+                self.relations[uid] = entry
 
-    def _write_relations(self) -> None:
-        self.relations_file.parent.mkdir(parents=True, exist_ok=True)
-        self.relations_file.write_text(json.dumps(self.relations), encoding="utf-8")
+    def _write_relations(self, project: str) -> None:
+        """The PR relations this unit's refs resolve to: those published when it starts."""
+        path = self._folder(project) / "relations.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            text = json.dumps(self.relations)
+        path.write_text(text, encoding="utf-8")
 
     # -- compare changes ----------------------------------------------------------------------
     def compare(self, project: str) -> list[Comparison]:
@@ -298,6 +337,17 @@ class _UnitRunner:
     def _warehouse(self, project: str) -> Warehouse:
         target = self._target(project)
         return Warehouse(self.mesh.project(project).path, target.profiles_dir, CI_TARGET)
+
+
+def _upstream_projects(graph: MeshGraph, changes: Changes) -> dict[str, set[str]]:
+    """project → the other projects owning a built node one of its built nodes reads."""
+    found: dict[str, set[str]] = {}
+    for uid in changes.reached:
+        project = graph.owner[uid]
+        for parent in graph.parents.get(uid, []):
+            if parent in changes.reached and graph.owner[parent] != project:
+                found.setdefault(project, set()).add(graph.owner[parent])
+    return found
 
 
 def _relation(node: Node) -> Relation:

@@ -1,7 +1,7 @@
 """The relations pull requests left in the warehouse: list them, drop them.
 
 What a PR owns is found in the warehouse itself, not in a local record (CI machines are
-thrown away): on DuckDB its `pr_<n>__<project>.duckdb` files beside the production files; on
+thrown away): on DuckDB its `pr_<n>__<project>__db.duckdb` files beside the production files; on
 other adapters its `pr_<n>__…` schemas, listed and dropped through dbt's adapter. A PR's age
 is its newest file's modification time, or the time `meshkit ci` wrote in the marker table
 `meshkit_ci_pr` of each project's PR schema.

@@ -58,7 +58,7 @@ def duckdb_file(project: Project, output: dict, scope: PrScope) -> Path | None:
                         f"PR sibling (path: {output.get('path')!r})",
                         file=project.path / "profiles.yml",
                         hint="give the production target a file path")
-    return path.parent / f"{scope.schema(project.name)}.duckdb"
+    return path.parent / f"{scope.database(project.name)}.duckdb"
 
 
 def write_pr_profile(project: Project, target: str, scope: PrScope, folder: Path,

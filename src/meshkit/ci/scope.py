@@ -2,8 +2,10 @@
 
 Every project reached by PR 123 builds into the schema `pr_123__<project>` (its custom
 schemas become `pr_123__<project>_<custom>`, dbt's default generate_schema_name); on DuckDB,
-whose consumers attach whole files, also into its own file `pr_123__<project>.duckdb` beside
-the production file. Anything named with the prefix belongs to the PR; nothing else does.
+whose consumers attach whole files, also into its own file `pr_123__<project>__db.duckdb`
+beside the production file. The file's database is not named like the schema: DuckDB cannot
+bind a view whose catalog and schema share a name ("Ambiguous reference to catalog or
+schema"). Anything named with the prefix belongs to the PR; nothing else does.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ class PrScope:
     def schema(self, project: str) -> str:
         """The schema (and DuckDB database) a project's PR models are built into."""
         return f"{self.prefix}{project}".lower()
+
+    def database(self, project: str) -> str:
+        """The DuckDB file stem (and database name) of a project's PR build."""
+        return f"{self.schema(project)}__db"
 
     def owns(self, name: str) -> bool:
         """True for a schema, database or file stem this PR created."""

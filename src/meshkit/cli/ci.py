@@ -41,10 +41,12 @@ def _pr_from_environment() -> str | None:
 @click.option("--output-dir", type=click.Path(path_type=Path),
               help="Also write report.md, report.json and annotations.txt here.")
 @click.option("--no-compare", is_flag=True, help="Build and test only; skip compare changes.")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="dbt invocations that may run at once (projects whose files do not collide).")
 @click.option("--quiet", "-q", is_flag=True, help="Do not echo dbt's output (on stderr).")
 @click.pass_context
 @reports_errors
-def ci(ctx, mesh_path, pr, env, fmt, output_dir, no_compare, quiet) -> None:
+def ci(ctx, mesh_path, pr, env, fmt, output_dir, no_compare, workers, quiet) -> None:
     """Build a pull request's changed models and their downstream in every project into
     PR-scoped relations, test them and compare them with production."""
     if ctx.invoked_subcommand is not None:
@@ -59,7 +61,7 @@ def ci(ctx, mesh_path, pr, env, fmt, output_dir, no_compare, quiet) -> None:
                         hint="in GitHub Actions it is read from GITHUB_REF on pull_request events")
     echo = None if quiet else (lambda project, line: err_console.print(
         f"{project:>12} │ {line}", highlight=False, markup=False, soft_wrap=True))
-    result = run_ci(mesh, CiOptions(pr=pr, env=env, compare=not no_compare), echo)
+    result = run_ci(mesh, CiOptions(pr=pr, env=env, workers=workers, compare=not no_compare), echo)
     report = Report(result, _breaking(mesh, result))
     texts = {"markdown": as_markdown(report), "json": json.dumps(as_json(report), indent=2),
              "github": as_github(report)}

@@ -1,4 +1,9 @@
-"""Shared fixtures: a fresh copy of the example mesh, with raw data seeded once per session."""
+"""Shared fixtures: a fresh copy of the example mesh, with raw data seeded once per session.
+
+The suite runs under pytest-xdist (`-n auto --dist loadfile`, pyproject.toml): a module's tests
+run on one worker, so a module-scoped fixture is built once; the heavy session fixtures below are
+built once for all workers (`_shared`).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "jaffle-mesh"
@@ -50,6 +56,27 @@ def statuses(report: dict) -> dict[str, str]:
     return {n["node"]: n["status"] for n in report["nodes"]}
 
 
+def _shared(tmp_path_factory, name: str, build) -> Path:
+    """The folder `build(folder)` fills, built once per run and shared by all xdist workers.
+
+    Under xdist every worker has its own session, so a session fixture would be built once per
+    worker; the first worker to need it builds it under a lock in the run's common temp folder and
+    the others wait for it (waiting never costs more than building it again). Users only copy it.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    folder = tmp_path_factory.getbasetemp().parent / f"shared-{name}"   # the workers' common parent
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)   # a worker that failed half-way
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path_factory):
     for name in ("MESHKIT_MESH", "MESHKIT_ENV", "MESHKIT_WAREHOUSE", "DBT_PROFILES_DIR",
@@ -61,12 +88,13 @@ def _isolated_env(monkeypatch, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def raw_warehouse(tmp_path_factory) -> Path:
-    """raw.duckdb loaded by the example's seed project, built once per test session."""
-    root = tmp_path_factory.mktemp("raw")
-    shutil.copytree(EXAMPLE / "raw", root / "raw", ignore=_IGNORED)
-    (root / "warehouse").mkdir()
-    run(["dbt", "seed"], cwd=root / "raw")
-    return root / "warehouse" / "raw.duckdb"
+    """raw.duckdb loaded by the example's seed project, built once per test run."""
+    def seed(root: Path) -> None:
+        shutil.copytree(EXAMPLE / "raw", root / "raw", ignore=_IGNORED)
+        (root / "warehouse").mkdir()
+        run(["dbt", "seed"], cwd=root / "raw", env={"MESHKIT_CACHE_DIR": str(root / "cache")})
+
+    return _shared(tmp_path_factory, "raw", seed) / "warehouse" / "raw.duckdb"
 
 
 @pytest.fixture
@@ -82,12 +110,14 @@ def jaffle_mesh(tmp_path, raw_warehouse) -> Path:
 @pytest.fixture(scope="session")
 def built_mesh_template(tmp_path_factory, raw_warehouse) -> Path:
     """The example mesh built once with `meshkit build`; copy it with `built_mesh`."""
-    root = tmp_path_factory.mktemp("built") / "jaffle-mesh"
-    shutil.copytree(EXAMPLE, root, ignore=_IGNORED)
-    (root / "warehouse").mkdir()
-    shutil.copy(raw_warehouse, root / "warehouse" / "raw.duckdb")
-    run(["meshkit", "build", "-q"], cwd=root)
-    return root
+    def build(folder: Path) -> None:
+        root = folder / "jaffle-mesh"
+        shutil.copytree(EXAMPLE, root, ignore=_IGNORED)
+        (root / "warehouse").mkdir()
+        shutil.copy(raw_warehouse, root / "warehouse" / "raw.duckdb")
+        run(["meshkit", "build", "-q"], cwd=root, env={"MESHKIT_CACHE_DIR": str(folder / "cache")})
+
+    return _shared(tmp_path_factory, "built", build) / "jaffle-mesh"
 
 
 @pytest.fixture

@@ -115,6 +115,9 @@ def _report_json(report) -> dict:
                    "message": report.executor.outcomes[uid].message
                    if report.executor and uid in report.executor.outcomes else None}
                   for uid, d in report.plan.decisions.items()],
+        "failed_unit_tests": [{"unit_test": name, "status": o.status, "message": o.message}
+                              for name, o in (report.executor.failed_unit_tests()
+                                              if report.executor else [])],
         "published": {u.unit.project: u.published for u in report.units if u.published},
         "warnings": report.plan.unmatched + report.plan.warnings
                     + [f"{u.unit.project}: {u.warning}" for u in report.units if u.warning],
@@ -159,6 +162,9 @@ def _print_report(report) -> None:
             else:
                 failures.append((label(graph, uid), short_error(outcome.message)))
         rows.append([label(graph, uid), status_text(status), reason])
+    if report.executor:
+        failures += [(name, short_error(o.message or o.status))
+                     for name, o in report.executor.failed_unit_tests()]
     if shown:
         console.print(fit_table(console, [Column("node"), Column("status"),
                                           Column("reason", prose=True)], rows))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from meshkit.config import Environment, Mesh
+from meshkit.config.dbt_vars import DbtVars
 from meshkit.dbt.artifacts import FAILED_STATUSES, RunResults, decode_run_results
 from meshkit.dbt.runner import DbtResult, run_dbt, stop_all, strip_ansi
 from meshkit.errors import MeshError
@@ -40,6 +41,7 @@ class ExecutionOptions:
     target: str = "prod"
     generate_docs: bool = False      # dbt Cloud's "Generate docs on run": publish catalog.json too
     threads: int | None = None
+    dbt_vars: DbtVars = field(default_factory=DbtVars)   # --vars, for build and docs generate
     # Called with (project, target dir) after a unit succeeded, before it is published
     # (jobs with generate_docs add catalog.json there).
     before_publish: Callable[[str, Path], None] | None = None
@@ -233,6 +235,7 @@ class Executor:
             args.append("--full-refresh")
         if self.options.threads:
             args += ["--threads", str(self.options.threads)]
+        args += self.options.dbt_vars.args
         invocation = self.history.start_invocation(self.run_id, unit.project, unit.wave, args)
         echo = self._watcher(unit)
         started = time.time()
@@ -264,7 +267,8 @@ class Executor:
         if result.ok and not any(self.outcomes[uid].status != NodeStatus.SUCCESS for uid in runnable):
             if self.options.generate_docs:
                 # --no-compile keeps this run's manifest and run_results; catalog.json is new.
-                docs = run_dbt(["docs", "generate", "--no-compile", "--target", self.options.target],
+                docs = run_dbt(["docs", "generate", "--no-compile", "--target", self.options.target,
+                                *self.options.dbt_vars.args],
                                project.path, self._dbt_env(), echo)
                 if not docs.ok:  # as in dbt Cloud, a docs failure does not fail the build
                     outcome.warning = "`dbt docs generate` failed; published without catalog.json"

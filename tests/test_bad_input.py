@@ -375,6 +375,7 @@ def test_read_yaml_reports_an_unreadable_file(tmp_path):
     ("just text", "must be a mapping"),
 ])
 def test_vars_that_are_not_a_mapping_are_one_message_before_anything_runs(tmp_path, text, message):
+    """dbt's --vars is a YAML mapping: anything else is refused before a run is recorded."""
     from click.testing import CliRunner
 
     from meshkit.cli import main

@@ -238,6 +238,8 @@ def test_reasons_are_kept_as_kinds_and_worded_where_shown(tmp_path):
 ])
 def test_every_failure_dbt_skips_a_node_for_skips_its_readers_in_other_projects(
         results, roots, messages):
+    """Each failure `dbt build` skips a node for makes the skipped node's readers in other
+    projects skip too, and every skip names the failure."""
     from meshkit.dbt.artifacts import RunResult, RunResults, RunResultsMetadata
     from meshkit.dbt.runner import DbtResult
     from meshkit.orchestrate.execute import ExecutionOptions, Executor
@@ -255,6 +257,7 @@ def test_every_failure_dbt_skips_a_node_for_skips_its_readers_in_other_projects(
 
 
 def test_a_skip_is_blamed_on_the_failure_before_it():
+    """A skip dbt reports is blamed on a failed test or unit test of the node or an ancestor."""
     from meshkit.orchestrate.execute import failure_label, skip_cause
 
     graph = _graph(CHAIN)
@@ -265,3 +268,23 @@ def test_a_skip_is_blamed_on_the_failure_before_it():
         == "a.pub_core's unit test core_ok"
     assert skip_cause(graph, "model.b.mart", ["unit_test.c.report.later"]) \
         == "b.mart (skipped by dbt)"
+
+
+def test_vars_reach_dbt_as_written_and_key_the_parse_cache_by_meaning(tmp_path):
+    """--vars go to dbt as the user wrote them; a cached parse is reused for the same mapping
+    however it is written, and a parse without vars keeps its key."""
+    from meshkit.config import load_mesh
+    from meshkit.config.dbt_vars import NO_VARS, DbtVars
+    from meshkit.orchestrate.parse import parse_key
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "dbt_project.yml").write_text("name: a\nprofile: a\n")
+    (tmp_path / "mesh.yml").write_text("name: m\nprojects:\n  a: a\n")
+    mesh = load_mesh(tmp_path / "mesh.yml")
+    env, project = mesh.environment(None), mesh.project("a")
+    yaml_text, json_text = DbtVars.parse("{x: 1, y: [a]}"), DbtVars.parse('{"y": ["a"], "x": 1}')
+    assert yaml_text.args == ["--vars", "{x: 1, y: [a]}"]
+    assert DbtVars.parse(" ").args == DbtVars.parse("{}").args == []
+    assert parse_key(env, project, "u", yaml_text) == parse_key(env, project, "u", json_text)
+    assert parse_key(env, project, "u", yaml_text) != parse_key(env, project, "u", NO_VARS)
+    assert parse_key(env, project, "u", DbtVars.parse("{}")) == parse_key(env, project, "u")

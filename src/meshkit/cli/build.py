@@ -167,9 +167,7 @@ def _print_report(report) -> None:
             else:
                 failures.append((label(graph, uid), short_error(outcome.message)))
         rows.append([label(graph, uid), status_text(status), reason])
-    if report.executor:
-        failures += [(name, short_error(o.message or o.status))
-                     for name, o in report.executor.failed_unit_tests()]
+    failures += _failed_unit_tests(report)
     if shown:
         console.print(fit_table(console, [Column("node"), Column("status"),
                                           Column("reason", prose=True)], rows))
@@ -192,6 +190,15 @@ def _print_report(report) -> None:
     if report.run_id is not None:
         console.print(f"[bold]{report.status}[/] · `meshkit runs show {report.run_id}` for details",
                       highlight=False)
+
+
+def _failed_unit_tests(report) -> list[tuple[str, str]]:
+    """(unit test in words, dbt's message cut short): their models were skipped, so the
+    models' rows do not say why."""
+    from meshkit.cli.render import short_error
+
+    failed = report.executor.failed_unit_tests() if report.executor else []
+    return [(name, short_error(outcome.message or outcome.status)) for name, outcome in failed]
 
 
 @main.command()

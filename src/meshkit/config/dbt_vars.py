@@ -51,3 +51,6 @@ class DbtVars:
         """The variables in a canonical form, for cache keys ("" when there are none): the
         same mapping written differently is the same key."""
         return json.dumps(self.values, sort_keys=True, default=str) if self.values else ""
+
+
+NO_VARS = DbtVars()    # no --vars: the default of functions that pass them on

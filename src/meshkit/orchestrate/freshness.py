@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from meshkit.config import Mesh
-from meshkit.config.dbt_vars import DbtVars
+from meshkit.config.dbt_vars import NO_VARS, DbtVars
 from meshkit.dbt.artifacts import decode_source_freshness
 from meshkit.dbt.runner import run_dbt
 from meshkit.errors import MeshError
@@ -33,7 +33,7 @@ def tracked_sources(graph: MeshGraph, nodes: list[str]) -> dict[str, list[str]]:
 
 def source_loaded_at(mesh: Mesh, graph: MeshGraph, nodes: list[str], target: str,
                      dbt_env: dict[str, str], on_line=None,
-                     dbt_vars: DbtVars = DbtVars()) -> dict[str, str]:
+                     dbt_vars: DbtVars = NO_VARS) -> dict[str, str]:
     """source id → max_loaded_at, by running `dbt source freshness` where sources are tracked
     (with the build's --vars: a source's freshness rule may read one)."""
     loaded: dict[str, str] = {}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from meshkit.config import Environment, Mesh, Project
-from meshkit.config.dbt_vars import DbtVars
+from meshkit.config.dbt_vars import NO_VARS, DbtVars
 from meshkit.dbt.artifacts import decode_manifest
 from meshkit.dbt.runner import needs_deps, run_dbt, stop_all, strip_ansi
 from meshkit.errors import MeshError
@@ -48,7 +48,7 @@ def parse_projects(mesh: Mesh, env: Environment, history: History,
                    projects: list[str], workers: int = 2,
                    on_line: Callable[[str, str], None] | None = None,
                    upstream_key: Callable[[str], str] = lambda name: "",
-                   dbt_vars: DbtVars = DbtVars()) -> dict[str, ParsedProject]:
+                   dbt_vars: DbtVars = NO_VARS) -> dict[str, ParsedProject]:
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {name: pool.submit(parse_project, mesh, env, history, mesh.project(name), on_line,
                                      upstream_key(name), dbt_vars)
@@ -70,7 +70,7 @@ def add_to_graph(graph: MeshGraph, parsed: ParsedProject, environment: str) -> d
 
 
 def parse_project(mesh: Mesh, env: Environment, history: History, project: Project,
-                  on_line=None, upstream_key: str = "", dbt_vars: DbtVars = DbtVars()) -> ParsedProject:
+                  on_line=None, upstream_key: str = "", dbt_vars: DbtVars = NO_VARS) -> ParsedProject:
     """`upstream_key`: a digest of the upstream interfaces the project's refs resolve against
     (an unpinned ref follows latest_version): when one changes, the cached parse is stale.
     `dbt_vars`: --vars, given to dbt deps and parse (a var can enable a model)."""
@@ -105,7 +105,7 @@ def parse_project(mesh: Mesh, env: Environment, history: History, project: Proje
 
 
 def parse_key(env: Environment, project: Project, upstream_key: str,
-              dbt_vars: DbtVars = DbtVars()) -> str:
+              dbt_vars: DbtVars = NO_VARS) -> str:
     """What a cached parse of the project is valid for: its files, the environment, the
     upstream interfaces its refs resolved against and the --vars it was parsed with."""
     extra = f"{env.name}|{env.target}|{upstream_key}" + (f"|{dbt_vars.key}" if dbt_vars.values else "")

@@ -335,11 +335,10 @@ class Executor:
         graph = self.plan.graph
         failures = [r.unique_id for r in results.results if r.status in FAILED_STATUSES] \
             if results else []
+        skipped = [uid for uid in runnable if self.outcomes[uid].status == NodeStatus.SKIPPED]
         # Parents first: a node has fewer ancestors than each of its children.
-        for uid in sorted(runnable, key=lambda u: len(graph.upstream(u))):
+        for uid in sorted(skipped, key=lambda u: len(graph.upstream(u))):
             outcome = self.outcomes[uid]
-            if outcome.status != NodeStatus.SKIPPED:
-                continue
             blocker = self._blocking_failure(uid)
             if blocker is None:
                 blocker = self.failed_roots[uid] = skip_cause(graph, uid, failures)

@@ -1,8 +1,9 @@
 """Run a plan: dbt invocations in dependency order, in parallel where nothing collides.
 
 A unit starts when the units it depends on are done and no running unit writes a file it
-reads or writes. A failed node (or a node whose tests failed) skips exactly its downstream,
-in every project; each skip names the failure that caused it. A project is published after
+reads or writes. A failed node (or a node whose tests failed, or one dbt skipped because a
+unit test or another test failed) skips exactly its downstream, in every project; each skip
+names the failure that caused it. A project is published after
 each unit whose run had no failures.
 """
 

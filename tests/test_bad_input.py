@@ -366,3 +366,24 @@ def test_read_yaml_reports_an_unreadable_file(tmp_path):
     with pytest.raises(MeshError, match="cannot read the file") as caught:
         read_yaml(tmp_path)                         # a folder
     assert caught.value.file == str(tmp_path)
+
+
+# -- --vars --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, message", [
+    ("{load_source_data: true", "--vars cannot be read"),
+    ("[1, 2]", "must be a mapping"),
+    ("just text", "must be a mapping"),
+])
+def test_vars_that_are_not_a_mapping_are_one_message_before_anything_runs(tmp_path, text, message):
+    """dbt's --vars is a YAML mapping: anything else is refused before a run is recorded."""
+    from click.testing import CliRunner
+
+    from meshkit.cli import main
+
+    write(mesh_dir(tmp_path), "name: m\nprojects:\n  a: a\n")
+    for command in ("build", "plan"):
+        result = CliRunner().invoke(main, [command, "--mesh", str(tmp_path / "mesh.yml"),
+                                           "--vars", text])
+        assert isinstance(result.exception, SystemExit) and result.exit_code != 0
+        assert message in result.output and "Traceback" not in result.output
+        assert not (tmp_path / ".meshkit").exists()      # refused before any run is recorded

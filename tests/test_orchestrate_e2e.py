@@ -54,10 +54,24 @@ def test_bidirectional_projects_build_in_waves(tmp_path, adapter, request):
     assert meshkit_json(["build"], cwd=mesh)["status"] == "noop"
 
 
+UNIT_TEST = """\
+unit_tests:
+  - name: five_rows
+    model: a_base
+    given: []
+    expect:
+      rows: [{id: 1}, {id: 2}, {id: 3}, {id: 4}, {id: 5}]
+"""
+
+
 def test_a_test_reading_another_projects_later_model_runs_after_it(tmp_path, monkeypatch):
     """alpha's test of a_base also reads beta.b_mid, which is built from a_base in the next
-    wave: dbt would run it with a_base, before b_mid exists; meshkit runs it after b_mid."""
-    mesh = write_mesh(tmp_path / "tri", TRIANGLE, TRIANGLE_PUBLIC)
+    wave: dbt would run it with a_base, before b_mid exists; meshkit runs it after b_mid.
+    Then a failing unit test, its failure brought about by --vars, skips a_base's readers."""
+    extra_row = " union all select 6 as id, 60 as amount where {{ var('extra_row', false) }}"
+    mesh = write_mesh(tmp_path / "tri", {**TRIANGLE, "alpha": {
+        **TRIANGLE["alpha"], "a_base": TRIANGLE["alpha"]["a_base"] + extra_row}},
+        TRIANGLE_PUBLIC, extra_yaml={"alpha": UNIT_TEST})
     (mesh / "alpha" / "tests").mkdir()
     (mesh / "alpha" / "tests" / "a_base_in_b_mid.sql").write_text(
         "select id from {{ ref('a_base') }}\n"
@@ -84,6 +98,14 @@ def test_a_test_reading_another_projects_later_model_runs_after_it(tmp_path, mon
     reasons = {n["node"]: n["reason"] for n in again["nodes"]}
     assert reasons["alpha.a_base"] == f"tests failed in run {failed['run_id']}"
     assert again["status"] == "success"
+
+    # dbt skips a model whose unit test fails: meshkit skips its readers in every project.
+    broken = meshkit_json(["build", "--full", "--vars", "{extra_row: true}"], cwd=mesh, check=False)
+    assert broken["parsed"]["alpha"] == "dbt parse"          # vars are part of the parse key
+    assert broken["status"] == "error" and set(statuses(broken).values()) == {"skipped"}
+    mid = next(n for n in broken["nodes"] if n["node"] == "beta.b_mid")
+    assert mid["message"] == "skipped because alpha.a_base's unit test five_rows failed"
+    assert [t["unit_test"] for t in broken["failed_unit_tests"]] == ["alpha.a_base's unit test five_rows"]
 
 
 def test_model_cycle_across_projects_is_refused_with_path(tmp_path):

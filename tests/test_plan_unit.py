@@ -221,3 +221,70 @@ def test_reasons_are_kept_as_kinds_and_worded_where_shown(tmp_path):
         shown = describe_stored(rows[uid]["reason"], rows[uid]["details"])
         assert decision.label.endswith(": " + shown)
     assert describe_stored(rows["model.old.x"]["reason"], None) == "code or config changed"
+
+
+@pytest.mark.parametrize("results, roots, messages", [
+    # dbt build runs a model's unit tests first; one failing skips the model and its children.
+    ({"unit_test.a.stg.stg_is_two": "fail", "model.a.stg": "skipped", "model.a.pub_core": "skipped"},
+     {"model.a.stg": "a.stg's unit test stg_is_two"},
+     {"model.a.stg": "skipped because a.stg's unit test stg_is_two failed",
+      "model.a.pub_core": "skipped because a.stg's unit test stg_is_two failed"}),
+    # A parent that errors: its children's skips name it.
+    ({"model.a.stg": "error", "model.a.pub_core": "skipped"},
+     {"model.a.stg": "a.stg"}, {"model.a.pub_core": "skipped because a.stg failed"}),
+    # A skip no failure in run_results explains still stops the node's readers.
+    ({"model.a.stg": "success", "model.a.pub_core": "skipped"},
+     {"model.a.pub_core": "a.pub_core (skipped by dbt)"}, {}),
+])
+def test_every_failure_dbt_skips_a_node_for_skips_its_readers_in_other_projects(
+        results, roots, messages):
+    """Each failure `dbt build` skips a node for makes the skipped node's readers in other
+    projects skip too, and every skip names the failure."""
+    from meshkit.dbt.artifacts import RunResult, RunResults, RunResultsMetadata
+    from meshkit.dbt.runner import DbtResult
+    from meshkit.orchestrate.execute import ExecutionOptions, Executor
+
+    graph = _graph(CHAIN)
+    plan = _plan(graph)
+    executor = Executor(None, None, None, 1, plan, ExecutionOptions(), {}, {})
+    run = RunResults(RunResultsMetadata(), [RunResult(uid, status) for uid, status in results.items()])
+    executor._absorb(plan.units[0], ["model.a.stg", "model.a.pub_core"], DbtResult((), 1, "", 0.0),
+                     run)
+    assert executor.failed_roots == roots
+    assert {uid: executor.outcomes[uid].message for uid in messages} == messages
+    # b.mart reads a.pub_core from another project: it is skipped, naming the first failure.
+    assert executor._blocking_failure("model.b.mart") == next(iter(roots.values()))
+
+
+def test_a_skip_is_blamed_on_the_failure_before_it():
+    """A skip dbt reports is blamed on a failed test or unit test of the node or an ancestor."""
+    from meshkit.orchestrate.execute import failure_label, skip_cause
+
+    graph = _graph(CHAIN)
+    test = _with_test(graph, "a", "stg_ok", ["model.a.stg"])
+    assert failure_label(graph, test) == "a.stg (test stg_ok)"
+    assert skip_cause(graph, "model.b.mart", ["model.c.report", test]) == "a.stg (test stg_ok)"
+    assert skip_cause(graph, "model.b.mart", ["unit_test.a.pub_core.core_ok"]) \
+        == "a.pub_core's unit test core_ok"
+    assert skip_cause(graph, "model.b.mart", ["unit_test.c.report.later"]) \
+        == "b.mart (skipped by dbt)"
+
+
+def test_vars_reach_dbt_as_written_and_key_the_parse_cache_by_meaning(tmp_path):
+    """--vars go to dbt as the user wrote them; a cached parse is reused for the same mapping
+    however it is written, and a parse without vars keeps its key."""
+    from meshkit.config import load_mesh
+    from meshkit.config.dbt_vars import NO_VARS, DbtVars
+    from meshkit.orchestrate.parse import parse_key
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "dbt_project.yml").write_text("name: a\nprofile: a\n")
+    (tmp_path / "mesh.yml").write_text("name: m\nprojects:\n  a: a\n")
+    mesh = load_mesh(tmp_path / "mesh.yml")
+    env, project = mesh.environment(None), mesh.project("a")
+    yaml_text, json_text = DbtVars.parse("{x: 1, y: [a]}"), DbtVars.parse('{"y": ["a"], "x": 1}')
+    assert yaml_text.args == ["--vars", "{x: 1, y: [a]}"]
+    assert DbtVars.parse(" ").args == DbtVars.parse("{}").args == []
+    assert parse_key(env, project, "u", yaml_text) == parse_key(env, project, "u", json_text)
+    assert parse_key(env, project, "u", yaml_text) != parse_key(env, project, "u", NO_VARS)
+    assert parse_key(env, project, "u", DbtVars.parse("{}")) == parse_key(env, project, "u")

@@ -33,20 +33,25 @@ def build_options(func):
         click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON."),
         click.option("--no-wait", is_flag=True,
                      help="If another build holds one of these projects, stop instead of waiting."),
+        click.option("--vars", "dbt_vars", metavar="YAML",
+                     help="dbt project variables, as dbt's --vars takes them, for every dbt the "
+                          "build starts: --vars '{load_source_data: true}'."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _options(select, exclude, projects, env, full, workers, verify_relations, no_wait,
+def _options(select, exclude, projects, env, full, workers, verify_relations, no_wait, dbt_vars,
              full_refresh=False):
     from meshkit.cli import err_console
+    from meshkit.config.dbt_vars import DbtVars
     from meshkit.orchestrate.build import BuildOptions
 
     return BuildOptions(env=env, select=list(select), exclude=list(exclude), projects=list(projects),
                         full=full, full_refresh=full_refresh, workers=workers,
                         verify_relations=verify_relations, wait=not no_wait,
+                        vars=DbtVars.parse(dbt_vars),
                         on_wait=lambda text: err_console.print(text, highlight=False, soft_wrap=True))
 
 
@@ -59,14 +64,14 @@ def _options(select, exclude, projects, env, full, workers, verify_relations, no
               help="Do not echo dbt's output (progress and the summary still show).")
 @reports_errors
 def build(mesh_path, select, exclude, projects, env, full, workers, verify_relations, as_json,
-          no_wait, full_refresh, generate_docs, quiet):
+          no_wait, dbt_vars, full_refresh, generate_docs, quiet):
     """Build what changed across the mesh, in waves, and publish each project's run."""
     from meshkit.cli.progress import BuildProgress
     from meshkit.orchestrate.build import build_mesh
 
-    mesh = load_mesh(mesh_path)
     options = _options(select, exclude, projects, env, full, workers, verify_relations, no_wait,
-                       full_refresh)
+                       dbt_vars, full_refresh)
+    mesh = load_mesh(mesh_path)
     options.generate_docs = generate_docs
     if as_json:
         report = build_mesh(mesh, options)
@@ -85,13 +90,13 @@ def build(mesh_path, select, exclude, projects, env, full, workers, verify_relat
 @build_options
 @reports_errors
 def plan(mesh_path, select, exclude, projects, env, full, workers, verify_relations, as_json,
-         no_wait):
+         no_wait, dbt_vars):
     """Show the waves and each model's decision, without running anything."""
     from meshkit.orchestrate.build import build_mesh
 
-    mesh = load_mesh(mesh_path)
-    report = build_mesh(mesh, _options(select, exclude, projects, env, full, workers,
-                                       verify_relations, no_wait), None, dry_run=True)
+    options = _options(select, exclude, projects, env, full, workers, verify_relations, no_wait,
+                       dbt_vars)
+    report = build_mesh(load_mesh(mesh_path), options, None, dry_run=True)
     if as_json:
         click.echo(json.dumps(_report_json(report), indent=2))
     else:
@@ -115,6 +120,9 @@ def _report_json(report) -> dict:
                    "message": report.executor.outcomes[uid].message
                    if report.executor and uid in report.executor.outcomes else None}
                   for uid, d in report.plan.decisions.items()],
+        "failed_unit_tests": [{"unit_test": name, "status": o.status, "message": o.message}
+                              for name, o in (report.executor.failed_unit_tests()
+                                              if report.executor else [])],
         "published": {u.unit.project: u.published for u in report.units if u.published},
         "warnings": report.plan.unmatched + report.plan.warnings
                     + [f"{u.unit.project}: {u.warning}" for u in report.units if u.warning],
@@ -159,6 +167,7 @@ def _print_report(report) -> None:
             else:
                 failures.append((label(graph, uid), short_error(outcome.message)))
         rows.append([label(graph, uid), status_text(status), reason])
+    failures += _failed_unit_tests(report)
     if shown:
         console.print(fit_table(console, [Column("node"), Column("status"),
                                           Column("reason", prose=True)], rows))
@@ -181,6 +190,15 @@ def _print_report(report) -> None:
     if report.run_id is not None:
         console.print(f"[bold]{report.status}[/] · `meshkit runs show {report.run_id}` for details",
                       highlight=False)
+
+
+def _failed_unit_tests(report) -> list[tuple[str, str]]:
+    """(unit test in words, dbt's message cut short): their models were skipped, so the
+    models' rows do not say why."""
+    from meshkit.cli.render import short_error
+
+    failed = report.executor.failed_unit_tests() if report.executor else []
+    return [(name, short_error(outcome.message or outcome.status)) for name, outcome in failed]
 
 
 @main.command()

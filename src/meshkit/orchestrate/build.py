@@ -75,7 +75,7 @@ def plan_mesh(mesh: Mesh, options: BuildOptions, history: History, on_line: Echo
     ctx = ctx or planning_context(mesh, options, history)
     env = ctx.env
     parsed = parse_projects(mesh, env, history, ctx.names, options.workers, on_line,
-                            lambda name: ctx.upstream_key(mesh, name))
+                            lambda name: ctx.upstream_key(mesh, name), ctx.dbt_vars)
     graph, fingerprints = _joined(parsed, ctx.names, env.name,
                                   lambda graph, name: ctx.compare_interface(graph, name))
     modified = ctx.modified(fingerprints)
@@ -87,7 +87,7 @@ def plan_mesh(mesh: Mesh, options: BuildOptions, history: History, on_line: Echo
                      ctx.producer_envs)
     if not options.full:
         loaded = source_loaded_at(mesh, graph, plan.selected, env.target,
-                                  dbt_environment(mesh, env), on_line)
+                                  dbt_environment(mesh, env), on_line, ctx.dbt_vars)
         if loaded:
             inputs.source_loaded_at = loaded
             plan = make_plan(graph, env.name, ctx.select, ctx.exclude, inputs, modified,
@@ -197,9 +197,11 @@ def _build_locked(mesh: Mesh, options: BuildOptions, history: History, ctx: Plan
                                          target=ctx.env.target,
                                          generate_docs=options.generate_docs,
                                          threads=options.threads,
+                                         dbt_vars=ctx.dbt_vars,
                                          before_publish=options.before_publish,
                                          parse_key=lambda name: parse_key(
-                                             ctx.env, mesh.project(name), ctx.upstream_key(mesh, name)),
+                                             ctx.env, mesh.project(name), ctx.upstream_key(mesh, name),
+                                             ctx.dbt_vars),
                                          environment=ctx.env),
                         planned.fingerprints, planned.source_loaded_at, on_line, on_event)
     report.executor = executor

@@ -11,6 +11,7 @@ from typing import Callable
 import msgspec
 
 from meshkit.config import Environment, Mesh
+from meshkit.config.dbt_vars import DbtVars
 from meshkit.config.dependencies import declared_projects
 from meshkit.config.package_hack import refuse_package_hack
 from meshkit.config.selector_syntax import Expression
@@ -36,6 +37,7 @@ class BuildOptions:
     verify_relations: bool = False   # ask the warehouse whether reused models' relations exist
     generate_docs: bool = False      # run `dbt docs generate` before publishing each project
     threads: int | None = None       # dbt --threads (default: the profile's)
+    vars: DbtVars = field(default_factory=DbtVars)   # dbt --vars, for every dbt the build starts
     wait: bool = True                # another build holds a project: wait (False: refuse)
     on_wait: Callable[[str], None] | None = None   # told once what the build waits for
     kind: str = "build"              # runs.kind: build, or job for a job's build
@@ -58,6 +60,7 @@ class PlanningContext:
     full: bool
     published: dict[str, Interface] = field(default_factory=dict)  # each project's, in env
     interface_changes: dict[str, str] = field(default_factory=dict)  # filled as projects parse
+    dbt_vars: DbtVars = field(default_factory=DbtVars)   # --vars: parse, freshness, build
 
     def modified(self, fingerprints: dict[str, str]) -> set[str]:
         """state:modified — nodes never built here, whose code or config changed, or whose
@@ -112,7 +115,7 @@ def planning_context(mesh: Mesh, options: BuildOptions, history: History) -> Pla
         history.model_states(env.name), _unpublished(store, env.name, names),
         {name: producer_environment(mesh, env, name, store) for name in names},
         _published(mesh, store, env, names, building), options.full,
-        _own_interfaces(store, env.name, names))
+        _own_interfaces(store, env.name, names), dbt_vars=options.vars)
 
 
 def parse_scope(mesh: Mesh, options: BuildOptions) -> list[str]:

@@ -1,8 +1,9 @@
 """Run a plan: dbt invocations in dependency order, in parallel where nothing collides.
 
 A unit starts when the units it depends on are done and no running unit writes a file it
-reads or writes. A failed node (or a node whose tests failed) skips exactly its downstream,
-in every project; each skip names the failure that caused it. A project is published after
+reads or writes. A failed node (or a node whose tests failed, or one dbt skipped because a
+unit test or another test failed) skips exactly its downstream, in every project; each skip
+names the failure that caused it. A project is published after
 each unit whose run had no failures.
 """
 
@@ -16,9 +17,11 @@ from pathlib import Path
 from typing import Callable
 
 from meshkit.config import Environment, Mesh
+from meshkit.config.dbt_vars import DbtVars
 from meshkit.dbt.artifacts import FAILED_STATUSES, RunResults, decode_run_results
 from meshkit.dbt.runner import DbtResult, run_dbt, stop_all, strip_ansi
 from meshkit.errors import MeshError
+from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.orchestrate.history import UNPUBLISHED, History, ModelState
 from meshkit.orchestrate.parse import save_parse
 from meshkit.orchestrate.plan import Plan, Unit
@@ -39,6 +42,7 @@ class ExecutionOptions:
     target: str = "prod"
     generate_docs: bool = False      # dbt Cloud's "Generate docs on run": publish catalog.json too
     threads: int | None = None
+    dbt_vars: DbtVars = field(default_factory=DbtVars)   # --vars, for build and docs generate
     # Called with (project, target dir) after a unit succeeded, before it is published
     # (jobs with generate_docs add catalog.json there).
     before_publish: Callable[[str, Path], None] | None = None
@@ -106,12 +110,19 @@ class Executor:
         self.fingerprints, self.source_loaded_at = fingerprints, source_loaded_at
         self.on_line = on_line
         self.outcomes: dict[str, NodeOutcome] = {}
-        self.tests: dict[str, NodeOutcome] = {}   # test id → dbt's status (pass, fail, warn…)
+        # test or unit test id → dbt's status (pass, fail, warn…)
+        self.tests: dict[str, NodeOutcome] = {}
         self.failed_roots: dict[str, str] = {}   # failed node → its own label
         self.units: list[UnitOutcome] = []
         self._built_at: dict[str, float] = {}
         self._resources: dict[str, Resources] = {}
         self.stopped = 0                          # dbt invocations stopped by Ctrl-C
+
+    def failed_unit_tests(self) -> list[tuple[str, NodeOutcome]]:
+        """(label, dbt's outcome) of each unit test that failed: its model was skipped, so
+        the model's own row does not carry dbt's message."""
+        return [(failure_label(self.plan.graph, uid), outcome) for uid, outcome in self.tests.items()
+                if uid.startswith("unit_test.") and outcome.status in FAILED_STATUSES]
 
     # -- scheduling ------------------------------------------------------------------------
     def run(self, planner: "StagedPlanner | None" = None) -> None:
@@ -225,6 +236,7 @@ class Executor:
             args.append("--full-refresh")
         if self.options.threads:
             args += ["--threads", str(self.options.threads)]
+        args += self.options.dbt_vars.args
         invocation = self.history.start_invocation(self.run_id, unit.project, unit.wave, args)
         echo = self._watcher(unit)
         started = time.time()
@@ -235,9 +247,10 @@ class Executor:
             save_parse(self.mesh, self.options.environment, self.history, project, key)
         results = _read_results(project.path / "target" / "run_results.json", started)
         self._absorb(unit, runnable, result, results)
-        self.tests.update({r.unique_id: NodeOutcome(r.status, r.execution_time, r.message)
+        self.tests.update({r.unique_id: NodeOutcome(r.status, r.execution_time,
+                                                    r.message and strip_ansi(r.message))
                            for r in (results.results if results else ())
-                           if r.unique_id.startswith("test.")})
+                           if r.unique_id.startswith(("test.", "unit_test."))})
         failed_by_tests = self._absorb_deferred_tests(tests, runnable, results)
         self._record(runnable + failed_by_tests, invocation)
         outcome = UnitOutcome(unit, runnable, result.returncode, seconds=result.seconds)
@@ -255,7 +268,8 @@ class Executor:
         if result.ok and not any(self.outcomes[uid].status != NodeStatus.SUCCESS for uid in runnable):
             if self.options.generate_docs:
                 # --no-compile keeps this run's manifest and run_results; catalog.json is new.
-                docs = run_dbt(["docs", "generate", "--no-compile", "--target", self.options.target],
+                docs = run_dbt(["docs", "generate", "--no-compile", "--target", self.options.target,
+                                *self.options.dbt_vars.args],
                                project.path, self._dbt_env(), echo)
                 if not docs.ok:  # as in dbt Cloud, a docs failure does not fail the build
                     outcome.warning = "`dbt docs generate` failed; published without catalog.json"
@@ -312,6 +326,24 @@ class Executor:
                     self._fail_by_test(uid, test.name, test_result.status)
             if self.outcomes[uid].status == NodeStatus.ERROR:
                 self.failed_roots[uid] = label(graph, uid)
+        self._absorb_skips(runnable, results)
+
+    def _absorb_skips(self, runnable: list[str], results: RunResults | None) -> None:
+        """Name the failure behind each node dbt skipped. `dbt build` skips a node when
+        something before it failed: a parent, a test of severity error on a parent, the node's
+        own unit test. A skipped node no known failure explains becomes a failed root under
+        that failure's name, so its readers in other projects are skipped too."""
+        graph = self.plan.graph
+        failures = [r.unique_id for r in results.results if r.status in FAILED_STATUSES] \
+            if results else []
+        skipped = [uid for uid in runnable if self.outcomes[uid].status == NodeStatus.SKIPPED]
+        # Parents first: a node has fewer ancestors than each of its children.
+        for uid in sorted(skipped, key=lambda u: len(graph.upstream(u))):
+            outcome = self.outcomes[uid]
+            blocker = self._blocking_failure(uid)
+            if blocker is None:
+                blocker = self.failed_roots[uid] = skip_cause(graph, uid, failures)
+            outcome.message = outcome.message or f"skipped because {blocker} failed"
 
     def _absorb_deferred_tests(self, tests: list[str], runnable: list[str],
                                results: RunResults | None) -> list[str]:
@@ -359,6 +391,45 @@ class Executor:
                                      self.run_id, status,
                                      tests_passed=uid not in self.failed_roots, sources_seen=seen))
         self.history.save_model_states(self.plan.environment, states)
+
+
+def failure_label(graph: MeshGraph, uid: str) -> str:
+    """A failed dbt node in words: "up.a", "up.a (test not_null_a_id)", "up.a's unit test
+    a_is_two". A unit test's id is `unit_test.<package>.<model>.<name>` (dbt's
+    UnitTestDefinition); the planning graph does not hold unit tests."""
+    if uid.startswith("unit_test."):
+        _, package, model, name = uid.split(".", 3)
+        subjects = _unit_test_subjects(graph, uid)
+        return f"{label(graph, subjects[0]) if subjects else f'{package}.{model}'}'s unit test {name}"
+    node = graph.nodes.get(uid)
+    if node is not None and node.resource_type == "test":
+        parents = [p for p in graph.parents.get(uid, []) if p in graph.nodes]
+        return f"{label(graph, parents[0])} (test {node.name})" if parents else f"test {node.name}"
+    return label(graph, uid) if node is not None else uid
+
+
+def skip_cause(graph: MeshGraph, uid: str, failures: list[str]) -> str:
+    """Why dbt skipped `uid`, in words (`failure_label`): the first of this invocation's
+    failed results (unique ids) that is the node, one of its ancestors, a test on one of them
+    or a unit test of one of them; "<node> (skipped by dbt)" when none is."""
+    before = {uid, *graph.upstream(uid)}
+    for failed in failures:
+        if failed.startswith("unit_test."):
+            subjects = _unit_test_subjects(graph, failed)
+        elif failed in graph.nodes and graph.nodes[failed].resource_type == "test":
+            subjects = graph.parents.get(failed, [])
+        else:
+            subjects = [failed]
+        if before.intersection(subjects):
+            return failure_label(graph, failed)
+    return f"{label(graph, uid)} (skipped by dbt)"
+
+
+def _unit_test_subjects(graph: MeshGraph, unit_test: str) -> list[str]:
+    """The models a unit test tests (every version of a versioned model)."""
+    _, package, model, _name = unit_test.split(".", 3)
+    return sorted(uid for uid, node in graph.nodes.items() if node.resource_type == "model"
+                  and node.name == model and node.package_name == package)
 
 
 def _read_results(path, since: float) -> RunResults | None:

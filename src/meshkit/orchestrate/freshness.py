@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from meshkit.config import Mesh
+from meshkit.config.dbt_vars import NO_VARS, DbtVars
 from meshkit.dbt.artifacts import decode_source_freshness
 from meshkit.dbt.runner import run_dbt
 from meshkit.errors import MeshError
@@ -31,8 +32,10 @@ def tracked_sources(graph: MeshGraph, nodes: list[str]) -> dict[str, list[str]]:
 
 
 def source_loaded_at(mesh: Mesh, graph: MeshGraph, nodes: list[str], target: str,
-                     dbt_env: dict[str, str], on_line=None) -> dict[str, str]:
-    """source id → max_loaded_at, by running `dbt source freshness` where sources are tracked."""
+                     dbt_env: dict[str, str], on_line=None,
+                     dbt_vars: DbtVars = NO_VARS) -> dict[str, str]:
+    """source id → max_loaded_at, by running `dbt source freshness` where sources are tracked
+    (with the build's --vars: a source's freshness rule may read one)."""
     loaded: dict[str, str] = {}
     for project, sources in tracked_sources(graph, nodes).items():
         folder = mesh.project(project).path
@@ -41,7 +44,7 @@ def source_loaded_at(mesh: Mesh, graph: MeshGraph, nodes: list[str], target: str
         echo = (lambda line, p=project: on_line(p, line)) if on_line else None
         started = time.time()
         run_dbt(["source", "freshness", "--target", target, "--output", str(output),
-                 "--select", *selectors], folder, dbt_env, echo)
+                 "--select", *selectors, *dbt_vars.args], folder, dbt_env, echo)
         path = folder / output
         if not path.is_file() or path.stat().st_mtime < started - 1:
             raise MeshError(f"`dbt source freshness` did not report on project '{project}'",

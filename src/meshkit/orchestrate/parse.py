@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from meshkit.config import Environment, Mesh, Project
+from meshkit.config.dbt_vars import NO_VARS, DbtVars
 from meshkit.dbt.artifacts import decode_manifest
 from meshkit.dbt.runner import needs_deps, run_dbt, stop_all, strip_ansi
 from meshkit.errors import MeshError
@@ -46,10 +47,11 @@ def dbt_environment(mesh: Mesh, env: Environment, lenient: bool = True) -> dict[
 def parse_projects(mesh: Mesh, env: Environment, history: History,
                    projects: list[str], workers: int = 2,
                    on_line: Callable[[str, str], None] | None = None,
-                   upstream_key: Callable[[str], str] = lambda name: "") -> dict[str, ParsedProject]:
+                   upstream_key: Callable[[str], str] = lambda name: "",
+                   dbt_vars: DbtVars = NO_VARS) -> dict[str, ParsedProject]:
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {name: pool.submit(parse_project, mesh, env, history, mesh.project(name), on_line,
-                                     upstream_key(name))
+                                     upstream_key(name), dbt_vars)
                    for name in projects}
         try:
             return {name: future.result() for name, future in futures.items()}
@@ -68,12 +70,13 @@ def add_to_graph(graph: MeshGraph, parsed: ParsedProject, environment: str) -> d
 
 
 def parse_project(mesh: Mesh, env: Environment, history: History, project: Project,
-                  on_line=None, upstream_key: str = "") -> ParsedProject:
+                  on_line=None, upstream_key: str = "", dbt_vars: DbtVars = NO_VARS) -> ParsedProject:
     """`upstream_key`: a digest of the upstream interfaces the project's refs resolve against
-    (an unpinned ref follows latest_version): when one changes, the cached parse is stale."""
+    (an unpinned ref follows latest_version): when one changes, the cached parse is stale.
+    `dbt_vars`: --vars, given to dbt deps and parse (a var can enable a model)."""
     from meshkit.consumer import REFUSALS_VAR
 
-    key = parse_key(env, project, upstream_key)
+    key = parse_key(env, project, upstream_key, dbt_vars)
     cached = history.cached_parse(project.name, env.name, key)
     if cached:
         return ParsedProject(project.name, cached, from_cache=True,
@@ -85,13 +88,13 @@ def parse_project(mesh: Mesh, env: Environment, history: History, project: Proje
     variables = {**dbt_environment(mesh, env), REFUSALS_VAR: str(recorded)}
     seconds = 0.0
     if needs_deps(project.path):
-        deps = run_dbt(["deps"], project.path, variables, echo)
+        deps = run_dbt(["deps", *dbt_vars.args], project.path, variables, echo)
         seconds += deps.seconds
         if not deps.ok:
             raise MeshError(f"`dbt deps` failed in project '{project.name}'",
                             file=project.path / "dependencies.yml", hint=_tail(deps.output))
-        key = parse_key(env, project, upstream_key)
-    result = run_dbt(["parse", "--target", env.target], project.path, variables, echo)
+        key = parse_key(env, project, upstream_key, dbt_vars)
+    result = run_dbt(["parse", "--target", env.target, *dbt_vars.args], project.path, variables, echo)
     seconds += result.seconds
     if not result.ok:
         raise _parse_error(project, result.output)
@@ -101,10 +104,12 @@ def parse_project(mesh: Mesh, env: Environment, history: History, project: Proje
                          refusals=tuple(refusals))
 
 
-def parse_key(env: Environment, project: Project, upstream_key: str) -> str:
-    """What a cached parse of the project is valid for: its files, the environment and the
-    upstream interfaces its refs resolved against."""
-    return project_fingerprint(project.path, extra=f"{env.name}|{env.target}|{upstream_key}")
+def parse_key(env: Environment, project: Project, upstream_key: str,
+              dbt_vars: DbtVars = NO_VARS) -> str:
+    """What a cached parse of the project is valid for: its files, the environment, the
+    upstream interfaces its refs resolved against and the --vars it was parsed with."""
+    extra = f"{env.name}|{env.target}|{upstream_key}" + (f"|{dbt_vars.key}" if dbt_vars.values else "")
+    return project_fingerprint(project.path, extra=extra)
 
 
 def save_parse(mesh: Mesh, env: Environment, history: History, project: Project, key: str,

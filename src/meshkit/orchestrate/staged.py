@@ -126,7 +126,7 @@ class StagedPlanner:
     # -- planning one project ----------------------------------------------------------------
     def _parse(self, name: str) -> ParsedProject:
         return parse_project(self.mesh, self.ctx.env, self.history, self.mesh.project(name),
-                             self.on_line, self.ctx.upstream_key(self.mesh, name))
+                             self.on_line, self.ctx.upstream_key(self.mesh, name), self.ctx.dbt_vars)
 
     def _select(self, name: str) -> list[Unit]:
         graph = self.plan.graph
@@ -144,7 +144,8 @@ class StagedPlanner:
 
     def _loaded_at(self, name: str, selected: list[str]) -> dict[str, str]:
         return source_loaded_at(self.mesh, self.plan.graph, selected, self.ctx.env.target,
-                                dbt_environment(self.mesh, self.ctx.env), self.on_line)
+                                dbt_environment(self.mesh, self.ctx.env), self.on_line,
+                                self.ctx.dbt_vars)
 
     def _plan_project(self, name: str, selected: list[str]) -> list[Unit]:
         plan = self.plan

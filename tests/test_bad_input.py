@@ -381,9 +381,10 @@ def test_vars_that_are_not_a_mapping_are_one_message_before_anything_runs(tmp_pa
     from meshkit.cli import main
 
     write(mesh_dir(tmp_path), "name: m\nprojects:\n  a: a\n")
-    for command in ("build", "plan"):
+    for command in ("build", "plan", "ci"):
+        pr = ["--pr", "7"] if command == "ci" else []
         result = CliRunner().invoke(main, [command, "--mesh", str(tmp_path / "mesh.yml"),
-                                           "--vars", text])
+                                           *pr, "--vars", text])
         assert isinstance(result.exception, SystemExit) and result.exit_code != 0
         assert message in result.output and "Traceback" not in result.output
         assert not (tmp_path / ".meshkit").exists()      # refused before any run is recorded

@@ -30,6 +30,7 @@ from meshkit.ci.outcome import NodeResult, Outcome
 from meshkit.ci.profile import CI_TARGET, PrTarget, duckdb_file, production_output, write_pr_profile
 from meshkit.ci.scope import PrScope
 from meshkit.config import Environment, Mesh
+from meshkit.config.dbt_vars import NO_VARS, DbtVars
 from meshkit.consumer import CI_RELATIONS_VAR
 from meshkit.dbt.artifacts import Manifest, Node, decode_manifest, decode_run_results
 from meshkit.dbt.nodes import access_of, version_text
@@ -57,6 +58,7 @@ class CiOptions:
     env: str | None = None           # the production environment (default: the mesh's)
     workers: int = 2
     compare: bool = True
+    vars: DbtVars = NO_VARS          # dbt's --vars, for every dbt the PR's build starts
 
 
 @dataclass
@@ -87,7 +89,8 @@ def run_ci(mesh: Mesh, options: CiOptions, on_line: Echo | None = None) -> CiRes
     names = [p for p in mesh.projects if env.name in mesh.projects[p].environments]
     history = open_history(mesh)
     try:
-        parsed = parse_projects(mesh, env, history, names, options.workers, on_line)
+        parsed = parse_projects(mesh, env, history, names, options.workers, on_line,
+                                dbt_vars=options.vars)
     finally:
         history.close()
     graph = MeshGraph()
@@ -107,7 +110,7 @@ def run_ci(mesh: Mesh, options: CiOptions, on_line: Echo | None = None) -> CiRes
     if changes.empty:
         return result
     drop_pr(mesh, env, scope, changes.projects)   # each run starts from empty PR relations
-    runner = _UnitRunner(mesh, env, scope, graph, production, result, on_line)
+    runner = _UnitRunner(mesh, env, scope, graph, production, result, on_line, options.vars)
     decisions = {uid: Decision(uid, graph.owner[uid], True, why.value)
                  for uid, why in changes.reached.items()}
     units, depends = assign_units(graph, list(changes.reached), decisions, {})
@@ -149,8 +152,9 @@ class _UnitRunner:
 
     def __init__(self, mesh: Mesh, env: Environment, scope: PrScope, graph: MeshGraph,
                  production: dict[str, tuple[bytes, dict[str, str]]], result: CiResult,
-                 on_line: Echo | None) -> None:
+                 on_line: Echo | None, dbt_vars: DbtVars = NO_VARS) -> None:
         self.mesh, self.env, self.scope, self.graph = mesh, env, scope, graph
+        self.dbt_vars = dbt_vars
         self.production, self.result, self.on_line = production, result, on_line
         self.root = mesh.state_dir / "ci" / f"pr_{scope.pr}"
         if self.root.exists():
@@ -204,7 +208,8 @@ class _UnitRunner:
         env = {**dbt_environment(self.mesh, self.env, lenient=False),
                CI_RELATIONS_VAR: str(self._folder(project) / "relations.json")}
         echo = (lambda line: self.on_line(project, line)) if self.on_line else None
-        return run_dbt([*args, "--target", CI_TARGET, "--profiles-dir", str(target.profiles_dir),
+        return run_dbt([*args, *self.dbt_vars.args, "--target", CI_TARGET,
+                        "--profiles-dir", str(target.profiles_dir),
                         "--target-path", str(self._folder(project) / "target")],
                        self.mesh.project(project).path, env, echo)
 

@@ -43,25 +43,31 @@ def _pr_from_environment() -> str | None:
 @click.option("--no-compare", is_flag=True, help="Build and test only; skip compare changes.")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="dbt invocations that may run at once (projects whose files do not collide).")
+@click.option("--vars", "dbt_vars", metavar="YAML",
+              help="dbt project variables for every dbt the PR's build starts, as dbt's --vars "
+                   "takes them.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not echo dbt's output (on stderr).")
 @click.pass_context
 @reports_errors
-def ci(ctx, mesh_path, pr, env, fmt, output_dir, no_compare, workers, quiet) -> None:
+def ci(ctx, mesh_path, pr, env, fmt, output_dir, no_compare, workers, dbt_vars, quiet) -> None:
     """Build a pull request's changed models and their downstream in every project into
     PR-scoped relations, test them and compare them with production."""
     if ctx.invoked_subcommand is not None:
         return
     from meshkit.ci.build import CiOptions, run_ci
     from meshkit.ci.report import Report, as_github, as_json, as_markdown
+    from meshkit.config.dbt_vars import DbtVars
 
     mesh = load_mesh(mesh_path)
+    variables = DbtVars.parse(dbt_vars)
     pr = pr or _pr_from_environment()
     if not pr:
         raise MeshError("which pull request? pass --pr NUMBER",
                         hint="in GitHub Actions it is read from GITHUB_REF on pull_request events")
     echo = None if quiet else (lambda project, line: err_console.print(
         f"{project:>12} │ {line}", highlight=False, markup=False, soft_wrap=True))
-    result = run_ci(mesh, CiOptions(pr=pr, env=env, workers=workers, compare=not no_compare), echo)
+    result = run_ci(mesh, CiOptions(pr=pr, env=env, workers=workers, compare=not no_compare,
+                                     vars=variables), echo)
     report = Report(result, _breaking(mesh, result))
     texts = {"markdown": as_markdown(report), "json": json.dumps(as_json(report), indent=2),
              "github": as_github(report)}

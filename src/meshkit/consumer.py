@@ -81,7 +81,7 @@ def consumer_environment(mesh: Mesh, target: str | None) -> str:
     for env in mesh.environments.values():
         if target and env.target == target:
             return env.name
-    return mesh.default_environment
+    return mesh.environment(None).name
 
 
 def ci_relations() -> dict[str, dict]:
@@ -370,7 +370,7 @@ def access_refusal(node_name: str, project: str, model: str, access: str, group:
 def _mention_in(mentions: tuple[CrossRef, ...], node_file: str) -> CrossRef | None:
     here = [m for m in mentions if m.file.as_posix().endswith("/" + node_file.lstrip("/"))]
     live = [m for m in here if not m.in_jinja_comment]
-    return (live or here or [None])[0]
+    return next(iter(live or here), None)
 
 
 def _relative(path: Path, base: Path) -> str:

@@ -96,7 +96,8 @@ def check(mesh_path, env, source, manifests, projects, select, rules, baseline, 
           as_of) -> None:
     """Check the mesh against its governance rules; exits 1 on findings at error level."""
     from meshkit.govern.baseline import read_baseline
-    from meshkit.govern.engine import CheckOptions, check as run_check
+    from meshkit.govern.engine import CheckOptions
+    from meshkit.govern.engine import check as run_check
     from meshkit.govern.loading import load_view
     from meshkit.govern.locate import add_lines
     from meshkit.govern.report import Report, RuleInfo, render

@@ -191,12 +191,12 @@ class TextDoc:
                replace: Iterable[tuple[int, int, int, str]] = ()) -> str:
         """The text without the removed lines and with (line, start, end, text) replacements."""
         lines = list(self.lines)
-        for line, start, end, new in sorted(replace, key=lambda r: (r[0], r[1]), reverse=True):
-            lines[line] = lines[line][:start] + new + lines[line][end:]
+        for row, start, end, new in sorted(replace, key=lambda r: (r[0], r[1]), reverse=True):
+            lines[row] = lines[row][:start] + new + lines[row][end:]
         dropped: set[int] = set()
         for span in remove:
             dropped.update(range(span.start, span.end))
-        kept = []
+        kept: list[str] = []
         for index, line in enumerate(lines):
             if index in dropped:
                 continue
@@ -407,8 +407,8 @@ def publish_model(text: str, file: str, name: str, *, access: bool,
     edits: list[tuple[int, int, list[str]]] = [(at, at, new) for at, new in inserts]
     if region:
         edits.append(region)
-    for start, end, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
-        lines[start:end] = new
+    for start, end, block in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        lines[start:end] = block
     return "".join(lines)
 
 
@@ -458,8 +458,8 @@ def _ordered_columns(doc: TextDoc, listed: CommentedSeq,
         blocks[str(column["name"]).lower()] = body
     ordered: list[list[str]] = []
     for column, data_type in columns:
-        body = blocks.pop(column.lower(), None)
-        ordered.append(body if body is not None else
+        kept = blocks.pop(column.lower(), None)
+        ordered.append(kept if kept is not None else
                        [" " * dash + f"- name: {column}\n", " " * inner + f"data_type: {data_type}\n"])
     ordered += list(blocks.values())
     out: list[str] = []

@@ -37,9 +37,15 @@ from meshkit.dbt.artifacts import Node
 from meshkit.dbt.nodes import access_of
 from meshkit.dbt.relations import relation_key
 from meshkit.errors import MeshError
-from meshkit.files.yamltext import guess_style, load, dump
-from meshkit.split.connect_edits import (RefTarget, add_projects, make_public, remove_list_entries,
-                                         remove_source_tables, rewrite_sources)
+from meshkit.files.yamltext import dump, guess_style, load
+from meshkit.split.connect_edits import (
+    RefTarget,
+    add_projects,
+    make_public,
+    remove_list_entries,
+    remove_source_tables,
+    rewrite_sources,
+)
 from meshkit.split.plan import Blocker
 from meshkit.split.refs import calls_in_jinja, rewrite_refs, set_sql_access
 from meshkit.split.source import SourceProject, load_source
@@ -290,11 +296,11 @@ class _Planner:
                 kind, package = parent.split(".")[:2]
                 if package == producer and kind in ("source", "seed", "snapshot"):
                     users.append((node.original_file_path, kind, ".".join(parent.split(".")[2:])))
-        for macro in macros.values():
-            if macro.package_name == consumer:
-                for callee in macro.depends_on.macros:
+        for defined in macros.values():
+            if defined.package_name == consumer:
+                for callee in defined.depends_on.macros:
                     if callee.split(".")[1] == producer:
-                        users.append((macro.original_file_path, "macro", callee.split(".")[-1]))
+                        users.append((defined.original_file_path, "macro", callee.split(".")[-1]))
         # dbt records a model's macro calls only when it compiles: look for them in the code too.
         theirs = {mc.name for mc in macros.values() if mc.package_name == producer}
         mine = {mc.name for mc in macros.values() if mc.package_name == consumer}
@@ -340,15 +346,20 @@ class _Planner:
 
     def remove_config_blocks(self, consumer: str, producer: str) -> None:
         """`models: {producer: …}` in the consumer's dbt_project.yml configured the package."""
+        from ruamel.yaml.comments import CommentedMap
+
         from meshkit.files.yamltext import TextDoc
 
         path = self.s[consumer].root / "dbt_project.yml"
         doc = TextDoc(self.text(path) or "", str(path))
+        data = doc.data
+        if not isinstance(data, CommentedMap):
+            return
         spans = []
         for section in _CONFIG_SECTIONS:
-            block = doc.data.get(section) if isinstance(doc.data, dict) else None
-            if isinstance(block, dict) and producer in block:
-                spans.append(doc.key_span(doc.data, section) if len(block) == 1
+            block = data.get(section)
+            if isinstance(block, CommentedMap) and producer in block:
+                spans.append(doc.key_span(data, section) if len(block) == 1
                              else doc.key_span(block, producer))
         if spans:
             self.set_text(path, doc.edited(spans))
@@ -382,8 +393,8 @@ class _Planner:
                 yml = root / node.patch_path.split("://", 1)[-1]
                 edited = make_public(self.text(yml) or "", yml.name, name)
                 if edited is None:     # flow style: the round-trip dumper keeps comments
-                    from meshkit.split.render import edit_models
                     from meshkit.split.plan import PublicModel
+                    from meshkit.split.render import edit_models
                     edited = edit_models(self.text(yml) or "", yml.name,
                                          [PublicModel(producer, name, node.unique_id, access, "unknown", "")])
                 self.set_text(yml, edited)
@@ -519,15 +530,15 @@ def apply_connect(plan: ConnectPlan) -> list[str]:
             tmp.write_text(text, encoding="utf-8")
             staged.append((path, tmp))
     except OSError as exc:
-        for _, tmp in staged:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
+        for _, written in staged:
+            if written is not None:
+                written.unlink(missing_ok=True)
         raise MeshError(f"cannot write: {exc.strerror}", file=exc.filename) from None
-    for path, tmp in staged:
-        if tmp is None:
+    for path, written in staged:
+        if written is None:
             path.unlink(missing_ok=True)
         else:
-            tmp.replace(path)
+            written.replace(path)
     for folder in plan.remove_dirs:
         if folder.is_symlink() or folder.is_file():
             folder.unlink()

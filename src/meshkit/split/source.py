@@ -10,12 +10,18 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Collection
 from typing import Any
 
 import yaml
 
-from meshkit.dbt.artifacts import (Catalog, ProjectManifest, decode_catalog, decode_group_owners,
-                                   decode_project_manifest)
+from meshkit.dbt.artifacts import (
+    Catalog,
+    ProjectManifest,
+    decode_catalog,
+    decode_group_owners,
+    decode_project_manifest,
+)
 from meshkit.errors import MeshError
 
 # Folders a project's files never come from.
@@ -158,7 +164,9 @@ def _excerpt(output: str) -> str:
     return "\n".join("  " + text.strip() for text in lines[-6:])
 
 
-def list_files(root: Path, skip: set[str] = frozenset()) -> list[str]:
+def list_files(root: Path, skip: Collection[str] = frozenset()) -> list[str]:
+    """The project's files as sorted POSIX paths relative to `root`, without build output,
+    dbt's and meshkit's folders, and the top-level folders named in `skip`."""
     found = []
     for folder, dirs, files in os.walk(root):
         top = Path(folder) == root

@@ -362,20 +362,8 @@ class _Renderer:
             names = entry_names(text, path)
         except Exception:
             names = {}
-        counts: dict[str, int] = defaultdict(int)
+        counts = self._entry_counts(names)
         primary: str | None
-        for dest in self.destinations:
-            keep = self.predicates(dest, "")
-            for key, entries in names.items():
-                if key not in keep:
-                    continue
-                for name in entries:
-                    if key == "sources":
-                        source, _, table = name.partition(".")
-                        if keep[key]({"name": source}, {"name": table}):
-                            counts[dest] += 1
-                    elif keep[key]({"name": name}):
-                        counts[dest] += 1
         if counts:
             primary = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
         else:
@@ -399,6 +387,24 @@ class _Renderer:
             if publics:
                 out = edit_models(out, path, publics)
             self.texts[dest][path] = out
+
+    def _entry_counts(self, names: dict[str, list[str]]) -> dict[str, int]:
+        """Destination → how many of a properties file's entries (by top-level key) go there,
+        for the ones any go to."""
+        counts: dict[str, int] = defaultdict(int)
+        for dest in self.destinations:
+            keep = self.predicates(dest, "")
+            for key, entries in names.items():
+                if key not in keep:
+                    continue
+                for name in entries:
+                    if key == "sources":
+                        source, _, table = name.partition(".")
+                        if keep[key]({"name": source}, {"name": table}):
+                            counts[dest] += 1
+                    elif keep[key]({"name": name}):
+                        counts[dest] += 1
+        return counts
 
     def new_properties_files(self) -> None:
         """Properties for models that must become public but have no YAML entry yet."""
@@ -427,25 +433,12 @@ class _Renderer:
                 blocks_of[path] = docs_blocks(self.s.read(path))
         users: dict[str, set[str]] = defaultdict(set)
         for dest in self.projects:
-            wanted = set().union(*(doc_names(t) for t in self.texts[dest].values())) if self.texts[dest] else set()
-            while True:
-                added = False
-                for path, blocks in blocks_of.items():
-                    if path in self.texts[dest]:
-                        continue
-                    if "__overview__" in blocks or wanted & set(blocks):
-                        text = self.s.read(path)
-                        self.texts[dest][path] = text
-                        more = doc_names(text) - wanted
-                        wanted |= more
-                        added = added or bool(more)
-                if not added:
-                    break
+            self._copy_docs(dest, blocks_of)
         for dest in self.projects:
             used = set().union(*(doc_names(t) for t in self.texts[dest].values()))
             for block in used:
                 users[block].add(dest)
-        for path, blocks in blocks_of.items():
+        for path in blocks_of:
             if not any(path in self.texts[d] for d in self.projects):
                 home = folder_home(self.s, path, self._model_homes())
                 if home:
@@ -453,6 +446,25 @@ class _Renderer:
                 else:
                     self.r.left_out.append(f"{path} (doc blocks nothing uses)")
         self.r.shared_docs = {b: sorted(d) for b, d in sorted(users.items()) if len(d) > 1}
+
+    def _copy_docs(self, dest: str, blocks_of: dict[str, list[str]]) -> None:
+        """Copies to `dest` the .md files (path → its doc blocks) defining the docs its files
+        use, and those their blocks use in turn, and the project overview."""
+        texts = self.texts[dest]
+        wanted: set[str] = set().union(*(doc_names(t) for t in texts.values())) if texts else set()
+        while True:
+            added = False
+            for path, blocks in blocks_of.items():
+                if path in texts:
+                    continue
+                if "__overview__" in blocks or wanted & set(blocks):
+                    text = self.s.read(path)
+                    texts[path] = text
+                    more = doc_names(text) - wanted
+                    wanted |= more
+                    added = added or bool(more)
+            if not added:
+                break
 
     # -- project files -------------------------------------------------------------------------
     def project_files(self, project: str) -> None:

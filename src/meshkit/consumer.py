@@ -70,6 +70,9 @@ class CrossRef:
 
 
 def find_consumer_mesh(project_dir: Path) -> Mesh | None:
+    """The mesh a dbt project belongs to (mesh.yml in its folder or above), or None.
+
+    Raises MeshError for a mesh.yml that does not load."""
     file = find_mesh_file(project_dir)
     return load_mesh(file) if file else None
 
@@ -96,6 +99,7 @@ def ci_relations() -> dict[str, dict]:
 
 
 def is_lenient() -> bool:
+    """Whether this parse records refused refs rather than failing (MESHKIT_LENIENT set)."""
     return os.environ.get(LENIENT_VAR, "") not in ("", "0", "false")
 
 

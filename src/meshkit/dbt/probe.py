@@ -43,6 +43,13 @@ def adapter_for(project_dir: str, target: str, profiles_dir: str | None = None):
 
 
 def probe(requests: list[dict]) -> dict:
+    """Which of the requested relations are missing from the warehouse.
+
+    `requests`: one per project, `{project_dir, target, relations: [[database, schema,
+    identifier], …]}`. Returns `{missing: [[project_dir, database, schema, identifier], …],
+    warnings: [str]}`; a project whose adapter cannot list relations gives a warning, never
+    an error. Runs in its own process (`python -m meshkit.dbt.probe`), as it opens each
+    project's adapter through dbt's factory."""
     import dbt.adapters.factory as factory
 
     missing, warnings = [], []

@@ -31,6 +31,8 @@ _STYLES = [(2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4), (4, 4, 0), (2, 3, 1), (3,
 
 
 def new_yaml(style: tuple[int, int, int] = (2, 4, 2)) -> YAML:
+    """A ruamel round-trip YAML with this (mapping, sequence, offset) indentation that keeps
+    quotes and never wraps lines."""
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096
@@ -39,6 +41,9 @@ def new_yaml(style: tuple[int, int, int] = (2, 4, 2)) -> YAML:
 
 
 def load(text: str, file: str) -> Any:
+    """The round-trip parse of `text` (CommentedMap/CommentedSeq keep comments and positions).
+
+    Raises MeshError naming `file` and the line for invalid YAML."""
     try:
         return new_yaml().load(text)
     except YAMLError as exc:
@@ -48,6 +53,7 @@ def load(text: str, file: str) -> Any:
 
 
 def dump(data: Any, style: tuple[int, int, int]) -> str:
+    """`data` as YAML text in this (mapping, sequence, offset) indentation style."""
     buffer = io.StringIO()
     new_yaml(style).dump(data, buffer)
     return buffer.getvalue()
@@ -70,6 +76,7 @@ def guess_style(text: str) -> tuple[int, int, int]:
 
 
 def is_block(node: Any) -> bool:
+    """Whether a parsed mapping or sequence is written in block style (not `{…}` or `[…]`)."""
     fa = getattr(node, "fa", None)
     return fa is not None and not fa.flow_style()
 

@@ -193,11 +193,34 @@ def _write_workflow(path: Path, text: str, created: Created) -> None:
     created.files.append(path)
 
 
+def _check_upstream(upstream: tuple[str, ...], mesh: Mesh | None, mesh_file: Path) -> None:
+    for other in upstream:
+        if mesh is None or other not in mesh.projects:
+            raise MeshError(f"--upstream {other}: no such project in the mesh", file=mesh_file,
+                            hint="projects: " + (", ".join(mesh.projects) if mesh else "none yet"))
+
+
+def _project_folder(path: Path, mesh_root: Path) -> Path:
+    folder = path.resolve()
+    if folder == mesh_root or mesh_root not in folder.parents:
+        raise MeshError("a project's folder must be inside the mesh's folder", file=folder,
+                        hint=f"the mesh is {mesh_root}")
+    return folder
+
+
 # -- new project ----------------------------------------------------------------------------------
 def new_project(name: str, *, mesh_path: Path | None = None, path: Path | None = None,
                 group: str | None = None, owner_name: str | None = None,
                 owner_email: str | None = None, upstream: tuple[str, ...] = (),
                 packages: tuple[str, ...] = (), cwd: Path | None = None) -> Created:
+    """`meshkit new project`: a dbt project in the mesh's folder (by default `<mesh>/NAME`),
+    registered in mesh.yml (written first when there is none), with its profile, group, owner,
+    upstream projects, local packages and CI workflow. Nothing is left written on failure.
+
+    Raises:
+        MeshError: a name dbt refuses or the mesh already has, an unknown upstream project or
+            package, a folder outside the mesh's, or a mesh.yml that no longer loads.
+    """
     cwd = (cwd or Path.cwd()).resolve()
     check_name(name, "project")
     group = group or name
@@ -207,14 +230,8 @@ def new_project(name: str, *, mesh_path: Path | None = None, path: Path | None =
     mesh_root = mesh_file.parent
     if mesh:
         _check_free(mesh, name)
-    for other in upstream:
-        if mesh is None or other not in mesh.projects:
-            raise MeshError(f"--upstream {other}: no such project in the mesh", file=mesh_file,
-                            hint="projects: " + (", ".join(mesh.projects) if mesh else "none yet"))
-    folder = (path if path is not None else mesh_root / name).resolve()
-    if folder == mesh_root or mesh_root not in folder.parents:
-        raise MeshError("a project's folder must be inside the mesh's folder", file=folder,
-                        hint=f"the mesh is {mesh_root}")
+    _check_upstream(upstream, mesh, mesh_file)
+    folder = _project_folder(path if path is not None else mesh_root / name, mesh_root)
     owner_name = owner_name or f"{name} team"
     package_entries = []
     for package in packages:
@@ -291,6 +308,12 @@ def _package_folder(package: str, mesh: Mesh | None, mesh_root: Path, cwd: Path)
 # -- new package ----------------------------------------------------------------------------------
 def new_package(name: str, *, mesh_path: Path | None = None, path: Path | None = None,
                 add_to: tuple[str, ...] = (), cwd: Path | None = None) -> Created:
+    """`meshkit new package`: an internal dbt package in the mesh (by default
+    `<mesh>/packages/NAME`), registered in mesh.yml, installed with `local:` in the projects of
+    `add_to`. Nothing is left written on failure.
+
+    Raises MeshError for no mesh.yml, a name dbt refuses or the mesh has, or an unknown
+    project in `add_to`."""
     cwd = (cwd or Path.cwd()).resolve()
     check_name(name, "package")
     mesh_file, creating = _mesh_file(mesh_path, cwd)

@@ -543,6 +543,8 @@ def _attach(text: str, profile: str, missing: list[tuple[str, str]]) -> str:
 
 
 def plan_connect(mesh: Mesh, sources: dict[str, SourceProject]) -> ConnectPlan:
+    """Plan turning the source and package hacks between the mesh's projects into
+    cross-project refs (nothing is written; see apply_connect)."""
     return _Planner(mesh, sources).run()
 
 

@@ -962,4 +962,6 @@ def _add_contract(entry: CommentedMap, columns: list[tuple[str, str]]) -> None:
 
 
 def render(plan: SplitPlan, out: Path | None = None) -> Rendered:
+    """Every file of the split mesh (relative path → text), rendered from the plan in memory;
+    `out` is where they will be written, for relative paths in profiles."""
     return _Renderer(plan, out).run()

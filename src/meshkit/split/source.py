@@ -77,6 +77,11 @@ class SourceProject:
 
 def load_source(project_dir: Path, *, manifest: Path | None = None,
                 catalog: Path | None = None, on_line=None) -> SourceProject:
+    """The project to split: its dbt_project.yml, manifest (given, else from `dbt parse`),
+    catalog when given, and its files. `on_line` receives `dbt parse`'s output lines.
+
+    Raises MeshError for a folder without dbt_project.yml, invalid YAML in it, or a parse
+    that fails."""
     project_dir = project_dir.resolve()
     config_file = project_dir / "dbt_project.yml"
     if not config_file.is_file():

@@ -97,7 +97,7 @@ def _reference_hook(func):
         except Exception as exc:
             raise DbtRuntimeError(f"{func.__name__}: {exc}") from exc
 
-    inner.is_dbt_hook = True
+    inner.is_dbt_hook = True  # type: ignore[attr-defined]  # the marker dbt looks for on hooks
     return inner
 
 

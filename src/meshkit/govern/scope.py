@@ -32,6 +32,7 @@ _NOT_IN_CHECK_HINT = ("state:modified compares a build with its last run; `meshk
 
 
 def resource_type(resource: Resource | None) -> str:
+    """The kind of resource a rule judges: model, source, exposure, else project."""
     if isinstance(resource, Model):
         return "model"
     if isinstance(resource, SourceTable):

@@ -39,6 +39,7 @@ SINGULAR_FACTOR = 0.9
 MAX_PREFIX_EXPANSION = 400
 
 def tokens(text: str) -> list[str]:
+    """The lower-case words and numbers of `text`, as the index and queries split them."""
     return _TOKEN_RE.findall(text.lower())
 
 

@@ -364,8 +364,9 @@ def _compare(graph: MeshGraph, warehouse: Warehouse,
     comparisons = [Comparison(uid, label(graph, uid), primary_key(graph, uid)) for uid, _, _ in pairs]
     columns = warehouse.run([op for _, pr, prod in pairs for op in
                              ({"columns": pr.triple}, {"columns": (prod or pr).triple})])
-    statements, spans = [], []
-    for index, (comparison, (_, pr, prod)) in enumerate(zip(comparisons, pairs)):
+    statements: list[str] = []
+    spans: list[tuple[int, int, list[str]] | None] = []     # (first statement, count, columns)
+    for index, (comparison, (_, pr, prod)) in enumerate(zip(comparisons, pairs, strict=True)):
         after, before = columns[2 * index], columns[2 * index + 1]
         if prod is None or not before:
             comparison.note = "new in this PR: production has no relation to compare with"
@@ -380,7 +381,7 @@ def _compare(graph: MeshGraph, warehouse: Warehouse,
         spans.append((len(statements), len(sql), common))
         statements += sql
     results = warehouse.run([{"sql": s} for s in statements])
-    for comparison, span in zip(comparisons, spans):
+    for comparison, span in zip(comparisons, spans, strict=True):
         if span is not None:
             start, count, common = span
             read_results(comparison, common, results[start:start + count])

@@ -1,4 +1,4 @@
-"""What a job run does, step by step, like a dbt Cloud deploy job:
+"""What a job run does, step by step, like a dbt Cloud deploy job.
 
 1. `source_freshness`: `dbt source freshness` in each project the job builds. A failure is
    recorded and the job goes on, unless the job says `source_freshness: {fail_job: true}`
@@ -68,6 +68,8 @@ def resolve_runner(spec: str | None = None) -> Runner:
 
 
 def perform(ctx: RunContext) -> Outcome:
+    """Run a job's steps (source freshness, the build, docs) and say how it went; each step's
+    result is kept in the outcome's summary."""
     job, mesh = ctx.job, ctx.mesh
     env = mesh.environment(job.environment)
     steps: list[dict[str, Any]] = []

@@ -203,6 +203,7 @@ class Claim:
 
 
 def utc_iso(epoch: float) -> str:
+    """Seconds since the epoch as UTC ISO 8601 to the second (`2026-11-23T09:28:53Z`)."""
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -140,8 +140,8 @@ class Scheduler:
             if job.schedule is not None:
                 schedule = job.schedule
                 try:
-                    self.store.fire_schedule(job, now,
-                                             lambda after, until: due_times(schedule, after, until))
+                    self.store.fire_schedule(
+                        job, now, lambda after, until, s=schedule: due_times(s, after, until))
                 except Exception as exc:   # one job's schedule never stops the others
                     self._fault(job.name, exc, "its schedule failed")
                 else:

@@ -40,6 +40,7 @@ HOST = socket.gethostname()
 
 
 def log_path(mesh: Mesh, run_id: int) -> Path:
+    """Where run `run_id` writes its log: `.meshkit/jobs/logs/<id>.log` in the mesh's state."""
     return mesh.state_dir / "jobs" / "logs" / f"{run_id}.log"
 
 
@@ -99,6 +100,8 @@ def execute(mesh: Mesh, store: JobStore, run_id: int, *, echo: bool = False,
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m meshkit.jobs.worker MESH RUN_ID`: perform one queued run in this process;
+    the exit code is 0 when the run succeeded."""
     parser = argparse.ArgumentParser(prog="python -m meshkit.jobs.worker")
     parser.add_argument("mesh")
     parser.add_argument("run_id", type=int)

@@ -66,6 +66,7 @@ class BuildReport:
 
 
 def open_history(mesh: Mesh) -> History:
+    """The mesh's run history (the SQLite database in its state folder)."""
     return History(mesh_db(mesh))
 
 

@@ -155,6 +155,8 @@ def extend_plan(plan: Plan, selected: list[str], inputs: StateInputs,
 
 
 def check_unresolved(graph: MeshGraph, selected: list[str]) -> None:
+    """Raises MeshError when a selected node refs a node of another mesh project that is not a
+    model (cross-project refs reach models only)."""
     for uid in selected:
         for parent in graph.parents.get(uid, []):
             if parent in graph.nodes or parent in graph.sources or not parent.startswith("model."):

@@ -34,6 +34,8 @@ MINI_LIMIT = 80            # a model page's small drawing: the nearest 80 resour
 
 
 def make_environment() -> Environment:
+    """The Jinja environment of the catalog's templates, autoescaping, with meshkit's filters
+    (Markdown, times, durations)."""
     env = Environment(loader=PackageLoader("meshkit.web", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
@@ -67,6 +69,7 @@ def depth_value(text: str | int | None, default: int | None) -> int | None:
 
 
 def depth_text(value: int | None) -> str:
+    """A lineage depth as the page shows it: a number, or `all` for None."""
     return "all" if value is None else str(value)
 
 

@@ -14,6 +14,7 @@ _LEVEL = {Severity.ERROR: "error", Severity.WARN: "warning", Severity.INFO: "not
 
 
 def render(report: Report) -> str:
+    """The report as SARIF 2.1.0, for code scanning: the rules, and one result per finding."""
     index = {rule.id: i for i, rule in enumerate(report.rules)}
     rules = [{"id": r.id, "name": _pascal(r.id), "shortDescription": {"text": r.description},
               "defaultConfiguration": {"level": _LEVEL[r.severity]},

@@ -70,16 +70,7 @@ def plan_notifications(job: Job, run: JobRun, mesh_name: str = "mesh") -> list[d
     if notify is None or kind not in notify.on:
         return []
     models = run.summary.get("built" if kind == "success" else "failed", []) if kind != "canceled" else []
-    by_owner: dict[tuple, dict[str, Any]] = {}
-    unowned: list[dict] = []
-    for model in models:
-        owner = model.get("owner")
-        if not owner or not (owner.get("emails") or owner.get("name")):
-            unowned.append(model)
-            continue
-        key = tuple(sorted(owner["emails"])) or ("name", owner["name"])
-        entry = by_owner.setdefault(key, {"name": owner["name"], "emails": owner["emails"], "models": []})
-        entry["models"].append(model)
+    by_owner, unowned = _by_owner(models)
     notes: list[dict[str, Any]] = []
     if notify.email:
         addresses: dict[str, list[dict]] = {}
@@ -104,6 +95,22 @@ def plan_notifications(job: Job, run: JobRun, mesh_name: str = "mesh") -> list[d
             notes.append({"channel": "webhook", "recipient": "(no owner)",
                           "payload": _webhook(job, run, None, unowned, kind, mesh_name)})
     return notes
+
+
+def _by_owner(models: list[dict]) -> tuple[dict[tuple, dict[str, Any]], list[dict]]:
+    """The models grouped by owner (by their emails, else name: {name, emails, models}), and
+    those with no owner."""
+    by_owner: dict[tuple, dict[str, Any]] = {}
+    unowned: list[dict] = []
+    for model in models:
+        owner = model.get("owner")
+        if not owner or not (owner.get("emails") or owner.get("name")):
+            unowned.append(model)
+            continue
+        key = tuple(sorted(owner["emails"])) or ("name", owner["name"])
+        entry = by_owner.setdefault(key, {"name": owner["name"], "emails": owner["emails"], "models": []})
+        entry["models"].append(model)
+    return by_owner, unowned
 
 
 _HEADLINE = {"failure": "failed", "success": "succeeded", "canceled": "was canceled"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from typing import Any
 
 import click
 from rich.text import Text
@@ -80,8 +81,8 @@ def ls(mesh_path, store_url, projects, env, latest_only, as_json) -> None:
 def _listing_entry(st, project: str, environment: str, latest_only: bool) -> dict:
     """One project's runs in one environment, newest first, with its `latest` run and any
     problem with that pointer."""
-    entry = {"project": project, "environment": environment, "latest": None,
-             "problem": None, "runs": []}
+    entry: dict[str, Any] = {"project": project, "environment": environment, "latest": None,
+                             "problem": None, "runs": []}
     try:
         pointer = st.pointer(project, environment)
         if pointer is not None:

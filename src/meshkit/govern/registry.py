@@ -29,9 +29,10 @@ import importlib.util
 import inspect
 import sys
 import typing
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from meshkit.errors import MeshError
 from meshkit.status import Severity
@@ -66,7 +67,7 @@ class Rule:
 class RuleSet:
     """Rules by id, in the order they were declared."""
 
-    def __init__(self, rules: Iterator[Rule] | list[Rule] = ()) -> None:
+    def __init__(self, rules: Iterable[Rule] = ()) -> None:
         self._rules: dict[str, Rule] = {}
         for item in rules:
             self.add(item)

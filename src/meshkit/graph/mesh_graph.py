@@ -183,7 +183,7 @@ LOOKBACK_RUNS = 20   # earlier runs read, at most, for results the last run does
 
 
 def _earlier_results(store: Store, record: RunRecord, manifest: Manifest,
-                     latest: RunResults) -> list[tuple[RunRecord, RunResults]]:
+                     latest: RunResults | None) -> list[tuple[RunRecord, RunResults]]:
     """Earlier runs' results, newest first, read until every model, seed, snapshot and test
     of the manifest has a result (a model: a successful one) or LOOKBACK_RUNS were read.
     Ephemeral models are never built, so never looked for."""

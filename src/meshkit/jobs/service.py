@@ -147,6 +147,7 @@ def run_in_foreground(mesh: Mesh, store: JobStore, run: JobRun, *, echo: bool = 
                    else f"{other.job} uses the same DuckDB file" if other else "another run")
             log(f"{run.job} run {run.id} waits for run {claim.blocking} ({why})")
         time.sleep(poll)
+    assert claim.run is not None        # a claim that runs holds its run
     handle = SubprocessLauncher(echo=echo).launch(mesh, store, claim.run)
     assert handle.process is not None
     try:

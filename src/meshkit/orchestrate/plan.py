@@ -133,7 +133,7 @@ def select_nodes(graph: MeshGraph, order: list[str], select: list[str] | None,
     """The nodes of `order` that `--select`/`--exclude` choose (with the nodes they need), in
     that order; the one selection both planners make (the staged one per project). Raises
     MeshError for an unresolved ref or an upstream neither selected nor built."""
-    selector = Selector(graph, frozenset(modified), projects=projects)
+    selector = Selector(graph, frozenset(modified), projects=projects or frozenset())
     chosen = selector.with_needed(selector.select(select, exclude))
     selected = [uid for uid in order if uid in chosen]
     check_unresolved(graph, selected)
@@ -210,7 +210,7 @@ def _delay_to_fewer_invocations(graph: MeshGraph, selected: list[str], wave: dic
     models would then get an invocation of their own (each costs seconds of dbt start-up).
     Sliding nodes back, children first, keeps the plan correct and merges those units.
     """
-    last = {}
+    last: dict[str, int] = {}
     for uid, level in wave.items():
         last[graph.owner[uid]] = max(last.get(graph.owner[uid], 0), level)
     for uid in reversed(selected):

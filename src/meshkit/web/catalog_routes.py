@@ -198,9 +198,10 @@ def api_project(request: Request) -> Response:
 def api_node(request: Request) -> Response:
     """GET /api/nodes/{node_id}: a node's data as JSON; 404 for an unknown node."""
     node_id = _node_id(request)
-    if node_id is None:
+    view = node_view(_catalog(request), node_id) if node_id is not None else None
+    if view is None:
         return _no_such_resource()
-    return JSONResponse(asdict(node_view(_catalog(request), node_id)))
+    return JSONResponse(asdict(view))
 
 
 def api_lineage(request: Request) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from meshkit import __version__
@@ -21,7 +23,7 @@ def render(report: Report) -> str:
               "properties": {"category": r.category}} for r in report.rules]
     results = []
     for finding in report.findings:
-        result = {
+        result: dict[str, Any] = {
             "ruleId": finding.rule,
             "level": _LEVEL[finding.severity],
             "message": {"text": f"{finding.name}: {finding.message}"

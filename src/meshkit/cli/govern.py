@@ -11,6 +11,7 @@ import click
 
 from meshkit.cli import console, main, mesh_option, reports_errors
 from meshkit.errors import MeshError
+from meshkit.status import Severity
 
 _FORMATS = ("text", "json", "junit", "sarif", "github")
 _SOURCES = ("auto", "store", "working")
@@ -332,7 +333,7 @@ def diff(mesh_path, against_env, against_store, source, env, store_url, old_mani
     if fmt in ("text", "sarif", "github", "junit"):
         add_lines(findings, new.view.root)
     kinds = [RuleInfo(kind, text, "breaking-change",
-                      "info" if kind == "columns_not_compared" else "error")
+                      Severity.INFO if kind == "columns_not_compared" else Severity.ERROR)
              for kind, text in KINDS.items()]
     origins = {name: f"{old.origins.get(name, 'absent')} → {new.origins.get(name, 'absent')}"
                for name in sorted(set(old.origins) | set(new.origins))}

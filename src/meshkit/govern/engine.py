@@ -14,8 +14,8 @@ from meshkit.govern.findings import Finding, Violation
 from meshkit.govern.policy import PolicySet, Setting
 from meshkit.govern.registry import Rule
 from meshkit.govern.scope import Selection
-from meshkit.graph.selection import Selector
 from meshkit.govern.view import MeshView, Model, Resource
+from meshkit.graph.selection import Selector
 from meshkit.status import Severity
 
 _SQL_CATEGORIES = frozenset({"modeling", "performance"})

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Iterable, Literal
 
 from meshkit.config import Mesh
-from meshkit.errors import MeshError
-from meshkit.govern.view import MeshView
-from meshkit.graph.mesh_graph import (MeshGraph, ProjectState, load_from_store, load_manifest_file)
 from meshkit.dbt.artifacts import decode_catalog, decode_manifest
 from meshkit.dbt.files import changed_since
+from meshkit.errors import MeshError
+from meshkit.govern.view import MeshView
+from meshkit.graph.mesh_graph import MeshGraph, ProjectState, load_from_store, load_manifest_file
 from meshkit.store.store import Store
 
 Source = Literal["auto", "store", "working"]

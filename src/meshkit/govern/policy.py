@@ -25,14 +25,22 @@ from typing import Any
 
 import msgspec
 
-from meshkit.config.policy import (MESH, Policy, PolicyException, RulePolicy, Scope, mesh_policy,
-                                   project_policy)
+from meshkit.config.policy import (
+    MESH,
+    Policy,
+    PolicyException,
+    RulePolicy,
+    Scope,
+    mesh_policy,
+    project_policy,
+)
 from meshkit.errors import MeshError, close_matches
-from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.govern.registry import Rule, RuleSet, builtin_rules, load_rule_file
 from meshkit.govern.scope import CompiledScope, check_exception_nodes, matches_name
 from meshkit.govern.view import Model, Resource, SourceTable
+from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.status import Severity
+
 
 @dataclass(frozen=True)
 class Setting:

@@ -22,9 +22,9 @@ from typing import Iterable
 
 from meshkit.config.policy import Scope
 from meshkit.errors import MeshError
+from meshkit.govern.view import Exposure, Model, Resource, SourceTable
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.graph.selection import Expression, Selector, Term, name_matches
-from meshkit.govern.view import Exposure, Model, Resource, SourceTable
 
 _NOT_IN_CHECK = ("state",)
 _NOT_IN_CHECK_HINT = ("state:modified compares a build with its last run; `meshkit check` has no "

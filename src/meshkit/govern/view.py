@@ -18,11 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from meshkit.config import Mesh
-from meshkit.dbt.artifacts import Exposure as DbtExposure, Group, Node, Source
+from meshkit.dbt.artifacts import Exposure as DbtExposure
+from meshkit.dbt.artifacts import Group, Node, Source
+from meshkit.dbt.nodes import (
+    access_of,
+    group_of,
+    label,
+    meta_of,
+    owner_of,
+    parse_date,
+    version_key,
+    version_text,
+)
 from meshkit.dbt.relations import relation_key
 from meshkit.graph.columns import ColumnGraph, column_graph
-from meshkit.dbt.nodes import (access_of, group_of, label, meta_of, owner_of, parse_date, version_key,
-                               version_text)
 from meshkit.graph.mesh_graph import MeshGraph
 
 

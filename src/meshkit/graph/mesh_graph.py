@@ -15,13 +15,24 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from meshkit.columns.lineage import ProjectLineage
-from meshkit.dbt.artifacts import (Catalog, Exposure, Group, Manifest, Node, RunResults, Source,
-                                   SourceFreshnessResults, decode_catalog, decode_manifest,
-                                   decode_run_results, decode_source_freshness)
+from meshkit.dbt.artifacts import (
+    Catalog,
+    Exposure,
+    Group,
+    Manifest,
+    Node,
+    RunResults,
+    Source,
+    SourceFreshnessResults,
+    decode_catalog,
+    decode_manifest,
+    decode_run_results,
+    decode_source_freshness,
+)
 from meshkit.dbt.nodes import label
 from meshkit.errors import MeshError
-from meshkit.store.records import RunRecord
 from meshkit.status import NodeStatus
+from meshkit.store.records import RunRecord
 from meshkit.store.store import Store
 
 

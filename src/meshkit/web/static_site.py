@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from meshkit import __version__
-from meshkit.catalog.lineage import LINEAGE_TYPES
 from meshkit.catalog.index import Catalog
+from meshkit.catalog.lineage import LINEAGE_TYPES
 from meshkit.catalog.live import warm
 from meshkit.catalog.views import PackageView
 from meshkit.errors import MeshError

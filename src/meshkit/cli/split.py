@@ -79,7 +79,7 @@ def _progress(as_json: bool):
         text = line.strip()
         if text:
             status.update(f"dbt parse · {text[-90:]}")
-    on_line.status = status   # type: ignore[attr-defined]
+    on_line.status = status   # type: ignore[attr-defined]  # the caller stops the spinner
     return on_line
 
 

@@ -126,7 +126,7 @@ def rule(fn: Callable | None = None, *, category: str = "custom", severity: str 
             target.append(item)
         else:
             BUILTIN.add(item)
-        function.rule = item  # type: ignore[attr-defined]
+        function.rule = item  # type: ignore[attr-defined]  # the rule, found from its function
         return function
 
     return declare(fn) if fn is not None else declare

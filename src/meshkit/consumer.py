@@ -70,6 +70,9 @@ class CrossRef:
 
 
 def find_consumer_mesh(project_dir: Path) -> Mesh | None:
+    """The mesh a dbt project belongs to (mesh.yml in its folder or above), or None.
+
+    Raises MeshError for a mesh.yml that does not load."""
     file = find_mesh_file(project_dir)
     return load_mesh(file) if file else None
 
@@ -81,7 +84,7 @@ def consumer_environment(mesh: Mesh, target: str | None) -> str:
     for env in mesh.environments.values():
         if target and env.target == target:
             return env.name
-    return mesh.default_environment
+    return mesh.environment(None).name
 
 
 def ci_relations() -> dict[str, dict]:
@@ -96,6 +99,7 @@ def ci_relations() -> dict[str, dict]:
 
 
 def is_lenient() -> bool:
+    """Whether this parse records refused refs rather than failing (MESHKIT_LENIENT set)."""
     return os.environ.get(LENIENT_VAR, "") not in ("", "0", "false")
 
 
@@ -370,7 +374,7 @@ def access_refusal(node_name: str, project: str, model: str, access: str, group:
 def _mention_in(mentions: tuple[CrossRef, ...], node_file: str) -> CrossRef | None:
     here = [m for m in mentions if m.file.as_posix().endswith("/" + node_file.lstrip("/"))]
     live = [m for m in here if not m.in_jinja_comment]
-    return (live or here or [None])[0]
+    return next(iter(live or here), None)
 
 
 def _relative(path: Path, base: Path) -> str:

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-
 from dbt.contracts.graph.node_args import ModelNodeArgs
 from dbt.exceptions import DbtReferenceError
 from dbt.node_types import AccessType
@@ -40,10 +39,24 @@ from dbt_common.exceptions import DbtRuntimeError
 
 from meshkit.config.dependencies import declared_projects
 from meshkit.config.package_hack import installed_package_names
-from meshkit.consumer import (ERROR_MARKER, REFUSAL_MARKER, CrossRef, StandIn, Upstream,
-                              ci_relations, consumer_environment, find_consumer_mesh, is_lenient,
-                              load_upstreams, plan_stand_ins, public_in_run, refusal,
-                              refusal_record, refusals_file, scan_cross_refs)
+from meshkit.consumer import (
+    ERROR_MARKER,
+    REFUSAL_MARKER,
+    CrossRef,
+    StandIn,
+    Upstream,
+    ci_relations,
+    consumer_environment,
+    find_consumer_mesh,
+    is_lenient,
+    load_upstreams,
+    plan_stand_ins,
+    public_in_run,
+    refusal,
+    refusal_record,
+    refusals_file,
+    scan_cross_refs,
+)
 from meshkit.dbt.nodes import DEFAULT_ACCESS, parse_time, version_text
 from meshkit.errors import MeshError
 from meshkit.store.interface import PublicModel
@@ -84,7 +97,7 @@ def _reference_hook(func):
         except Exception as exc:
             raise DbtRuntimeError(f"{func.__name__}: {exc}") from exc
 
-    inner.is_dbt_hook = True  # type: ignore[attr-defined]
+    inner.is_dbt_hook = True  # type: ignore[attr-defined]  # the marker dbt looks for on hooks
     return inner
 
 
@@ -114,14 +127,14 @@ class MeshkitPlugin(dbtPlugin):
         in_pr = ci_relations()
         for upstream in upstreams:
             used = _versions_used(refs, upstream)
-            for args, model in zip(_node_args(upstream), upstream.interface.models):
+            for args, model in zip(_node_args(upstream), upstream.interface.models, strict=True):
                 args = _pr_relation(args, in_pr)
                 nodes.add_model(_quiet_if_unused(args, used))
                 if model.event_time:   # ModelNodeArgs has no config: set after parsing
                     self._event_times[args.unique_id] = model.event_time
-        for uid, model in in_pr.items():   # public models the PR added (`meshkit ci`)
-            if uid not in nodes.models and model["package_name"] in declared:
-                nodes.add_model(_pr_args(model))
+        for uid, added in in_pr.items():   # public models the PR added (`meshkit ci`)
+            if uid not in nodes.models and added["package_name"] in declared:
+                nodes.add_model(_pr_args(added))
         self._project_dir = project_dir
         self._public = {u.project: u.interface.public_names() for u in upstreams}
         # Without dbt's post-parse hook no stand-in could be refused: leave real refs to

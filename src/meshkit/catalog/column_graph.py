@@ -277,9 +277,9 @@ def _edges_among(columns: ColumnGraph, shown: dict[str, _Reach],
         source, target = _id(decider), _id(decided)
         if source in shown and target in shown:
             edges.setdefault((source, target), ColumnGraphEdge(source, target, ROWS))
-    for edge in edges.values():
-        edge.cross_project = (describe(shown[edge.source].column.node).project
-                              != describe(shown[edge.target].column.node).project)
+    for drawn in edges.values():
+        drawn.cross_project = (describe(shown[drawn.source].column.node).project
+                               != describe(shown[drawn.target].column.node).project)
     return list(edges.values())
 
 

@@ -322,6 +322,7 @@ def _declared_dependencies(graph: MeshGraph) -> dict[str, set[str]]:
 
 
 def catalog_from_states(states: Iterable[ProjectState], **kwargs) -> Catalog:
+    """A catalog of these project states (keyword arguments go to Catalog)."""
     graph = MeshGraph()
     for state in states:
         graph.add_project(state)

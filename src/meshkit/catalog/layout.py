@@ -21,8 +21,9 @@ Everything is plain data: ids in, {id: (x, y)} out.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Hashable, Iterable, Sequence
+from itertools import pairwise
 
 Node = Hashable
 
@@ -48,17 +49,8 @@ def layered_layout(nodes: Sequence[Node], edges: Iterable[tuple[Node, Node]], *,
                    layer_gap: float = LAYER_GAP, row_gap: float = ROW_GAP,
                    sweeps: int | None = None) -> Layout:
     """Positions for `nodes`, flowing left to right along `edges` (parent, child)."""
-    order_index = {n: i for i, n in enumerate(dict.fromkeys(nodes))}
-    ids = list(order_index)
-    succ: dict[Node, list[Node]] = {n: [] for n in ids}
-    seen_edges: set[tuple[Node, Node]] = set()
-    for parent, child in edges:
-        if parent == child or parent not in succ or child not in succ:
-            continue
-        if (parent, child) in seen_edges:
-            continue
-        seen_edges.add((parent, child))
-        succ[parent].append(child)
+    ids = list(dict.fromkeys(nodes))
+    succ = _successors(ids, edges)
     layout = Layout()
     if not ids:
         return layout
@@ -73,12 +65,44 @@ def layered_layout(nodes: Sequence[Node], edges: Iterable[tuple[Node, Node]], *,
                 dag_succ[parent].append(child)
     layer = _longest_path_layers(ids, dag_succ)
     layout.layers = dict(layer)
+    up, down, level = _proper_layering(ids, dag_succ, layer)
+    depth = max(level.values()) + 1
+    rows: list[list[object]] = [[] for _ in range(depth)]
+    for item in _initial_order(ids, level):
+        rows[level[item]].append(item)
+    big = len(level) > DETAILED_LIMIT
+    rows, crossings = _order(rows, up, down, sweeps if sweeps is not None else (4 if big else 12))
+    layout.crossings = crossings
+    ys = _coordinates(rows, up, down, row_gap, refine=not big)
+    for item, y in ys.items():
+        if not isinstance(item, _Dummy):
+            layout.positions[item] = (level[item] * layer_gap, y)
+    return layout
 
-    # Proper layering: dummy chains for long edges while their number stays bounded.
+
+def _successors(ids: list[Node], edges: Iterable[tuple[Node, Node]]) -> dict[Node, list[Node]]:
+    """Each node's children, once each, in the order of `edges`; self-loops and edges to
+    nodes not laid out are left out."""
+    succ: dict[Node, list[Node]] = {n: [] for n in ids}
+    seen_edges: set[tuple[Node, Node]] = set()
+    for parent, child in edges:
+        if parent == child or parent not in succ or child not in succ or (parent, child) in seen_edges:
+            continue
+        seen_edges.add((parent, child))
+        succ[parent].append(child)
+    return succ
+
+
+def _proper_layering(ids: list[Node], dag_succ: dict[Node, list[Node]], layer: dict[Node, int]
+                     ) -> tuple[dict[object, list[object]], dict[object, list[object]],
+                                dict[object, int]]:
+    """(neighbours in the layer to the left, to the right, each item's layer): an edge longer
+    than one layer becomes a chain of dummies while their number stays bounded, else it is
+    left out of the ordering."""
     long_span = sum(max(0, layer[c] - layer[p] - 1) for p in ids for c in dag_succ[p])
     use_dummies = long_span <= MAX_DUMMIES_FACTOR * len(ids)
-    up: dict[object, list[object]] = defaultdict(list)     # neighbours in the layer to the left
-    down: dict[object, list[object]] = defaultdict(list)   # neighbours in the layer to the right
+    up: dict[object, list[object]] = defaultdict(list)
+    down: dict[object, list[object]] = defaultdict(list)
     level: dict[object, int] = dict(layer)
     for parent in ids:
         for child in dag_succ[parent]:
@@ -97,19 +121,7 @@ def layered_layout(nodes: Sequence[Node], edges: Iterable[tuple[Node, Node]], *,
                 previous = dummy
             down[previous].append(child)
             up[child].append(previous)
-
-    depth = max(level.values()) + 1
-    rows: list[list[object]] = [[] for _ in range(depth)]
-    for item in _initial_order(ids, level):
-        rows[level[item]].append(item)
-    big = len(level) > DETAILED_LIMIT
-    rows, crossings = _order(rows, up, down, sweeps if sweeps is not None else (4 if big else 12))
-    layout.crossings = crossings
-    ys = _coordinates(rows, up, down, row_gap, refine=not big)
-    for item, y in ys.items():
-        if not isinstance(item, _Dummy):
-            layout.positions[item] = (level[item] * layer_gap, y)
-    return layout
+    return up, down, level
 
 
 class _Dummy:
@@ -215,7 +227,7 @@ def _sort_by_barycenter(row: list[object], fixed: list[object], neighbours: dict
 def _count_crossings(rows: list[list[object]], down: dict) -> int:
     """Crossings between consecutive layers (inversion count via a Fenwick tree)."""
     total = 0
-    for left, right in zip(rows, rows[1:]):
+    for left, right in pairwise(rows):
         position = {item: i for i, item in enumerate(right)}
         targets: list[int] = []
         for item in left:
@@ -259,7 +271,7 @@ def _coordinates(rows: list[list[object]], up: dict, down: dict, gap: float,
             for item in row:
                 neighbours = [ys[n] for n in up.get(item, ())] + [ys[n] for n in down.get(item, ())]
                 desired.append(sum(neighbours) / len(neighbours) if neighbours else ys[item])
-            for item, y in zip(row, _pack(desired, gap)):
+            for item, y in zip(row, _pack(desired, gap), strict=True):
                 ys[item] = y
     return ys
 
@@ -276,7 +288,7 @@ def _pack(desired: list[float], gap: float) -> list[float]:
     for want in reversed(desired[:-1]):
         backward.append(min(want, backward[-1] - gap))
     backward.reverse()
-    placed = [(f + b) / 2.0 for f, b in zip(forward, backward)]
+    placed = [(f + b) / 2.0 for f, b in zip(forward, backward, strict=True)]
     for i in range(1, len(placed)):       # the average of two valid packings may still overlap
         if placed[i] < placed[i - 1] + gap:
             placed[i] = placed[i - 1] + gap
@@ -308,7 +320,7 @@ def force_layout(nodes: Sequence[Node], edges: Iterable[tuple[Node, Node]], *,
     ys = [radius * math.sin(2 * math.pi * i / count) for i in range(count)]
     ideal = math.sqrt(4.0 / count)               # the area is about 2 × 2
     temperature = 0.2
-    for step in range(iterations):
+    for _ in range(iterations):
         dx = [0.0] * count
         dy = [0.0] * count
         for i in range(count):
@@ -342,9 +354,16 @@ def force_layout(nodes: Sequence[Node], edges: Iterable[tuple[Node, Node]], *,
     scale = spacing / max(nearest[len(nearest) // 2], 1e-6)
     xs = [x * scale * 1.3 for x in xs]            # wide rather than tall: screens are
     ys = [y * scale for y in ys]
-    # Then push apart any two nodes whose boxes would overlap.
-    half_w, half_h = 105.0, 45.0
-    for _ in range(60):
+    _separate(xs, ys)
+    return {n: (round(xs[i], 1), round(ys[i], 1)) for n, i in index.items()}
+
+
+def _separate(xs: list[float], ys: list[float], half_w: float = 105.0, half_h: float = 45.0,
+              rounds: int = 60) -> None:
+    """Push apart, in place, any two nodes whose boxes (2 × half_w by 2 × half_h, centred on
+    the positions) overlap, along the axis where they overlap least."""
+    count = len(xs)
+    for _ in range(rounds):
         moved = False
         for i in range(count):
             for j in range(i + 1, count):
@@ -364,4 +383,3 @@ def force_layout(nodes: Sequence[Node], edges: Iterable[tuple[Node, Node]], *,
                         ys[j] -= sign * shift
         if not moved:
             break
-    return {n: (round(xs[i], 1), round(ys[i], 1)) for n, i in index.items()}

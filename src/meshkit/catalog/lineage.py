@@ -110,6 +110,8 @@ def lineage_view(catalog: Catalog, node_id: str, up: int | None = 2, down: int |
 
 
 def project_color(catalog: Catalog, project: str) -> str:
+    """A project's colour in lineage graphs: its place among the catalog's projects in the
+    palette, so it stays the same from page to page."""
     names = catalog.project_names
     index = names.index(project) if project in names else len(names) + sum(map(ord, project))
     return PALETTE[index % len(PALETTE)]
@@ -117,6 +119,8 @@ def project_color(catalog: Catalog, project: str) -> str:
 
 def compute_lineage(catalog: Catalog, centre: str, up: int | None, down: int | None,
                     filters: LineageFilters, max_nodes: int = MAX_NODES) -> Lineage:
+    """The lineage around node `centre`: its ancestors up to `up` steps and descendants up to
+    `down` (None: all), kept by `filters`, at most `max_nodes` nodes, laid out left to right."""
     graph = catalog.graph
     result = Lineage(centre, up, down, filters, catalog.version)
     distance: dict[str, int] = {centre: 0}

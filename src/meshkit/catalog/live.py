@@ -54,6 +54,8 @@ class CatalogSource:
         self.last_error: str | None = None
         if catalog is not None:
             self._catalog = catalog
+        elif store is None:
+            raise TypeError("a CatalogSource without a catalog reads one from a store")
         else:
             self._catalog = Catalog(load_from_store(store, env, projects=[]), mesh_name=mesh_name,
                                     environment=env)

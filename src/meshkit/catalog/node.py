@@ -9,8 +9,17 @@ from collections import defaultdict
 from meshkit.catalog.columns import with_column_lineage
 from meshkit.catalog.index import LINEAGE_TYPES, MODEL_LIKE, Catalog
 from meshkit.catalog.project import run_view
-from meshkit.catalog.views import (ColumnView, ConstraintView, FreshnessView, NodeView, OwnerView,
-                                   RelatedSummary, SourceFreshnessView, TestView, VersionView)
+from meshkit.catalog.views import (
+    ColumnView,
+    ConstraintView,
+    FreshnessView,
+    NodeView,
+    OwnerView,
+    RelatedSummary,
+    SourceFreshnessView,
+    TestView,
+    VersionView,
+)
 from meshkit.dbt.artifacts import Column, Constraint, Node
 from meshkit.dbt.nodes import LATEST, exposure_owner, meta_of, owner_of, version_key, version_text
 from meshkit.status import NodeStatus

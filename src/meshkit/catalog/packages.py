@@ -18,6 +18,8 @@ log = logging.getLogger("meshkit.catalog")
 
 
 def package_views(mesh: Mesh) -> list[PackageView]:
+    """The mesh's internal packages by name, each with its folder relative to the mesh and the
+    projects that install it (`local:` in packages.yml or dependencies.yml)."""
     installs = {name: _installed(project.path) for name, project in mesh.projects.items()}
     return [PackageView(name, Path(os.path.relpath(package.path, mesh.root)).as_posix(),
                         sorted(p for p, folders in installs.items() if package.path in folders))

@@ -43,6 +43,8 @@ def _build_run_view(catalog: Catalog, project: str) -> RunView | None:
 
 
 def project_summary(catalog: Catalog, name: str) -> ProjectSummary:
+    """A project's counts for the overview: models, public ones, enforced contracts, sources
+    and failures in its last run."""
     models = catalog.graph.models(name)
     public = sum(1 for m in models if access_of(m) == "public")
     contracts = sum(1 for m in models if m.config.contract.enforced)

@@ -15,8 +15,8 @@ import heapq
 import re
 from bisect import bisect_left
 from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from meshkit.catalog.index import SEARCHABLE_TYPES, Catalog
 from meshkit.dbt.nodes import group_of, is_latest, version_text
@@ -39,6 +39,7 @@ SINGULAR_FACTOR = 0.9
 MAX_PREFIX_EXPANSION = 400
 
 def tokens(text: str) -> list[str]:
+    """The lower-case words and numbers of `text`, as the index and queries split them."""
     return _TOKEN_RE.findall(text.lower())
 
 
@@ -138,38 +139,21 @@ class SearchIndex:
         self._term_cache: OrderedDict[str, dict[int, tuple[float, str]]] = OrderedDict()
 
     def _add(self, index: int, doc: SearchDoc) -> None:
-        def put(token: str, weight: float, detail: str) -> None:
-            bucket = self._postings.setdefault(token, {})
-            previous = bucket.get(index)
-            if previous is None or previous[0] < weight:
-                bucket[index] = (weight, detail)
-            one = singular(token)
-            if one is not None:
-                put(one, weight * SINGULAR_FACTOR, detail)
-
-        name = doc.name.lower()
-        put(name, NAME_EXACT, "name")
-        for token in tokens(doc.name):
-            put(token, NAME, "name")
-        put(doc.label.lower(), NAME_EXACT, "name")
-        put(doc.project.lower(), PROJECT, "project")
-        for tag in doc.tags:
-            put(tag.lower(), TAG, f"tag {tag}")
-            for token in tokens(tag):
-                put(token, TAG, f"tag {tag}")
-        if doc.group:
-            for token in tokens(doc.group):
-                put(token, GROUP, f"group {doc.group}")
-        for column, text in doc.columns.items():
-            put(column.lower(), COLUMN_NAME, f"column {column}")
-            for token in tokens(column):
-                put(token, COLUMN_NAME, f"column {column}")
-            for token in tokens(text):
-                put(token, COLUMN_TEXT, f"column {column}")
-        for token in tokens(doc.description):
-            put(token, DESCRIPTION, "description")
+        for token, weight, detail in _postings_of(doc):
+            self._put(index, token, weight, detail)
         self._text.append(" ".join([doc.label, doc.description, *doc.tags,
                                     *(f"{c} {t}" for c, t in doc.columns.items())]).lower())
+
+    def _put(self, index: int, token: str, weight: float, detail: str) -> None:
+        """Document `index` matches `token` at this weight (the highest weight of a token
+        wins), and its singular at a lower one."""
+        bucket = self._postings.setdefault(token, {})
+        previous = bucket.get(index)
+        if previous is None or previous[0] < weight:
+            bucket[index] = (weight, detail)
+        one = singular(token)
+        if one is not None:
+            self._put(index, one, weight * SINGULAR_FACTOR, detail)
 
     # -- querying ----------------------------------------------------------------------
     def _term_matches(self, term: str) -> dict[int, tuple[float, str]]:
@@ -207,15 +191,13 @@ class SearchIndex:
                     found[index] = (weight, detail)
         return found
 
-    def search(self, query: str, filters: SearchFilters | None = None, limit: int = 50,
-               offset: int = 0, facets: bool = False) -> SearchResults:
-        """Ranked hits; `facets=True` also counts the matches per project, type, access and
-        materialization (before the filters), which costs a pass over every match."""
-        filters = filters or SearchFilters()
-        include, exclude, phrases, excluded_phrases = _parse(query, self._postings)
-        per_term = [self._term_matches(term) for term in include]
-        scores: dict[int, float]
+    def _scores(self, per_term: list[dict[int, tuple[float, str]]], exclude: list[str],
+                phrases: list[str], excluded_phrases: list[str]) -> dict[int, float]:
+        """Document → score: those matching every term (each term's weight plus the
+        document's own), none matching an excluded term, with every phrase and none of the
+        excluded ones; without terms, every document at 0 (browsing)."""
         static = self._static
+        scores: dict[int, float]
         if per_term:
             ordered = sorted(per_term, key=len)          # intersect from the rarest term
             scores = {i: w + static[i] for i, (w, _) in ordered[0].items()}
@@ -230,7 +212,16 @@ class SearchIndex:
             scores = {i: s + NAME for i, s in scores.items() if phrase in self._text[i]}
         for phrase in excluded_phrases:
             scores = {i: s for i, s in scores.items() if phrase not in self._text[i]}
+        return scores
 
+    def search(self, query: str, filters: SearchFilters | None = None, limit: int = 50,
+               offset: int = 0, facets: bool = False) -> SearchResults:
+        """Ranked hits; `facets=True` also counts the matches per project, type, access and
+        materialization (before the filters), which costs a pass over every match."""
+        filters = filters or SearchFilters()
+        include, exclude, phrases, excluded_phrases = _parse(query, self._postings)
+        per_term = [self._term_matches(term) for term in include]
+        scores = self._scores(per_term, exclude, phrases, excluded_phrases)
         ids = list(scores)
         counts: dict[str, dict[str, int]] = {}
         if facets:
@@ -247,7 +238,7 @@ class SearchIndex:
         # The best by score (ties by position), then ordered by score and label.
         best = heapq.nlargest(offset + limit, ids, key=scores.__getitem__)
         top = sorted(((-scores[i], labels[i], i) for i in best))
-        hits = []
+        hits: list[SearchHit] = []
         for negative, _, i in top[offset:]:
             doc = self.docs[i]
             matched: list[str] = []
@@ -259,6 +250,31 @@ class SearchIndex:
                                   doc.access, doc.materialized, round(-negative, 2), matched,
                                   _snippet(doc, include), doc.version, doc.tags))
         return SearchResults(query, len(ids), hits, counts)
+
+
+def _postings_of(doc: SearchDoc) -> Iterator[tuple[str, float, str]]:
+    """What a document is found by: (token, weight, what matched) for its name, label,
+    project, tags, group, columns and description."""
+    yield doc.name.lower(), NAME_EXACT, "name"
+    for token in tokens(doc.name):
+        yield token, NAME, "name"
+    yield doc.label.lower(), NAME_EXACT, "name"
+    yield doc.project.lower(), PROJECT, "project"
+    for tag in doc.tags:
+        yield tag.lower(), TAG, f"tag {tag}"
+        for token in tokens(tag):
+            yield token, TAG, f"tag {tag}"
+    if doc.group:
+        for token in tokens(doc.group):
+            yield token, GROUP, f"group {doc.group}"
+    for column, text in doc.columns.items():
+        yield column.lower(), COLUMN_NAME, f"column {column}"
+        for token in tokens(column):
+            yield token, COLUMN_NAME, f"column {column}"
+        for token in tokens(text):
+            yield token, COLUMN_TEXT, f"column {column}"
+    for token in tokens(doc.description):
+        yield token, DESCRIPTION, "description"
 
 
 def _parse(query: str, vocabulary: dict | None = None) -> tuple[list[str], list[str], list[str], list[str]]:

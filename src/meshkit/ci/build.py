@@ -42,6 +42,7 @@ from meshkit.orchestrate.build import open_history
 from meshkit.orchestrate.fingerprint import macro_lists, node_fingerprints
 from meshkit.orchestrate.parse import add_to_graph, dbt_environment, parse_projects
 from meshkit.orchestrate.plan import Unit, assign_units, check_cycles, resolve_placeholders
+from meshkit.orchestrate.reasons import Kind, Reason
 from meshkit.orchestrate.resources import Resources
 from meshkit.orchestrate.selectors import node_selector, unit_selectors
 from meshkit.orchestrate.slots import run_in_slots
@@ -50,6 +51,10 @@ from meshkit.store.store import Store
 
 Echo = Callable[[str, str], None]
 _COMPARED = {"table", "view", "incremental", "snapshot", "seed"}
+
+# A PR's reason to build a node, as the build planner's decision kinds.
+_KIND = {Why.NEW: Kind.NEVER_BUILT, Why.MODIFIED: Kind.CODE_CHANGED,
+         Why.TEST_MODIFIED: Kind.CODE_CHANGED, Why.DOWNSTREAM: Kind.UPSTREAM_REBUILT}
 
 
 @dataclass
@@ -111,7 +116,7 @@ def run_ci(mesh: Mesh, options: CiOptions, on_line: Echo | None = None) -> CiRes
         return result
     drop_pr(mesh, env, scope, changes.projects)   # each run starts from empty PR relations
     runner = _UnitRunner(mesh, env, scope, graph, production, result, on_line, options.vars)
-    decisions = {uid: Decision(uid, graph.owner[uid], True, why.value)
+    decisions = {uid: Decision(uid, graph.owner[uid], True, Reason(_KIND[why], {"ci": why.value}))
                  for uid, why in changes.reached.items()}
     units, depends = assign_units(graph, list(changes.reached), decisions, {})
     run_in_slots(sorted(units, key=lambda u: (u.wave, u.project)), depends, options.workers,
@@ -207,7 +212,8 @@ class _UnitRunner:
         target = self._target(project)
         env = {**dbt_environment(self.mesh, self.env, lenient=False),
                CI_RELATIONS_VAR: str(self._folder(project) / "relations.json")}
-        echo = (lambda line: self.on_line(project, line)) if self.on_line else None
+        on_line = self.on_line
+        echo = (lambda line: on_line(project, line)) if on_line else None
         return run_dbt([*args, *self.dbt_vars.args, "--target", CI_TARGET,
                         "--profiles-dir", str(target.profiles_dir),
                         "--target-path", str(self._folder(project) / "target")],
@@ -224,7 +230,8 @@ class _UnitRunner:
             return
         self._write_relations(project)
         self._write_target(project)     # before the parse: upstream PR files exist by now
-        self._dbt(project, ["parse"]).ok or self._raise_parse(project)
+        if not self._dbt(project, ["parse"]).ok:
+            self._raise_parse(project)
         manifest = self._pr_manifest(project)
         self._check_scoped(project, manifest, nodes)
         selectors = unit_selectors(graph, project, nodes) + [
@@ -364,8 +371,9 @@ def _compare(graph: MeshGraph, warehouse: Warehouse,
     comparisons = [Comparison(uid, label(graph, uid), primary_key(graph, uid)) for uid, _, _ in pairs]
     columns = warehouse.run([op for _, pr, prod in pairs for op in
                              ({"columns": pr.triple}, {"columns": (prod or pr).triple})])
-    statements, spans = [], []
-    for index, (comparison, (_, pr, prod)) in enumerate(zip(comparisons, pairs)):
+    statements: list[str] = []
+    spans: list[tuple[int, int, list[str]] | None] = []     # (first statement, count, columns)
+    for index, (comparison, (_, pr, prod)) in enumerate(zip(comparisons, pairs, strict=True)):
         after, before = columns[2 * index], columns[2 * index + 1]
         if prod is None or not before:
             comparison.note = "new in this PR: production has no relation to compare with"
@@ -380,7 +388,7 @@ def _compare(graph: MeshGraph, warehouse: Warehouse,
         spans.append((len(statements), len(sql), common))
         statements += sql
     results = warehouse.run([{"sql": s} for s in statements])
-    for comparison, span in zip(comparisons, spans):
+    for comparison, span in zip(comparisons, spans, strict=True):
         if span is not None:
             start, count, common = span
             read_results(comparison, common, results[start:start + count])

@@ -124,14 +124,14 @@ def read_results(comparison: Comparison, common: list[str], results: list[dict])
         return
     values = [c for c in common if c.lower() not in key]
     for found in results[1]["rows"]:
-        keys = dict(zip(key, found[:len(key)]))
+        keys = dict(zip(key, found[:len(key)], strict=False))
         pairs = found[len(key):]
         differing = {c: [pairs[2 * i], pairs[2 * i + 1]] for i, c in enumerate(values)
                      if pairs[2 * i] != pairs[2 * i + 1]}
         comparison.sample.append({"change": "changed", "key": keys, "columns": differing})
     for change, result in (("added", results[2]), ("removed", results[3])):
         for found in result["rows"]:
-            comparison.sample.append({"change": change, "key": dict(zip(key, found)),
+            comparison.sample.append({"change": change, "key": dict(zip(key, found, strict=False)),
                                       "columns": {}})
 
 

@@ -71,6 +71,7 @@ def write_pr_profile(project: Project, target: str, scope: PrScope, folder: Path
     database = file = None
     if output.get("type") == "duckdb":
         file = duckdb_file(project, output, scope)
+        assert file is not None     # a DuckDB output always has its PR file
         database = file.stem
         ci["path"] = str(file)
         ci["database"] = database

@@ -34,6 +34,8 @@ class Report:
 
 
 def as_json(report: Report) -> dict:
+    """The CI report as JSON data: PR, environment, status (passed, failed, noop), projects,
+    changed models, what was built and tested, and each comparison with production."""
     result, graph = report.result, report.result.graph
     return {
         "pr": result.pr, "environment": result.environment,
@@ -63,6 +65,7 @@ def _comparison_json(c: Comparison) -> dict:
 
 
 def as_markdown(report: Report) -> str:
+    """The CI report as the Markdown comment a pull request shows."""
     result = report.result
     head = "❌ failed" if report.failed else "✅ passed"
     if result.changes.empty:

@@ -131,12 +131,30 @@ def _report_json(report) -> dict:
 
 
 def _print_report(report) -> None:
-    from rich.padding import Padding
+    _print_plan(report.plan, report)
+    failures = _print_nodes(report)
+    if failures:
+        from rich.padding import Padding
 
-    from meshkit.cli.render import Column, fit_table, short_error, status_text
-    from meshkit.orchestrate.state import label
+        console.print(Text(f"failed ({len(failures)}); dbt's full errors: `meshkit runs show "
+                           f"{report.run_id} --log`", style="red"))
+        for name, message in failures:
+            console.print(Padding(Text.assemble("✗ ", (name, "bold"), ": ", message), (0, 0, 0, 2),
+                                  expand=False))
+    for unit in report.units:
+        if unit.published:
+            console.print(f"  published {unit.unit.project}: run {unit.published}", highlight=False)
+        if unit.error:
+            console.print(Text(f"  {unit.unit.project}: {unit.error}", style="red"))
+        if unit.warning:
+            console.print(Text(f"  {unit.unit.project}: {unit.warning}", style="yellow"))
+    if report.run_id is not None:
+        console.print(f"[bold]{report.status}[/] · `meshkit runs show {report.run_id}` for details",
+                      highlight=False)
 
-    plan, graph = report.plan, report.plan.graph
+
+def _print_plan(plan, report) -> None:
+    """The headline, the plan's warnings and its waves of projects."""
     title = "plan" if report.run_id is None else f"run {report.run_id}"
     parsed = sum(1 for p in report.parsed.values() if not p.from_cache)
     console.print(f"[bold]meshkit {title}[/] · environment {plan.environment} · "
@@ -154,6 +172,15 @@ def _print_report(report) -> None:
                       highlight=False)
     elif plan.noop:
         console.print("  nothing to build: every selected model is up to date", highlight=False)
+
+
+def _print_nodes(report) -> list[tuple[str, str]]:
+    """A row per node built (every selected node when there are at most 40); returns the
+    failures as (node, short error)."""
+    from meshkit.cli.render import Column, fit_table, short_error, status_text
+    from meshkit.orchestrate.state import label
+
+    plan, graph = report.plan, report.plan.graph
     shown = [uid for uid in plan.selected if plan.decisions[uid].rebuild or len(plan.selected) <= 40]
     failures = []
     rows = []
@@ -174,22 +201,7 @@ def _print_report(report) -> None:
     hidden = len(plan.selected) - len(shown)
     if hidden:
         console.print(f"  … and {hidden} reused models (see `meshkit runs show`)", highlight=False)
-    if failures:
-        console.print(Text(f"failed ({len(failures)}); dbt's full errors: `meshkit runs show "
-                           f"{report.run_id} --log`", style="red"))
-        for name, message in failures:
-            console.print(Padding(Text.assemble("✗ ", (name, "bold"), ": ", message), (0, 0, 0, 2),
-                                  expand=False))
-    for unit in report.units:
-        if unit.published:
-            console.print(f"  published {unit.unit.project}: run {unit.published}", highlight=False)
-        if unit.error:
-            console.print(Text(f"  {unit.unit.project}: {unit.error}", style="red"))
-        if unit.warning:
-            console.print(Text(f"  {unit.unit.project}: {unit.warning}", style="yellow"))
-    if report.run_id is not None:
-        console.print(f"[bold]{report.status}[/] · `meshkit runs show {report.run_id}` for details",
-                      highlight=False)
+    return failures
 
 
 def _failed_unit_tests(report) -> list[tuple[str, str]]:

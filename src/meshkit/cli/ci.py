@@ -123,7 +123,8 @@ def ls(mesh_path, env, as_json) -> None:
 @reports_errors
 def cleanup(mesh_path, env, pr, older_than) -> None:
     """Drop a pull request's PR schemas (DuckDB: PR files), or every PR's older than an age."""
-    from meshkit.ci.cleanup import drop_pr_relations, list_pr_relations, older_than as aged
+    from meshkit.ci.cleanup import drop_pr_relations, list_pr_relations
+    from meshkit.ci.cleanup import older_than as aged
     from meshkit.ci.scope import PrScope
 
     if bool(pr) == bool(older_than):

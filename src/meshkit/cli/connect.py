@@ -62,6 +62,9 @@ def connect_apply(mesh_path, as_json) -> None:
 
 
 def plan_json(plan, applied) -> dict:
+    """The `--json` form of a connect plan: conversions (kind, project, what it reads, change,
+    file, line), public models, dependencies, files written or deleted (relative to the mesh),
+    folders removed, warnings, blockers, and whether the plan was applied."""
     return {
         "conversions": [{"kind": c.kind, "project": c.consumer, "reads": c.producer, "change": c.detail,
                          "file": c.file, "line": c.line} for c in plan.conversions],

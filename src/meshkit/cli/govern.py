@@ -11,6 +11,7 @@ import click
 
 from meshkit.cli import console, main, mesh_option, reports_errors
 from meshkit.errors import MeshError
+from meshkit.status import Severity
 
 _FORMATS = ("text", "json", "junit", "sarif", "github")
 _SOURCES = ("auto", "store", "working")
@@ -96,7 +97,8 @@ def check(mesh_path, env, source, manifests, projects, select, rules, baseline, 
           as_of) -> None:
     """Check the mesh against its governance rules; exits 1 on findings at error level."""
     from meshkit.govern.baseline import read_baseline
-    from meshkit.govern.engine import CheckOptions, check as run_check
+    from meshkit.govern.engine import CheckOptions
+    from meshkit.govern.engine import check as run_check
     from meshkit.govern.loading import load_view
     from meshkit.govern.locate import add_lines
     from meshkit.govern.report import Report, RuleInfo, render
@@ -331,7 +333,7 @@ def diff(mesh_path, against_env, against_store, source, env, store_url, old_mani
     if fmt in ("text", "sarif", "github", "junit"):
         add_lines(findings, new.view.root)
     kinds = [RuleInfo(kind, text, "breaking-change",
-                      "info" if kind == "columns_not_compared" else "error")
+                      Severity.INFO if kind == "columns_not_compared" else Severity.ERROR)
              for kind, text in KINDS.items()]
     origins = {name: f"{old.origins.get(name, 'absent')} → {new.origins.get(name, 'absent')}"
                for name in sorted(set(old.origins) | set(new.origins))}

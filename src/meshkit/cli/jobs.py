@@ -238,7 +238,6 @@ def show(run_id, mesh_path, show_log, as_json) -> None:
 @reports_errors
 def cancel(run_id, mesh_path, as_json) -> None:
     """Cancel a queued or running job run."""
-
     from meshkit.jobs import service
 
     mesh, store = _open(mesh_path)

@@ -8,12 +8,13 @@ matter least), then wraps free text, then folds a long name across lines.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TypeAlias
 
 from rich import box
 from rich.cells import cell_len
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -52,13 +53,15 @@ def short_error(message: str | None) -> str:
 
 @dataclass(frozen=True)
 class Column:
+    """One column of a table that fits the terminal."""
+
     header: str
     drop: int = 0          # 0: always shown; too narrow, the highest `drop` goes first
     prose: bool = False    # free text that may wrap at spaces (names never wrap, they fold)
-    justify: str = "left"
+    justify: JustifyMethod = "left"
 
 
-Cell = "str | Text"
+Cell: TypeAlias = "str | Text"
 
 
 @dataclass
@@ -81,33 +84,9 @@ def fit_table(console: Console, columns: Sequence[Column], rows: Sequence[Sequen
     natural = [max([cell_len(column.header)] + [_width(row[i]) for row in cells])
                for i, column in enumerate(columns)]
     minimum = [min(n, _PROSE_MIN) if c.prose else min(n, max(12, console.width - 20))
-               for c, n in zip(columns, natural)]
-    kept = list(range(len(columns)))
-
-    def overhead(count: int) -> int:       # padding of 1 each side, one rule between columns
-        return 3 * count - 1
-
-    while sum(minimum[i] for i in kept) + overhead(len(kept)) > console.width:
-        droppable = [i for i in kept if columns[i].drop > 0]
-        if not droppable:
-            break
-        kept.remove(max(droppable, key=lambda i: (columns[i].drop, i)))
-    excess = sum(minimum[i] for i in kept) + overhead(len(kept)) - console.width
-    for i in kept:                          # nothing left to drop: free text narrows further
-        if excess > 0 and columns[i].prose:
-            give = min(excess, minimum[i] - min(minimum[i], _PROSE_FLOOR))
-            minimum[i] -= give
-            excess -= give
-    widths = None
-    if sum(natural[i] for i in kept) + overhead(len(kept)) > console.width:
-        widths = {i: minimum[i] for i in kept}
-        room = console.width - overhead(len(kept)) - sum(widths.values())
-        for prose in (False, True):
-            for i in kept:
-                if columns[i].prose == prose and room > 0:
-                    extra = min(room, natural[i] - widths[i])
-                    widths[i] += extra
-                    room -= extra
+               for c, n in zip(columns, natural, strict=True)]
+    kept = _kept(columns, minimum, console.width)
+    widths = _widths(columns, kept, natural, minimum, console.width)
     dropped = [columns[i].header for i in range(len(columns)) if i not in kept]
     table = Table(title=title, title_justify="left", show_edge=False, box=box.HEAVY_HEAD,
                   caption=f"hidden at {console.width} columns: {', '.join(dropped)} (--json shows all)"
@@ -127,6 +106,47 @@ def fit_table(console: Console, columns: Sequence[Column], rows: Sequence[Sequen
             values = next(cell_rows)
             table.add_row(*[values[i] for i in kept])
     return table
+
+
+def _overhead(count: int) -> int:
+    """Cells a table of `count` columns spends on padding (1 each side) and rules between."""
+    return 3 * count - 1
+
+
+def _kept(columns: Sequence[Column], minimum: list[int], width: int) -> list[int]:
+    """The indexes of the columns shown: those with the highest `drop` go until the rest fit
+    at their minimums; if they still do not, free text narrows further (`minimum` is
+    lowered in place)."""
+    kept = list(range(len(columns)))
+    while sum(minimum[i] for i in kept) + _overhead(len(kept)) > width:
+        droppable = [i for i in kept if columns[i].drop > 0]
+        if not droppable:
+            break
+        kept.remove(max(droppable, key=lambda i: (columns[i].drop, i)))
+    excess = sum(minimum[i] for i in kept) + _overhead(len(kept)) - width
+    for i in kept:
+        if excess > 0 and columns[i].prose:
+            give = min(excess, minimum[i] - min(minimum[i], _PROSE_FLOOR))
+            minimum[i] -= give
+            excess -= give
+    return kept
+
+
+def _widths(columns: Sequence[Column], kept: list[int], natural: list[int], minimum: list[int],
+            width: int) -> dict[int, int] | None:
+    """Each kept column's width in cells, or None when all fit at their natural widths: the
+    room above the minimums goes to names first, then to free text."""
+    if sum(natural[i] for i in kept) + _overhead(len(kept)) <= width:
+        return None
+    widths = {i: minimum[i] for i in kept}
+    room = width - _overhead(len(kept)) - sum(widths.values())
+    for prose in (False, True):
+        for i in kept:
+            if columns[i].prose == prose and room > 0:
+                extra = min(room, natural[i] - widths[i])
+                widths[i] += extra
+                room -= extra
+    return widths
 
 
 def _width(text: Text) -> int:

@@ -14,6 +14,7 @@ from meshkit.errors import MeshError
 
 
 def split_options(func):
+    """The options `split plan` and `split apply` share, added to a click command."""
     options = [
         click.argument("project_dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
                        default="."),
@@ -78,7 +79,7 @@ def _progress(as_json: bool):
         text = line.strip()
         if text:
             status.update(f"dbt parse · {text[-90:]}")
-    on_line.status = status   # type: ignore[attr-defined]
+    on_line.status = status   # type: ignore[attr-defined]  # the caller stops the spinner
     return on_line
 
 
@@ -149,6 +150,9 @@ def split_apply(project_dir, by, select, exclude, names, rest, package, mesh_nam
 
 # -- rendering ---------------------------------------------------------------------------------
 def plan_json(plan, rendered) -> dict:
+    """The `--json` form of a split plan: the projects with their groups, owners, counts and
+    upstream projects, cross-project refs, public models, the files it would write and its
+    blockers and warnings."""
     return {
         "source": plan.source.name,
         "by": plan.by,
@@ -184,6 +188,8 @@ def _owner(owners: list[dict]) -> str:
 
 
 def print_plan(plan, rendered) -> None:
+    """A split plan on the terminal: one row per project, then refs, public models and
+    blockers."""
     how = "by group" if plan.by == "group" else "by selection"
     package = f", internal package [bold]{plan.package}[/]" if plan.uses_package else ""
     console.print(f"[bold]split {plan.source.name}[/] {how}: {len(plan.projects)} projects{package}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from typing import Any
 
 import click
 from rich.text import Text
@@ -46,23 +47,9 @@ def ls(mesh_path, store_url, projects, env, latest_only, as_json) -> None:
     mesh, st = _open(mesh_path, store_url)
     for project in projects:
         _known_project(st, mesh, project)
-    listing = []
-    for project in projects or st.projects():
-        for environment in ([env] if env else st.environments(project)):
-            entry = {"project": project, "environment": environment, "latest": None,
-                     "problem": None, "runs": []}
-            try:
-                pointer = st.pointer(project, environment)
-                if pointer is not None:
-                    entry["latest"] = pointer.run_id
-                    st.latest(project, environment)  # a pointer to a missing run is a problem
-            except MeshError as exc:
-                entry["problem"] = exc.message
-            runs = st.runs(project, environment)
-            if latest_only:
-                runs = [r for r in runs if r.run_id == entry["latest"]]
-            entry["runs"] = [_run_json(r, r.run_id == entry["latest"]) for r in reversed(runs)]
-            listing.append(entry)
+    listing = [_listing_entry(st, project, environment, latest_only)
+               for project in projects or st.projects()
+               for environment in ([env] if env else st.environments(project))]
     if as_json:
         click.echo(json.dumps({"store": st.url, "environments": listing}, indent=2))
         return
@@ -89,6 +76,25 @@ def ls(mesh_path, store_url, projects, env, latest_only, as_json) -> None:
                          run["dbt_version"]])
             names = ["", ""]
     console.print(fit_table(console, columns, rows, title=f"meshkit store · {st.url}"))
+
+
+def _listing_entry(st, project: str, environment: str, latest_only: bool) -> dict:
+    """One project's runs in one environment, newest first, with its `latest` run and any
+    problem with that pointer."""
+    entry: dict[str, Any] = {"project": project, "environment": environment, "latest": None,
+                             "problem": None, "runs": []}
+    try:
+        pointer = st.pointer(project, environment)
+        if pointer is not None:
+            entry["latest"] = pointer.run_id
+            st.latest(project, environment)  # a pointer to a missing run is a problem
+    except MeshError as exc:
+        entry["problem"] = exc.message
+    runs = st.runs(project, environment)
+    if latest_only:
+        runs = [r for r in runs if r.run_id == entry["latest"]]
+    entry["runs"] = [_run_json(r, r.run_id == entry["latest"]) for r in reversed(runs)]
+    return entry
 
 
 def _run_json(record, latest: bool) -> dict:

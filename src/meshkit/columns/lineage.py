@@ -127,6 +127,7 @@ _decoder = msgspec.json.Decoder(ProjectLineage)
 
 
 def encode_lineage(lineage: ProjectLineage) -> bytes:
+    """A project's column lineage as the JSON the store keeps (lineage.json)."""
     return _encoder.encode(lineage)
 
 

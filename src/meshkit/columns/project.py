@@ -11,11 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from meshkit.columns.lineage import (ColumnLineage, ModelLineage, ProjectLineage, Unresolved,
-                                     sql_checksum)
+from meshkit.columns.lineage import (
+    ColumnLineage,
+    ModelLineage,
+    ProjectLineage,
+    Unresolved,
+    sql_checksum,
+)
 from meshkit.columns.relations import KnownColumns, Relations
 from meshkit.columns.trace import trace_query
-from meshkit.dbt.artifacts import Catalog, Manifest, Node
+from meshkit.dbt.artifacts import Catalog, Manifest, Node, Source
 from meshkit.dbt.dag import parents_first
 
 # dbt adapter type → sqlglot dialect, where the names differ.
@@ -107,7 +112,8 @@ def _relations(manifest: Manifest, dialect: str, catalog: Catalog | None,
                upstream: Mapping[str, Sequence[str]]) -> Relations:
     relations = Relations(dialect)
     entries = {**(catalog.sources if catalog else {}), **(catalog.nodes if catalog else {})}
-    for node in [*manifest.nodes.values(), *manifest.sources.values()]:
+    nodes: list[Node | Source] = [*manifest.nodes.values(), *manifest.sources.values()]
+    for node in nodes:
         if node.resource_type in ("test", "analysis", "operation", "sql_operation", "unit_test"):
             continue
         relations.add(node.unique_id, node.relation_name,

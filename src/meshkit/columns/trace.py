@@ -9,8 +9,9 @@ whose columns are unknown), the column is unresolved with that reason.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
-from typing import Collection, Sequence
+from typing import cast
 
 import sqlglot
 from sqlglot import exp
@@ -117,7 +118,7 @@ class _Output:
     """One output column of a scope: a projection, or a column a `*` brings from a source."""
 
     name: str
-    expression: exp.Expression | None = None
+    expression: exp.Expr | None = None
     source: str | None = None     # for a `*`: the source's alias in the scope
     using: bool = False           # for a `*`: a USING join column (from every side)
 
@@ -176,7 +177,7 @@ class _Query:
                 outputs.append(_Output(projection.alias_or_name, projection))
         return outputs
 
-    def _expand_star(self, scope: Scope, star: exp.Expression) -> list[_Output] | None:
+    def _expand_star(self, scope: Scope, star: exp.Expr) -> list[_Output] | None:
         only = star.table if isinstance(star, exp.Column) else None
         names = [only] if only else list(scope.selected_sources)
         using = _using_columns(scope) if not only else set()
@@ -240,7 +241,9 @@ class _Query:
             clauses = [select.args.get(k) for k in ("where", "group", "having", "qualify")]
             clauses += [join.args.get("on") for join in select.args.get("joins") or []]
             for clause in clauses:
-                for column in clause.find_all(exp.Column) if clause is not None else ():
+                if clause is None:
+                    continue
+                for column in clause.find_all(exp.Column):
                     if isinstance(column.this, exp.Star) or _in_subquery(column, clause):
                         continue
                     trace = self.resolve(scope, column, None)
@@ -250,7 +253,7 @@ class _Query:
                 trace = self._resolve_unqualified(scope, name)
                 if trace.unresolved is None:
                     found |= trace.sources | trace.rows
-            for projection in _grouped_by_position(select):  # `group by 1`
+            for projection in _grouped_by_position(scope):  # `group by 1`
                 trace = self.trace_expression(scope, projection)
                 if trace.unresolved is None:
                     found |= trace.sources | trace.rows
@@ -262,16 +265,19 @@ class _Query:
             if output.using:
                 return self._resolve_unqualified(scope, output.name)
             return self.trace_source_column(scope, output.source, output.name)
+        assert output.expression is not None  # an output without a source is a projection
         return self.trace_expression(scope, output.expression)
 
     def _trace_set_operation(self, scope: Scope, name: str) -> Trace:
         branches = _branches(scope)
         by_name = bool(scope.expression.args.get("by_name"))
         first = self.outputs(branches[0])
-        if first is None and not by_name:
-            return _unresolved(Unresolved.UNKNOWN_COLUMNS, "a UNION branch selects `*` over "
-                               "a relation whose columns are not known")
-        position = None if by_name else [o.name.casefold() for o in first].index(name.casefold())
+        position: int | None = None
+        if not by_name:
+            if first is None:
+                return _unresolved(Unresolved.UNKNOWN_COLUMNS, "a UNION branch selects `*` over "
+                                   "a relation whose columns are not known")
+            position = [o.name.casefold() for o in first].index(name.casefold())
         trace = Trace()
         for branch in branches:
             if position is None:
@@ -287,13 +293,13 @@ class _Query:
     def _trace_through_star(self, scope: Scope, name: str) -> Trace:
         """A scope whose `*` covers unknown columns: a name it does not project explicitly
         comes from the star's source, when the star covers exactly one source."""
-        select = scope.expression
+        selects = _selects(scope)
         folded = name.casefold()
-        explicit = [p for p in select.selects if not _is_star(p)
+        explicit = [p for p in selects if not _is_star(p)
                     and p.alias_or_name.casefold() == folded]
         if explicit:
             return self.trace_expression(scope, explicit[0])
-        stars = [p for p in select.selects if _is_star(p)]
+        stars = [p for p in selects if _is_star(p)]
         covered = [s.table if isinstance(s, exp.Column) else None for s in stars]
         sources = list(scope.selected_sources)
         if len(stars) == 1 and (covered[0] or len(sources) == 1):
@@ -302,7 +308,7 @@ class _Query:
                            f"`{name}` may come from any of the sources of a `*`: "
                            + ", ".join(sources))
 
-    def trace_expression(self, scope: Scope, projection: exp.Expression) -> Trace:
+    def trace_expression(self, scope: Scope, projection: exp.Expr) -> Trace:
         """The columns an expression reads in `scope`, with the kind of computation."""
         node = projection.unalias()
         while isinstance(node, exp.Paren):
@@ -316,7 +322,7 @@ class _Query:
             trace = trace.merge(self.resolve(scope, column, projection))
         return trace.through(_kind(node))
 
-    def resolve(self, scope: Scope, column: exp.Column, projection: exp.Expression) -> Trace:
+    def resolve(self, scope: Scope, column: exp.Column, projection: exp.Expr | None) -> Trace:
         if column.table:
             if column.table not in scope.sources:
                 return _unresolved(Unresolved.UNSUPPORTED,
@@ -325,7 +331,7 @@ class _Query:
         return self._resolve_unqualified(scope, column.name, projection)
 
     def _resolve_unqualified(self, scope: Scope, name: str,
-                             projection: exp.Expression | None = None) -> Trace:
+                             projection: exp.Expr | None = None) -> Trace:
         sources = list(scope.selected_sources)
         if len(sources) == 1:
             return self.trace_source_column(scope, sources[0], name)
@@ -356,9 +362,9 @@ class _Query:
         columns = self.source_columns(scope, name)
         return ({c.casefold() for c in columns}, True) if columns is not None else None
 
-    def _lateral_alias(self, scope: Scope, name: str, projection: exp.Expression | None) -> Trace:
+    def _lateral_alias(self, scope: Scope, name: str, projection: exp.Expr | None) -> Trace:
         """DuckDB lets a projection read an earlier projection's alias."""
-        for earlier in scope.expression.selects:
+        for earlier in _selects(scope):
             if earlier is projection:
                 break
             if isinstance(earlier, exp.Alias) and earlier.alias.casefold() == name.casefold():
@@ -382,19 +388,26 @@ class _Query:
         return Trace(frozenset({SourceColumn(node, spelled or name)}))
 
 
-def _is_star(projection: exp.Expression) -> bool:
+def _is_star(projection: exp.Expr) -> bool:
     return isinstance(projection, exp.Star) or (isinstance(projection, exp.Column)
                                                 and isinstance(projection.this, exp.Star))
 
 
-def _grouped_by_position(select: exp.Select) -> list[exp.Expression]:
-    group = select.args.get("group")
+def _selects(scope: Scope) -> list[exp.Expr]:
+    """A scope's projections. Every scope sqlglot builds is over a query or a table function,
+    both of which have them; sqlglot types `Scope.expression` as any expression."""
+    return cast("exp.Selectable", scope.expression).selects
+
+
+def _grouped_by_position(scope: Scope) -> list[exp.Expr]:
+    group = scope.expression.args.get("group")
     positions = [int(e.this) for e in (group.expressions if group else [])
                  if isinstance(e, exp.Literal) and e.is_int]
-    return [select.selects[p - 1] for p in positions if 0 < p <= len(select.selects)]
+    selects = _selects(scope) if positions else []
+    return [selects[p - 1] for p in positions if 0 < p <= len(selects)]
 
 
-def _in_subquery(column: exp.Column, clause: exp.Expression) -> bool:
+def _in_subquery(column: exp.Column, clause: exp.Expr) -> bool:
     """Whether a column sits in a subquery of the clause (its own scope traces it)."""
     parent = column.parent
     while parent is not None and parent is not clause:
@@ -421,7 +434,7 @@ def _using_columns(scope: Scope) -> set[str]:
             for identifier in join.args.get("using") or []}
 
 
-def _kind(node: exp.Expression) -> Transform | None:
+def _kind(node: exp.Expr) -> Transform | None:
     """The kind of computation an expression is; None for a bare column."""
     if isinstance(node, exp.Column):
         return None

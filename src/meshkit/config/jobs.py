@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -42,6 +43,7 @@ NOTIFY_ON = ("failure", "success", "canceled")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_Fail = Callable[..., MeshError]   # (message, key, hint) → the error naming the job's line
 
 
 # -- what mesh.yml may say (validated with file:line errors) --------------------------------
@@ -226,47 +228,18 @@ def _job(name: str, spec: _JobSpec, doc: Any, file: Path, at: str,
     if environment not in environments:
         raise fail(f"unknown environment '{environment}'", "environment",
                    hint=f"environments in this mesh: {', '.join(environments)}")
-    if spec.project and spec.projects:
-        raise fail("give `project` or `projects`, not both", "projects")
-    names = [spec.project] if spec.project else list(spec.projects or [])
-    for index, project in enumerate(names):
-        key = "project" if spec.project else f"projects[{index}]"
-        if project not in projects:
-            raise fail(f"unknown project '{project}'", key,
-                       hint=f"projects in this mesh: {', '.join(projects)}")
-        if environment not in projects[project].environments:
-            raise fail(f"project '{project}' is not built in environment '{environment}'", key)
-    select = _strings(spec.select)
-    exclude = _strings(spec.exclude)
-    for key, expressions in (("select", select), ("exclude", exclude)):
-        for index, expression in enumerate(expressions):
-            where = key if isinstance(getattr(spec, key), str) else f"{key}[{index}]"
-            if not expression.strip():
-                raise fail(f"`{key}` has an empty selector", where)
-            try:
-                Expression.parse([expression]).check_projects(projects)
-            except MeshError as exc:
-                raise fail(f"`{key}`: {exc.message}", where, exc.hint) from None
+    names = _job_projects(spec, environment, projects, fail)
+    select = _selectors(spec, "select", projects, fail)
+    exclude = _selectors(spec, "exclude", projects, fail)
     schedule = None
     if spec.schedule is not None:
         schedule = (Schedule(spec.schedule) if isinstance(spec.schedule, str)
                     else Schedule(spec.schedule.cron, spec.schedule.timezone))
         _check_schedule(schedule, fail, spec.schedule)
     trigger = _trigger(spec, fail)
-    if spec.overlap not in ("wait", "skip"):
-        raise fail(f"`overlap` is '{spec.overlap}'", "overlap",
-                   hint="wait (a new run waits for the running one) or skip (it is skipped)")
-    if spec.threads is not None and spec.threads < 1:
-        raise fail("`threads` must be at least 1", "threads")
-    if spec.workers < 1:
-        raise fail("`workers` must be at least 1", "workers")
-    if spec.retries < 0:
-        raise fail("`retries` cannot be negative", "retries")
-    retry_on = tuple(spec.retry_on) if spec.retry_on is not None else ("interrupted", "timeout")
-    for index, value in enumerate(retry_on):
-        if value not in RETRY_ON:
-            raise fail(f"cannot retry on '{value}'", f"retry_on[{index}]",
-                       hint=f"use {', '.join(RETRY_ON)}")
+    _check_limits(spec, fail)
+    overlap: Literal["wait", "skip"] = "skip" if spec.overlap == "skip" else "wait"
+    retry_on = _retry_on(spec, fail)
     timeout = _duration(spec.timeout, fail) if spec.timeout is not None else None
     freshness = spec.source_freshness
     if isinstance(freshness, bool):
@@ -278,9 +251,63 @@ def _job(name: str, spec: _JobSpec, doc: Any, file: Path, at: str,
                full_refresh=spec.full_refresh, schedule=schedule, trigger=trigger,
                generate_docs=spec.generate_docs, source_freshness=run_freshness,
                freshness_fails_job=fails_job, threads=spec.threads, workers=spec.workers,
-               timeout=timeout, retries=spec.retries, retry_on=retry_on, overlap=spec.overlap,
+               timeout=timeout, retries=spec.retries, retry_on=retry_on, overlap=overlap,
                notify=_notify(spec.notify, fail) if spec.notify else None,
                line=line_of(doc, at))
+
+
+def _job_projects(spec: _JobSpec, environment: str, projects: dict[str, "Project"],
+                  fail: _Fail) -> list[str]:
+    """The projects a job builds (none: all), each a project of the mesh built in the job's
+    environment."""
+    if spec.project and spec.projects:
+        raise fail("give `project` or `projects`, not both", "projects")
+    names = [spec.project] if spec.project else list(spec.projects or [])
+    for index, project in enumerate(names):
+        key = "project" if spec.project else f"projects[{index}]"
+        if project not in projects:
+            raise fail(f"unknown project '{project}'", key,
+                       hint=f"projects in this mesh: {', '.join(projects)}")
+        if environment not in projects[project].environments:
+            raise fail(f"project '{project}' is not built in environment '{environment}'", key)
+    return names
+
+
+def _selectors(spec: _JobSpec, key: Literal["select", "exclude"], projects: dict[str, "Project"],
+               fail: _Fail) -> tuple[str, ...]:
+    """A job's `select` or `exclude` expressions, each parsed and naming known projects."""
+    written = getattr(spec, key)
+    expressions = _strings(written)
+    for index, expression in enumerate(expressions):
+        where = key if isinstance(written, str) else f"{key}[{index}]"
+        if not expression.strip():
+            raise fail(f"`{key}` has an empty selector", where)
+        try:
+            Expression.parse([expression]).check_projects(projects)
+        except MeshError as exc:
+            raise fail(f"`{key}`: {exc.message}", where, exc.hint) from None
+    return expressions
+
+
+def _check_limits(spec: _JobSpec, fail: _Fail) -> None:
+    if spec.overlap not in ("wait", "skip"):
+        raise fail(f"`overlap` is '{spec.overlap}'", "overlap",
+                   hint="wait (a new run waits for the running one) or skip (it is skipped)")
+    if spec.threads is not None and spec.threads < 1:
+        raise fail("`threads` must be at least 1", "threads")
+    if spec.workers < 1:
+        raise fail("`workers` must be at least 1", "workers")
+    if spec.retries < 0:
+        raise fail("`retries` cannot be negative", "retries")
+
+
+def _retry_on(spec: _JobSpec, fail: _Fail) -> tuple[str, ...]:
+    retry_on = tuple(spec.retry_on) if spec.retry_on is not None else ("interrupted", "timeout")
+    for index, value in enumerate(retry_on):
+        if value not in RETRY_ON:
+            raise fail(f"cannot retry on '{value}'", f"retry_on[{index}]",
+                       hint=f"use {', '.join(RETRY_ON)}")
+    return retry_on
 
 
 def _strings(value: str | list[str] | None) -> tuple[str, ...]:
@@ -327,7 +354,7 @@ def _trigger(spec: _JobSpec, fail) -> CompletionTrigger | None:
     given = [k for k in ("job", "all_of", "any_of") if getattr(value, k) is not None]
     if len(given) != 1:
         raise fail("`on_completion` needs exactly one of `job`, `all_of` or `any_of`", key)
-    mode = "all_of" if given[0] == "all_of" else "any_of"
+    mode: Literal["all_of", "any_of"] = "all_of" if given[0] == "all_of" else "any_of"
     upstream = (value.job,) if value.job is not None else tuple(getattr(value, given[0]))
     if not upstream:
         raise fail(f"`{given[0]}` lists no jobs", f"{key}.{given[0]}")

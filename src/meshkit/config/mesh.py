@@ -217,9 +217,10 @@ def _environments(spec: _MeshSpec, doc: dict, file: Path,
                             "artifact store", file=file, line=_key_line(doc["environments"], name),
                             hint="use letters, digits, '_', '-' and '.', starting with a letter, "
                                  "digit or '_' (e.g. prod, staging, dev_alice)")
-        env = convert(entry or {}, _EnvironmentSpec, file=file, doc=doc, at=f"$.environments.{name}")
-        kind = env.type or ("production" if name in ("prod", "production") else "development")
-        result[name] = Environment(name, env.target or name, kind, env.upstream_environment)
+        given = convert(entry or {}, _EnvironmentSpec, file=file, doc=doc,
+                        at=f"$.environments.{name}")
+        kind = given.type or ("production" if name in ("prod", "production") else "development")
+        result[name] = Environment(name, given.target or name, kind, given.upstream_environment)
     production = [e.name for e in result.values() if e.type == "production"]
     if len(production) > 1 or (require_production and not production):
         raise MeshError(f"exactly one environment must have type: production (found {len(production)})",

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dagster import (AssetSelection, DefaultScheduleStatus, ScheduleDefinition, SensorDefinition,
-                     define_asset_job)
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    ScheduleDefinition,
+    SensorDefinition,
+    define_asset_job,
+)
 
 from meshkit.config import Mesh
 from meshkit.config.jobs import Job
@@ -18,7 +23,8 @@ from meshkit.dagster.triggers import completion_sensor
 
 if TYPE_CHECKING:   # Dagster exports the type only from a private module
     from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition)
+        UnresolvedAssetJobDefinition,
+    )
 
 
 def job_definitions(mesh: Mesh, assets: MeshAssets, environment: str

@@ -54,20 +54,20 @@ def asset_events(report: BuildReport, assets: MeshAssets, selected: set[AssetKey
             yield AssetObservation(asset_key=key, metadata=metadata)
     tests = report.executor.tests if report.executor else {}
     for uid, outcome in tests.items():
-        key = assets.checks.get(uid)
-        if key is None or key not in checks or outcome.status not in _CHECKED:
+        check = assets.checks.get(uid)
+        if check is None or check not in checks or outcome.status not in _CHECKED:
             continue
-        yield AssetCheckResult(asset_key=key.asset_key, check_name=key.name,
+        yield AssetCheckResult(asset_key=check.asset_key, check_name=check.name,
                                passed=outcome.status == NodeStatus.PASS, severity=_CHECKED[outcome.status],
                                metadata={"dbt/status": str(outcome.status),
                                          "dbt/message": outcome.message or "",
                                          "dbt/unique_id": uid})
 
 
-def _decision(report: BuildReport, uid: str, status: str) -> dict[str, object]:
+def _decision(report: BuildReport, uid: str, status: str) -> dict[str, str | int | float]:
     decision = report.plan.decisions[uid]
-    metadata: dict[str, object] = {
-        # Dagster serializes no enums it does not know: plain text for meshkit's statuses.
+    metadata: dict[str, str | int | float] = {
+        # Dagster serializes no enums it does not know: plain text for meshkit statuses.
         "meshkit/status": str(status), "meshkit/decision": "rebuild" if decision.rebuild else "reuse",
         "meshkit/reason": describe(decision.reason), "meshkit/reason_kind": str(decision.reason.kind),
         "meshkit/run_id": report.run_id or 0}

@@ -4,9 +4,8 @@ and an asset check per dbt test. Nothing here runs dbt (see materialize.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import re
+from dataclasses import dataclass
 
 from dagster import AssetCheckKey, AssetCheckSpec, AssetKey, AssetSpec
 
@@ -14,7 +13,6 @@ from meshkit.dagster.keys import asset_key, check_name, group_name
 from meshkit.dbt.nodes import access_of, owner_of, version_text
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.orchestrate.plan import check_cycles
-
 
 # Dagster's rule for a tag key (dagster/_utils/tags.py, VALID_TAG_KEY_REGEX, without its
 # reserved namespaces): an optional `prefix/` and a name, each 1-63 of these characters.

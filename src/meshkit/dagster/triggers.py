@@ -16,8 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from dagster import (DagsterRunStatus, DefaultSensorStatus, RunRequest, RunsFilter, SensorDefinition,
-                     SensorEvaluationContext, SensorResult, SkipReason, sensor)
+from dagster import (
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
 from meshkit.config.jobs import CompletionTrigger, Job
 from meshkit.dagster.keys import safe_name
@@ -25,7 +34,8 @@ from meshkit.status import RunStatus
 
 if TYPE_CHECKING:   # Dagster exports the type only from a private module
     from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition)
+        UnresolvedAssetJobDefinition,
+    )
 
 # Dagster's ended runs in the words of mesh.yml's `statuses`.
 STATUS_OF = {DagsterRunStatus.SUCCESS: RunStatus.SUCCESS, DagsterRunStatus.FAILURE: RunStatus.ERROR,

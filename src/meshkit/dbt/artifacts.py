@@ -360,6 +360,7 @@ def _supported(manifest: Any, source: str, *, hint: str) -> Any:
 
 
 def decode_run_results(data: bytes, *, source: str) -> RunResults:
+    """run_results.json as dbt writes it; MeshError naming `source` when corrupt."""
     return _decode(_run_results_decoder, data, source)
 
 
@@ -419,8 +420,10 @@ _freshness_decoder = msgspec.json.Decoder(SourceFreshnessResults)
 
 
 def decode_catalog(data: bytes, *, source: str) -> Catalog:
+    """catalog.json (`dbt docs generate`); MeshError naming `source` when corrupt."""
     return _decode(_catalog_decoder, data, source)
 
 
 def decode_source_freshness(data: bytes, *, source: str) -> SourceFreshnessResults:
+    """sources.json (`dbt source freshness`); MeshError naming `source` when corrupt."""
     return _decode(_freshness_decoder, data, source)

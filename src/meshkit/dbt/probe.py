@@ -18,12 +18,12 @@ from collections import defaultdict
 
 def adapter_for(project_dir: str, target: str, profiles_dir: str | None = None):
     """dbt's adapter for a project and target, its macros loaded (the process's only one)."""
+    import dbt.adapters.factory as factory
     from dbt.config.runtime import RuntimeConfig
     from dbt.context.providers import generate_runtime_macro_context
     from dbt.flags import set_from_args
     from dbt.mp_context import get_mp_context
     from dbt.parser.manifest import ManifestLoader
-    import dbt.adapters.factory as factory
     from dbt_common.context import set_invocation_context
 
     set_invocation_context(os.environ)
@@ -43,6 +43,13 @@ def adapter_for(project_dir: str, target: str, profiles_dir: str | None = None):
 
 
 def probe(requests: list[dict]) -> dict:
+    """Which of the requested relations are missing from the warehouse.
+
+    `requests`: one per project, `{project_dir, target, relations: [[database, schema,
+    identifier], …]}`. Returns `{missing: [[project_dir, database, schema, identifier], …],
+    warnings: [str]}`; a project whose adapter cannot list relations gives a warning, never
+    an error. Runs in its own process (`python -m meshkit.dbt.probe`), as it opens each
+    project's adapter through dbt's factory."""
     import dbt.adapters.factory as factory
 
     missing, warnings = [], []

@@ -103,4 +103,5 @@ def needs_deps(project_dir: Path) -> bool:
 
 
 def strip_ansi(text: str) -> str:
+    """`text` without terminal colour codes (dbt colours its log lines)."""
     return _ANSI_RE.sub("", text)

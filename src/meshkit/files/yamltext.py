@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import difflib
 import io
-from dataclasses import dataclass
-from typing import Any, Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -30,6 +31,8 @@ _STYLES = [(2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4), (4, 4, 0), (2, 3, 1), (3,
 
 
 def new_yaml(style: tuple[int, int, int] = (2, 4, 2)) -> YAML:
+    """A ruamel round-trip YAML with this (mapping, sequence, offset) indentation that keeps
+    quotes and never wraps lines."""
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096
@@ -38,6 +41,9 @@ def new_yaml(style: tuple[int, int, int] = (2, 4, 2)) -> YAML:
 
 
 def load(text: str, file: str) -> Any:
+    """The round-trip parse of `text` (CommentedMap/CommentedSeq keep comments and positions).
+
+    Raises MeshError naming `file` and the line for invalid YAML."""
     try:
         return new_yaml().load(text)
     except YAMLError as exc:
@@ -47,6 +53,7 @@ def load(text: str, file: str) -> Any:
 
 
 def dump(data: Any, style: tuple[int, int, int]) -> str:
+    """`data` as YAML text in this (mapping, sequence, offset) indentation style."""
     buffer = io.StringIO()
     new_yaml(style).dump(data, buffer)
     return buffer.getvalue()
@@ -69,6 +76,7 @@ def guess_style(text: str) -> tuple[int, int, int]:
 
 
 def is_block(node: Any) -> bool:
+    """Whether a parsed mapping or sequence is written in block style (not `{…}` or `[…]`)."""
     fa = getattr(node, "fa", None)
     return fa is not None and not fa.flow_style()
 
@@ -146,7 +154,7 @@ class TextDoc:
             dash = dash if dash >= 0 else column
             starts.append((line, dash))
         spans = []
-        for index, (line, dash) in enumerate(starts):
+        for line, dash in starts:
             start = self._leading_comments(line, dash)
             spans.append([start, None, dash])
         for index, span in enumerate(spans):
@@ -191,12 +199,12 @@ class TextDoc:
                replace: Iterable[tuple[int, int, int, str]] = ()) -> str:
         """The text without the removed lines and with (line, start, end, text) replacements."""
         lines = list(self.lines)
-        for line, start, end, new in sorted(replace, key=lambda r: (r[0], r[1]), reverse=True):
-            lines[line] = lines[line][:start] + new + lines[line][end:]
+        for row, start, end, new in sorted(replace, key=lambda r: (r[0], r[1]), reverse=True):
+            lines[row] = lines[row][:start] + new + lines[row][end:]
         dropped: set[int] = set()
         for span in remove:
             dropped.update(range(span.start, span.end))
-        kept = []
+        kept: list[str] = []
         for index, line in enumerate(lines):
             if index in dropped:
                 continue
@@ -208,6 +216,11 @@ class TextDoc:
         if dropped and text.endswith("\n\n"):
             text = text.rstrip("\n") + "\n"     # what removed entries leave at the end
         return text
+
+
+class _NotPlain(Exception):
+    """Part of the file is not plain block YAML (flow style, an odd layout): the caller falls
+    back to a round-trip dump."""
 
 
 def filter_entries(text: str, file: str, keep: dict[str, Any]) -> tuple[str, bool]:
@@ -222,50 +235,56 @@ def filter_entries(text: str, file: str, keep: dict[str, Any]) -> tuple[str, boo
         return text, False
     remove: list[Span] = []
     left = False
-    fallback = False
-    for key in list(data.keys()):
-        value = data[key]
-        if key not in keep or not isinstance(value, CommentedSeq):
-            if key != "version":
+    try:
+        for key in list(data.keys()):
+            value = data[key]
+            if key not in keep or not isinstance(value, CommentedSeq):
+                left = left or key != "version"
+                continue
+            if not is_block(value) or not is_block(data):
+                raise _NotPlain
+            if _filter_list(doc, key, value, keep[key], remove):
                 left = True
-            continue
-        if not is_block(value) or not is_block(data):
-            fallback = True
-            break
-        spans = doc.item_spans(value)
-        kept_any = False
-        for index, entry in enumerate(value):
-            if key == "sources" and isinstance(entry, CommentedMap) and isinstance(entry.get("tables"), CommentedSeq):
-                tables = entry["tables"]
-                wanted = [keep[key](entry, table) for table in tables]
-                if not any(wanted):
-                    remove.append(spans[index])
-                    continue
-                kept_any = True
-                if not all(wanted):
-                    if not is_block(tables):
-                        fallback = True
-                        break
-                    table_spans = doc.item_spans(tables)
-                    remove.extend(s for s, w in zip(table_spans, wanted) if not w)
-            elif key == "sources":
-                if keep[key](entry, None):
-                    kept_any = True
-                else:
-                    remove.append(spans[index])
-            elif keep[key](entry):
-                kept_any = True
-            else:
-                remove.append(spans[index])
-        if fallback:
-            break
-        if kept_any:
-            left = True
-        elif value:
-            remove.append(doc.key_span(data, key))
-    if fallback:
+            elif value:
+                remove.append(doc.key_span(data, key))
+    except _NotPlain:
         return _filter_by_dump(text, file, keep)
     return doc.edited(remove), left
+
+
+def _filter_list(doc: TextDoc, key: str, entries: CommentedSeq, keep: Callable[..., bool],
+                 remove: list[Span]) -> bool:
+    """Adds the spans of the entries (or source tables) not kept to `remove`; whether any is
+    kept."""
+    spans = doc.item_spans(entries)
+    kept_any = False
+    for span, entry in zip(spans, entries, strict=True):
+        if key == "sources" and isinstance(entry, CommentedMap) and isinstance(entry.get("tables"), CommentedSeq):
+            kept = _filter_tables(doc, entry, keep, remove)
+        elif key == "sources":
+            kept = keep(entry, None)
+        else:
+            kept = keep(entry)
+        if kept:
+            kept_any = True
+        else:
+            remove.append(span)
+    return kept_any
+
+
+def _filter_tables(doc: TextDoc, source: CommentedMap, keep: Callable[..., bool],
+                   remove: list[Span]) -> bool:
+    """Adds the spans of the source's tables not kept to `remove` (none when no table is: the
+    caller removes the whole source); whether any is kept."""
+    tables = source["tables"]
+    wanted = [keep(source, table) for table in tables]
+    if not any(wanted):
+        return False
+    if not all(wanted):
+        if not is_block(tables):
+            raise _NotPlain
+        remove.extend(s for s, w in zip(doc.item_spans(tables), wanted, strict=True) if not w)
+    return True
 
 
 def _filter_by_dump(text: str, file: str, keep: dict[str, Any]) -> tuple[str, bool]:
@@ -336,80 +355,115 @@ def publish_model(text: str, file: str, name: str, *, access: bool,
     if not is_block(entry) or "name" not in entry or (config is not None and not (
             isinstance(config, CommentedMap) and (is_block(config) or not config))):
         return None
+    edits = _Edits(doc)
+    try:
+        wanted: list[tuple[str, str]] = []              # config keys to add: (key, value or "")
+        if access:
+            wanted += _publish(edits, entry, config)
+        if columns is not None:
+            wanted += _enforce_contract(edits, config)
+        if wanted:
+            _add_config(edits, entry, config, wanted)
+        if columns is not None:
+            _contract_columns(edits, models, index, columns)
+    except _NotPlain:
+        return None
+    return edits.apply()
+
+
+@dataclass
+class _Edits:
+    """Changes to a file's lines, applied at once so that earlier ones keep later positions."""
+
+    doc: TextDoc
+    inserts: list[tuple[int, list[str]]] = field(default_factory=list)   # (before line, lines)
+    replace: list[tuple[int, int, int, str]] = field(default_factory=list)
+    region: tuple[int, int, list[str]] | None = None    # the columns block rewritten in order
+
+    def set_value(self, mapping: CommentedMap, key: str, value: str) -> None:
+        position = self.doc.value_position(mapping, key)
+        if position is None:
+            raise _NotPlain
+        self.replace.append((*position, value))
+
+    def apply(self) -> str:
+        lines = list(self.doc.lines)
+        for line, start, end, new in self.replace:
+            lines[line] = lines[line][:start] + new + lines[line][end:]
+        edits: list[tuple[int, int, list[str]]] = [(at, at, new) for at, new in self.inserts]
+        if self.region:
+            edits.append(self.region)
+        for start, end, block in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+            lines[start:end] = block
+        return "".join(lines)
+
+
+def _publish(edits: _Edits, entry: CommentedMap, config: Any) -> list[tuple[str, str]]:
+    """Sets an `access` the entry has to public; else the config key to add."""
+    if "access" in entry:
+        edits.set_value(entry, "access", "public")
+    elif isinstance(config, CommentedMap) and "access" in config:
+        edits.set_value(config, "access", "public")
+    else:
+        return [("access", "public")]
+    return []
+
+
+def _enforce_contract(edits: _Edits, config: Any) -> list[tuple[str, str]]:
+    """Enforces a `contract` the config has; else the config key to add."""
+    contract = config.get("contract") if isinstance(config, CommentedMap) else None
+    if isinstance(contract, CommentedMap) and is_block(contract) and contract:
+        if "enforced" in contract:
+            edits.set_value(contract, "enforced", "true")
+        else:
+            line, col = contract.lc.key(next(iter(contract)))
+            edits.inserts.append((line, [" " * col + "enforced: true\n"]))
+        return []
+    if contract is not None:
+        raise _NotPlain
+    return [("contract", "")]
+
+
+def _add_config(edits: _Edits, entry: CommentedMap, config: Any,
+                wanted: list[tuple[str, str]]) -> None:
+    """Inserts the wanted keys after what `config:` has, or a new `config:` block after
+    `name:`."""
     key_col = entry.lc.key("name")[1]
     step = _mapping_step(entry, key_col)
-    inserts: list[tuple[int, list[str]]] = []          # (before line, lines)
-    replace: list[tuple[int, int, int, str]] = []
-    region: tuple[int, int, list[str]] | None = None   # columns block rewritten in order
+    if isinstance(config, CommentedMap) and config:
+        base = config.lc.key(next(iter(config)))[1]
+        at = _last_content(edits.doc, edits.doc.key_span(entry, "config")) + 1
+        lines = []
+    else:
+        if isinstance(config, CommentedMap):        # `config: {}`: that line would be replaced
+            raise _NotPlain
+        at, base = entry.lc.key("name")[0] + 1, key_col + step
+        lines = [" " * key_col + "config:\n"]
+    for key, value in wanted:
+        if key == "contract":
+            lines += [" " * base + "contract:\n", " " * (base + step) + "enforced: true\n"]
+        else:
+            lines.append(" " * base + f"{key}: {value}\n")
+    edits.inserts.append((at, lines))
 
-    def set_value(mapping: CommentedMap, key: str, value: str) -> bool:
-        position = doc.value_position(mapping, key)
-        if position is None:
-            return False
-        replace.append((*position, value))
-        return True
 
-    wanted: list[tuple[str, str]] = []                  # config keys to add: (key, value or "")
-    if access:
-        if "access" in entry:
-            if not set_value(entry, "access", "public"):
-                return None
-        elif isinstance(config, CommentedMap) and "access" in config:
-            if not set_value(config, "access", "public"):
-                return None
-        else:
-            wanted.append(("access", "public"))
-    if columns is not None:
-        contract = config.get("contract") if isinstance(config, CommentedMap) else None
-        if isinstance(contract, CommentedMap) and is_block(contract) and contract:
-            if "enforced" in contract:
-                if not set_value(contract, "enforced", "true"):
-                    return None
-            else:
-                line, col = contract.lc.key(next(iter(contract)))
-                inserts.append((line, [" " * col + "enforced: true\n"]))
-        elif contract is not None:
-            return None
-        else:
-            wanted.append(("contract", ""))
-    if wanted:
-        if isinstance(config, CommentedMap) and config:
-            base = config.lc.key(next(iter(config)))[1]
-            at = _last_content(doc, doc.key_span(entry, "config")) + 1   # after what it has
-            lines = []
-        else:
-            at, base = entry.lc.key("name")[0] + 1, key_col + step
-            lines = [" " * key_col + "config:\n"]
-            if isinstance(config, CommentedMap):        # `config: {}`: replace that line
-                return None
-        for key, value in wanted:
-            if key == "contract":
-                lines += [" " * base + "contract:\n", " " * (base + step) + "enforced: true\n"]
-            else:
-                lines.append(" " * base + f"{key}: {value}\n")
-        inserts.append((at, lines))
-    if columns is not None:
-        listed = entry.get("columns")
-        if listed is None:
-            dash = key_col + _dash_offset(doc, models)
-            lines = [" " * key_col + "columns:\n"]
-            for column, data_type in columns:
-                lines += [" " * dash + f"- name: {column}\n", " " * (dash + 2) + f"data_type: {data_type}\n"]
-            inserts.append((_last_content(doc, doc.item_spans(models)[index]) + 1, lines))
-        elif isinstance(listed, CommentedSeq) and is_block(listed) and listed and \
-                all(isinstance(c, CommentedMap) and is_block(c) and "name" in c for c in listed):
-            region = _ordered_columns(doc, listed, columns)
-        else:
-            return None
-    lines = list(doc.lines)
-    for line, start, end, new in replace:
-        lines[line] = lines[line][:start] + new + lines[line][end:]
-    edits: list[tuple[int, int, list[str]]] = [(at, at, new) for at, new in inserts]
-    if region:
-        edits.append(region)
-    for start, end, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
-        lines[start:end] = new
-    return "".join(lines)
+def _contract_columns(edits: _Edits, models: CommentedSeq, index: int,
+                      columns: list[tuple[str, str]]) -> None:
+    """The entry's `columns:` with a data type each, in the table's order."""
+    doc, entry = edits.doc, models[index]
+    key_col = entry.lc.key("name")[1]
+    listed = entry.get("columns")
+    if listed is None:
+        dash = key_col + _dash_offset(doc, models)
+        lines = [" " * key_col + "columns:\n"]
+        for column, data_type in columns:
+            lines += [" " * dash + f"- name: {column}\n", " " * (dash + 2) + f"data_type: {data_type}\n"]
+        edits.inserts.append((_last_content(doc, doc.item_spans(models)[index]) + 1, lines))
+    elif isinstance(listed, CommentedSeq) and is_block(listed) and listed and \
+            all(isinstance(c, CommentedMap) and is_block(c) and "name" in c for c in listed):
+        edits.region = _ordered_columns(doc, listed, columns)
+    else:
+        raise _NotPlain
 
 
 def _mapping_step(entry: CommentedMap, key_col: int) -> int:
@@ -445,7 +499,7 @@ def _ordered_columns(doc: TextDoc, listed: CommentedSeq,
     dash = doc.lines[listed.lc.item(0)[0]].rfind("-", 0, listed.lc.item(0)[1])
     inner = listed[0].lc.key("name")[1]
     blocks: dict[str, list[str]] = {}
-    for column, span in zip(listed, spans):
+    for column, span in zip(listed, spans, strict=True):
         stop = span.end if span is not spans[-1] else end
         body = list(doc.lines[span.start:stop])
         while body and not body[-1].strip():
@@ -458,8 +512,8 @@ def _ordered_columns(doc: TextDoc, listed: CommentedSeq,
         blocks[str(column["name"]).lower()] = body
     ordered: list[list[str]] = []
     for column, data_type in columns:
-        body = blocks.pop(column.lower(), None)
-        ordered.append(body if body is not None else
+        kept = blocks.pop(column.lower(), None)
+        ordered.append(kept if kept is not None else
                        [" " * dash + f"- name: {column}\n", " " * inner + f"data_type: {data_type}\n"])
     ordered += list(blocks.values())
     out: list[str] = []

@@ -23,6 +23,9 @@ class _Baseline(msgspec.Struct):
 
 
 def read_baseline(path: Path) -> frozenset[str]:
+    """The finding keys a baseline file accepts (as `meshkit check --format json` writes them).
+
+    Raises MeshError naming the file when it is missing or not such a file."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -112,7 +112,7 @@ class _Shape:
 
     label: str
     declared: dict[str, tuple[str, str | None]]        # lower name → (name, data_type)
-    built: dict[str, tuple[str, str]] | None           # from catalog.json, when there is one
+    built: dict[str, tuple[str, str | None]] | None    # from catalog.json, when there is one
     contracted: bool                                   # YAML then lists every column
     adapter: str | None
 
@@ -120,8 +120,9 @@ class _Shape:
     def of(cls, model: Model, view: MeshView) -> _Shape:
         state = view.graph.projects.get(model.project)
         entry = state.catalog.nodes.get(model.unique_id) if state and state.catalog else None
-        built = ({n.lower(): (c.name, c.type) for n, c in entry.columns.items()}
-                 if entry is not None and entry.columns else None)
+        built: dict[str, tuple[str, str | None]] | None = (
+            {n.lower(): (c.name, c.type) for n, c in entry.columns.items()}
+            if entry is not None and entry.columns else None)
         declared = {n.lower(): (c.name, c.data_type) for n, c in model.columns.items()}
         return cls(view.projects[model.project].origin, declared, built,
                    model.contract_enforced, view.adapter_of(model.project))
@@ -177,6 +178,8 @@ def _types(key: str, old: _Shape, new: _Shape) -> tuple[str | None, str | None]:
         return _lower(old.built[key][1]), _lower(new.built[key][1])
     old_declared = old.declared.get(key, (None, None))[1]
     new_declared = new.declared.get(key, (None, None))[1]
+    was: str | None
+    now: str | None
     if old_declared and new_declared:
         was, now = old_declared, new_declared
     elif not same_warehouse:

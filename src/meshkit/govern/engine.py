@@ -14,8 +14,8 @@ from meshkit.govern.findings import Finding, Violation
 from meshkit.govern.policy import PolicySet, Setting
 from meshkit.govern.registry import Rule
 from meshkit.govern.scope import Selection
-from meshkit.graph.selection import Selector
 from meshkit.govern.view import MeshView, Model, Resource
+from meshkit.graph.selection import Selector
 from meshkit.status import Severity
 
 _SQL_CATEGORIES = frozenset({"modeling", "performance"})
@@ -48,6 +48,9 @@ class CheckResult:
 
 
 def check(view: MeshView, policies: PolicySet, options: CheckOptions = CheckOptions()) -> CheckResult:
+    """Run the policies' rules over the mesh; the findings, excepted ones apart.
+
+    Raises MeshError for a rule in `options.rules` that no policy knows."""
     unknown = [r for r in options.rules if r not in policies.rules]
     if unknown:
         raise MeshError(f"unknown rule '{unknown[0]}'", hint="`meshkit rules` lists every rule")
@@ -107,7 +110,7 @@ class _Run:
         """The hot loop: one rule over one project's resources under one setting."""
         fn, view, params = rule.fn, self.view, setting.params
         for resource in resources:
-            outcome = self._guarded(rule, resource, lambda: fn(resource, view, **params)) \
+            outcome = self._guarded(rule, resource, lambda r=resource: fn(r, view, **params)) \
                 if rule.origin != "builtin" else fn(resource, view, **params)
             if outcome is None:
                 continue

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Iterable, Literal
 
 from meshkit.config import Mesh
-from meshkit.errors import MeshError
-from meshkit.govern.view import MeshView
-from meshkit.graph.mesh_graph import (MeshGraph, ProjectState, load_from_store, load_manifest_file)
 from meshkit.dbt.artifacts import decode_catalog, decode_manifest
 from meshkit.dbt.files import changed_since
+from meshkit.errors import MeshError
+from meshkit.govern.view import MeshView
+from meshkit.graph.mesh_graph import MeshGraph, ProjectState, load_from_store, load_manifest_file
 from meshkit.store.store import Store
 
 Source = Literal["auto", "store", "working"]
@@ -35,6 +35,13 @@ class Loaded:
 def load_view(mesh: Mesh | None, *, source: Source = "auto", env: str | None = None,
               manifests: Iterable[Path] = (), store_url: str | None = None,
               today: date | None = None, with_extras: bool = False) -> Loaded:
+    """The mesh as governance checks it: from `manifests` when given, else each project's
+    working copy or its latest published artifacts (`source`: auto, store or working; `env`:
+    the environment read from the store). `today` dates the findings (tests pin it);
+    `with_extras` also reads catalogs.
+
+    Raises MeshError when there is nothing to read: a missing manifest, no mesh.yml and no
+    manifest, or no project with a manifest."""
     working: set[str] = set()
     manifests = list(manifests)
     if manifests:
@@ -123,7 +130,7 @@ def _load_mesh(mesh: Mesh, source: Source, env: str | None, store_url: str | Non
                                 hint=f"run `dbt parse` in {project.path}, or check with --from store")
     working = {state.name for state in local}
     graph = MeshGraph()
-    if read_store:
+    if environment is not None:         # read_store
         store = Store(store_url or mesh.store_url)
         names = [n for n in store.projects() if n not in working]
         graph = load_from_store(store, environment, names, with_extras=with_extras)

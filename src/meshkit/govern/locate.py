@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TypedDict
 
 from meshkit.govern.findings import Finding
 
@@ -76,8 +77,15 @@ def ref_line(code: str, project: str, name: str, version: str | None) -> int | N
     return best[1] if best else None
 
 
+class RefLocation(TypedDict):
+    """Where a Violation about a ref points: keyword arguments of Violation."""
+
+    file: str | None
+    line: int | None
+
+
 def at_ref(view, model, target_project: str, target_name: str,
-           version: str | None) -> dict[str, object]:
+           version: str | None) -> RefLocation:
     """`file` and `line` for a Violation about one of a model's refs: its SQL file, at the ref."""
     from meshkit.govern.engine import file_of
 

@@ -25,14 +25,22 @@ from typing import Any
 
 import msgspec
 
-from meshkit.config.policy import (MESH, Policy, PolicyException, RulePolicy, mesh_policy,
-                                   project_policy)
+from meshkit.config.policy import (
+    MESH,
+    Policy,
+    PolicyException,
+    RulePolicy,
+    Scope,
+    mesh_policy,
+    project_policy,
+)
 from meshkit.errors import MeshError, close_matches
-from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.govern.registry import Rule, RuleSet, builtin_rules, load_rule_file
 from meshkit.govern.scope import CompiledScope, check_exception_nodes, matches_name
 from meshkit.govern.view import Model, Resource, SourceTable
+from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.status import Severity
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -125,7 +133,7 @@ class PolicySet:
                 if entry.scope is not None:
                     try:
                         _check_scope_projects(entry.scope.projects, self.mesh_projects)
-                        self._compiled(entry).check_names(self.mesh_projects)
+                        self._compiled(entry, entry.scope).check_names(self.mesh_projects)
                     except MeshError as exc:
                         raise MeshError(f"rule '{rule_id}': scope: {exc.message}", file=entry.file,
                                         line=entry.line, hint=exc.hint) from None
@@ -217,15 +225,22 @@ class PolicySet:
                 if entry.scope is None:
                     continue
                 try:
-                    self._compiled(entry).bind(graph)
+                    self._compiled(entry, entry.scope).bind(graph)
                 except MeshError as exc:
                     raise MeshError(f"rule '{rule_id}': scope: {exc.message}", file=entry.file,
                                     line=entry.line, hint=exc.hint) from None
 
-    def _compiled(self, entry: RulePolicy) -> CompiledScope:
+    def _bound_graph(self) -> MeshGraph:
+        """The graph scopes select in, set by bind()."""
+        if self._graph is None:
+            raise RuntimeError("PolicySet.bind(graph) comes before resolving settings")
+        return self._graph
+
+    def _compiled(self, entry: RulePolicy, scope: Scope) -> CompiledScope:
+        """The entry's scope (`scope`, which it holds) compiled once."""
         cache = self.__dict__.setdefault("_scopes", {})
         if id(entry) not in cache:
-            cache[id(entry)] = (entry, CompiledScope.of(entry.scope, self.mesh_projects or ()))
+            cache[id(entry)] = (entry, CompiledScope.of(scope, self.mesh_projects or ()))
         return cache[id(entry)][1]
 
     def setting(self, rule: Rule, resource: Resource | None, unique_id: str,
@@ -246,7 +261,7 @@ class PolicySet:
         return any(layer.scope is not None for layer in self._layers(rule, project))
 
     def _scope_of(self, entry: RulePolicy) -> CompiledScope | None:
-        return self._compiled(entry) if entry.scope is not None else None
+        return self._compiled(entry, entry.scope) if entry.scope is not None else None
 
     def _layers(self, rule: Rule, project: str | None) -> list[_Layer]:
         cache = self.__dict__.setdefault("_layer_cache", {})
@@ -270,7 +285,7 @@ class PolicySet:
         setting: Setting | None = Setting(rule.severity, None, rule.defaults())
         for layer in layers:
             if layer.scope is None or layer.scope.matches(resource, unique_id, project,
-                                                          self._graph):
+                                                          self._bound_graph()):
                 setting = _overlay(setting or Setting(Severity.OFF, None, rule.defaults()), layer.entry)
             elif layer.is_mesh:
                 setting = None          # the mesh scoped the rule away from this resource
@@ -336,6 +351,8 @@ class PolicySet:
 
 def meta_exceptions(resource: Resource | None) -> list[PolicyException]:
     """Exceptions written beside a model, source or exposure in its YAML `meta`."""
+    if resource is None:
+        return []
     meta = _meta_of(resource)
     entries = (meta.get("meshkit") or {}).get("exceptions") if isinstance(meta.get("meshkit"), dict) else None
     if not entries:
@@ -375,7 +392,9 @@ def _meta_of(resource: Resource | None) -> dict:
 def _check_scope_projects(patterns: tuple[str, ...], known: frozenset[str] | None) -> None:
     """Each `scope: {projects: […]}` entry (a name or glob) matches a project of the mesh
     (skipped when the projects are not known)."""
-    for pattern in patterns if known is not None else ():
+    if known is None:
+        return
+    for pattern in patterns:
         if not any(fnmatchcase(name, pattern) for name in known):
             close = close_matches(pattern, known)
             raise MeshError(f"projects: '{pattern}' is not a project of the mesh",

@@ -29,9 +29,10 @@ import importlib.util
 import inspect
 import sys
 import typing
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from meshkit.errors import MeshError
 from meshkit.status import Severity
@@ -66,7 +67,7 @@ class Rule:
 class RuleSet:
     """Rules by id, in the order they were declared."""
 
-    def __init__(self, rules: Iterator[Rule] | list[Rule] = ()) -> None:
+    def __init__(self, rules: Iterable[Rule] = ()) -> None:
         self._rules: dict[str, Rule] = {}
         for item in rules:
             self.add(item)
@@ -125,7 +126,7 @@ def rule(fn: Callable | None = None, *, category: str = "custom", severity: str 
             target.append(item)
         else:
             BUILTIN.add(item)
-        function.rule = item  # type: ignore[attr-defined]
+        function.rule = item  # type: ignore[attr-defined]  # the rule, found from its function
         return function
 
     return declare(fn) if fn is not None else declare

@@ -22,9 +22,9 @@ from typing import Iterable
 
 from meshkit.config.policy import Scope
 from meshkit.errors import MeshError
+from meshkit.govern.view import Exposure, Model, Resource, SourceTable
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.graph.selection import Expression, Selector, Term, name_matches
-from meshkit.govern.view import Exposure, Model, Resource, SourceTable
 
 _NOT_IN_CHECK = ("state",)
 _NOT_IN_CHECK_HINT = ("state:modified compares a build with its last run; `meshkit check` has no "
@@ -32,6 +32,7 @@ _NOT_IN_CHECK_HINT = ("state:modified compares a build with its last run; `meshk
 
 
 def resource_type(resource: Resource | None) -> str:
+    """The kind of resource a rule judges: model, source, exposure, else project."""
     if isinstance(resource, Model):
         return "model"
     if isinstance(resource, SourceTable):

@@ -72,6 +72,8 @@ def score_models(view: MeshView, settings: ScoreSettings = ScoreSettings(),
 
 
 def score_model(view: MeshView, model: Model, settings: ScoreSettings = ScoreSettings()) -> ProductScore:
+    """One model's data-product score against the mesh (`settings`: the weights and thresholds
+    of governance.yml's `score:`)."""
     return _Scorer(view, settings).score(model)
 
 

@@ -10,18 +10,28 @@ whole mesh to answer a question about one node.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from meshkit.config import Mesh
-from meshkit.dbt.artifacts import Exposure as DbtExposure, Group, Node, Source
+from meshkit.dbt.artifacts import Exposure as DbtExposure
+from meshkit.dbt.artifacts import Group, Node, Source
+from meshkit.dbt.nodes import (
+    access_of,
+    group_of,
+    label,
+    meta_of,
+    owner_of,
+    parse_date,
+    version_key,
+    version_text,
+)
 from meshkit.dbt.relations import relation_key
 from meshkit.graph.columns import ColumnGraph, column_graph
-from meshkit.dbt.nodes import (access_of, group_of, label, meta_of, owner_of, parse_date, version_key,
-                               version_text)
 from meshkit.graph.mesh_graph import MeshGraph
 
 
@@ -183,7 +193,9 @@ class MeshView:
         """Models, sources or exposures grouped by project (built once per kind)."""
         cache = self.__dict__.setdefault("_by_project", {})
         if kind not in cache:
-            items = {"model": self.models, "source": self.sources, "exposure": self.exposures}[kind]
+            by_kind: dict[str, Mapping[str, Resource]] = {
+                "model": self.models, "source": self.sources, "exposure": self.exposures}
+            items = by_kind[kind]
             grouped: dict[str, list[Resource]] = {}
             for resource in items.values():
                 grouped.setdefault(resource.project, []).append(resource)

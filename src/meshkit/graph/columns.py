@@ -11,8 +11,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from meshkit.columns.lineage import (ColumnLineage, Lens, ModelLineage, ProjectLineage,
-                                     SourceColumn, Transform)
+from meshkit.columns.lineage import (
+    ColumnLineage,
+    Lens,
+    ModelLineage,
+    ProjectLineage,
+    SourceColumn,
+    Transform,
+)
 from meshkit.columns.project import complete_columns, project_lineage
 from meshkit.graph.mesh_graph import MeshGraph
 from meshkit.store.store import Store

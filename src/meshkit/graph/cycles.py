@@ -63,13 +63,19 @@ def cycles(upstream: Mapping[str, Iterable[str]]) -> list[list[str]]:
                     parent = work[-1][0]
                     low[parent] = min(low[parent], low[node])
                 if low[node] == index[node]:
-                    component = []
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        component.append(member)
-                        if member == node:
-                            break
+                    component = _pop_component(stack, on_stack, node)
                     if len(component) > 1:
                         found.append(sorted(component))
     return sorted(found)
+
+
+def _pop_component(stack: list[str], on_stack: set[str], root: str) -> list[str]:
+    """The members of the strongly connected component whose root is `root`: those above it
+    on Tarjan's stack, and itself, taken off the stack."""
+    component = []
+    while True:
+        member = stack.pop()
+        on_stack.discard(member)
+        component.append(member)
+        if member == root:
+            return component

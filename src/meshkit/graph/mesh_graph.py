@@ -15,13 +15,24 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from meshkit.columns.lineage import ProjectLineage
-from meshkit.dbt.artifacts import (Catalog, Exposure, Group, Manifest, Node, RunResults, Source,
-                                   SourceFreshnessResults, decode_catalog, decode_manifest,
-                                   decode_run_results, decode_source_freshness)
+from meshkit.dbt.artifacts import (
+    Catalog,
+    Exposure,
+    Group,
+    Manifest,
+    Node,
+    RunResults,
+    Source,
+    SourceFreshnessResults,
+    decode_catalog,
+    decode_manifest,
+    decode_run_results,
+    decode_source_freshness,
+)
 from meshkit.dbt.nodes import label
 from meshkit.errors import MeshError
-from meshkit.store.records import RunRecord
 from meshkit.status import NodeStatus
+from meshkit.store.records import RunRecord
 from meshkit.store.store import Store
 
 
@@ -183,7 +194,7 @@ LOOKBACK_RUNS = 20   # earlier runs read, at most, for results the last run does
 
 
 def _earlier_results(store: Store, record: RunRecord, manifest: Manifest,
-                     latest: RunResults) -> list[tuple[RunRecord, RunResults]]:
+                     latest: RunResults | None) -> list[tuple[RunRecord, RunResults]]:
     """Earlier runs' results, newest first, read until every model, seed, snapshot and test
     of the manifest has a result (a model: a successful one) or LOOKBACK_RUNS were read.
     Ephemeral models are never built, so never looked for."""

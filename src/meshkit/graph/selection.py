@@ -247,16 +247,11 @@ class Selector:
 def _method_predicate(selector: Selector, method: str, value: str) -> Callable:
     graph = selector.graph
     match = lambda actual: actual is not None and fnmatch.fnmatchcase(str(actual), value)  # noqa: E731
+    by_attribute = _attribute_predicate(method, match)
+    if by_attribute is not None:
+        return by_attribute
     if method in ("project", "package"):
         return lambda uid, node: match(graph.owner.get(uid))
-    if method == "group":
-        return lambda uid, node: match(group_of(node))
-    if method == "tag":
-        return lambda uid, node: any(match(tag) for tag in _tags(node))
-    if method == "access":
-        return lambda uid, node: node.resource_type == "model" and match(access_of(node))
-    if method == "resource_type":
-        return lambda uid, node: match(node.resource_type)
     if method == "path":
         folder = value.rstrip("/")
         # A folder matches the files under it (not models/core_old for models/core), as in dbt.
@@ -265,6 +260,24 @@ def _method_predicate(selector: Selector, method: str, value: str) -> Callable:
             or fnmatch.fnmatchcase(node.original_file_path, value)
     if method == "fqn":
         return lambda uid, node: fqn_matches(value, node)
+    if method == "version":
+        return lambda uid, node: node.resource_type == "model" and _version_matches(node, value)
+    if method == "state":
+        return lambda uid, node: uid in selector.modified
+    raise MeshError(f"unknown selector method '{method}'")
+
+
+def _attribute_predicate(method: str, match: Callable[[object], bool]) -> Callable | None:
+    """The methods that match one attribute of a node (group, tag, access, config.…) with
+    `match`; None for any other method."""
+    if method == "group":
+        return lambda uid, node: match(group_of(node))
+    if method == "tag":
+        return lambda uid, node: any(match(tag) for tag in _tags(node))
+    if method == "access":
+        return lambda uid, node: node.resource_type == "model" and match(access_of(node))
+    if method == "resource_type":
+        return lambda uid, node: match(node.resource_type)
     if method == "exposure":
         return lambda uid, node: node.resource_type == "exposure" and match(node.name)
     if method == "materialized":         # governance's older spelling of config.materialized
@@ -272,14 +285,10 @@ def _method_predicate(selector: Selector, method: str, value: str) -> Callable:
     if method == "source":
         return lambda uid, node: node.resource_type == "source" and (
             match(node.source_name) or match(f"{node.source_name}.{node.name}"))
-    if method == "version":
-        return lambda uid, node: node.resource_type == "model" and _version_matches(node, value)
-    if method == "state":
-        return lambda uid, node: uid in selector.modified
     if method.startswith("config."):
         key = method.removeprefix("config.")
         return lambda uid, node: match(_config(node, key))
-    raise MeshError(f"unknown selector method '{method}'")
+    return None
 
 
 def _config(node, key: str):

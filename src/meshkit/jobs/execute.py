@@ -1,4 +1,4 @@
-"""What a job run does, step by step, like a dbt Cloud deploy job:
+"""What a job run does, step by step, like a dbt Cloud deploy job.
 
 1. `source_freshness`: `dbt source freshness` in each project the job builds. A failure is
    recorded and the job goes on, unless the job says `source_freshness: {fail_job: true}`
@@ -18,9 +18,11 @@ import importlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from meshkit.config import Mesh
 from meshkit.config.jobs import Job
@@ -68,6 +70,8 @@ def resolve_runner(spec: str | None = None) -> Runner:
 
 
 def perform(ctx: RunContext) -> Outcome:
+    """Run a job's steps (source freshness, the build, docs) and say how it went; each step's
+    result is kept in the outcome's summary."""
     job, mesh = ctx.job, ctx.mesh
     env = mesh.environment(job.environment)
     steps: list[dict[str, Any]] = []
@@ -104,8 +108,8 @@ def perform(ctx: RunContext) -> Outcome:
         message = (f"{len(failed)} model{'s' if len(failed) != 1 else ''} failed: {names}" if failed
                    else "the build failed (see the run's log)")
         return Outcome(RunStatus.ERROR, message, "build", report.run_id, summary)
-    message = "nothing to do: every model is up to date" if report.status == RunStatus.NOOP else None
-    return Outcome(RunStatus.SUCCESS, message, None, report.run_id, summary)
+    note = "nothing to do: every model is up to date" if report.status == RunStatus.NOOP else None
+    return Outcome(RunStatus.SUCCESS, note, None, report.run_id, summary)
 
 
 def build_summary(report) -> dict[str, Any]:
@@ -151,6 +155,11 @@ def job_projects(mesh: Mesh, job: Job) -> list[str]:
     return sorted({graph.owner[uid] for uid in chosen} | set(unpublished))
 
 
+def _prefixed(log: Callable[[str], None], project: str, line: str) -> None:
+    """One line of a project's dbt output in the run's log, after the project's name."""
+    log(f"{project:>12} │ {line}")
+
+
 def _freshness(ctx: RunContext, env, steps: list[dict]) -> list[str]:
     from meshkit.dbt.runner import run_dbt
     from meshkit.orchestrate.parse import dbt_environment
@@ -161,7 +170,7 @@ def _freshness(ctx: RunContext, env, steps: list[dict]) -> list[str]:
         if ctx.job.threads:
             args += ["--threads", str(ctx.job.threads)]
         result = run_dbt(args, ctx.mesh.project(name).path, dbt_environment(ctx.mesh, env),
-                         lambda line, p=name: ctx.log(f"{p:>12} │ {line}"))
+                         partial(_prefixed, ctx.log, name))
         status = RunStatus.SUCCESS if result.ok else RunStatus.ERROR
         steps.append({"step": "source freshness", "project": name, "status": status,
                       "seconds": round(result.seconds, 2)})

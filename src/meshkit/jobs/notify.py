@@ -49,6 +49,7 @@ def owner_of(graph, unique_id: str) -> dict[str, Any] | None:
 
 
 def model_entry(graph, unique_id: str, status: str, message: str | None) -> dict[str, Any]:
+    """One node in a notification: its label, id, project, status, message and owner."""
     from meshkit.orchestrate.state import label
 
     return {"node": label(graph, unique_id), "unique_id": unique_id,
@@ -58,6 +59,7 @@ def model_entry(graph, unique_id: str, status: str, message: str | None) -> dict
 
 # -- what to send --------------------------------------------------------------------------
 def kind_of(run: JobRun) -> str:
+    """What a finished run is for `notify.on`: success, canceled, else failure."""
     return {RunStatus.SUCCESS: "success", RunStatus.CANCELED: "canceled"}.get(run.status, "failure")
 
 
@@ -68,16 +70,7 @@ def plan_notifications(job: Job, run: JobRun, mesh_name: str = "mesh") -> list[d
     if notify is None or kind not in notify.on:
         return []
     models = run.summary.get("built" if kind == "success" else "failed", []) if kind != "canceled" else []
-    by_owner: dict[tuple, dict[str, Any]] = {}
-    unowned: list[dict] = []
-    for model in models:
-        owner = model.get("owner")
-        if not owner or not (owner.get("emails") or owner.get("name")):
-            unowned.append(model)
-            continue
-        key = tuple(sorted(owner["emails"])) or ("name", owner["name"])
-        entry = by_owner.setdefault(key, {"name": owner["name"], "emails": owner["emails"], "models": []})
-        entry["models"].append(model)
+    by_owner, unowned = _by_owner(models)
     notes: list[dict[str, Any]] = []
     if notify.email:
         addresses: dict[str, list[dict]] = {}
@@ -102,6 +95,22 @@ def plan_notifications(job: Job, run: JobRun, mesh_name: str = "mesh") -> list[d
             notes.append({"channel": "webhook", "recipient": "(no owner)",
                           "payload": _webhook(job, run, None, unowned, kind, mesh_name)})
     return notes
+
+
+def _by_owner(models: list[dict]) -> tuple[dict[tuple, dict[str, Any]], list[dict]]:
+    """The models grouped by owner (by their emails, else name: {name, emails, models}), and
+    those with no owner."""
+    by_owner: dict[tuple, dict[str, Any]] = {}
+    unowned: list[dict] = []
+    for model in models:
+        owner = model.get("owner")
+        if not owner or not (owner.get("emails") or owner.get("name")):
+            unowned.append(model)
+            continue
+        key = tuple(sorted(owner["emails"])) or ("name", owner["name"])
+        entry = by_owner.setdefault(key, {"name": owner["name"], "emails": owner["emails"], "models": []})
+        entry["models"].append(model)
+    return by_owner, unowned
 
 
 _HEADLINE = {"failure": "failed", "success": "succeeded", "canceled": "was canceled"}
@@ -180,6 +189,8 @@ def deliver_pending(store: JobStore, run_id: int | None = None,
 
 
 def smtp_settings(payload_smtp: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The SMTP server to send with: mesh.yml's `notify.smtp`, else the MESHKIT_SMTP_*
+    variables (port: 465 with ssl, else 25; sender: meshkit@<host>)."""
     given = payload_smtp or {}
     tls = (given.get("tls") or os.environ.get("MESHKIT_SMTP_TLS") or "none").lower()
     port = given.get("port") or os.environ.get("MESHKIT_SMTP_PORT") or (465 if tls == "ssl" else 25)
@@ -190,6 +201,8 @@ def smtp_settings(payload_smtp: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def send_email(payload: dict[str, Any]) -> None:
+    """Send one outbox email. Raises RuntimeError (recorded with the attempt) without a server
+    or when sending fails."""
     settings = smtp_settings(payload.get("smtp"))
     if not settings["host"]:
         raise RuntimeError("no SMTP server: set MESHKIT_SMTP_HOST or notify.smtp.host in mesh.yml")
@@ -212,6 +225,8 @@ def send_email(payload: dict[str, Any]) -> None:
 
 
 def send_webhook(payload: dict[str, Any]) -> None:
+    """POST one outbox payload as JSON (with MESHKIT_WEBHOOK_TOKEN as a bearer token). Raises
+    RuntimeError (recorded with the attempt) without a URL or on a failed request."""
     if not payload.get("url"):
         raise RuntimeError("no webhook URL")
     headers = {"Content-Type": "application/json", "User-Agent": "meshkit"}

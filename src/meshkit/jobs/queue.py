@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from meshkit.config.jobs import Job
-from meshkit.orchestrate.db import SharedConnection, mesh_db, table_exists
+from meshkit.orchestrate.db import SharedConnection, Step, mesh_db, table_exists
 from meshkit.status import RunStatus
 
 FINISHED = (RunStatus.SUCCESS, RunStatus.ERROR, RunStatus.CANCELED, RunStatus.SKIPPED,
@@ -49,7 +49,7 @@ def _link_builds_by_id(db: sqlite3.Connection) -> None:
 
 
 # Each entry brings the tables one version further; append, never edit, an entry.
-_MIGRATIONS = ["""
+_MIGRATIONS: list[Step] = ["""
 create table if not exists job_runs (
     id integer primary key autoincrement,
     job text not null,
@@ -203,6 +203,7 @@ class Claim:
 
 
 def utc_iso(epoch: float) -> str:
+    """Seconds since the epoch as UTC ISO 8601 to the second (`2026-11-23T09:28:53Z`)."""
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -339,8 +340,9 @@ class JobStore(SharedConnection):
             "update job_runs set status = ?, finished_at = ?, message = ?, failure = ?, "
             "build_run_id = coalesce(?, build_run_id), summary = ? where id = ?",
             (status, now, message, failure, build_run_id, json.dumps(merged), run.id))
-        run = self._get(run.id)
-        assert run is not None
+        got = self._get(run.id)
+        assert got is not None      # the row just updated
+        run = got
         took = f" in {run.seconds:.1f} s" if run.started_at else ""
         self._event(run.job, run.id, "finished", f"{run.job} run {run.id} {status}{took}"
                                                  + (f": {message}" if message else ""), now)

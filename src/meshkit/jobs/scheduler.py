@@ -25,8 +25,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
+from functools import partial
 
 from meshkit.config import Mesh
 from meshkit.errors import MeshError
@@ -140,8 +141,7 @@ class Scheduler:
             if job.schedule is not None:
                 schedule = job.schedule
                 try:
-                    self.store.fire_schedule(job, now,
-                                             lambda after, until: due_times(schedule, after, until))
+                    self.store.fire_schedule(job, now, partial(due_times, schedule))
                 except Exception as exc:   # one job's schedule never stops the others
                     self._fault(job.name, exc, "its schedule failed")
                 else:

@@ -26,6 +26,7 @@ Log = Callable[[str], None]
 
 
 def job(mesh: Mesh, name: str) -> Job:
+    """The job of this name. Raises MeshError naming the jobs the mesh has."""
     if name not in mesh.jobs:
         known = ", ".join(mesh.jobs) or "none yet (add a `jobs:` section)"
         raise MeshError(f"unknown job '{name}'", file=mesh.file, hint=f"jobs in this mesh: {known}")
@@ -111,6 +112,7 @@ def who() -> str:
 
 
 def queue_run(store: JobStore, job: Job, cause: str = "manual", reason: str | None = None) -> JobRun:
+    """Queue a run of `job` now, for `cause` (manual, api, …) with a reason people read."""
     run = store.enqueue(job, cause, reason or {"manual": f"run now by {who()}",
                                                "api": "run now through the API"}.get(cause, cause))
     assert run is not None
@@ -145,6 +147,7 @@ def run_in_foreground(mesh: Mesh, store: JobStore, run: JobRun, *, echo: bool = 
                    else f"{other.job} uses the same DuckDB file" if other else "another run")
             log(f"{run.job} run {run.id} waits for run {claim.blocking} ({why})")
         time.sleep(poll)
+    assert claim.run is not None        # a claim that runs holds its run
     handle = SubprocessLauncher(echo=echo).launch(mesh, store, claim.run)
     assert handle.process is not None
     try:
@@ -227,6 +230,8 @@ def run_with_downstream(mesh: Mesh, store: JobStore, first: JobRun, *, echo: boo
 
 
 def cancel(mesh: Mesh, store: JobStore, run_id: int, by: str, log: Log | None = None) -> JobRun:
+    """Cancel a queued or running run; a running one of this host is stopped and supervised
+    to its end. Raises MeshError for a run that does not exist."""
     run = store.cancel(run_id, mesh.jobs, by)
     if run is None:
         raise MeshError(f"there is no job run {run_id}", hint="`meshkit jobs history NAME` lists them")
@@ -239,6 +244,8 @@ def cancel(mesh: Mesh, store: JobStore, run_id: int, by: str, log: Log | None = 
 
 # -- listings --------------------------------------------------------------------------------
 def job_rows(mesh: Mesh, store: JobStore, now: float | None = None) -> list[dict[str, Any]]:
+    """One row per job of the mesh: its schedule, trigger, next time (`now`: epoch seconds)
+    and latest run."""
     from meshkit.jobs.schedule import next_time
 
     now = now or time.time()
@@ -269,6 +276,7 @@ def job_rows(mesh: Mesh, store: JobStore, now: float | None = None) -> list[dict
 
 
 def run_detail(store: JobStore, run: JobRun) -> dict[str, Any]:
+    """A run as JSON data, with the runs it triggered and its notifications."""
     data = run.to_json()
     data["triggered"] = [{"id": r.id, "job": r.job, "status": r.status} for r in store.triggered_by(run.id)]
     data["notifications"] = [{"channel": n["channel"], "recipient": n["recipient"], "status": n["status"],
@@ -278,6 +286,7 @@ def run_detail(store: JobStore, run: JobRun) -> dict[str, Any]:
 
 
 def read_log(mesh: Mesh, run_id: int) -> str:
+    """The log of a run ("" before it has one)."""
     from meshkit.jobs.worker import log_path
 
     path: Path = log_path(mesh, run_id)
@@ -285,6 +294,7 @@ def read_log(mesh: Mesh, run_id: int) -> str:
 
 
 def statuses(runs: Iterable[JobRun]) -> dict[str, int]:
+    """How many of these runs ended in each status."""
     counts: dict[str, int] = {}
     for run in runs:
         counts[run.status] = counts.get(run.status, 0) + 1
@@ -298,5 +308,6 @@ class SchedulerInfo:
 
 
 def scheduler_info(store: JobStore) -> SchedulerInfo:
+    """Whether a scheduler runs for this mesh, and the pids of those that do."""
     rows = store.schedulers()
     return SchedulerInfo(bool(rows), [row["pid"] for row in rows])

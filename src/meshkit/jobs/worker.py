@@ -23,9 +23,10 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from meshkit.config import Mesh, load_mesh
 from meshkit.errors import MeshError
@@ -40,6 +41,7 @@ HOST = socket.gethostname()
 
 
 def log_path(mesh: Mesh, run_id: int) -> Path:
+    """Where run `run_id` writes its log: `.meshkit/jobs/logs/<id>.log` in the mesh's state."""
     return mesh.state_dir / "jobs" / "logs" / f"{run_id}.log"
 
 
@@ -99,6 +101,8 @@ def execute(mesh: Mesh, store: JobStore, run_id: int, *, echo: bool = False,
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m meshkit.jobs.worker MESH RUN_ID`: perform one queued run in this process;
+    the exit code is 0 when the run succeeded."""
     parser = argparse.ArgumentParser(prog="python -m meshkit.jobs.worker")
     parser.add_argument("mesh")
     parser.add_argument("run_id", type=int)
@@ -177,8 +181,8 @@ def stop(store: JobStore, mesh: Mesh, run: JobRun, outcome: Outcome, log: Log | 
          grace: float = 5.0) -> Completion | None:
     """End a running run from outside (timeout, cancel): record it, then kill its worker."""
     completion = finish(store, mesh, run, outcome, log)
-    if completion is not None and run.isolated and run.host == HOST and \
-            process_alive(run.pid, run.pid_token):
+    if completion is not None and run.isolated and run.host == HOST and run.pid is not None \
+            and process_alive(run.pid, run.pid_token):
         kill_group(run.pid, grace)
     return completion
 
@@ -206,7 +210,7 @@ def kill_group(pid: int, grace: float = 5.0) -> None:
     threading.Thread(target=finish_off, name=f"meshkit-kill-{pid}", daemon=True).start()
 
 
-def orphaned(run: JobRun, own_pids: set[int] = frozenset()) -> bool:
+def orphaned(run: JobRun, own_pids: AbstractSet[int] = frozenset()) -> bool:
     """A running run whose process is gone (judged on this host only)."""
     if run.status != RunStatus.RUNNING or run.host != HOST:
         return False

@@ -66,6 +66,7 @@ class BuildReport:
 
 
 def open_history(mesh: Mesh) -> History:
+    """The mesh's run history (the SQLite database in its state folder)."""
     return History(mesh_db(mesh))
 
 
@@ -140,7 +141,7 @@ def _missing_relations(mesh: Mesh, target: str, graph: MeshGraph, states) -> tup
             continue
         folder = str(mesh.project(graph.owner[uid]).path)
         by_relation[(folder, node.database or "", node.schema_ or "", node.alias or node.name)] = uid
-    requests = {}
+    requests: dict[str, list[list[str]]] = {}
     for folder, database, schema, identifier in by_relation:
         requests.setdefault(folder, []).append([database, schema, identifier])
     missing, warnings = missing_relations([{"project_dir": f, "target": target, "relations": r}
@@ -175,8 +176,9 @@ def _build_locked(mesh: Mesh, options: BuildOptions, history: History, ctx: Plan
     if planner:
         planned = planner.planned
     else:
-        for name in ([] if dry_run or on_event is None else ctx.names):
-            on_event(BuildEvent("task", name, task="parse"))
+        if on_event is not None and not dry_run:
+            for name in ctx.names:
+                on_event(BuildEvent("task", name, task="parse"))
         planned = plan_mesh(mesh, options, history, on_line, ctx)
     plan = planned.plan
     report = BuildReport(plan, planned.parsed)

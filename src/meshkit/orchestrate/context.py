@@ -102,6 +102,11 @@ class PlanningContext:
 
 
 def planning_context(mesh: Mesh, options: BuildOptions, history: History) -> PlanningContext:
+    """What planning a build needs before any project is parsed: the environment, store,
+    projects in scope, selection, model states, published interfaces and upstream environments.
+
+    Raises MeshError for an unknown environment, a package hack, or a selector naming an
+    unknown project."""
     env = mesh.environment(options.env)
     refuse_package_hack(mesh)    # before any dbt runs: it would build those models twice
     store = Store(mesh.store_url)

@@ -159,6 +159,7 @@ class Executor:
                         done.add(item.key)
                         self._emit(self._unit_end(self.units[-1]))
                     else:
+                        assert planner is not None      # tasks come from the planner
                         pending += planner.finish(item, future.result())
         except KeyboardInterrupt:
             # Ctrl-C: stop the dbt children now, so the threads waiting on them return.
@@ -196,8 +197,8 @@ class Executor:
                 else ("succeeded" if status == NodeStatus.SUCCESS else "skipped")
             counts[key] += 1
         return BuildEvent("unit_end", outcome.unit.project, outcome.unit.wave + 1,
-                          len(outcome.unit.nodes), **counts,
-                          seconds=outcome.seconds, published=outcome.published,
+                          len(outcome.unit.nodes), succeeded=counts["succeeded"],
+                          failed=counts["failed"], skipped=counts["skipped"], seconds=outcome.seconds, published=outcome.published,
                           error=outcome.error)
 
     def _collides(self, project: str, running: dict[Future, Unit | Task]) -> bool:
@@ -312,7 +313,7 @@ class Executor:
                 self.outcomes[uid] = NodeOutcome(NodeStatus.SUCCESS if result.ok else NodeStatus.ERROR,
                                                  message=None if result.ok else _error_excerpt(result.output))
             elif item is None:
-                message = _error_excerpt(result.output) if not result.ok else (
+                message: str | None = _error_excerpt(result.output) if not result.ok else (
                     "dbt did not build it: it is not in this invocation's run_results.json")
                 self.outcomes[uid] = NodeOutcome(NodeStatus.ERROR, message=message)
             else:

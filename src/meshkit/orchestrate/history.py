@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshkit.orchestrate.db import SharedConnection
+from meshkit.orchestrate.db import SharedConnection, Step
 from meshkit.orchestrate.processes import process_alive
 from meshkit.status import RunStatus
 
 # Each entry brings the tables one version further; append, never edit, an entry.
-_MIGRATIONS = ["""
+_MIGRATIONS: list[Step] = ["""
 create table if not exists runs (
     id integer primary key autoincrement,
     kind text not null default 'build',
@@ -96,6 +96,12 @@ class ModelState:
     sources_seen: dict[str, str]
 
 
+def _row_id(cursor: sqlite3.Cursor) -> int:
+    """The id of the row an insert just wrote (sqlite3 sets it after every insert)."""
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
 class History(SharedConnection):
     def __init__(self, path: Path) -> None:
         super().__init__(path, timeout=30)
@@ -121,7 +127,7 @@ class History(SharedConnection):
                 "insert into runs (kind, environment, command, status, started_at, pid, host) "
                 "values (?, ?, ?, ?, ?, ?, ?)", (kind, environment, command, RunStatus.RUNNING,
                                                  time.time(), os.getpid(), os.uname().nodename))
-            return int(cursor.lastrowid)
+            return _row_id(cursor)
 
     def finish_run(self, run_id: int, status: str, summary: dict[str, Any]) -> None:
         with self._tx():
@@ -151,7 +157,7 @@ class History(SharedConnection):
             cursor = self.db.execute(
                 "insert into invocations (run_id, project, wave, args, started_at) values (?, ?, ?, ?, ?)",
                 (run_id, project, wave, json.dumps(args), time.time()))
-            return int(cursor.lastrowid)
+            return _row_id(cursor)
 
     def finish_invocation(self, invocation_id: int, returncode: int, log: str) -> None:
         with self._tx():

@@ -49,6 +49,12 @@ def parse_projects(mesh: Mesh, env: Environment, history: History,
                    on_line: Callable[[str, str], None] | None = None,
                    upstream_key: Callable[[str], str] = lambda name: "",
                    dbt_vars: DbtVars = NO_VARS) -> dict[str, ParsedProject]:
+    """Parse these projects with `dbt parse` (or their cached parse), `workers` at a time;
+    project → its parse. `on_line(project, line)` receives dbt output; `upstream_key`
+    gives each project a digest of the interfaces it reads (see parse_project); `dbt_vars`
+    are passed to every dbt. Ctrl-C stops every dbt process before it returns.
+
+    Raises MeshError for a project whose parse fails."""
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {name: pool.submit(parse_project, mesh, env, history, mesh.project(name), on_line,
                                      upstream_key(name), dbt_vars)

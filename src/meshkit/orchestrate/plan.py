@@ -133,7 +133,7 @@ def select_nodes(graph: MeshGraph, order: list[str], select: list[str] | None,
     """The nodes of `order` that `--select`/`--exclude` choose (with the nodes they need), in
     that order; the one selection both planners make (the staged one per project). Raises
     MeshError for an unresolved ref or an upstream neither selected nor built."""
-    selector = Selector(graph, frozenset(modified), projects=projects)
+    selector = Selector(graph, frozenset(modified), projects=projects or frozenset())
     chosen = selector.with_needed(selector.select(select, exclude))
     selected = [uid for uid in order if uid in chosen]
     check_unresolved(graph, selected)
@@ -155,6 +155,8 @@ def extend_plan(plan: Plan, selected: list[str], inputs: StateInputs,
 
 
 def check_unresolved(graph: MeshGraph, selected: list[str]) -> None:
+    """Raises MeshError when a selected node refs a node of another mesh project that is not a
+    model (cross-project refs reach models only)."""
     for uid in selected:
         for parent in graph.parents.get(uid, []):
             if parent in graph.nodes or parent in graph.sources or not parent.startswith("model."):
@@ -208,7 +210,7 @@ def _delay_to_fewer_invocations(graph: MeshGraph, selected: list[str], wave: dic
     models would then get an invocation of their own (each costs seconds of dbt start-up).
     Sliding nodes back, children first, keeps the plan correct and merges those units.
     """
-    last = {}
+    last: dict[str, int] = {}
     for uid, level in wave.items():
         last[graph.owner[uid]] = max(last.get(graph.owner[uid], 0), level)
     for uid in reversed(selected):

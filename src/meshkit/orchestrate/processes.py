@@ -1,4 +1,4 @@
-"""Is a recorded process still the one that recorded itself? (pid reuse, zombies)"""
+"""Is a recorded process still the one that recorded itself (pid reuse, zombies)?"""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ def process_token(pid: int) -> str | None:
 
 
 def process_alive(pid: int | None, token: str | None = None) -> bool:
+    """Whether process `pid` still runs and, given the `token` it recorded (process_token), is
+    still that process rather than a later one with a reused pid; a zombie is not alive."""
     if not pid:
         return False
     try:

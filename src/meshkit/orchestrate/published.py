@@ -45,7 +45,8 @@ def record_publish(mesh: Mesh, store: Store, record: RunRecord, command: str) ->
     history = History(mesh_db(mesh))
     try:
         run_id = history.start_run(record.environment, command, kind="publish")
-        states, rows = [], []
+        states: list[ModelState] = []
+        rows: list[tuple[str, str, str, str, str | None, str | None]] = []
         for uid, result in status.items():
             node = manifest.nodes.get(uid)
             if node is None or node.resource_type not in _BUILT or node.package_name != record.project:

@@ -28,14 +28,16 @@ class Resources:
 
 
 def project_resources(project: Project, target: str) -> Resources:
+    """The DuckDB files a project writes (its target's path) and reads (its attachments, less
+    those it writes), resolved from its folder; none for another warehouse."""
     output = _target_output(project, target)
     if not output or output.get("type") != "duckdb":
         return Resources()
     main = _file(project.path, output.get("path"))
-    attached = {_file(project.path, a.get("path")) for a in output.get("attach") or []
-                if isinstance(a, dict)}
-    writes = {main} - {None}
-    return Resources(frozenset(writes), frozenset(attached - {None} - writes))
+    writes = frozenset({main} if main is not None else ())
+    attached = {file for a in output.get("attach") or [] if isinstance(a, dict)
+                and (file := _file(project.path, a.get("path"))) is not None}
+    return Resources(writes, frozenset(attached - writes))
 
 
 def _target_output(project: Project, target: str) -> dict | None:
@@ -47,6 +49,8 @@ def profile_output(project_dir: Path, target: str) -> tuple[Path, str, dict] | N
     """(profiles.yml, profile name, the target's output as written, Jinja unrendered) of
     the profile dbt would use for the project: its folder, DBT_PROFILES_DIR, ~/.dbt."""
     profile_name = _load(project_dir / "dbt_project.yml").get("profile")
+    if not isinstance(profile_name, str):
+        return None
     for folder in _profile_dirs(project_dir):
         profiles = _load(folder / "profiles.yml")
         if profile_name in profiles:

@@ -19,6 +19,7 @@ _SHORTEST_PREFIX = 2
 
 
 def node_selector(node) -> str:
+    """A dbt selector naming exactly this node: `fqn:` and its fqn, else its name."""
     return "fqn:" + ".".join(node.fqn) if node.fqn else node.name
 
 

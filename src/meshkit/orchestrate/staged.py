@@ -10,8 +10,9 @@ it are still being parsed. Otherwise (projects depending on each other both ways
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from functools import partial
 
 from meshkit.config import Mesh
 from meshkit.graph.cycles import Cycle, dependency_order
@@ -97,11 +98,11 @@ class StagedPlanner:
         for name, selected in self._ready.items():
             if name not in self._in_flight and not warehouse_busy(name):
                 self._in_flight.add(name)
-                return Task("freshness", name, lambda n=name, s=selected: self._loaded_at(n, s), True)
+                return Task("freshness", name, partial(self._loaded_at, name, selected), True)
         if self._to_parse:
             name = self._to_parse.pop(0)
             self._in_flight.add(name)
-            return Task("parse", name, lambda n=name: self._parse(n), False)
+            return Task("parse", name, partial(self._parse, name), False)
         return None
 
     def finish(self, task: Task, result) -> list[Unit]:

@@ -37,10 +37,13 @@ class Created:
 
 
 def templates() -> Path:
+    """The folder of the `meshkit new` templates inside the installed package."""
     return Path(str(resources.files("meshkit.scaffold") / "templates"))
 
 
 def fill(text: str, values: dict[str, str]) -> str:
+    """A template's text with each `[[key]]` replaced by its value; KeyError for a placeholder
+    `values` lacks (a fault of the template, not of the user)."""
     def replace(match: re.Match) -> str:
         key = match.group(1)
         if key not in values:
@@ -63,6 +66,8 @@ def render_tree(kind: str, values: dict[str, str]) -> dict[str, str]:
 
 
 def check_name(name: str, what: str) -> None:
+    """Raises MeshError unless `name` is a name dbt accepts for a `what` (project, group,
+    package): lower-case letters, digits and underscores, not starting with a digit."""
     if not _NAME_RE.match(name):
         raise MeshError(f"'{name}' is not a valid {what} name",
                         hint="dbt names are lower-case letters, digits and underscores, "
@@ -70,6 +75,7 @@ def check_name(name: str, what: str) -> None:
 
 
 def git_root(start: Path) -> Path | None:
+    """The nearest folder at or above `start` that holds `.git`, or None."""
     for folder in (start, *start.parents):
         if (folder / ".git").exists():
             return folder

@@ -6,15 +6,15 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any, TypeGuard
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from meshkit.config.mesh import MESH_FILE, Mesh, find_mesh_file, load_mesh
 from meshkit.errors import MeshError
 from meshkit.files.yamltext import TextDoc, dump, guess_style, is_block, load
-from meshkit.scaffold import (Created, check_name, git_root, render_tree, write_new_folder)
-from meshkit.scaffold.profiles import (derive_profile, dump_profiles, duckdb_stem,
-                                       read_profiles)
+from meshkit.scaffold import Created, check_name, git_root, render_tree, write_new_folder
+from meshkit.scaffold.profiles import derive_profile, duckdb_stem, dump_profiles, read_profiles
 
 
 def _mesh_file(mesh_path: Path | None, cwd: Path) -> tuple[Path, bool]:
@@ -49,7 +49,9 @@ def _project_stems(mesh: Mesh | None) -> dict[str, str]:
         profiles = read_profiles(project.path / "profiles.yml")
         name = _profile_name(project.path)
         profile = profiles.get(name) if profiles and name else None
-        outputs = profile.get("outputs") if isinstance(profile, dict) else None
+        if not isinstance(profile, dict):
+            continue
+        outputs = profile.get("outputs")
         default = outputs.get(profile.get("target")) if isinstance(outputs, dict) else None
         if isinstance(default, dict) and default.get("type") == "duckdb":
             stem = duckdb_stem(default.get("path", ""))
@@ -72,7 +74,8 @@ def _profile_for(name: str, folder: Path, mesh: Mesh | None, mesh_root: Path,
                  upstream: list[str]) -> tuple[str, list[str]]:
     """profiles.yml for a new project, in the style of the mesh's first project that has one."""
     stems = _project_stems(mesh)
-    for project in (mesh.projects.values() if mesh else []):
+    projects = list(mesh.projects.values()) if mesh else []
+    for project in projects:
         profiles = read_profiles(project.path / "profiles.yml")
         profile_name = _profile_name(project.path)
         profile = profiles.get(profile_name) if profiles and profile_name else None
@@ -87,7 +90,7 @@ def _profile_for(name: str, folder: Path, mesh: Mesh | None, mesh_root: Path,
         def relocate(path: str, base: Path = project.path) -> str:
             return _rel((base / path).resolve(), folder)
 
-        folder_of = {p.name: _rel(p.path, mesh_root) for p in mesh.projects.values()}
+        folder_of = {p.name: _rel(p.path, mesh_root) for p in projects}
         folder_of[name] = _rel(folder, mesh_root)
         derived, notes = derive_profile(profile, name, upstream=upstream, database_of=database_of,
                                         replace_stems=set(stems.values()), relocate=relocate,
@@ -135,7 +138,7 @@ def _register(file: Path, section: str, name: str, relative: str, comment: str =
         last = list(block.keys())[-1]
         indent = " " * block.lc.key(last)[1]
         lines.insert(doc.key_span(block, last).end, indent + entry + "\n")
-    elif section not in (data or {}) and _block_mapping(projects) and is_block(data):
+    elif data is not None and section not in data and _block_mapping(projects) and is_block(data):
         indent = " " * projects.lc.key(list(projects.keys())[0])[1]
         header = [_PACKAGES_HEADER] if section == "packages" else []
         at = doc.key_span(data, "projects").end
@@ -150,7 +153,7 @@ def _register(file: Path, section: str, name: str, relative: str, comment: str =
     file.write_text("".join(lines), encoding="utf-8")
 
 
-def _block_mapping(node) -> bool:
+def _block_mapping(node: Any) -> TypeGuard[CommentedMap]:
     return isinstance(node, CommentedMap) and len(node) > 0 and is_block(node)
 
 
@@ -190,11 +193,34 @@ def _write_workflow(path: Path, text: str, created: Created) -> None:
     created.files.append(path)
 
 
+def _check_upstream(upstream: tuple[str, ...], mesh: Mesh | None, mesh_file: Path) -> None:
+    for other in upstream:
+        if mesh is None or other not in mesh.projects:
+            raise MeshError(f"--upstream {other}: no such project in the mesh", file=mesh_file,
+                            hint="projects: " + (", ".join(mesh.projects) if mesh else "none yet"))
+
+
+def _project_folder(path: Path, mesh_root: Path) -> Path:
+    folder = path.resolve()
+    if folder == mesh_root or mesh_root not in folder.parents:
+        raise MeshError("a project's folder must be inside the mesh's folder", file=folder,
+                        hint=f"the mesh is {mesh_root}")
+    return folder
+
+
 # -- new project ----------------------------------------------------------------------------------
 def new_project(name: str, *, mesh_path: Path | None = None, path: Path | None = None,
                 group: str | None = None, owner_name: str | None = None,
                 owner_email: str | None = None, upstream: tuple[str, ...] = (),
                 packages: tuple[str, ...] = (), cwd: Path | None = None) -> Created:
+    """`meshkit new project`: a dbt project in the mesh's folder (by default `<mesh>/NAME`),
+    registered in mesh.yml (written first when there is none), with its profile, group, owner,
+    upstream projects, local packages and CI workflow. Nothing is left written on failure.
+
+    Raises:
+        MeshError: a name dbt refuses or the mesh already has, an unknown upstream project or
+            package, a folder outside the mesh's, or a mesh.yml that no longer loads.
+    """
     cwd = (cwd or Path.cwd()).resolve()
     check_name(name, "project")
     group = group or name
@@ -204,14 +230,8 @@ def new_project(name: str, *, mesh_path: Path | None = None, path: Path | None =
     mesh_root = mesh_file.parent
     if mesh:
         _check_free(mesh, name)
-    for other in upstream:
-        if mesh is None or other not in mesh.projects:
-            raise MeshError(f"--upstream {other}: no such project in the mesh", file=mesh_file,
-                            hint="projects: " + (", ".join(mesh.projects) if mesh else "none yet"))
-    folder = (path if path is not None else mesh_root / name).resolve()
-    if folder == mesh_root or mesh_root not in folder.parents:
-        raise MeshError("a project's folder must be inside the mesh's folder", file=folder,
-                        hint=f"the mesh is {mesh_root}")
+    _check_upstream(upstream, mesh, mesh_file)
+    folder = _project_folder(path if path is not None else mesh_root / name, mesh_root)
     owner_name = owner_name or f"{name} team"
     package_entries = []
     for package in packages:
@@ -288,6 +308,12 @@ def _package_folder(package: str, mesh: Mesh | None, mesh_root: Path, cwd: Path)
 # -- new package ----------------------------------------------------------------------------------
 def new_package(name: str, *, mesh_path: Path | None = None, path: Path | None = None,
                 add_to: tuple[str, ...] = (), cwd: Path | None = None) -> Created:
+    """`meshkit new package`: an internal dbt package in the mesh (by default
+    `<mesh>/packages/NAME`), registered in mesh.yml, installed with `local:` in the projects of
+    `add_to`. Nothing is left written on failure.
+
+    Raises MeshError for no mesh.yml, a name dbt refuses or the mesh has, or an unknown
+    project in `add_to`."""
     cwd = (cwd or Path.cwd()).resolve()
     check_name(name, "package")
     mesh_file, creating = _mesh_file(mesh_path, cwd)
@@ -311,9 +337,9 @@ def new_package(name: str, *, mesh_path: Path | None = None, path: Path | None =
     edited: list[tuple[Path, str | None]] = [(mesh_file, mesh_file.read_text(encoding="utf-8"))]
     try:
         _write_workflow(workflow_path, workflow_text, created)
-        for project in targets:
-            edited.append(_install(project.path, folder))
-            created.notes.append(f"installed in {project.name}: run `dbt deps` there")
+        for target in targets:
+            edited.append(_install(target.path, folder))
+            created.notes.append(f"installed in {target.name}: run `dbt deps` there")
         _register(mesh_file, "packages", name, _rel(folder, mesh_file.parent))
         load_mesh(mesh_file)
     except BaseException:

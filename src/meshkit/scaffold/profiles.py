@@ -40,6 +40,9 @@ def _yaml() -> YAML:
 
 
 def read_profiles(path: Path) -> CommentedMap | None:
+    """A profiles.yml parsed round-trip (comments kept), None when missing or not a mapping.
+
+    Raises MeshError naming the file when it is not valid YAML."""
     if not path.is_file():
         return None
     try:
@@ -63,6 +66,8 @@ def duckdb_stem(path_value: str) -> str | None:
 
 
 def with_stem(path_value: str, stem: str) -> str:
+    """A DuckDB path with its file name's stem replaced (`../warehouse/shop.duckdb` →
+    `../warehouse/<stem>.duckdb`); a path without a DuckDB file name is returned as is."""
     value = str(path_value)
     match = _DUCKDB_FILE_RE.search(value.rstrip())
     if not match:
@@ -175,14 +180,7 @@ def derive_profile(profile: CommentedMap, new_name: str, *, upstream: list[str],
             output["database"] = stem
         attach = output.get("attach")
         last = trailing_holder(attach)      # what follows the list stays after it
-        kept = CommentedSeq()
-        for entry in attach or []:
-            entry_path = entry.get("path") if isinstance(entry, dict) else None
-            if entry_path and duckdb_stem(entry_path) in replace_stems | {stem}:
-                continue
-            if relocate and isinstance(entry_path, str) and _plain_relative(entry_path):
-                entry["path"] = _same_style(entry_path, relocate(entry_path))
-            kept.append(entry)
+        kept = _kept_attachments(attach, replace_stems | {stem}, relocate)
         for project in upstream:
             theirs = upstream_file(with_stem(path, database_of.get(project, project)), own_folder,
                                    folder_of.get(project, project))
@@ -193,7 +191,23 @@ def derive_profile(profile: CommentedMap, new_name: str, *, upstream: list[str],
     return new, notes
 
 
+def _kept_attachments(attach: Any, drop_stems: set[str],
+                      relocate: Callable[[str], str] | None) -> CommentedSeq:
+    """The entries of an output's `attach:` but those of the files with these stems, a plain
+    relative path rewritten by `relocate`."""
+    kept = CommentedSeq()
+    for entry in attach or []:
+        entry_path = entry.get("path") if isinstance(entry, dict) else None
+        if entry_path and duckdb_stem(entry_path) in drop_stems:
+            continue
+        if relocate and isinstance(entry_path, str) and _plain_relative(entry_path):
+            entry["path"] = _same_style(entry_path, relocate(entry_path))
+        kept.append(entry)
+    return kept
+
+
 def dump_profiles(profiles: dict[str, CommentedMap], header: str) -> str:
+    """profiles.yml text: `header` as comment lines, then the profiles by name."""
     data = CommentedMap()
     for name, profile in profiles.items():
         data[name] = profile

@@ -26,6 +26,11 @@ __all__ = ["Blocker", "Rendered", "SourceProject", "SplitOptions", "SplitPlan", 
 def plan_split(project_dir: Path, options: SplitOptions, *, manifest: Path | None = None,
                catalog: Path | None = None, out: Path | None = None,
                on_line=None) -> tuple[SplitPlan, Rendered]:
+    """Plan splitting the dbt project in `project_dir` and render the new mesh's files in memory
+    (none when the plan has blockers); `out` is where they would be written, for relative
+    paths. `on_line` receives `dbt parse`'s output lines when a manifest must be made.
+
+    Raises MeshError for a folder that is not a dbt project or a parse that fails."""
     source = load_source(project_dir, manifest=manifest, catalog=catalog, on_line=on_line)
     plan = make_plan(source, options)
     rendered = render(plan, out) if not plan.blockers else Rendered()

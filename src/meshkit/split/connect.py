@@ -32,14 +32,20 @@ import yaml as pyyaml
 
 from meshkit.config import Mesh
 from meshkit.config.dependencies import declared_projects
-from meshkit.config.package_hack import projects_installed_as_packages
+from meshkit.config.package_hack import ProjectInstall, projects_installed_as_packages
 from meshkit.dbt.artifacts import Node
 from meshkit.dbt.nodes import access_of
 from meshkit.dbt.relations import relation_key
 from meshkit.errors import MeshError
-from meshkit.files.yamltext import guess_style, load, dump
-from meshkit.split.connect_edits import (RefTarget, add_projects, make_public, remove_list_entries,
-                                         remove_source_tables, rewrite_sources)
+from meshkit.files.yamltext import dump, guess_style, load
+from meshkit.split.connect_edits import (
+    RefTarget,
+    add_projects,
+    make_public,
+    remove_list_entries,
+    remove_source_tables,
+    rewrite_sources,
+)
 from meshkit.split.plan import Blocker
 from meshkit.split.refs import calls_in_jinja, rewrite_refs, set_sql_access
 from meshkit.split.source import SourceProject, load_source
@@ -153,6 +159,17 @@ class _Planner:
 
     # -- the source hack -----------------------------------------------------------------------
     def source_hacks(self, consumer: str) -> None:
+        """Sources of `consumer` that read another project's model's relation become refs."""
+        targets, hacked = self._hacked_sources(consumer)
+        if not targets:
+            return
+        rewritten = self._rewrite_source_calls(consumer, targets)
+        self._check_source_readers(consumer, hacked, rewritten)
+        self._remove_hacked_sources(consumer, hacked)
+
+    def _hacked_sources(self, consumer: str) -> tuple[dict[tuple[str, str], RefTarget],
+                                                       dict[str, tuple[str, Node]]]:
+        """(source, table) → the model it becomes a ref to, and source id → (producer, model)."""
         by_relation: dict[str, tuple[str, Node]] = {}
         for producer in self.s:
             if producer == consumer:
@@ -161,10 +178,9 @@ class _Planner:
                 key = relation_key(node.relation_name)
                 if key and node.resource_type in ("model", "seed", "snapshot") and node.config.enabled:
                     by_relation.setdefault(key, (producer, node))
-        source = self.s[consumer]
         targets: dict[tuple[str, str], RefTarget] = {}
         hacked: dict[str, tuple[str, Node]] = {}
-        for uid, src in source.manifest.sources.items():
+        for uid, src in self.s[consumer].manifest.sources.items():
             if src.package_name != consumer:
                 continue
             found = by_relation.get(relation_key(src.relation_name) or "")
@@ -181,8 +197,13 @@ class _Planner:
             version = str(node.version) if node.version not in (None, "") else None
             targets[(src.source_name, src.name)] = RefTarget(producer, node.name, version)
             hacked[uid] = (producer, node)
-        if not targets:
-            return
+        return targets, hacked
+
+    def _rewrite_source_calls(self, consumer: str, targets: dict[tuple[str, str], RefTarget]
+                              ) -> dict[str, set[tuple[str, str]]]:
+        """Rewrites the literal source() calls of the consumer's files; file → (source, table)
+        rewritten in it."""
+        source = self.s[consumer]
         rewritten: dict[str, set[tuple[str, str]]] = defaultdict(set)
         for path in self.code_files(consumer):
             full = source.root / path
@@ -196,19 +217,28 @@ class _Planner:
                     f"source('{name}', '{table}') → ref('{target.project}', '{target.model}')", path, line))
             if result.rewritten:
                 self.set_text(full, result.text)
-        # Every reader must have been rewritten, or the source has to stay.
+        return rewritten
+
+    def _check_source_readers(self, consumer: str, hacked: dict[str, tuple[str, Node]],
+                              rewritten: dict[str, set[tuple[str, str]]]) -> None:
+        """Every reader must have been rewritten, or the source has to stay."""
+        sources = self.s[consumer].manifest.sources
         for node in self.own(consumer).values():
             for parent in node.depends_on.nodes:
-                if parent in hacked:
-                    src = source.manifest.sources[parent]
-                    file = node.original_file_path
-                    if (src.source_name, src.name) not in rewritten.get(file, set()):
-                        self.block(consumer, f"{node.resource_type} {node.name} reads source "
-                                   f"{src.source_name}.{src.name} in a way meshkit cannot rewrite "
-                                   f"(not a literal source('{src.source_name}', '{src.name}'))", file,
-                                   hint=f"write it as {{{{ source('{src.source_name}', '{src.name}') }}}} "
-                                        "and run connect again, or as "
-                                        f"{{{{ ref('{hacked[parent][0]}', '{hacked[parent][1].name}') }}}}")
+                if parent not in hacked:
+                    continue
+                src = sources[parent]
+                file = node.original_file_path
+                if (src.source_name, src.name) not in rewritten.get(file, set()):
+                    self.block(consumer, f"{node.resource_type} {node.name} reads source "
+                               f"{src.source_name}.{src.name} in a way meshkit cannot rewrite "
+                               f"(not a literal source('{src.source_name}', '{src.name}'))", file,
+                               hint=f"write it as {{{{ source('{src.source_name}', '{src.name}') }}}} "
+                                    "and run connect again, or as "
+                                    f"{{{{ ref('{hacked[parent][0]}', '{hacked[parent][1].name}') }}}}")
+
+    def _remove_hacked_sources(self, consumer: str, hacked: dict[str, tuple[str, Node]]) -> None:
+        source = self.s[consumer]
         by_file: dict[str, set[tuple[str, str]]] = defaultdict(set)
         for uid, (producer, node) in hacked.items():
             src = source.manifest.sources[uid]
@@ -226,55 +256,64 @@ class _Planner:
 
     # -- the package hack ----------------------------------------------------------------------
     def package_hacks(self, consumer: str) -> None:
+        """Mesh projects `consumer` installs as local packages become cross-project refs."""
         installs = [i for i in projects_installed_as_packages(self.mesh) if i.project == consumer]
         if not installs:
             return
-        source = self.s[consumer]
         own_models = {n.name for n in self.own(consumer).values() if n.resource_type == "model"}
         for install in installs:
-            producer = install.installed
             if not install.how.startswith("local:"):
-                self.block(consumer, f"installs the mesh project '{producer}' from git or dbt Hub "
-                           "(package-lock.yml)", "packages.yml",
+                self.block(consumer, f"installs the mesh project '{install.installed}' from git "
+                           "or dbt Hub (package-lock.yml)", "packages.yml",
                            hint="remove that entry from packages.yml by hand, run `dbt deps`, "
                                 "then `meshkit connect plan` again")
                 continue
-            self.check_package_use(consumer, producer)
-            models = {n.name: n for n in self.own(producer).values() if n.resource_type == "model"}
+            self._package_hack(consumer, install, own_models)
 
-            def resolve(name: str, package: str | None, producer=producer, models=models) -> str | None:
-                if package is None and name in models and name not in own_models:
-                    return producer
-                return None
+    def _package_hack(self, consumer: str, install: ProjectInstall, own_models: set[str]) -> None:
+        producer = install.installed
+        source = self.s[consumer]
+        self.check_package_use(consumer, producer)
+        models = {n.name: n for n in self.own(producer).values() if n.resource_type == "model"}
 
-            rewritten: dict[str, set[str]] = defaultdict(set)
-            for path in self.code_files(consumer):
-                full = source.root / path
-                mode = "python" if path.endswith(".py") else "yaml" if path.endswith(_YAML) else "sql"
-                result = rewrite_refs(self.text(full) or "", resolve, mode=mode)
-                for name, _, line in result.rewritten:
-                    rewritten[path].add(name)
-                    self.plan.conversions.append(Conversion(
-                        "package", consumer, producer, f"ref('{name}') → ref('{producer}', '{name}')",
-                        path, line))
-                if result.rewritten:
-                    self.set_text(full, result.text)
-            for node in self.own(consumer).values():
-                for ref in node.refs:
-                    target = models.get(ref.name)
-                    if target is None or ref.package not in (None, producer) or \
-                            (ref.package is None and ref.name in own_models):
-                        continue
-                    if ref.package is None and ref.name not in rewritten.get(node.original_file_path, set()) \
-                            and node.original_file_path.endswith(_CODE):
-                        self.block(consumer, f"{node.name} refs {producer}'s model {ref.name} in a way "
-                                   "meshkit cannot rewrite", node.original_file_path,
-                                   hint=f"write it as {{{{ ref('{producer}', '{ref.name}') }}}}")
-                    self.use(consumer, producer, target)
-            self.plan.conversions.append(Conversion("package", consumer, producer,
-                                                    f"package removed ({install.how})",
-                                                    install.file.name, install.line))
-            self.remove_install(consumer, producer, install)
+        def resolve(name: str, package: str | None) -> str | None:
+            if package is None and name in models and name not in own_models:
+                return producer
+            return None
+
+        rewritten: dict[str, set[str]] = defaultdict(set)
+        for path in self.code_files(consumer):
+            full = source.root / path
+            mode = "python" if path.endswith(".py") else "yaml" if path.endswith(_YAML) else "sql"
+            result = rewrite_refs(self.text(full) or "", resolve, mode=mode)
+            for name, _, line in result.rewritten:
+                rewritten[path].add(name)
+                self.plan.conversions.append(Conversion(
+                    "package", consumer, producer, f"ref('{name}') → ref('{producer}', '{name}')",
+                    path, line))
+            if result.rewritten:
+                self.set_text(full, result.text)
+        self._use_package_models(consumer, producer, models, own_models, rewritten)
+        self.plan.conversions.append(Conversion("package", consumer, producer,
+                                                f"package removed ({install.how})",
+                                                install.file.name, install.line))
+        self.remove_install(consumer, producer, install)
+
+    def _use_package_models(self, consumer: str, producer: str, models: dict[str, Node],
+                            own_models: set[str], rewritten: dict[str, set[str]]) -> None:
+        """The consumer's refs to the package's models: each must have been rewritten."""
+        for node in self.own(consumer).values():
+            for ref in node.refs:
+                target = models.get(ref.name)
+                if target is None or ref.package not in (None, producer) or \
+                        (ref.package is None and ref.name in own_models):
+                    continue
+                if ref.package is None and ref.name not in rewritten.get(node.original_file_path, set()) \
+                        and node.original_file_path.endswith(_CODE):
+                    self.block(consumer, f"{node.name} refs {producer}'s model {ref.name} in a way "
+                               "meshkit cannot rewrite", node.original_file_path,
+                               hint=f"write it as {{{{ ref('{producer}', '{ref.name}') }}}}")
+                self.use(consumer, producer, target)
 
     def check_package_use(self, consumer: str, producer: str) -> None:
         """What a package gives that a cross-project ref does not: macros, sources, seeds."""
@@ -290,11 +329,11 @@ class _Planner:
                 kind, package = parent.split(".")[:2]
                 if package == producer and kind in ("source", "seed", "snapshot"):
                     users.append((node.original_file_path, kind, ".".join(parent.split(".")[2:])))
-        for macro in macros.values():
-            if macro.package_name == consumer:
-                for callee in macro.depends_on.macros:
+        for defined in macros.values():
+            if defined.package_name == consumer:
+                for callee in defined.depends_on.macros:
                     if callee.split(".")[1] == producer:
-                        users.append((macro.original_file_path, "macro", callee.split(".")[-1]))
+                        users.append((defined.original_file_path, "macro", callee.split(".")[-1]))
         # dbt records a model's macro calls only when it compiles: look for them in the code too.
         theirs = {mc.name for mc in macros.values() if mc.package_name == producer}
         mine = {mc.name for mc in macros.values() if mc.package_name == consumer}
@@ -317,7 +356,7 @@ class _Planner:
             self.block(consumer, f"uses the {kind} {name} of the package {producer}, which a "
                        f"cross-project ref does not bring", file, line, hint=hints[kind])
 
-    def remove_install(self, consumer: str, producer: str, install) -> None:
+    def remove_install(self, consumer: str, producer: str, install: ProjectInstall) -> None:
         root = self.s[consumer].root
         target = self.mesh.projects[producer].path.resolve()
 
@@ -340,15 +379,20 @@ class _Planner:
 
     def remove_config_blocks(self, consumer: str, producer: str) -> None:
         """`models: {producer: …}` in the consumer's dbt_project.yml configured the package."""
+        from ruamel.yaml.comments import CommentedMap
+
         from meshkit.files.yamltext import TextDoc
 
         path = self.s[consumer].root / "dbt_project.yml"
         doc = TextDoc(self.text(path) or "", str(path))
+        data = doc.data
+        if not isinstance(data, CommentedMap):
+            return
         spans = []
         for section in _CONFIG_SECTIONS:
-            block = doc.data.get(section) if isinstance(doc.data, dict) else None
-            if isinstance(block, dict) and producer in block:
-                spans.append(doc.key_span(doc.data, section) if len(block) == 1
+            block = data.get(section)
+            if isinstance(block, CommentedMap) and producer in block:
+                spans.append(doc.key_span(data, section) if len(block) == 1
                              else doc.key_span(block, producer))
         if spans:
             self.set_text(path, doc.edited(spans))
@@ -382,8 +426,8 @@ class _Planner:
                 yml = root / node.patch_path.split("://", 1)[-1]
                 edited = make_public(self.text(yml) or "", yml.name, name)
                 if edited is None:     # flow style: the round-trip dumper keeps comments
-                    from meshkit.split.render import edit_models
                     from meshkit.split.plan import PublicModel
+                    from meshkit.split.render import edit_models
                     edited = edit_models(self.text(yml) or "", yml.name,
                                          [PublicModel(producer, name, node.unique_id, access, "unknown", "")])
                 self.set_text(yml, edited)
@@ -499,6 +543,8 @@ def _attach(text: str, profile: str, missing: list[tuple[str, str]]) -> str:
 
 
 def plan_connect(mesh: Mesh, sources: dict[str, SourceProject]) -> ConnectPlan:
+    """Plan turning the source and package hacks between the mesh's projects into
+    cross-project refs (nothing is written; see apply_connect)."""
     return _Planner(mesh, sources).run()
 
 
@@ -519,15 +565,15 @@ def apply_connect(plan: ConnectPlan) -> list[str]:
             tmp.write_text(text, encoding="utf-8")
             staged.append((path, tmp))
     except OSError as exc:
-        for _, tmp in staged:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
+        for _, written in staged:
+            if written is not None:
+                written.unlink(missing_ok=True)
         raise MeshError(f"cannot write: {exc.strerror}", file=exc.filename) from None
-    for path, tmp in staged:
-        if tmp is None:
+    for path, written in staged:
+        if written is None:
             path.unlink(missing_ok=True)
         else:
-            tmp.replace(path)
+            written.replace(path)
     for folder in plan.remove_dirs:
         if folder.is_symlink() or folder.is_file():
             folder.unlink()

@@ -186,7 +186,7 @@ def make_public(text: str, file: str, model: str) -> str | None:
 
 def _indent_step(doc: TextDoc, entry: CommentedMap, column: int) -> int:
     """How far this file indents a mapping under a key (2 when it never does)."""
-    for key, value in entry.items():
+    for value in entry.values():
         if isinstance(value, (CommentedMap, CommentedSeq)) and len(value):
             line, inner = (value.lc.key(next(iter(value))) if isinstance(value, CommentedMap)
                            else value.lc.item(0))

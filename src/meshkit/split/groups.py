@@ -56,6 +56,8 @@ class GroupsReport:
 
 
 def groups_report(source: SourceProject) -> GroupsReport:
+    """The project's groups with their owners and models (name, access, file), and the models
+    in no group: what `meshkit groups` shows before a split by group."""
     own = source.name
     models = {uid: n for uid, n in source.manifest.nodes.items()
               if n.package_name == own and n.resource_type == "model"}

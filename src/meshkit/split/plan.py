@@ -142,6 +142,7 @@ class SplitOptions:
 
 
 def node_name(source: SourceProject, unique_id: str) -> str:
+    """A node's name as messages show it: `source.table`, `model.v2`, else its name."""
     m = source.manifest
     for table in (m.nodes, m.sources, m.exposures, m.macros, m.unit_tests):
         if unique_id in table:
@@ -153,6 +154,7 @@ def node_name(source: SourceProject, unique_id: str) -> str:
 
 
 def project_name(group: str) -> str:
+    """A dbt project name made from a group's name (lower-case, `_` for other characters)."""
     name = re.sub(r"[^a-z0-9_]+", "_", group.lower()).strip("_") or "project"
     return name if not name[0].isdigit() else f"p_{name}"
 

@@ -69,7 +69,9 @@ def parse_ref(match: re.Match) -> RefCall | None:
 
 def _split_args(args: str) -> list[str]:
     """Split an argument list on commas outside quotes and brackets."""
-    parts, depth, quote, current = [], 0, None, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, None
     for char in args:
         if quote:
             current.append(char)

@@ -10,22 +10,38 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any
 
 import yaml as pyyaml
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from meshkit.dbt.artifacts import Macro
 from meshkit.dbt.nodes import group_of
 from meshkit.errors import MeshError
 from meshkit.files.yamlcomments import move_trailing_comment, trailing_holder
-from meshkit.files.yamltext import (TextDoc, dump, entry_names, filter_entries, guess_style,
-                                    load, publish_model)
+from meshkit.files.yamltext import (
+    TextDoc,
+    dump,
+    entry_names,
+    filter_entries,
+    guess_style,
+    load,
+    publish_model,
+)
 from meshkit.scaffold.profiles import derive_profile, dump_profiles, read_profiles
 from meshkit.split.plan import Blocker, PublicModel, SplitPlan, folder_home
-from meshkit.split.refs import (docs_blocks, doc_names, find_refs, qualify_macros, rewrite_dispatch,
-                                rewrite_refs, set_sql_access)
+from meshkit.split.refs import (
+    doc_names,
+    docs_blocks,
+    find_refs,
+    qualify_macros,
+    rewrite_dispatch,
+    rewrite_refs,
+    set_sql_access,
+)
 
 # dbt_project.yml sections whose config paths follow the resources' fqns (semantic models,
 # metrics and saved queries are kept as written).
@@ -132,7 +148,7 @@ class _Renderer:
         for project in self.projects:
             self.project_files(project)
         if self.package:
-            self.package_files()
+            self.package_files(self.package)
         self.mesh_files()
         for dest in self.destinations:
             base = f"packages/{dest}" if dest == self.package else dest
@@ -224,12 +240,14 @@ class _Renderer:
             text = rewrite_dispatch(text, {None: dest}, implemented)
         return rewrite_dispatch(text, {self.s.name: dest})
 
-    def macro_refs(self, unique_id: str, name: str) -> list[tuple[Any, int | None]]:
+    def macro_refs(self, unique_id: str, name: str) -> list[tuple[Macro, int]]:
         """The project's own macros a node calls (directly or not) that ref model `name`, with
         the line of that ref."""
         m, own = self.s.manifest, self.s.name
         node = m.nodes.get(unique_id) or m.unit_tests.get(unique_id)
-        stack, seen, found = list(node.depends_on.macros if node else []), set(), []
+        stack = list(node.depends_on.macros if node else [])
+        seen: set[str] = set()
+        found: list[tuple[Macro, int]] = []
         while stack:
             uid = stack.pop()
             macro = m.macros.get(uid)
@@ -278,24 +296,24 @@ class _Renderer:
 
         def by_uid(kind: str) -> Callable[[Any], bool]:
             def keep(entry: Any) -> bool:
-                name = entry.get("name") if isinstance(entry, dict) else None
+                name = _entry_name(entry)
                 dests = plan.destinations.get(f"{kind}.{own}.{name}")
                 return dest in dests if dests is not None else dest == primary
             return keep
 
         def model(entry: Any) -> bool:
-            name = entry.get("name") if isinstance(entry, dict) else None
+            name = _entry_name(entry)
             project = plan.model_project.get(name)
             if dest in plan.copied_models.get(name, ()):
                 return True
             return project == dest if project else dest == primary
 
         def group(entry: Any) -> bool:
-            name = entry.get("name") if isinstance(entry, dict) else None
+            name = _entry_name(entry)
             return dest in self.group_destinations().get(name, {primary})
 
         def macro(entry: Any) -> bool:
-            name = entry.get("name") if isinstance(entry, dict) else None
+            name = _entry_name(entry)
             dests = plan.macro_destinations.get(name)
             return dest in dests if dests is not None else dest == primary
 
@@ -306,7 +324,7 @@ class _Renderer:
             return dest in dests if dests is not None else dest == primary
 
         def data_test(entry: Any) -> bool:
-            name = entry.get("name") if isinstance(entry, dict) else None
+            name = _entry_name(entry)
             dests = plan.destinations.get(f"test.{own}.{name}")
             return dest in dests if dests is not None else dest == primary
 
@@ -314,7 +332,7 @@ class _Renderer:
                       if u.package_name == own}
 
         def unit_test(entry: Any) -> bool:
-            dests = unit_tests.get(entry.get("name") if isinstance(entry, dict) else None)
+            dests = unit_tests.get(_entry_name(entry))
             return dest in dests if dests else dest == primary
 
         return {"models": model, "seeds": by_uid("seed"), "snapshots": by_uid("snapshot"),
@@ -344,19 +362,8 @@ class _Renderer:
             names = entry_names(text, path)
         except Exception:
             names = {}
-        counts: dict[str, int] = defaultdict(int)
-        for dest in self.destinations:
-            keep = self.predicates(dest, "")
-            for key, entries in names.items():
-                if key not in keep:
-                    continue
-                for name in entries:
-                    if key == "sources":
-                        source, _, table = name.partition(".")
-                        if keep[key]({"name": source}, {"name": table}):
-                            counts[dest] += 1
-                    elif keep[key]({"name": name}):
-                        counts[dest] += 1
+        counts = self._entry_counts(names)
+        primary: str | None
         if counts:
             primary = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
         else:
@@ -380,6 +387,24 @@ class _Renderer:
             if publics:
                 out = edit_models(out, path, publics)
             self.texts[dest][path] = out
+
+    def _entry_counts(self, names: dict[str, list[str]]) -> dict[str, int]:
+        """Destination → how many of a properties file's entries (by top-level key) go there,
+        for the ones any go to."""
+        counts: dict[str, int] = defaultdict(int)
+        for dest in self.destinations:
+            keep = self.predicates(dest, "")
+            for key, entries in names.items():
+                if key not in keep:
+                    continue
+                for name in entries:
+                    if key == "sources":
+                        source, _, table = name.partition(".")
+                        if keep[key]({"name": source}, {"name": table}):
+                            counts[dest] += 1
+                    elif keep[key]({"name": name}):
+                        counts[dest] += 1
+        return counts
 
     def new_properties_files(self) -> None:
         """Properties for models that must become public but have no YAML entry yet."""
@@ -408,25 +433,12 @@ class _Renderer:
                 blocks_of[path] = docs_blocks(self.s.read(path))
         users: dict[str, set[str]] = defaultdict(set)
         for dest in self.projects:
-            wanted = set().union(*(doc_names(t) for t in self.texts[dest].values())) if self.texts[dest] else set()
-            while True:
-                added = False
-                for path, blocks in blocks_of.items():
-                    if path in self.texts[dest]:
-                        continue
-                    if "__overview__" in blocks or wanted & set(blocks):
-                        text = self.s.read(path)
-                        self.texts[dest][path] = text
-                        more = doc_names(text) - wanted
-                        wanted |= more
-                        added = added or bool(more)
-                if not added:
-                    break
+            self._copy_docs(dest, blocks_of)
         for dest in self.projects:
             used = set().union(*(doc_names(t) for t in self.texts[dest].values()))
             for block in used:
                 users[block].add(dest)
-        for path, blocks in blocks_of.items():
+        for path in blocks_of:
             if not any(path in self.texts[d] for d in self.projects):
                 home = folder_home(self.s, path, self._model_homes())
                 if home:
@@ -434,6 +446,25 @@ class _Renderer:
                 else:
                     self.r.left_out.append(f"{path} (doc blocks nothing uses)")
         self.r.shared_docs = {b: sorted(d) for b, d in sorted(users.items()) if len(d) > 1}
+
+    def _copy_docs(self, dest: str, blocks_of: dict[str, list[str]]) -> None:
+        """Copies to `dest` the .md files (path → its doc blocks) defining the docs its files
+        use, and those their blocks use in turn, and the project overview."""
+        texts = self.texts[dest]
+        wanted: set[str] = set().union(*(doc_names(t) for t in texts.values())) if texts else set()
+        while True:
+            added = False
+            for path, blocks in blocks_of.items():
+                if path in texts:
+                    continue
+                if "__overview__" in blocks or wanted & set(blocks):
+                    text = self.s.read(path)
+                    texts[path] = text
+                    more = doc_names(text) - wanted
+                    wanted |= more
+                    added = added or bool(more)
+            if not added:
+                break
 
     # -- project files -------------------------------------------------------------------------
     def project_files(self, project: str) -> None:
@@ -534,23 +565,25 @@ class _Renderer:
         hold file paths, not credentials, and every project needs a file of its own. A profile
         of another warehouse there is left where it is: the projects share it."""
         if not hasattr(self, "_profiles"):
-            self._profiles = None
-            own = self.s.root / "profiles.yml"
-            if own.is_file():
-                self._profiles = (own, read_profiles(own))
-            for folder in (os.environ.get("DBT_PROFILES_DIR"), Path.home() / ".dbt"):
-                if self._profiles is not None or not folder:
-                    continue
-                path = Path(folder) / "profiles.yml"
-                data = read_profiles(path)
-                profile = data.get(self.s.profile) if data is not None else None
-                outputs = profile.get("outputs") if isinstance(profile, dict) else None
-                if isinstance(outputs, dict) and outputs and all(
-                        isinstance(o, dict) and o.get("type") == "duckdb" for o in outputs.values()):
-                    self._profiles = (path, data)
-            if self._profiles is not None and self._profiles[1] is None:
-                self._profiles = None
+            self._profiles: tuple[Path, CommentedMap] | None = self._find_profiles()
         return self._profiles
+
+    def _find_profiles(self) -> tuple[Path, CommentedMap] | None:
+        own = self.s.root / "profiles.yml"
+        if own.is_file():
+            data = read_profiles(own)
+            return (own, data) if data is not None else None
+        for folder in (os.environ.get("DBT_PROFILES_DIR"), Path.home() / ".dbt"):
+            if not folder:
+                continue
+            path = Path(folder) / "profiles.yml"
+            data = read_profiles(path)
+            profile = data.get(self.s.profile) if data is not None else None
+            outputs = profile.get("outputs") if isinstance(profile, dict) else None
+            if data is not None and isinstance(outputs, dict) and outputs and all(
+                    isinstance(o, dict) and o.get("type") == "duckdb" for o in outputs.values()):
+                return (path, data)
+        return None
 
     def profile_name(self, project: str) -> str:
         return project if self.source_profiles() is not None else self.s.profile
@@ -564,8 +597,10 @@ class _Renderer:
         stems = self.database_files(profile)
         relocate = None
         if self.out is not None:
+            out = self.out
+
             def relocate(path: str) -> str:
-                return os.path.relpath((self.s.root / path).resolve(), self.out / project)
+                return os.path.relpath((self.s.root / path).resolve(), out / project)
         try:
             derived, notes = derive_profile(profile, project, upstream=self.plan.projects[project].upstream,
                                             database_of=stems, replace_stems=set(stems.values()),
@@ -585,7 +620,8 @@ profile '{self.s.profile}' of '{self.s.name}': on DuckDB this project writes its
 attaches the files of the projects it reads, read-only.""")
 
     def _profiles_label(self) -> str:
-        path = self.source_profiles()[0]
+        found = self.source_profiles()
+        path = found[0] if found is not None else self.s.root / "profiles.yml"
         return "profiles.yml" if path.parent == self.s.root else str(path)
 
     def database_files(self, profile: CommentedMap) -> dict[str, str]:
@@ -709,8 +745,7 @@ attaches the files of the projects it reads, read-only.""")
         return os.path.relpath(target, base)
 
     # -- the internal package -----------------------------------------------------------------
-    def package_files(self) -> None:
-        name = self.package
+    def package_files(self, name: str) -> None:
         require = self.s.config.get("require-dbt-version")
         macro_paths = self.s.paths.get("macro") or ["macros"]
         lines = [
@@ -834,16 +869,22 @@ attaches the files of the projects it reads, read-only.""")
         return "\n".join(lines)
 
 
+def _entry_name(entry: Any) -> str:
+    """The `name:` of a properties-file entry ("" for an entry without one)."""
+    name = entry.get("name") if isinstance(entry, dict) else None
+    return str(name) if name is not None else ""
+
+
 # -- model entries that become public -------------------------------------------------------------
 def edit_models(text: str, file: str, publics: list[PublicModel]) -> str:
     """Make models public and give them contracts, keeping the rest of the file: by inserting
     lines where the file is block YAML, else by a round-trip dump."""
     edited: str | None = text
     for public in publics:
-        edited = publish_model(edited, file, public.name, access=public.becomes_public,
-                               columns=public.columns if public.adds_contract else None)
         if edited is None:
             break
+        edited = publish_model(edited, file, public.name, access=public.becomes_public,
+                               columns=public.columns if public.adds_contract else None)
     if edited is not None:
         return edited
     style = guess_style(text)
@@ -921,4 +962,6 @@ def _add_contract(entry: CommentedMap, columns: list[tuple[str, str]]) -> None:
 
 
 def render(plan: SplitPlan, out: Path | None = None) -> Rendered:
+    """Every file of the split mesh (relative path → text), rendered from the plan in memory;
+    `out` is where they will be written, for relative paths in profiles."""
     return _Renderer(plan, out).run()

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from meshkit.dbt.artifacts import (Catalog, ProjectManifest, decode_catalog, decode_group_owners,
-                                   decode_project_manifest)
+from meshkit.dbt.artifacts import (
+    Catalog,
+    ProjectManifest,
+    decode_catalog,
+    decode_group_owners,
+    decode_project_manifest,
+)
 from meshkit.errors import MeshError
 
 # Folders a project's files never come from.
@@ -71,6 +77,11 @@ class SourceProject:
 
 def load_source(project_dir: Path, *, manifest: Path | None = None,
                 catalog: Path | None = None, on_line=None) -> SourceProject:
+    """The project to split: its dbt_project.yml, manifest (given, else from `dbt parse`),
+    catalog when given, and its files. `on_line` receives `dbt parse`'s output lines.
+
+    Raises MeshError for a folder without dbt_project.yml, invalid YAML in it, or a parse
+    that fails."""
     project_dir = project_dir.resolve()
     config_file = project_dir / "dbt_project.yml"
     if not config_file.is_file():
@@ -158,7 +169,9 @@ def _excerpt(output: str) -> str:
     return "\n".join("  " + text.strip() for text in lines[-6:])
 
 
-def list_files(root: Path, skip: set[str] = frozenset()) -> list[str]:
+def list_files(root: Path, skip: Collection[str] = frozenset()) -> list[str]:
+    """The project's files as sorted POSIX paths relative to `root`, without build output,
+    dbt's and meshkit's folders, and the top-level folders named in `skip`."""
     found = []
     for folder, dirs, files in os.walk(root):
         top = Path(folder) == root

@@ -14,6 +14,9 @@ from meshkit.split.render import Rendered
 
 
 def check_destination(out: Path, source_root: Path) -> Path:
+    """The resolved folder to write a split mesh to.
+
+    Raises MeshError when it is inside the project, contains it, or exists and is not empty."""
     out = out.expanduser().resolve()
     source_root = source_root.resolve()
     if out == source_root or source_root in out.parents:
@@ -29,6 +32,9 @@ def check_destination(out: Path, source_root: Path) -> Path:
 
 
 def write_mesh(rendered: Rendered, out: Path, source_root: Path) -> Path:
+    """Write the rendered mesh to `out` as a whole or not at all; returns the resolved folder.
+
+    Raises MeshError as check_destination does."""
     out = check_destination(out, source_root)
     write_folder(out, rendered.files)
     return out

@@ -9,8 +9,13 @@ from pathlib import Path
 from meshkit import __version__
 from meshkit.columns.lineage import LINEAGE_FILE, encode_lineage
 from meshkit.columns.project import complete_columns
-from meshkit.dbt.artifacts import (Catalog, artifact_metadata, decode_catalog, decode_manifest,
-                                   decode_run_results)
+from meshkit.dbt.artifacts import (
+    Catalog,
+    artifact_metadata,
+    decode_catalog,
+    decode_manifest,
+    decode_run_results,
+)
 from meshkit.dbt.nodes import parse_time
 from meshkit.errors import MeshError
 from meshkit.status import NodeStatus, RunStatus

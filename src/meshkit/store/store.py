@@ -36,15 +36,26 @@ import msgspec
 
 from meshkit.columns.lineage import LINEAGE_FILE, ProjectLineage, decode_lineage
 from meshkit.config.mesh import SAFE_NAME
-from meshkit.dbt.artifacts import (SUPPORTED_MANIFEST_VERSIONS, Manifest, decode_manifest,
-                                   manifest_schema_version)
+from meshkit.dbt.artifacts import (
+    SUPPORTED_MANIFEST_VERSIONS,
+    Manifest,
+    decode_manifest,
+    manifest_schema_version,
+)
 from meshkit.errors import MeshError
 from meshkit.store.backends import open_backend
 from meshkit.store.backends.base import timestamp
 from meshkit.store.cache import BlobCache, default_cache_dir
 from meshkit.store.interface import Interface, decode_interface
-from meshkit.store.records import (INTERFACE, POINTER, RUN_RECORD, STORE_FORMAT, ArtifactFile,
-                                   Pointer, RunRecord)
+from meshkit.store.records import (
+    INTERFACE,
+    POINTER,
+    RUN_RECORD,
+    STORE_FORMAT,
+    ArtifactFile,
+    Pointer,
+    RunRecord,
+)
 
 _record_decoder = msgspec.json.Decoder(RunRecord)
 _pointer_decoder = msgspec.json.Decoder(Pointer)

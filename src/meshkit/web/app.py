@@ -40,6 +40,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 # page would not run even if it got past the escaping and the sanitizer. Remote images only
 # from the origins mesh.yml allows (render.content_security_policy).
 def security_headers(remote_images: Sequence[str] = ()) -> list[tuple[bytes, bytes]]:
+    """The headers every response carries: a content security policy that lets images come
+    from `remote_images` (origins), no sniffing, no referrer, no framing."""
     return [
         (b"content-security-policy", content_security_policy(tuple(remote_images)).encode()),
         (b"x-content-type-options", b"nosniff"),

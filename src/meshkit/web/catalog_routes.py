@@ -93,16 +93,19 @@ def _canonical(request: Request, node_id: str, kind: str) -> Response | None:
 # -- pages -------------------------------------------------------------------------------
 
 def overview(request: Request) -> Response:
+    """GET /: the catalog's overview page."""
     return _html(_renderer(request).overview())
 
 
 def project(request: Request) -> Response:
+    """GET /projects/{name}: a project's page; 404 for an unknown project."""
     renderer = _renderer(request)
     html = renderer.project(request.path_params["name"])
     return _html(html) if html else _html(renderer.not_found("project of that name"), 404)
 
 
 def node(request: Request) -> Response:
+    """GET /nodes/{node_id}: a node's page; a name that is not an id redirects to it."""
     node_id = request.path_params["node_id"]
     renderer = _renderer(request)
     html = renderer.node(node_id)
@@ -112,6 +115,7 @@ def node(request: Request) -> Response:
 
 
 def lineage(request: Request) -> Response:
+    """GET /lineage/{node_id}: a node's lineage graph (`up`, `down`, filters in the query)."""
     node_id = request.path_params["node_id"]
     up, down, filters = _lineage_args(request)
     renderer = _renderer(request)
@@ -147,6 +151,7 @@ def columns(request: Request) -> Response:
 
 
 def search(request: Request) -> Response:
+    """GET /search: the search page (`q`, filters, `limit`, `offset` in the query)."""
     query, filters, limit, offset = _search_args(request)
     return _html(_renderer(request).search(query, filters, limit, offset))
 
@@ -154,6 +159,8 @@ def search(request: Request) -> Response:
 # -- API ---------------------------------------------------------------------------------
 
 def api_version(request: Request) -> Response:
+    """GET /api/version: the catalog's version, mesh, environment and each project's run,
+    and when it was loaded, how often refreshed and its last refresh error."""
     source = request.app.state.source
     catalog = source.catalog
     return JSONResponse({
@@ -166,6 +173,7 @@ def api_version(request: Request) -> Response:
 
 
 def api_overview(request: Request) -> Response:
+    """GET /api/overview: the overview's data as JSON."""
     catalog = _catalog(request)
     data: dict[str, Any] = asdict(overview_view(catalog))
     data["project_graph"] = asdict(project_graph(catalog))
@@ -174,11 +182,13 @@ def api_overview(request: Request) -> Response:
 
 
 def api_projects(request: Request) -> Response:
+    """GET /api/projects: each project's summary as JSON."""
     catalog = _catalog(request)
     return JSONResponse([asdict(project_summary(catalog, p)) for p in catalog.project_names])
 
 
 def api_project(request: Request) -> Response:
+    """GET /api/projects/{name}: a project's data as JSON; 404 for an unknown project."""
     view = project_view(_catalog(request), request.path_params["name"])
     if view is None:
         return JSONResponse({"error": "no such project"}, status_code=404)
@@ -186,13 +196,16 @@ def api_project(request: Request) -> Response:
 
 
 def api_node(request: Request) -> Response:
+    """GET /api/nodes/{node_id}: a node's data as JSON; 404 for an unknown node."""
     node_id = _node_id(request)
-    if node_id is None:
+    view = node_view(_catalog(request), node_id) if node_id is not None else None
+    if view is None:
         return _no_such_resource()
-    return JSONResponse(asdict(node_view(_catalog(request), node_id)))
+    return JSONResponse(asdict(view))
 
 
 def api_lineage(request: Request) -> Response:
+    """GET /api/lineage/{node_id}: a node's lineage graph as JSON."""
     catalog = _catalog(request)
     node_id = _node_id(request)
     if node_id is None:
@@ -218,12 +231,14 @@ def api_columns(request: Request) -> Response:
 
 
 def api_search(request: Request) -> Response:
+    """GET /api/search: ranked hits as JSON (`facets=1` also counts them by facet)."""
     query, filters, limit, offset = _search_args(request)
     facets = request.query_params.get("facets", "") not in ("", "0", "false")
     return JSONResponse(asdict(search_catalog(_catalog(request), query, filters, limit, offset, facets)))
 
 
 def api_refresh(request: Request) -> Response:
+    """POST /api/refresh (token): reload what changed in the store; whether anything did."""
     source = request.app.state.source
     changed = source.refresh()
     return JSONResponse({"changed": changed, "version": source.catalog.version,
@@ -231,10 +246,12 @@ def api_refresh(request: Request) -> Response:
 
 
 def health(request: Request) -> Response:
+    """GET /healthz: ok, with the catalog's version."""
     return JSONResponse({"ok": True, "version": _catalog(request).version})
 
 
 def index_html(request: Request) -> Response:
+    """GET /index.html: redirects to /, as the static site's links do."""
     return RedirectResponse("/", status_code=308)
 
 

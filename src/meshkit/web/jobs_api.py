@@ -57,12 +57,14 @@ def _scheduler_state(db) -> dict[str, Any]:
 
 
 def list_jobs(request: Request) -> Response:
+    """GET /api/jobs: every job with its schedule and latest run, and the scheduler's state."""
     with _store(request) as db:
         return JSONResponse({"jobs": _service().job_rows(_live(request).current(), db),
                              "scheduler": _scheduler_state(db)})
 
 
 def one_job(request: Request) -> Response:
+    """GET /api/jobs/{name}: a job and its recent runs; 404 for an unknown job."""
     name = request.path_params["name"]
     current = _live(request).current()
     if name not in current.jobs:
@@ -75,6 +77,7 @@ def one_job(request: Request) -> Response:
 
 
 async def run_job(request: Request) -> Response:
+    """POST /api/jobs/{name}/run (token): queue a run now (`reason` in the JSON body)."""
     name = request.path_params["name"]
     reason = None
     body = await request.body()
@@ -109,6 +112,7 @@ def _queue(request: Request, name: str, reason: str | None, key: str | None) -> 
 
 
 def one_run(request: Request) -> Response:
+    """GET /api/job-runs/{run_id}: a run with its triggers and notifications; 404 if none."""
     run_id = _int(request.path_params["run_id"], None)
     with _store(request) as db:
         run = db.run(run_id) if run_id is not None else None
@@ -121,6 +125,7 @@ def one_run(request: Request) -> Response:
 
 
 def cancel_run(request: Request) -> Response:
+    """POST /api/job-runs/{run_id}/cancel (token): cancel a queued or running run."""
     run_id = _int(request.path_params["run_id"], None)
     current = _live(request).current()
     with _store(request) as db:

@@ -15,18 +15,35 @@ from typing import Any, Sequence
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 
 from meshkit import __version__
-from meshkit.catalog.column_graph import (COLUMN_LIMIT, ColumnGraphView, ColumnNode,
-                                          column_graph_view)
+from meshkit.catalog.column_graph import (
+    COLUMN_LIMIT,
+    ColumnGraphView,
+    ColumnNode,
+    column_graph_view,
+)
 from meshkit.catalog.index import Catalog
-from meshkit.catalog.lineage import (Lineage, LineageFilters, lineage_view, project_color,
-                                     project_graph)
+from meshkit.catalog.lineage import (
+    Lineage,
+    LineageFilters,
+    lineage_view,
+    project_color,
+    project_graph,
+)
 from meshkit.catalog.node import node_view
 from meshkit.catalog.overview import overview_view
 from meshkit.catalog.project import project_view
 from meshkit.catalog.search import SearchFilters, SearchResults, search, search_index
 from meshkit.catalog.views import PackageView
-from meshkit.web.render import (Links, content_security_policy, duration, embed_json,
-                                render_inline, render_markdown, short_time, time_ago)
+from meshkit.web.render import (
+    Links,
+    content_security_policy,
+    duration,
+    embed_json,
+    render_inline,
+    render_markdown,
+    short_time,
+    time_ago,
+)
 
 DEPTH_CHOICES = ("0", "1", "2", "3", "4", "5", "8", "all")
 MINI_DEPTH = 1
@@ -34,6 +51,8 @@ MINI_LIMIT = 80            # a model page's small drawing: the nearest 80 resour
 
 
 def make_environment() -> Environment:
+    """The Jinja environment of the catalog's templates, autoescaping, with meshkit's filters
+    (Markdown, times, durations)."""
     env = Environment(loader=PackageLoader("meshkit.web", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
@@ -67,6 +86,7 @@ def depth_value(text: str | int | None, default: int | None) -> int | None:
 
 
 def depth_text(value: int | None) -> str:
+    """A lineage depth as the page shows it: a number, or `all` for None."""
     return "all" if value is None else str(value)
 
 

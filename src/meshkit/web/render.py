@@ -193,6 +193,8 @@ class Links:
 
 
 def time_ago(value: str | None, now: datetime | None = None) -> str:
+    """How long ago (or in how long) an ISO time is, in days, hours or minutes (`3 hours
+    ago`, `in 2 days`, `just now`); the text itself when it is no time."""
     if not value:
         return ""
     when = parse_time(value)
@@ -210,7 +212,7 @@ def time_ago(value: str | None, now: datetime | None = None) -> str:
 
 
 def short_time(value: str | None) -> str:
-    """2026-11-23T09:28:53.505427Z → 2026-11-23 09:28 UTC"""
+    """An ISO time to the minute: 2026-11-23T09:28:53.505427Z → 2026-11-23 09:28 UTC."""
     if not value:
         return ""
     when = parse_time(value)
@@ -222,6 +224,7 @@ def short_time(value: str | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
+    """Seconds as people read them: `450 ms`, `12.5 s`, `3.2 min`."""
     if seconds is None:
         return ""
     if seconds < 1:

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from meshkit import __version__
-from meshkit.catalog.lineage import LINEAGE_TYPES
 from meshkit.catalog.index import Catalog
+from meshkit.catalog.lineage import LINEAGE_TYPES
 from meshkit.catalog.live import warm
 from meshkit.catalog.views import PackageView
 from meshkit.errors import MeshError
@@ -129,6 +129,7 @@ _SHARED: dict[str, object] = {}
 
 
 def _worker(chunk: list[tuple[int, list[str]]]) -> int:
+    # _SHARED holds values of three types under fixed keys, set just before the fork.
     return _render_shards(_SHARED["catalog"], _SHARED["out"], chunk,  # type: ignore[arg-type]
                           _SHARED["remote_images"])  # type: ignore[arg-type]
 

@@ -9,6 +9,7 @@ _COMMAND = {Severity.ERROR: "error", Severity.WARN: "warning", Severity.INFO: "n
 
 
 def render(report: Report) -> str:
+    """Findings as GitHub Actions workflow commands (`::error file=…,line=…::message`)."""
     lines = []
     for finding in report.findings:
         props = []

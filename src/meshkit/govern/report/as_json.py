@@ -10,6 +10,7 @@ from meshkit.status import Severity
 
 
 def render(report: Report) -> str:
+    """The report as JSON: version, command, date, counts by severity, rules and findings."""
     document = {
         "meshkit_version": __version__,
         "command": report.command,

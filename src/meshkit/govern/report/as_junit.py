@@ -18,6 +18,7 @@ from meshkit.status import Severity
 
 
 def render(report: Report) -> str:
+    """The report as JUnit XML: one test suite per rule, one failing test case per finding."""
     by_rule: dict[str, list[Finding]] = defaultdict(list)
     for finding in report.findings:
         by_rule[finding.rule].append(finding)

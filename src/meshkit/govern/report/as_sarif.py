@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from meshkit import __version__
@@ -14,13 +16,14 @@ _LEVEL = {Severity.ERROR: "error", Severity.WARN: "warning", Severity.INFO: "not
 
 
 def render(report: Report) -> str:
+    """The report as SARIF 2.1.0, for code scanning: the rules, and one result per finding."""
     index = {rule.id: i for i, rule in enumerate(report.rules)}
     rules = [{"id": r.id, "name": _pascal(r.id), "shortDescription": {"text": r.description},
               "defaultConfiguration": {"level": _LEVEL[r.severity]},
               "properties": {"category": r.category}} for r in report.rules]
     results = []
     for finding in report.findings:
-        result = {
+        result: dict[str, Any] = {
             "ruleId": finding.rule,
             "level": _LEVEL[finding.severity],
             "message": {"text": f"{finding.name}: {finding.message}"

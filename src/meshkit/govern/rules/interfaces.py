@@ -47,6 +47,8 @@ def staging_or_intermediate_public(model: Model, mesh: MeshView,
 
 def layer_of(model: Model, staging_prefixes, intermediate_prefixes, staging_folders,
              intermediate_folders) -> str | None:
+    """A model's layer, `staging` or `intermediate`, by its name's prefix or a folder on its
+    path; None for any other model."""
     folders = set(PurePosixPath(model.path).parts[:-1])
     if model.name.startswith(tuple(staging_prefixes)) or folders & set(staging_folders):
         return "staging"

@@ -21,7 +21,7 @@ def unregistered_internal_package(mesh: MeshView) -> Iterator[Violation]:
     config = mesh.config
     if config is None:
         return
-    known = {p.path for p in (*config.packages.values(), *config.projects.values())}
+    known = {p.path for p in config.packages.values()} | {p.path for p in config.projects.values()}
     for name in sorted(set(mesh.projects) & set(config.projects)):
         project_dir = config.projects[name].path
         for install in local_installs(project_dir):

@@ -183,7 +183,7 @@ def undocumented_source(mesh: MeshView) -> Iterator[Violation]:
     first: dict[tuple[str, str], SourceTable] = {}
     for table in sorted(mesh.sources.values(), key=lambda t: t.unique_id):
         first.setdefault((table.project, table.source_name), table)
-    for (project, name), table in first.items():
+    for (_, name), table in first.items():
         if not table.source_description.strip():
             yield Violation(f"source '{name}' has no description", table.unique_id, key=name)
 

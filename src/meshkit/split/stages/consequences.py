@@ -196,8 +196,8 @@ def describe_projects(split: Split) -> None:
 def _groups(split: Split, project: str) -> list[str]:
     if split.options.by == "group":
         return sorted(g for g, p in split.names.items() if p == project)
-    return sorted({group_of(split.nodes[u]) for u in split.nodes
-                   if project in split.dest.get(u, set()) and group_of(split.nodes[u])})
+    return sorted({group for u in split.nodes
+                   if project in split.dest.get(u, set()) and (group := group_of(split.nodes[u]))})
 
 
 _SHARED_HOW = {"source": "defined in each", "seed": "copied into each",

@@ -176,4 +176,4 @@ def _own_database(split: Split) -> str | None:
     for node in split.nodes.values():
         if node.resource_type in ("model", "seed") and node.database:
             counts[node.database] += 1
-    return max(counts, key=counts.get) if counts else None
+    return max(counts, key=counts.__getitem__) if counts else None

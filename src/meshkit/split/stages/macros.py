@@ -64,8 +64,8 @@ def _users(split: Split, callees: dict[str, set[str]]) -> dict[str, set[str]]:
     items = [(n.depends_on.macros, split.dest.get(uid, set())) for uid, n in split.nodes.items()]
     items += [(t.depends_on.macros, split.dest.get(uid, set())) for uid, t in split.unit_tests.items()]
     for macros, projects in items:
-        for macro in _closure(macros, callees, split.macros):
-            users[macro] |= projects
+        for called in _closure(macros, callees, split.macros):
+            users[called] |= projects
     all_projects = split.projects()
     for uid, macro in split.macros.items():
         if re.search(rf"(?<![\w.]){re.escape(macro.name)}\s*\(", split.source.config_text):
@@ -85,8 +85,8 @@ def _first_destinations(split: Split, users: dict[str, set[str]],
         if name in builtin or name.startswith("materialization_"):
             dest[uid] = set(all_projects)
         elif name.startswith("test_") or "{% test" in macro.macro_sql or "{%- test" in macro.macro_sql:
-            dest[uid] = users[uid] or {folder_home(split.source, macro.original_file_path, homes)} - {None} \
-                or set(all_projects)
+            home = folder_home(split.source, macro.original_file_path, homes)
+            dest[uid] = users[uid] or ({home} if home is not None else set()) or set(all_projects)
         elif len(users[uid]) > 1:
             package_ids.add(uid)
         elif len(users[uid]) == 1:

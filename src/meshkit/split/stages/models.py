@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from meshkit.dbt.artifacts import Node
 from meshkit.dbt.nodes import group_of
 from meshkit.split.plan import Blocker, project_name
 from meshkit.split.stages.state import Split
@@ -62,6 +61,10 @@ def _assign_by_group(split: Split) -> None:
 def _assign_by_select(split: Split) -> None:
     chosen = _selected(split)
     new, rest = split.options.new_project, split.options.rest or split.source.name
+    if new is None:
+        split.blockers.append(Blocker("a split by selection needs the new project's name",
+                                      hint="name it with --name PROJECT"))
+        return
     if not any(split.nodes[u].resource_type == "model" for u in chosen if u in split.nodes):
         split.blockers.append(Blocker("the selection matches no model",
                                       hint="check the --select expression (dbt's syntax)"))
@@ -103,10 +106,11 @@ def check_versions(split: Split) -> None:
             by_name[node.name] |= split.dest[node.unique_id]
     for name, projects in sorted(by_name.items()):
         if len(projects) > 1:
-            node: Node = next(n for n in models if n.name == name)
+            first = next(n for n in models if n.name == name)
             split.blockers.append(Blocker(
                 f"the versions of model '{name}' would land in different projects "
-                f"({', '.join(sorted(projects))})", file=node.patch_path and node.patch_path.split("://")[-1],
+                f"({', '.join(sorted(projects))})",
+                file=first.patch_path and first.patch_path.split("://")[-1],
                 hint="give every version of a model the same group"))
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import date
+
 from meshkit.dbt.nodes import version_text
 from meshkit.govern.findings import Violation
 from meshkit.govern.locate import at_ref
@@ -60,13 +63,9 @@ def cross_project_ref_unpinned(model: Model, mesh: MeshView):
 @rule(category="versions", severity=Severity.ERROR)
 def ref_to_deprecated_model(model: Model, mesh: MeshView):
     """A model refs a model (or version) whose deprecation date has passed."""
-    deprecations = mesh.deprecations
-    for parent in mesh.parents(model.unique_id) if deprecations else ():
-        target = deprecations.get(parent)
-        if target is None or target.deprecation_date is None or _same_model(model, target):
-            continue
-        if target.deprecation_date <= mesh.today:
-            yield Violation(f"refs {target.label}, deprecated on {target.deprecation_date}"
+    for parent, target, deprecation in _deprecated_parents(model, mesh):
+        if deprecation <= mesh.today:
+            yield Violation(f"refs {target.label}, deprecated on {deprecation}"
                             f"{_migrate_hint(target)}", key=parent,
                             **at_ref(mesh, model, target.project, target.name, target.version))
 
@@ -74,15 +73,22 @@ def ref_to_deprecated_model(model: Model, mesh: MeshView):
 @rule(category="versions", severity=Severity.WARN)
 def ref_to_deprecating_model(model: Model, mesh: MeshView):
     """A model refs a model (or version) that is slated for deprecation."""
+    for parent, target, deprecation in _deprecated_parents(model, mesh):
+        if deprecation > mesh.today:
+            yield Violation(f"refs {target.label}, which will be deprecated on "
+                            f"{deprecation}{_migrate_hint(target)}", key=parent,
+                            **at_ref(mesh, model, target.project, target.name, target.version))
+
+
+def _deprecated_parents(model: Model, mesh: MeshView) -> Iterator[tuple[str, Model, date]]:
+    """(parent id, parent, its deprecation date) for each parent that is another model with a
+    deprecation date."""
     deprecations = mesh.deprecations
     for parent in mesh.parents(model.unique_id) if deprecations else ():
         target = deprecations.get(parent)
-        if target is None or target.deprecation_date is None or _same_model(model, target):
-            continue
-        if target.deprecation_date > mesh.today:
-            yield Violation(f"refs {target.label}, which will be deprecated on "
-                            f"{target.deprecation_date}{_migrate_hint(target)}", key=parent,
-                            **at_ref(mesh, model, target.project, target.name, target.version))
+        if target is not None and target.deprecation_date is not None \
+                and not _same_model(model, target):
+            yield parent, target, target.deprecation_date
 
 
 def _same_model(model: Model, target: Model) -> bool:

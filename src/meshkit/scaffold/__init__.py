@@ -36,6 +36,11 @@ class Created:
     mesh_created: bool = False
 
 
+def mesh_name(folder: Path) -> str:
+    """A mesh name from its folder's name: lowercase letters, digits and dashes ("mesh" if none)."""
+    return re.sub(r"[^a-z0-9-]+", "-", folder.name.lower()).strip("-") or "mesh"
+
+
 def templates() -> Path:
     """The folder of the `meshkit new` templates inside the installed package."""
     return Path(str(resources.files("meshkit.scaffold") / "templates"))

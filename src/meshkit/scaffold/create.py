@@ -13,7 +13,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from meshkit.config.mesh import MESH_FILE, Mesh, find_mesh_file, load_mesh
 from meshkit.errors import MeshError
 from meshkit.files.yamltext import TextDoc, dump, guess_style, is_block, load
-from meshkit.scaffold import Created, check_name, git_root, render_tree, write_new_folder
+from meshkit.scaffold import Created, check_name, git_root, mesh_name, render_tree, write_new_folder
 from meshkit.scaffold.profiles import derive_profile, duckdb_stem, dump_profiles, read_profiles
 
 
@@ -27,10 +27,6 @@ def _mesh_file(mesh_path: Path | None, cwd: Path) -> tuple[Path, bool]:
     if found is not None:
         return found.resolve(), False
     return (cwd / MESH_FILE).resolve(), True
-
-
-def _mesh_name(root: Path) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", root.name.lower()).strip("-") or "mesh"
 
 
 def _rel(path: Path, start: Path) -> str:
@@ -158,9 +154,9 @@ def _block_mapping(node: Any) -> TypeGuard[CommentedMap]:
 
 
 def _new_mesh_text(root: Path, name: str, relative: str) -> str:
-    return (f"# The mesh '{_mesh_name(root)}': its dbt projects and the store they publish their\n"
+    return (f"# The mesh '{mesh_name(root)}': its dbt projects and the store they publish their\n"
             f"# artifacts to. Created by `meshkit new`; add projects with `meshkit new project`.\n"
-            f"name: {_mesh_name(root)}\n"
+            f"name: {mesh_name(root)}\n"
             f"store: .meshkit/store\n"
             f"projects:\n"
             f"  {name}: {relative}\n")
@@ -239,9 +235,9 @@ def new_project(name: str, *, mesh_path: Path | None = None, path: Path | None =
         package_entries.append(f"  - local: {_rel(location, folder)}\n")
     workflow_path, workflow_text = _workflow("project", name, folder, mesh_file, [folder],
                                              f"--project {name}",
-                                             mesh.name if mesh else _mesh_name(mesh_root))
+                                             mesh.name if mesh else mesh_name(mesh_root))
     values = {
-        "name": name, "group": group, "mesh": mesh.name if mesh else _mesh_name(mesh_root),
+        "name": name, "group": group, "mesh": mesh.name if mesh else mesh_name(mesh_root),
         "owner_name": _yaml_scalar(owner_name),
         "owner_email_line": f"\n      email: {_yaml_scalar(owner_email)}" if owner_email else "",
         "packages_block": ("packages:\n" + "".join(package_entries)) if package_entries else "",

@@ -19,7 +19,8 @@ from typing import Any
 from meshkit.config.mesh import MESH_FILE, load_mesh
 from meshkit.errors import MeshError
 from meshkit.files.yamltext import dump, guess_style, load
-from meshkit.scaffold.profiles import read_profiles
+from meshkit.scaffold import mesh_name
+from meshkit.scaffold.profiles import find_profile
 
 # Folders that hold installed packages, build output or tooling, never a project of the mesh.
 _SKIPPED = {"dbt_packages", "dbt_modules", "target", "logs", "node_modules", "site-packages",
@@ -92,7 +93,7 @@ def plan_init(root: Path, name: str | None = None) -> InitPlan:
     packages = [p for p in found if p.path.resolve() in installed]
     plan = InitPlan(root, "", projects, packages, {})
     target = _production_target(projects, plan.notes)
-    plan.mesh_text = _mesh_text(name or _mesh_name(root), target, projects, packages, root)
+    plan.mesh_text = _mesh_text(name or mesh_name(root), target, projects, packages, root)
     for project in projects:
         _declare_loom_upstreams(project, projects, plan)
     return plan
@@ -196,23 +197,14 @@ def _check_unique(found: list[FoundProject], root: Path) -> None:
 
 
 # -- mesh.yml -------------------------------------------------------------------------------------
-def _mesh_name(root: Path) -> str:
-    return "".join(c if c.isalnum() else "-" for c in root.name.lower()).strip("-") or "mesh"
-
-
 def _default_target(project: FoundProject) -> tuple[str | None, set[str]]:
-    """The target the project's profile defaults to, and every target it has (dbt reads
-    profiles.yml from the project folder, then DBT_PROFILES_DIR, then ~/.dbt)."""
-    for folder in (project.path, os.environ.get("DBT_PROFILES_DIR"), Path.home() / ".dbt"):
-        if folder is None or project.profile is None:
-            continue
-        profiles = read_profiles(Path(folder) / "profiles.yml")
-        profile = profiles.get(project.profile) if profiles is not None else None
-        if isinstance(profile, dict):
-            outputs = profile.get("outputs")
-            return (str(profile.get("target") or "") or None,
-                    set(outputs) if isinstance(outputs, dict) else set())
-    return None, set()
+    """The target the project's profile defaults to, and every target it has."""
+    profile = find_profile(project.path, project.profile)
+    if profile is None:
+        return None, set()
+    outputs = profile.get("outputs")
+    return (str(profile.get("target") or "") or None,
+            set(outputs) if isinstance(outputs, dict) else set())
 
 
 def _production_target(projects: list[FoundProject], notes: list[str]) -> str:

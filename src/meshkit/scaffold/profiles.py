@@ -52,6 +52,23 @@ def read_profiles(path: Path) -> CommentedMap | None:
     return data if isinstance(data, CommentedMap) else None
 
 
+def find_profile(project_dir: Path, name: str | None) -> CommentedMap | None:
+    """The profile `name` from the first profiles.yml that has it: the project's folder, then
+    DBT_PROFILES_DIR, then ~/.dbt. None when no file has it.
+
+    Raises:
+        MeshError: a profiles.yml on the way is not YAML.
+    """
+    if name is None:
+        return None
+    for folder in (project_dir, os.environ.get("DBT_PROFILES_DIR"), Path.home() / ".dbt"):
+        profiles = read_profiles(Path(folder) / "profiles.yml") if folder else None
+        profile = profiles.get(name) if profiles is not None else None
+        if isinstance(profile, CommentedMap):
+            return profile
+    return None
+
+
 def duckdb_stem(path_value: str) -> str | None:
     """`{{ env_var('X', '../warehouse') }}/jaffle.duckdb` → `jaffle`; `./database.db` → `database`.
 

@@ -31,7 +31,7 @@ from meshkit.files.yamltext import (
     load,
     publish_model,
 )
-from meshkit.scaffold.profiles import derive_profile, dump_profiles, read_profiles
+from meshkit.scaffold.profiles import derive_profile, dump_profiles, find_profile, read_profiles
 from meshkit.split.plan import Blocker, PublicModel, SplitPlan, folder_home
 from meshkit.split.refs import (
     doc_names,
@@ -793,13 +793,8 @@ attaches the files of the projects it reads, read-only.""")
         self.r.files["SPLIT.md"] = self.summary().encode()
 
     def _default_target(self) -> str | None:
-        for folder in (self.s.root, os.environ.get("DBT_PROFILES_DIR"), Path.home() / ".dbt"):
-            if folder is None:
-                continue
-            profiles = read_profiles(Path(folder) / "profiles.yml")
-            if profiles is not None and isinstance(profiles.get(self.s.profile), dict):
-                return str(profiles[self.s.profile].get("target") or "")
-        return None
+        profile = find_profile(self.s.root, self.s.profile)
+        return str(profile.get("target") or "") if profile is not None else None
 
     def owners_of(self, project: str) -> list[str]:
         handles: list[str] = []

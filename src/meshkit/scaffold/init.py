@@ -128,8 +128,11 @@ def write_init(plan: InitPlan) -> list[Path]:
 def _replace(path: Path, data: bytes) -> None:
     """Write a whole file or leave the old one: a reader never sees half of it."""
     partial = path.with_name(f".{path.name}.meshkit-tmp")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 # -- reading the projects -------------------------------------------------------------------------
@@ -164,17 +167,22 @@ def _loom_file(folder: Path, manifest: dict) -> Path | None:
     return (folder / path).resolve()
 
 
-def _refs_project(folder: Path, project: str) -> bool:
-    """Whether any SQL or YAML file of the project (not installed packages) has a two-argument
-    ref to `project` — a text search, enough to leave unused dbt-loom manifests undeclared."""
-    pattern = re.compile(r"""\bref\(\s*['"]""" + re.escape(project) + r"""['"]\s*,""")
+# A two-argument ref, `ref('core', 'orders')`: its first argument is a project.
+_PROJECT_REF_RE = re.compile(r"""\bref\(\s*['"](\w+)['"]\s*,""")
+
+
+def _projects_referenced(folder: Path) -> set[str]:
+    """The projects the SQL, YAML and Python files of a project (not its installed packages)
+    name in two-argument refs — a text search, enough to leave unused dbt-loom manifests
+    undeclared."""
+    found: set[str] = set()
     for dirpath, dirs, files in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIPPED]
         for name in files:
-            if name.endswith((".sql", ".yml", ".yaml", ".py")) and \
-                    pattern.search(Path(dirpath, name).read_text(encoding="utf-8", errors="replace")):
-                return True
-    return False
+            if name.endswith((".sql", ".yml", ".yaml", ".py")):
+                text = Path(dirpath, name).read_text(encoding="utf-8", errors="replace")
+                found.update(_PROJECT_REF_RE.findall(text))
+    return found
 
 
 def _read_yaml(file: Path) -> dict[str, Any]:
@@ -248,6 +256,7 @@ def _declare_loom_upstreams(project: FoundProject, found: list[FoundProject],
     cross-project dependencies from dependencies.yml `projects:`. A dbt-loom entry's name is
     free text, so a local manifest is matched to the project whose folder holds it."""
     upstreams: list[str] = []
+    referenced = _projects_referenced(project.path) if project.loom_upstreams else set()
     for name, manifest in project.loom_upstreams:
         owner = next((p.name for p in found if manifest is not None and
                       manifest.is_relative_to(p.path.resolve())), None)
@@ -256,7 +265,7 @@ def _declare_loom_upstreams(project: FoundProject, found: list[FoundProject],
             plan.notes.append(f"{project.name}: dbt-loom reads '{name}', which is no project "
                               "below this folder: add it to mesh.yml `projects:` with its path")
         elif owner != project.name and owner not in upstreams:
-            if _refs_project(project.path, owner):
+            if owner in referenced:
                 upstreams.append(owner)
             else:
                 plan.notes.append(f"{project.name}: dbt-loom reads {owner}, but no file refs it "

@@ -91,7 +91,7 @@ def perform(ctx: RunContext) -> Outcome:
                            on_start=ctx.on_build)
     started, position = time.time(), len(steps)
     try:
-        report = build_mesh(mesh, options, on_line=lambda project, line: ctx.log(f"{project:>12} │ {line}"))
+        report = build_mesh(mesh, options, on_line=partial(_prefixed, ctx.log))
     except MeshError as exc:
         steps.insert(position, {"step": "build", "status": RunStatus.ERROR, "message": exc.render(),
                                 "seconds": round(time.time() - started, 2)})

@@ -42,7 +42,7 @@ def project_resources(project: Project, target: str) -> Resources:
 
 def _target_output(project: Project, target: str) -> dict | None:
     found = profile_output(project.path, target)
-    return _render(found[2]) if found else None
+    return render(found[2]) if found else None
 
 
 def profile_output(project_dir: Path, target: str) -> tuple[Path, str, dict] | None:
@@ -58,11 +58,6 @@ def profile_output(project_dir: Path, target: str) -> tuple[Path, str, dict] | N
             output = outputs.get(target)
             return (folder / "profiles.yml", profile_name, output) if isinstance(output, dict) else None
     return None
-
-
-def render(value):
-    """A profile value with `env_var()` rendered from this process's environment."""
-    return _render(value)
 
 
 def _profile_dirs(project_dir: Path) -> list[Path]:
@@ -85,16 +80,18 @@ _jinja = jinja2.Environment()
 _jinja.globals["env_var"] = lambda name, default=None: os.environ.get(name, default)
 
 
-def _render(value):
+def render(value):
+    """A profile value (a string, or a mapping or list of them) with `env_var()` rendered from
+    this process's environment; a value Jinja cannot render is returned as written."""
     if isinstance(value, str) and "{{" in value:
         try:
             return _jinja.from_string(value).render()
         except jinja2.TemplateError:
             return value
     if isinstance(value, dict):
-        return {k: _render(v) for k, v in value.items()}
+        return {k: render(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_render(v) for v in value]
+        return [render(v) for v in value]
     return value
 
 

@@ -153,9 +153,8 @@ def interface_changes(published: Interface | None, current: Interface,
                 changes.setdefault(uid, ", ".join(diffs))
     for uid, model in old.items():
         if uid not in new:
-            for candidate in ids_by_name.get(model.name, []):
-                if candidate == uid:
-                    changes.setdefault(uid, "no longer public")
+            if uid in ids_by_name.get(model.name, ()):
+                changes.setdefault(uid, "no longer public")
     return changes
 
 

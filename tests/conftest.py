@@ -172,18 +172,19 @@ def pg_database(postgres_server, monkeypatch) -> str:
     con.close()
 
 
-def pg_query(sql: str) -> list[tuple]:
-    """Run a query in the current test's database."""
+def pg_query(sql: str, dbname: str | None = None) -> list[tuple]:
+    """Run one statement in `dbname` (default: the current test's database). Autocommit, so
+    statements that refuse a transaction (create/drop database) run too."""
     import psycopg2
 
     con = psycopg2.connect(host=os.environ["MESHKIT_PG_HOST"], port=os.environ["MESHKIT_PG_PORT"],
                            user=os.environ["MESHKIT_PG_USER"],
                            password=os.environ.get("MESHKIT_PG_PASSWORD", ""),
-                           dbname=os.environ["MESHKIT_PG_DBNAME"])
+                           dbname=dbname or os.environ["MESHKIT_PG_DBNAME"])
+    con.autocommit = True
     try:
         with con.cursor() as cursor:
             cursor.execute(sql)
             return cursor.fetchall() if cursor.description else []
     finally:
-        con.commit()
         con.close()

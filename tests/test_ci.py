@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from conftest import run
+from conftest import pg_query, run
 from meshes import write_mesh
 
 ORDERS = "select 1 as order_id, 10 as amount union all select 2, 20 union all select 3, 30"
@@ -157,31 +156,16 @@ def test_a_new_public_model_and_its_new_consumer_build_into_the_pr(duckdb_ci):
 
 # -- PostgreSQL ----------------------------------------------------------------------------
 
-def _pg(sql: str, dbname: str) -> list[tuple]:
-    import psycopg2
-
-    con = psycopg2.connect(host=os.environ["MESHKIT_PG_HOST"], port=os.environ["MESHKIT_PG_PORT"],
-                           user=os.environ["MESHKIT_PG_USER"],
-                           password=os.environ.get("MESHKIT_PG_PASSWORD", ""), dbname=dbname)
-    con.autocommit = True
-    try:
-        with con.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetchall() if cursor.description else []
-    finally:
-        con.close()
-
-
 def _pg_checksums(dbname: str) -> dict[str, str]:
-    tables = _pg("select table_schema || '.' || table_name from information_schema.tables "
-                 "where table_schema in ('analytics', 'finance', 'marketing') order by 1", dbname)
-    return {t: _pg(f"select md5(coalesce(string_agg(r::text, '|' order by r::text), '')) "
-                   f"from {t} r", dbname)[0][0] for (t,) in tables}
+    tables = pg_query("select table_schema || '.' || table_name from information_schema.tables "
+                      "where table_schema in ('analytics', 'finance', 'marketing') order by 1", dbname)
+    return {t: pg_query(f"select md5(coalesce(string_agg(r::text, '|' order by r::text), '')) "
+                        f"from {t} r", dbname)[0][0] for (t,) in tables}
 
 
 def test_postgres_pr_builds_beside_production_and_cleans_up(postgres_server, tmp_path):
     dbname = f"meshkit_ci_{secrets.token_hex(4)}"
-    _pg(f"create database {dbname}", "postgres")
+    pg_query(f"create database {dbname}", "postgres")
     env = {"MESHKIT_PG_DBNAME": dbname}
     try:
         mesh = write_mesh(tmp_path / "mesh", PROJECTS, extra_yaml=YAML, adapter="postgres")
@@ -193,20 +177,20 @@ def test_postgres_pr_builds_beside_production_and_cleans_up(postgres_server, tmp
             "finance.accepted_values_revenue_revenue")
         orders = _compared(report)["analytics.fct_orders"]
         assert orders["rows_changed"] == 1 and orders["sample"][0]["key"] == {"order_id": 2}
-        schemas = {s for (s,) in _pg("select schema_name from information_schema.schemata "
-                                     "where schema_name like 'pr\\_9\\_\\_%'", dbname)}
+        schemas = {s for (s,) in pg_query("select schema_name from information_schema.schemata "
+                                          "where schema_name like 'pr\\_9\\_\\_%'", dbname)}
         assert schemas == {"pr_9__analytics", "pr_9__finance"}
-        assert _pg("select revenue from pr_9__finance.revenue where order_id = 2", dbname) == [(50,)]
+        assert pg_query("select revenue from pr_9__finance.revenue where order_id = 2", dbname) == [(50,)]
         listed = json.loads(run(["meshkit", "ci", "ls", "--json"], cwd=mesh, env=env).stdout)
         assert {r["name"] for r in listed} == {f"{dbname}.{s}" for s in schemas}
         assert all(r["created"] for r in listed)
         assert _pg_checksums(dbname) == before and before
         run(["meshkit", "ci", "cleanup", "--pr", "9"], cwd=mesh, env=env)
-        assert not _pg("select 1 from information_schema.schemata "
-                       "where schema_name like 'pr\\_%'", dbname)
+        assert not pg_query("select 1 from information_schema.schemata "
+                            "where schema_name like 'pr\\_%'", dbname)
         assert _pg_checksums(dbname) == before
     finally:
-        _pg(f"drop database if exists {dbname} with (force)", "postgres")
+        pg_query(f"drop database if exists {dbname} with (force)", "postgres")
 
 
 def test_a_schema_macro_that_ignores_the_target_is_refused_before_anything_is_written(duckdb_ci):
